@@ -1,0 +1,3 @@
+module example.com/certpool
+
+go 1.21

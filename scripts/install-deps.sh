@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Installs what binpack's demo and tests need on Debian, only when missing.
+#   scripts/install-deps.sh go     Go 1.23 (bookworm-backports) only
+#   scripts/install-deps.sh all    Go, docker.io, skopeo, umoci, and a running Docker engine
+# Touches nothing beyond: one apt source file for backports, the packages, and a dockerd process.
+set -euo pipefail
+
+want=${1:-all}
+log() { printf 'install-deps: %s\n' "$*" >&2; }
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+GO_BIN=/usr/lib/go-1.23/bin
+apt_updated=0
+apt_install() {
+  if [ "$apt_updated" -eq 0 ]; then
+    log "apt-get update"
+    as_root apt-get update -qq
+    apt_updated=1
+  fi
+  log "apt-get install $*"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+# bookworm-backports, from the same mirror the machine already uses (never a host name of ours).
+add_backports() {
+  if grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then return; fi
+  local uri
+  uri=$(awk '/^URIs:/ {u=$2} /^Suites:/ && / bookworm( |$)/ {print u; exit}' /etc/apt/sources.list.d/*.sources 2>/dev/null || true)
+  if [ -z "$uri" ] && [ -f /etc/apt/sources.list ]; then
+    uri=$(awk '$1=="deb" && $3=="bookworm" {print $2; exit}' /etc/apt/sources.list)
+  fi
+  [ -n "$uri" ] || { log "cannot find the Debian mirror in /etc/apt sources"; exit 1; }
+  log "adding bookworm-backports from the existing mirror"
+  printf 'Types: deb\nURIs: %s\nSuites: bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' "$uri" \
+    | as_root tee /etc/apt/sources.list.d/binpack-backports.sources >/dev/null
+  apt_updated=0
+}
+
+install_go() {
+  if [ -x "$GO_BIN/go" ]; then return; fi
+  add_backports
+  apt_install -t bookworm-backports golang-1.23-go
+}
+
+start_dockerd() {
+  if docker info >/dev/null 2>&1; then return; fi
+  log "starting dockerd (--iptables=false --bridge=none), log in /tmp/binpack-dockerd.log"
+  as_root sh -c 'nohup dockerd --iptables=false --bridge=none >/tmp/binpack-dockerd.log 2>&1 &'
+  for _ in $(seq 1 60); do
+    if docker info >/dev/null 2>&1; then return; fi
+    sleep 1
+  done
+  log "dockerd did not come up; see /tmp/binpack-dockerd.log"
+  exit 1
+}
+
+install_go
+if [ "$want" = all ]; then
+  pkgs=()
+  command -v dockerd >/dev/null || pkgs+=(docker.io)
+  command -v skopeo >/dev/null || pkgs+=(skopeo)
+  command -v umoci >/dev/null || pkgs+=(umoci)
+  command -v gcc >/dev/null || pkgs+=(gcc)
+  command -v curl >/dev/null || pkgs+=(curl)
+  [ -e /etc/ssl/certs/ca-certificates.crt ] || pkgs+=(ca-certificates)
+  if [ "${#pkgs[@]}" -gt 0 ]; then apt_install "${pkgs[@]}"; fi
+  start_dockerd
+fi
+log "ready (go: $GO_BIN/go)"

@@ -1,0 +1,40 @@
+//! The build stage: the only one that runs foreign programs. It turns a project into an
+//! [`Artifact`]: one ELF on the host and what is known of how it was made.
+
+pub mod git;
+pub mod go;
+
+use crate::cleanup::Tracked;
+use std::path::{Path, PathBuf};
+use tempfile::TempDir;
+
+/// One executable ready to be packed.
+pub struct Artifact {
+    /// The ELF on the host.
+    pub path: PathBuf,
+    /// The program's name: the image's default name and the executable's name in the image.
+    pub name: String,
+    /// The filesystem its shared libraries come from, for the closure base.
+    pub root: PathBuf,
+    /// Where the source came from, for the image labels.
+    pub vcs: git::Vcs,
+    /// Keeps a build's output directory alive as long as the artifact.
+    _workdir: Option<Tracked<TempDir>>,
+}
+
+impl Artifact {
+    /// An ELF someone else built (`binpack bin`), resolved against the host's root.
+    pub fn prebuilt(path: &Path) -> Artifact {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "app".into());
+        Artifact {
+            path: path.to_path_buf(),
+            name,
+            root: PathBuf::from("/"),
+            vcs: git::Vcs::default(),
+            _workdir: None,
+        }
+    }
+}

@@ -1,0 +1,37 @@
+//! `binpack bin`: pack an ELF that was built elsewhere.
+
+use super::pack_args::PackArgs;
+use super::report::{self, Reporter};
+use binpack::build::Artifact;
+use binpack::pack;
+use std::path::PathBuf;
+
+/// Pack a Linux executable built elsewhere: a static one goes on scratch, a dynamic one gets
+/// exactly the interpreter and shared libraries it needs, copied from --root.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The ELF executable
+    #[arg(value_name = "FILE")]
+    file: PathBuf,
+
+    /// Where the binary's shared libraries are taken from
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    root: PathBuf,
+
+    #[command(flatten)]
+    pack: PackArgs,
+}
+
+pub fn run(args: Args, reporter: &Reporter) -> anyhow::Result<()> {
+    if !args.file.is_file() {
+        anyhow::bail!("{}: no such file", args.file.display());
+    }
+    if !args.root.is_dir() {
+        anyhow::bail!("--root {}: no such directory", args.root.display());
+    }
+    let mut artifact = Artifact::prebuilt(&args.file);
+    artifact.root = args.root.clone();
+    let opts = args.pack.options(&artifact.name)?;
+    let summary = pack::pack(&artifact, &opts, reporter)?;
+    report::print_summary(&summary, args.pack.json)
+}

@@ -1,0 +1,83 @@
+//! `binpack inspect`: what an ELF needs at run time and which base binpack would pick.
+
+use binpack::choose::{self, Base, BaseRequest};
+use binpack::closure;
+use binpack::inspect;
+use binpack::pack::APP_DIR;
+use std::path::PathBuf;
+
+/// Show what an ELF needs at run time (platform, interpreter, libraries, Go build info) and
+/// which base binpack would pick for it, and why.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The ELF file
+    #[arg(value_name = "FILE")]
+    file: PathBuf,
+
+    /// Where shared libraries would be taken from
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    root: PathBuf,
+
+    /// Print one JSON object on stdout
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let linkage = inspect::inspect_file(&args.file)?;
+    let choice = choose::choose(&linkage, BaseRequest::Auto)?;
+    let name = args
+        .file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let libraries = match choice.base {
+        Base::Closure => closure::resolve(&args.root, &linkage, &format!("{APP_DIR}/{name}"))?,
+        Base::Scratch => vec![],
+    };
+    if args.json {
+        let mut v = serde_json::to_value(&linkage)?;
+        v["base"] = serde_json::to_value(choice.base)?;
+        v["base_reason"] = choice.reason.clone().into();
+        v["libraries"] = serde_json::to_value(&libraries)?;
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
+    let kind = if linkage.is_static {
+        "static".to_string()
+    } else {
+        format!("dynamic, {}", linkage.libc().unwrap_or("no interpreter"))
+    };
+    println!("{}: {} ({kind})", args.file.display(), linkage.platform);
+    let none = || "(none)".to_string();
+    let list = |v: &[String]| if v.is_empty() { none() } else { v.join(", ") };
+    println!(
+        "  interpreter  {}",
+        linkage.interpreter.clone().unwrap_or_else(none)
+    );
+    println!("  needed       {}", list(&linkage.needed));
+    if !linkage.runpath.is_empty() || !linkage.rpath.is_empty() {
+        println!("  runpath      {}", list(&linkage.runpath));
+        println!("  rpath        {}", list(&linkage.rpath));
+    }
+    match &linkage.go {
+        Some(go) => println!(
+            "  go           {}{}{}",
+            go.version.as_deref().unwrap_or("(version not recorded)"),
+            go.path
+                .as_deref()
+                .map(|p| format!(", {p}"))
+                .unwrap_or_default(),
+            match (go.settings.get("CGO_ENABLED"), go.deps.len()) {
+                (Some(c), n) => format!(", CGO_ENABLED={c}, {n} module dependencies"),
+                (None, n) => format!(", {n} module dependencies"),
+            }
+        ),
+        None => println!("  go           not a Go binary"),
+    }
+    println!("base: {} ({})", choice.base, choice.reason);
+    for lib in &libraries {
+        println!("  {} => {}", lib.name, lib.path);
+    }
+    Ok(())
+}

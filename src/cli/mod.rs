@@ -1,0 +1,47 @@
+//! Command-line parsing and the subcommands, one file each.
+
+mod bin;
+mod go;
+mod inspect;
+mod pack_args;
+mod report;
+
+use clap::{Parser, Subcommand};
+
+const AFTER_HELP: &str = "\
+Examples:
+  binpack go ./cmd/server                 build and pack into dist/server.tar
+  binpack go . -t registry.example/app:v1 -- --port 8080
+  binpack bin ./prebuilt --base closure   pack an ELF built elsewhere
+  binpack inspect ./prebuilt              what it needs and which base it would get
+  docker load -i dist/server.tar          run it with any engine";
+
+/// Turn a Go program (or any Linux ELF) into the smallest container image that runs it.
+/// No Dockerfile, no daemon: binpack reads the binary, picks the base it needs (scratch for a
+/// static binary, its exact shared-library closure for a dynamic one) and writes an image
+/// archive that docker, podman and skopeo load.
+#[derive(Debug, Parser)]
+#[command(name = "binpack", version, after_help = AFTER_HELP)]
+pub struct Cli {
+    /// Show no progress (errors and the result are still printed).
+    #[arg(short, long, global = true)]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    Go(go::Args),
+    Bin(bin::Args),
+    Inspect(inspect::Args),
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let reporter = report::Reporter::new(cli.quiet);
+    match cli.command {
+        Command::Go(a) => go::run(a, &reporter),
+        Command::Bin(a) => bin::run(a, &reporter),
+        Command::Inspect(a) => inspect::run(a),
+    }
+}

@@ -1,0 +1,106 @@
+//! The image and output flags shared by every command that packs.
+
+use anyhow::{bail, Context};
+use binpack::choose::BaseRequest;
+use binpack::pack::PackOptions;
+use binpack::reference::Reference;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+#[derive(Debug, clap::Args)]
+#[command(next_help_heading = "Image and output")]
+pub struct PackArgs {
+    /// Write the image archive here (OCI layout + Docker manifest.json in one tar, loadable by
+    /// docker, podman and skopeo) [default: dist/<name>.tar, unless only --oci-layout is given]
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<PathBuf>,
+
+    /// Also (or only) write an OCI image layout directory
+    #[arg(long, value_name = "DIR")]
+    oci_layout: Option<PathBuf>,
+
+    /// Name of the image, [registry/]repository[:tag] [default: <name>:latest]
+    #[arg(short, long = "tag", value_name = "REF", value_parser = parse_reference)]
+    tag: Option<Reference>,
+
+    /// Base: auto picks scratch for a static binary and the library closure for a dynamic one
+    #[arg(long, value_enum, default_value_t = BaseRequest::Auto)]
+    base: BaseRequest,
+
+    /// User the container runs as [default: 65532, "nonroot"]
+    #[arg(long, value_name = "USER[:GROUP]")]
+    user: Option<String>,
+
+    /// Environment variable in the image (repeatable)
+    #[arg(long = "env", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+    env: Vec<(String, String)>,
+
+    /// Label on the image (repeatable; overrides binpack's org.opencontainers.image.* labels)
+    #[arg(long = "label", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+    label: Vec<(String, String)>,
+
+    /// CA certificate bundle to ship [default: the Mozilla roots pinned in binpack]
+    #[arg(long, value_name = "FILE")]
+    ca_certs: Option<PathBuf>,
+
+    /// Print the result as one JSON object on stdout
+    #[arg(long)]
+    pub json: bool,
+
+    /// Default arguments for the program (the image's Cmd), after `--`
+    #[arg(last = true, value_name = "ARGS")]
+    cmd: Vec<String>,
+}
+
+fn parse_reference(s: &str) -> Result<Reference, String> {
+    Reference::parse(s).map_err(|e| e.to_string())
+}
+
+fn parse_key_value(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("expected KEY=VALUE, got {s:?}")),
+    }
+}
+
+/// SOURCE_DATE_EPOCH, the reproducible-builds convention for "the time of this source".
+fn source_date_epoch() -> anyhow::Result<Option<u64>> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(v) if !v.trim().is_empty() => {
+            let secs = v
+                .trim()
+                .parse()
+                .with_context(|| format!("SOURCE_DATE_EPOCH={v:?} is not a number of seconds"))?;
+            Ok(Some(secs))
+        }
+        _ => Ok(None),
+    }
+}
+
+impl PackArgs {
+    /// The library's options for a program called `name`.
+    pub fn options(&self, name: &str) -> anyhow::Result<PackOptions> {
+        let archive = match (&self.output, &self.oci_layout) {
+            (Some(o), _) => Some(o.clone()),
+            (None, Some(_)) => None,
+            (None, None) => Some(PathBuf::from("dist").join(format!("{name}.tar"))),
+        };
+        if let Some(ca) = &self.ca_certs {
+            if !ca.is_file() {
+                bail!("--ca-certs {}: no such file", ca.display());
+            }
+        }
+        Ok(PackOptions {
+            base: self.base,
+            reference: self.tag.clone(),
+            user: self.user.clone(),
+            env: self.env.iter().map(|(k, v)| format!("{k}={v}")).collect(),
+            labels: self.label.iter().cloned().collect::<BTreeMap<_, _>>(),
+            cmd: self.cmd.clone(),
+            archive,
+            oci_layout: self.oci_layout.clone(),
+            source_date_epoch: source_date_epoch()?,
+            ca_bundle: self.ca_certs.clone(),
+        })
+    }
+}

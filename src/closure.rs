@@ -1,0 +1,481 @@
+//! The closure base: the interpreter and every shared library a dynamic binary needs, resolved
+//! the way the loader does (RPATH/RUNPATH, ld.so.conf, default dirs) inside a root directory,
+//! and copied into the layer at their real paths with every symlink on the way.
+
+use crate::inspect::Linkage;
+use crate::layer::{Content, LayerError, Tree};
+use goblin::elf::Elf;
+use std::collections::{HashSet, VecDeque};
+use std::fs;
+use std::io::Read;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+/// One library as the loader finds it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Resolved {
+    /// The DT_NEEDED name (or the interpreter path).
+    pub name: String,
+    /// The absolute path (inside the root) the loader opens.
+    pub path: String,
+    /// Who needs it.
+    pub needed_by: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClosureError {
+    #[error("{name} (needed by {needed_by}) is not in {}: searched {}", root.display(), searched.join(":"))]
+    NotFound {
+        name: String,
+        needed_by: String,
+        root: PathBuf,
+        searched: Vec<String>,
+    },
+    #[error("the interpreter {path} is not in {}", root.display())]
+    NoInterpreter { path: String, root: PathBuf },
+    #[error("reading {}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: not a valid shared library: {reason}")]
+    BadLibrary { path: String, reason: String },
+    #[error("too many levels of symbolic links resolving {0}")]
+    SymlinkLoop(String),
+    #[error(transparent)]
+    Layer(#[from] LayerError),
+}
+
+/// The dynamic section of one loaded object.
+struct Object {
+    path: String,
+    needed: Vec<String>,
+    runpath: Vec<String>,
+    rpath: Vec<String>,
+}
+
+/// Resolves the full closure of a binary with `linkage`, whose own path inside the root is
+/// `origin_path` (for `$ORIGIN`). Interpreter first, then libraries in load order.
+pub fn resolve(
+    root: &Path,
+    linkage: &Linkage,
+    origin_path: &str,
+) -> Result<Vec<Resolved>, ClosureError> {
+    let mut out = Vec::new();
+    if let Some(interp) = &linkage.interpreter {
+        if walk(root, interp, &mut |_, _| {}).is_err() {
+            return Err(ClosureError::NoInterpreter {
+                path: interp.clone(),
+                root: root.to_path_buf(),
+            });
+        }
+        out.push(Resolved {
+            name: interp.clone(),
+            path: interp.clone(),
+            needed_by: origin_path.to_string(),
+        });
+    }
+    let machine = Machine::of_linkage(linkage);
+    let system = system_dirs(root, linkage);
+    let exe_rpath = linkage.rpath.clone();
+    // The interpreter is already loaded: libc's DT_NEEDED on it by soname must not load it again.
+    let mut seen: HashSet<String> = linkage
+        .interpreter
+        .iter()
+        .filter_map(|i| i.rsplit('/').next())
+        .map(String::from)
+        .collect();
+    let mut queue = VecDeque::from([Object {
+        path: origin_path.to_string(),
+        needed: linkage.needed.clone(),
+        runpath: linkage.runpath.clone(),
+        rpath: linkage.rpath.clone(),
+    }]);
+    while let Some(obj) = queue.pop_front() {
+        for name in &obj.needed {
+            if !seen.insert(name.clone()) {
+                continue;
+            }
+            let dirs = search_order(&obj, &exe_rpath, &system, linkage);
+            let found = if name.contains('/') {
+                Some(name.clone()).filter(|p| machine.matches(root, p))
+            } else {
+                dirs.iter()
+                    .map(|d| format!("{}/{name}", d.trim_end_matches('/')))
+                    .find(|p| machine.matches(root, p))
+            };
+            let Some(path) = found else {
+                return Err(ClosureError::NotFound {
+                    name: name.clone(),
+                    needed_by: obj.path.clone(),
+                    root: root.to_path_buf(),
+                    searched: dirs,
+                });
+            };
+            queue.push_back(read_object(root, &path)?);
+            out.push(Resolved {
+                name: name.clone(),
+                path,
+                needed_by: obj.path.clone(),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Copies every resolved path into `tree`: symlinks as symlinks, files at their real paths.
+pub fn add_to_tree(root: &Path, libs: &[Resolved], tree: &mut Tree) -> Result<(), ClosureError> {
+    for lib in libs {
+        let mut links = Vec::new();
+        let real = walk(root, &lib.path, &mut |link, target| {
+            links.push((link.to_string(), target.to_string()))
+        })?;
+        for (link, target) in links {
+            tree.symlink(&link, &target)?;
+        }
+        let host = host_path(root, &real);
+        let meta = fs::metadata(&host).map_err(|source| ClosureError::Io {
+            path: host.clone(),
+            source,
+        })?;
+        tree.file(
+            &real,
+            Content::Host(host),
+            meta.permissions().mode() & 0o7777,
+        )?;
+    }
+    Ok(())
+}
+
+fn host_path(root: &Path, abs: &str) -> PathBuf {
+    root.join(abs.trim_start_matches('/'))
+}
+
+/// Resolves `path` inside `root` the way the kernel would with `root` as `/`, reporting each
+/// symlink met (its path and target) and returning the symlink-free path.
+fn walk(
+    root: &Path,
+    path: &str,
+    on_link: &mut dyn FnMut(&str, &str),
+) -> Result<String, ClosureError> {
+    walk_depth(root, path, on_link, 0)
+}
+
+fn walk_depth(
+    root: &Path,
+    path: &str,
+    on_link: &mut dyn FnMut(&str, &str),
+    depth: usize,
+) -> Result<String, ClosureError> {
+    if depth > 40 {
+        return Err(ClosureError::SymlinkLoop(path.to_string()));
+    }
+    let mut real = String::new();
+    for comp in path.split('/').filter(|c| !c.is_empty() && *c != ".") {
+        if comp == ".." {
+            if let Some(i) = real.rfind('/') {
+                real.truncate(i);
+            }
+            continue;
+        }
+        let candidate = format!("{real}/{comp}");
+        let host = host_path(root, &candidate);
+        let meta = fs::symlink_metadata(&host).map_err(|source| ClosureError::Io {
+            path: host.clone(),
+            source,
+        })?;
+        if meta.file_type().is_symlink() {
+            let target = fs::read_link(&host).map_err(|source| ClosureError::Io {
+                path: host.clone(),
+                source,
+            })?;
+            let target = target.to_string_lossy().into_owned();
+            on_link(&candidate, &target);
+            let joined = if target.starts_with('/') {
+                target
+            } else {
+                format!("{real}/{target}")
+            };
+            real = walk_depth(root, &joined, on_link, depth + 1)?;
+        } else {
+            real = candidate;
+        }
+    }
+    Ok(real)
+}
+
+/// The ELF class and machine a library must have to be loaded with the binary.
+struct Machine {
+    machine: u16,
+    is_64: bool,
+}
+
+impl Machine {
+    fn of_linkage(l: &Linkage) -> Machine {
+        let (machine, is_64) = match l.platform.arch.as_str() {
+            "amd64" => (62, true),
+            "arm64" => (183, true),
+            "386" => (3, false),
+            "arm" => (40, false),
+            "riscv64" => (243, true),
+            "ppc64le" => (21, true),
+            "s390x" => (22, true),
+            _ => (0, true),
+        };
+        Machine { machine, is_64 }
+    }
+
+    /// The loader skips a file of the wrong class or machine and keeps searching.
+    fn matches(&self, root: &Path, path: &str) -> bool {
+        let Ok(real) = walk(root, path, &mut |_, _| {}) else {
+            return false;
+        };
+        let mut head = [0u8; 20];
+        let ok = fs::File::open(host_path(root, &real))
+            .and_then(|mut f| f.read_exact(&mut head))
+            .is_ok();
+        let little = head[5] == 1;
+        let machine = if little {
+            u16::from_le_bytes([head[18], head[19]])
+        } else {
+            u16::from_be_bytes([head[18], head[19]])
+        };
+        ok && head.starts_with(b"\x7fELF")
+            && (head[4] == 2) == self.is_64
+            && machine == self.machine
+    }
+}
+
+fn read_object(root: &Path, path: &str) -> Result<Object, ClosureError> {
+    let real = walk(root, path, &mut |_, _| {})?;
+    let host = host_path(root, &real);
+    let bytes = fs::read(&host).map_err(|source| ClosureError::Io {
+        path: host.clone(),
+        source,
+    })?;
+    let elf = Elf::parse(&bytes).map_err(|e| ClosureError::BadLibrary {
+        path: path.to_string(),
+        reason: e.to_string(),
+    })?;
+    let split = |v: &[&str]| -> Vec<String> {
+        v.iter()
+            .flat_map(|s| s.split(':'))
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect()
+    };
+    Ok(Object {
+        path: path.to_string(),
+        needed: elf.libraries.iter().map(|s| s.to_string()).collect(),
+        runpath: split(&elf.runpaths),
+        rpath: split(&elf.rpaths),
+    })
+}
+
+/// glibc's order: DT_RPATH of the object and of the executable (only when the object has no
+/// DT_RUNPATH), then DT_RUNPATH, then the system directories. LD_LIBRARY_PATH is the runtime
+/// environment's business, not the image's.
+fn search_order(obj: &Object, exe_rpath: &[String], system: &[String], l: &Linkage) -> Vec<String> {
+    let origin = obj.path.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
+    let lib = if l.platform.arch.ends_with("64") || l.platform.arch == "s390x" {
+        "lib64"
+    } else {
+        "lib"
+    };
+    let expand = |d: &String| {
+        d.replace("${ORIGIN}", origin)
+            .replace("$ORIGIN", origin)
+            .replace("${LIB}", lib)
+            .replace("$LIB", lib)
+    };
+    let mut dirs: Vec<String> = Vec::new();
+    if obj.runpath.is_empty() {
+        dirs.extend(obj.rpath.iter().chain(exe_rpath).map(expand));
+    }
+    dirs.extend(obj.runpath.iter().map(expand));
+    dirs.extend(system.iter().cloned());
+    let mut seen = HashSet::new();
+    dirs.retain(|d| seen.insert(d.clone()));
+    dirs
+}
+
+/// The directories the loader searches after the object's own paths.
+fn system_dirs(root: &Path, l: &Linkage) -> Vec<String> {
+    if l.libc() == Some("musl") {
+        // musl reads /etc/ld-musl-<arch>.path, else a fixed list.
+        let arch = l
+            .interpreter
+            .as_deref()
+            .and_then(|i| i.rsplit('/').next())
+            .and_then(|f| f.strip_prefix("ld-musl-"))
+            .and_then(|f| f.strip_suffix(".so.1"))
+            .unwrap_or("");
+        if let Ok(text) = fs::read_to_string(host_path(root, &format!("/etc/ld-musl-{arch}.path")))
+        {
+            return text
+                .split(['\n', ':'])
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect();
+        }
+        return vec!["/lib".into(), "/usr/local/lib".into(), "/usr/lib".into()];
+    }
+    let mut dirs = Vec::new();
+    read_ld_so_conf(root, "/etc/ld.so.conf", &mut dirs, 0);
+    let triplet = l.platform.multiarch_triplet();
+    dirs.push(format!("/lib/{triplet}"));
+    dirs.push(format!("/usr/lib/{triplet}"));
+    if l.platform.arch.ends_with("64") || l.platform.arch == "s390x" {
+        dirs.push("/lib64".into());
+        dirs.push("/usr/lib64".into());
+    }
+    dirs.push("/lib".into());
+    dirs.push("/usr/lib".into());
+    dirs
+}
+
+/// ld.so.conf: one directory per line, `include GLOB` lines, `#` comments.
+fn read_ld_so_conf(root: &Path, file: &str, out: &mut Vec<String>, depth: usize) {
+    let Ok(text) = fs::read_to_string(host_path(root, file)) else {
+        return;
+    };
+    if depth > 8 {
+        return;
+    }
+    for line in text.lines() {
+        let line = line.split('#').next().unwrap_or("").trim();
+        if let Some(pattern) = line.strip_prefix("include") {
+            let pattern = pattern.trim();
+            let abs = if pattern.starts_with('/') {
+                pattern.to_string()
+            } else {
+                let dir = file.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
+                format!("{dir}/{pattern}")
+            };
+            let host_pattern = host_path(root, &abs);
+            let mut matches: Vec<PathBuf> = glob::glob(&host_pattern.to_string_lossy())
+                .map(|paths| paths.filter_map(Result::ok).collect())
+                .unwrap_or_default();
+            matches.sort();
+            for m in matches {
+                if let Ok(rel) = m.strip_prefix(root) {
+                    let inner = format!("/{}", rel.to_string_lossy());
+                    read_ld_so_conf(root, &inner, out, depth + 1);
+                }
+            }
+        } else if line.starts_with('/') {
+            out.push(line.to_string());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    #[test]
+    fn walk_reports_every_symlink_and_stays_in_root() {
+        let root = tempfile::tempdir().unwrap();
+        let r = root.path();
+        fs::create_dir_all(r.join("usr/lib/x86_64-linux-gnu")).unwrap();
+        fs::create_dir_all(r.join("usr/lib64")).unwrap();
+        fs::write(r.join("usr/lib/x86_64-linux-gnu/ld-2.so"), b"x").unwrap();
+        symlink("usr/lib64", r.join("lib64")).unwrap();
+        symlink(
+            "../lib/x86_64-linux-gnu/ld-2.so",
+            r.join("usr/lib64/ld-linux.so.2"),
+        )
+        .unwrap();
+        // An absolute target resolves inside the root, never on the host.
+        symlink("/usr/lib64/ld-linux.so.2", r.join("abs")).unwrap();
+        let mut links = Vec::new();
+        let real = walk(r, "/abs", &mut |l, t| {
+            links.push((l.to_string(), t.to_string()))
+        })
+        .unwrap();
+        assert_eq!(real, "/usr/lib/x86_64-linux-gnu/ld-2.so");
+        assert_eq!(
+            links,
+            [
+                ("/abs".to_string(), "/usr/lib64/ld-linux.so.2".to_string()),
+                (
+                    "/usr/lib64/ld-linux.so.2".to_string(),
+                    "../lib/x86_64-linux-gnu/ld-2.so".to_string()
+                ),
+            ]
+        );
+        let libs = vec![Resolved {
+            name: "/lib64/ld-linux.so.2".into(),
+            path: "/lib64/ld-linux.so.2".into(),
+            needed_by: "/app/x".into(),
+        }];
+        let mut tree = Tree::new();
+        add_to_tree(r, &libs, &mut tree).unwrap();
+        assert!(
+            matches!(tree.get("lib64"), Some(crate::layer::Node::Symlink { target }) if target == "usr/lib64")
+        );
+        assert!(matches!(
+            tree.get("usr/lib/x86_64-linux-gnu/ld-2.so"),
+            Some(crate::layer::Node::File { .. })
+        ));
+
+        symlink("loop2", r.join("loop1")).unwrap();
+        symlink("loop1", r.join("loop2")).unwrap();
+        assert!(matches!(
+            walk(r, "/loop1", &mut |_, _| {}),
+            Err(ClosureError::SymlinkLoop(_))
+        ));
+    }
+
+    #[test]
+    fn ld_so_conf_includes_are_followed_in_order() {
+        let root = tempfile::tempdir().unwrap();
+        let r = root.path();
+        fs::create_dir_all(r.join("etc/ld.so.conf.d")).unwrap();
+        fs::write(
+            r.join("etc/ld.so.conf"),
+            "# comment\n/opt/first\ninclude /etc/ld.so.conf.d/*.conf\n",
+        )
+        .unwrap();
+        fs::write(r.join("etc/ld.so.conf.d/b.conf"), "/opt/b\n").unwrap();
+        fs::write(r.join("etc/ld.so.conf.d/a.conf"), "/opt/a # trailing\n").unwrap();
+        let mut dirs = Vec::new();
+        read_ld_so_conf(r, "/etc/ld.so.conf", &mut dirs, 0);
+        assert_eq!(dirs, ["/opt/first", "/opt/a", "/opt/b"]);
+    }
+
+    #[test]
+    fn search_order_follows_glibc() {
+        let l = Linkage {
+            platform: crate::platform::Platform::linux("amd64"),
+            is_static: false,
+            interpreter: Some("/lib64/ld-linux-x86-64.so.2".into()),
+            needed: vec![],
+            runpath: vec![],
+            rpath: vec![],
+            go: None,
+        };
+        let system = vec!["/lib".to_string()];
+        let with_rpath = Object {
+            path: "/opt/app/bin/app".into(),
+            needed: vec![],
+            runpath: vec![],
+            rpath: vec!["$ORIGIN/../lib".into()],
+        };
+        assert_eq!(
+            search_order(&with_rpath, &["/exe".into()], &system, &l),
+            ["/opt/app/bin/../lib", "/exe", "/lib"]
+        );
+        let with_runpath = Object {
+            runpath: vec!["/r/$LIB".into()],
+            ..with_rpath
+        };
+        assert_eq!(
+            search_order(&with_runpath, &["/exe".into()], &system, &l),
+            ["/r/lib64", "/lib"],
+            "RPATH is ignored when RUNPATH is present"
+        );
+    }
+}

@@ -1,0 +1,168 @@
+//! Reads an ELF executable and says what it needs at run time (goblin does the parsing).
+
+use crate::goinfo::{self, GoInfo};
+use crate::platform::Platform;
+use goblin::elf::{header, program_header, Elf};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+/// What the loader will need to run a binary: the input of the base policy.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Linkage {
+    pub platform: Platform,
+    /// True when there is no interpreter and no needed library: runs on an empty filesystem.
+    #[serde(rename = "static")]
+    pub is_static: bool,
+    /// PT_INTERP, e.g. `/lib64/ld-linux-x86-64.so.2`.
+    pub interpreter: Option<String>,
+    /// DT_NEEDED, in order.
+    pub needed: Vec<String>,
+    /// DT_RUNPATH entries (colon lists split).
+    pub runpath: Vec<String>,
+    /// DT_RPATH entries (only used by the loader when there is no RUNPATH).
+    pub rpath: Vec<String>,
+    pub go: Option<GoInfo>,
+}
+
+impl Linkage {
+    /// Which C library the interpreter belongs to, for reports.
+    pub fn libc(&self) -> Option<&'static str> {
+        let interp = self.interpreter.as_deref()?;
+        Some(if interp.contains("ld-musl") {
+            "musl"
+        } else if interp.contains("ld-linux") || interp.contains("ld64.so") {
+            "glibc"
+        } else {
+            "unknown libc"
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InspectError {
+    #[error("cannot read {}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{} is not an ELF file (it does not start with \\x7fELF); binpack packs Linux executables", path.display())]
+    NotElf { path: PathBuf },
+    #[error("{} is a truncated or malformed ELF: {reason}", path.display())]
+    Malformed { path: PathBuf, reason: String },
+    #[error("{} is an ELF for {os}, not Linux", path.display())]
+    NotLinux { path: PathBuf, os: String },
+    #[error("{} is an ELF for an unsupported machine ({machine}); binpack packs amd64, arm64, 386, arm, riscv64, ppc64le and s390x", path.display())]
+    UnsupportedMachine { path: PathBuf, machine: String },
+    #[error("{} is {kind}, not an executable", path.display())]
+    NotExecutable { path: PathBuf, kind: &'static str },
+}
+
+/// Inspects the ELF at `path`.
+pub fn inspect_file(path: &Path) -> Result<Linkage, InspectError> {
+    let bytes = std::fs::read(path).map_err(|source| InspectError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    inspect_bytes(&bytes, path)
+}
+
+/// Inspects ELF bytes; `path` only names the file in errors.
+pub fn inspect_bytes(bytes: &[u8], path: &Path) -> Result<Linkage, InspectError> {
+    let malformed = |reason: String| InspectError::Malformed {
+        path: path.to_path_buf(),
+        reason,
+    };
+    if !bytes.starts_with(b"\x7fELF") {
+        return Err(InspectError::NotElf {
+            path: path.to_path_buf(),
+        });
+    }
+    if bytes.len() < 52 {
+        return Err(malformed(format!(
+            "only {} bytes, shorter than an ELF header",
+            bytes.len()
+        )));
+    }
+    let osabi = bytes[header::EI_OSABI];
+    // 0 (System V) and 3 (GNU/Linux) are what Linux toolchains write.
+    if osabi != header::ELFOSABI_NONE && osabi != header::ELFOSABI_LINUX {
+        return Err(InspectError::NotLinux {
+            path: path.to_path_buf(),
+            os: osabi_name(osabi),
+        });
+    }
+    let elf = Elf::parse(bytes).map_err(|e| malformed(e.to_string()))?;
+    match elf.header.e_type {
+        header::ET_EXEC | header::ET_DYN => {}
+        header::ET_REL => {
+            return Err(InspectError::NotExecutable {
+                path: path.to_path_buf(),
+                kind: "a relocatable object file",
+            })
+        }
+        header::ET_CORE => {
+            return Err(InspectError::NotExecutable {
+                path: path.to_path_buf(),
+                kind: "a core dump",
+            })
+        }
+        _ => return Err(malformed(format!("unknown ELF type {}", elf.header.e_type))),
+    }
+    if elf.header.e_type == header::ET_DYN && elf.entry == 0 {
+        return Err(InspectError::NotExecutable {
+            path: path.to_path_buf(),
+            kind: "a shared library",
+        });
+    }
+    let platform = Platform::from_elf_machine(elf.header.e_machine, elf.is_64, elf.little_endian)
+        .ok_or_else(|| InspectError::UnsupportedMachine {
+        path: path.to_path_buf(),
+        machine: header::machine_to_str(elf.header.e_machine).to_string(),
+    })?;
+    // goblin accepts a file cut inside a segment's data; the loader would not.
+    let len = bytes.len() as u64;
+    for ph in &elf.program_headers {
+        if ph.p_type == program_header::PT_LOAD && ph.p_offset.saturating_add(ph.p_filesz) > len {
+            return Err(malformed(format!(
+                "a loadable segment ends at byte {} but the file has {len}",
+                ph.p_offset + ph.p_filesz
+            )));
+        }
+    }
+
+    let split = |v: &[&str]| -> Vec<String> {
+        v.iter()
+            .flat_map(|s| s.split(':'))
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect()
+    };
+    let go_section = elf
+        .section_headers
+        .iter()
+        .find(|sh| elf.shdr_strtab.get_at(sh.sh_name) == Some(".go.buildinfo"))
+        .and_then(|sh| sh.file_range())
+        .and_then(|r| bytes.get(r));
+    let interpreter = elf.interpreter.map(String::from);
+    let needed: Vec<String> = elf.libraries.iter().map(|s| s.to_string()).collect();
+    Ok(Linkage {
+        platform,
+        is_static: interpreter.is_none() && needed.is_empty(),
+        interpreter,
+        needed,
+        runpath: split(&elf.runpaths),
+        rpath: split(&elf.rpaths),
+        go: goinfo::decode(go_section, bytes),
+    })
+}
+
+fn osabi_name(osabi: u8) -> String {
+    match osabi {
+        1 => "HP-UX".into(),
+        2 => "NetBSD".into(),
+        6 => "Solaris".into(),
+        9 => "FreeBSD".into(),
+        12 => "OpenBSD".into(),
+        other => format!("OS ABI {other}"),
+    }
+}

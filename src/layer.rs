@@ -1,0 +1,434 @@
+//! The filesystem tree of a layer and its deterministic tar+gzip encoding, hashed while it
+//! streams: sha256 of the tar is the diff_id, sha256 of the gzip is the blob digest.
+
+use flate2::{write::GzEncoder, Compression, GzBuilder};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::path::PathBuf;
+
+/// Where a file's bytes come from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Content {
+    Bytes(Vec<u8>),
+    /// Read from the host when the layer is written, so large binaries are streamed.
+    Host(PathBuf),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Node {
+    /// `owner` is both uid and gid; everything else in a layer belongs to root.
+    Dir {
+        mode: u32,
+        owner: u32,
+    },
+    File {
+        content: Content,
+        mode: u32,
+    },
+    Symlink {
+        target: String,
+    },
+}
+
+/// The files of one layer, keyed by path relative to `/`. Ordered, so the tar is too.
+#[derive(Clone, Debug, Default)]
+pub struct Tree {
+    nodes: BTreeMap<String, Node>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LayerError {
+    #[error("invalid path in image: {0:?}")]
+    BadPath(String),
+    #[error("{path} is added to the image twice, as different things")]
+    Conflict { path: String },
+    #[error("reading {}: {source}", path.display())]
+    Read { path: PathBuf, source: io::Error },
+    #[error("{} changed size while being packed", path.display())]
+    Changed { path: PathBuf },
+    #[error("writing the layer: {0}")]
+    Write(#[from] io::Error),
+}
+
+impl Tree {
+    pub fn new() -> Tree {
+        Tree::default()
+    }
+
+    pub fn dir(&mut self, path: &str, mode: u32) -> Result<(), LayerError> {
+        self.insert(path, Node::Dir { mode, owner: 0 })
+    }
+
+    /// A directory owned by `owner` (uid and gid), such as an unprivileged user's home.
+    pub fn dir_owned(&mut self, path: &str, mode: u32, owner: u32) -> Result<(), LayerError> {
+        self.insert(path, Node::Dir { mode, owner })
+    }
+
+    pub fn file(&mut self, path: &str, content: Content, mode: u32) -> Result<(), LayerError> {
+        self.insert(path, Node::File { content, mode })
+    }
+
+    pub fn symlink(&mut self, path: &str, target: &str) -> Result<(), LayerError> {
+        self.insert(
+            path,
+            Node::Symlink {
+                target: target.to_string(),
+            },
+        )
+    }
+
+    pub fn get(&self, path: &str) -> Option<&Node> {
+        self.nodes.get(path.trim_matches('/'))
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Node)> {
+        self.nodes.iter().map(|(k, v)| (k.as_str(), v))
+    }
+
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    /// Adds `node`, creating missing parent directories (0755). Adding the same directory or
+    /// the same symlink twice is fine (the last directory mode wins); anything else is a conflict.
+    fn insert(&mut self, path: &str, node: Node) -> Result<(), LayerError> {
+        let rel = path.trim_matches('/');
+        if rel.is_empty()
+            || rel
+                .split('/')
+                .any(|c| c.is_empty() || c == "." || c == "..")
+        {
+            return Err(LayerError::BadPath(path.to_string()));
+        }
+        let mut parent = String::new();
+        for comp in rel.split('/').take(rel.split('/').count() - 1) {
+            if !parent.is_empty() {
+                parent.push('/');
+            }
+            parent.push_str(comp);
+            match self.nodes.get(&parent) {
+                None => {
+                    self.nodes.insert(
+                        parent.clone(),
+                        Node::Dir {
+                            mode: 0o755,
+                            owner: 0,
+                        },
+                    );
+                }
+                Some(Node::Dir { .. }) => {}
+                Some(_) => return Err(LayerError::Conflict { path: parent }),
+            }
+        }
+        match (self.nodes.get(rel), &node) {
+            (None, _) | (Some(Node::Dir { .. }), Node::Dir { .. }) => {}
+            (Some(old), new) if old == new => {}
+            _ => {
+                return Err(LayerError::Conflict {
+                    path: rel.to_string(),
+                })
+            }
+        }
+        self.nodes.insert(rel.to_string(), node);
+        Ok(())
+    }
+}
+
+/// What writing a layer produced.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LayerStats {
+    /// `sha256:<hex>` of the compressed blob.
+    pub digest: String,
+    /// `sha256:<hex>` of the uncompressed tar.
+    pub diff_id: String,
+    pub size: u64,
+    pub uncompressed_size: u64,
+}
+
+/// A writer that hashes and counts what passes through it.
+pub struct HashWriter<W> {
+    inner: W,
+    hasher: Sha256,
+    count: u64,
+}
+
+impl<W: Write> HashWriter<W> {
+    pub fn new(inner: W) -> Self {
+        HashWriter {
+            inner,
+            hasher: Sha256::new(),
+            count: 0,
+        }
+    }
+
+    /// The inner writer, `sha256:<hex>` and the byte count.
+    pub fn finish(self) -> (W, String, u64) {
+        (
+            self.inner,
+            format!("sha256:{:x}", self.hasher.finalize()),
+            self.count,
+        )
+    }
+}
+
+impl<W: Write> Write for HashWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.count += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Calls `progress` with the running count of uncompressed bytes.
+struct Counting<'a, W> {
+    inner: W,
+    done: u64,
+    progress: &'a mut dyn FnMut(u64),
+}
+
+impl<W: Write> Write for Counting<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.done += n as u64;
+        (self.progress)(self.done);
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Sum of the sizes of the regular files in the tree (for progress totals).
+pub fn content_size(tree: &Tree) -> u64 {
+    tree.iter()
+        .map(|(_, n)| match n {
+            Node::File {
+                content: Content::Bytes(b),
+                ..
+            } => b.len() as u64,
+            Node::File {
+                content: Content::Host(p),
+                ..
+            } => std::fs::metadata(p).map(|m| m.len()).unwrap_or(0),
+            _ => 0,
+        })
+        .sum()
+}
+
+/// Writes `tree` as a gzip-compressed tar to `out`, hashing both streams.
+pub fn write_layer<W: Write>(
+    tree: &Tree,
+    mtime: u64,
+    out: W,
+    progress: &mut dyn FnMut(u64),
+) -> Result<LayerStats, LayerError> {
+    let compressed = HashWriter::new(out);
+    // One pinned deflate implementation (zlib-rs) at one level: the bytes depend on both.
+    let gz: GzEncoder<_> = GzBuilder::new()
+        .mtime(0)
+        .operating_system(255)
+        .write(compressed, Compression::new(6));
+    let uncompressed = HashWriter::new(Counting {
+        inner: gz,
+        done: 0,
+        progress,
+    });
+    let uncompressed = write_tar(tree, mtime, uncompressed)?;
+    let (counting, diff_id, uncompressed_size) = uncompressed.finish();
+    let compressed = counting.inner.finish()?;
+    let (mut out, digest, size) = compressed.finish();
+    out.flush()?;
+    Ok(LayerStats {
+        digest,
+        diff_id,
+        size,
+        uncompressed_size,
+    })
+}
+
+/// Writes `tree` as an uncompressed tar and returns the writer. Every header is fixed (mtime,
+/// uid/gid 0 unless a directory has an owner, no user names, GNU format) and entries are
+/// sorted, so the same tree gives the same bytes.
+pub fn write_tar<W: Write>(tree: &Tree, mtime: u64, out: W) -> Result<W, LayerError> {
+    let mut builder = tar::Builder::new(out);
+    for (path, node) in tree.iter() {
+        let mut h = tar::Header::new_gnu();
+        h.set_mtime(mtime);
+        h.set_uid(0);
+        h.set_gid(0);
+        match node {
+            Node::Dir { mode, owner } => {
+                h.set_uid(u64::from(*owner));
+                h.set_gid(u64::from(*owner));
+                h.set_entry_type(tar::EntryType::Directory);
+                h.set_mode(*mode);
+                h.set_size(0);
+                builder.append_data(&mut h, format!("{path}/"), io::empty())?;
+            }
+            Node::Symlink { target } => {
+                h.set_entry_type(tar::EntryType::Symlink);
+                h.set_mode(0o777);
+                h.set_size(0);
+                builder.append_link(&mut h, path, target)?;
+            }
+            Node::File { content, mode } => {
+                h.set_entry_type(tar::EntryType::Regular);
+                h.set_mode(*mode);
+                match content {
+                    Content::Bytes(b) => {
+                        h.set_size(b.len() as u64);
+                        builder.append_data(&mut h, path, b.as_slice())?;
+                    }
+                    Content::Host(p) => {
+                        let read_err = |source| LayerError::Read {
+                            path: p.clone(),
+                            source,
+                        };
+                        let f = File::open(p).map_err(read_err)?;
+                        let len = f.metadata().map_err(read_err)?.len();
+                        h.set_size(len);
+                        let mut reader = f.take(len);
+                        builder.append_data(&mut h, path, &mut reader)?;
+                        if reader.limit() != 0 {
+                            return Err(LayerError::Changed { path: p.clone() });
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(builder.into_inner()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Tree {
+        let mut t = Tree::new();
+        t.file(
+            "etc/passwd",
+            Content::Bytes(b"root:x:0:0::/:\n".to_vec()),
+            0o644,
+        )
+        .unwrap();
+        t.dir("tmp", 0o1777).unwrap();
+        t.symlink("lib64", "usr/lib64").unwrap();
+        t.file("app/hello", Content::Bytes(vec![0x7f; 3000]), 0o755)
+            .unwrap();
+        t
+    }
+
+    fn encode(t: &Tree, mtime: u64) -> (Vec<u8>, LayerStats) {
+        let mut out = Vec::new();
+        let stats = write_layer(t, mtime, &mut out, &mut |_| {}).unwrap();
+        (out, stats)
+    }
+
+    #[test]
+    fn same_tree_same_bytes_whatever_the_insertion_order() {
+        let a = sample();
+        let mut b = Tree::new();
+        b.file("app/hello", Content::Bytes(vec![0x7f; 3000]), 0o755)
+            .unwrap();
+        b.symlink("lib64", "usr/lib64").unwrap();
+        b.dir("tmp", 0o1777).unwrap();
+        b.file(
+            "etc/passwd",
+            Content::Bytes(b"root:x:0:0::/:\n".to_vec()),
+            0o644,
+        )
+        .unwrap();
+        let (ba, sa) = encode(&a, 0);
+        let (bb, sb) = encode(&b, 0);
+        assert_eq!(ba, bb);
+        assert_eq!(sa, sb);
+        let (_, later) = encode(&a, 1_700_000_000);
+        assert_ne!(sa.diff_id, later.diff_id, "mtime must reach the tar");
+    }
+
+    #[test]
+    fn digests_sizes_modes_and_order() {
+        let (bytes, stats) = encode(&sample(), 42);
+        assert_eq!(stats.size, bytes.len() as u64);
+        assert_eq!(stats.digest, format!("sha256:{:x}", Sha256::digest(&bytes)));
+        let mut tar_bytes = Vec::new();
+        flate2::read::GzDecoder::new(bytes.as_slice())
+            .read_to_end(&mut tar_bytes)
+            .unwrap();
+        assert_eq!(stats.uncompressed_size, tar_bytes.len() as u64);
+        assert_eq!(
+            stats.diff_id,
+            format!("sha256:{:x}", Sha256::digest(&tar_bytes))
+        );
+        let mut archive = tar::Archive::new(tar_bytes.as_slice());
+        let entries: Vec<(String, u32, u64, u64, tar::EntryType)> = archive
+            .entries()
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                let h = e.header();
+                (
+                    e.path().unwrap().to_string_lossy().into_owned(),
+                    h.mode().unwrap(),
+                    h.mtime().unwrap(),
+                    h.uid().unwrap(),
+                    h.entry_type(),
+                )
+            })
+            .collect();
+        let names: Vec<&str> = entries.iter().map(|e| e.0.as_str()).collect();
+        assert_eq!(
+            names,
+            ["app/", "app/hello", "etc/", "etc/passwd", "lib64", "tmp/"]
+        );
+        let tmp = entries.iter().find(|e| e.0 == "tmp/").unwrap();
+        assert_eq!(tmp.1, 0o1777);
+        assert!(tmp.4.is_dir());
+        let hello = entries.iter().find(|e| e.0 == "app/hello").unwrap();
+        assert_eq!((hello.1, hello.2, hello.3), (0o755, 42, 0));
+        assert!(entries.iter().any(|e| e.0 == "lib64" && e.4.is_symlink()));
+    }
+
+    #[test]
+    fn conflicts_and_bad_paths_are_refused() {
+        let mut t = sample();
+        assert!(matches!(
+            t.file("lib64/x", Content::Bytes(vec![]), 0o644),
+            Err(LayerError::Conflict { .. })
+        ));
+        assert!(matches!(
+            t.dir("etc/passwd", 0o755),
+            Err(LayerError::Conflict { .. })
+        ));
+        assert!(t.symlink("lib64", "usr/lib64").is_ok(), "same link twice");
+        for bad in ["", "/", "a/../b", "a//b"] {
+            assert!(matches!(t.dir(bad, 0o755), Err(LayerError::BadPath(_))));
+        }
+    }
+
+    #[test]
+    fn host_files_are_streamed() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("big");
+        std::fs::write(&p, vec![7u8; 200_000]).unwrap();
+        let mut t = Tree::new();
+        t.file("app/big", Content::Host(p), 0o755).unwrap();
+        let mut seen = 0;
+        let mut out = Vec::new();
+        let stats = write_layer(&t, 0, &mut out, &mut |n| seen = n).unwrap();
+        assert_eq!(seen, stats.uncompressed_size);
+        assert!(stats.uncompressed_size > 200_000);
+        assert!(stats.size < 10_000, "zeros-like data compresses");
+    }
+}

@@ -1,0 +1,232 @@
+//! The back half of the pipeline, shared by every command: inspect -> choose -> layer ->
+//! image -> emit, from an [`Artifact`] to the requested sinks.
+
+use crate::build::Artifact;
+use crate::choose::{self, Base, BaseRequest, ChooseError};
+use crate::closure::{self, ClosureError, Resolved};
+use crate::emit::{self, EmitError, Staging};
+use crate::image::{self, ImageError, RunConfig};
+use crate::inspect::{self, InspectError, Linkage};
+use crate::layer::{self, Content, LayerError, Tree};
+use crate::platform::Platform;
+use crate::reference::Reference;
+use crate::rootfs;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, UNIX_EPOCH};
+
+/// Where the executable lives in every image.
+pub const APP_DIR: &str = "/app";
+
+/// Everything the user can say about the image (flags of `go`, `bin`, ...).
+#[derive(Clone, Debug, Default)]
+pub struct PackOptions {
+    pub base: BaseRequest,
+    /// Defaults to `<name>:latest`.
+    pub reference: Option<Reference>,
+    /// Defaults to the unprivileged 65532.
+    pub user: Option<String>,
+    pub env: Vec<String>,
+    pub labels: BTreeMap<String, String>,
+    /// Default arguments (the config's Cmd).
+    pub cmd: Vec<String>,
+    pub archive: Option<PathBuf>,
+    pub oci_layout: Option<PathBuf>,
+    /// Timestamps in the tar and the config; None is the Unix epoch.
+    pub source_date_epoch: Option<u64>,
+    /// A CA bundle to carry instead of the pinned one.
+    pub ca_bundle: Option<PathBuf>,
+}
+
+/// Progress of the long steps, for the CLI to show.
+pub trait Progress {
+    fn stage(&self, message: &str);
+    /// `done` of `total` bytes of the current stage.
+    fn bytes(&self, _done: u64, _total: u64) {}
+    fn finish_stage(&self) {}
+}
+
+/// A progress sink that shows nothing.
+pub struct Silent;
+impl Progress for Silent {
+    fn stage(&self, _: &str) {}
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Size {
+    pub compressed: u64,
+    pub uncompressed: u64,
+}
+
+/// What was produced, for the summary and `--json`.
+#[derive(Clone, Debug, Serialize)]
+pub struct Summary {
+    pub reference: String,
+    /// The manifest digest.
+    pub digest: String,
+    pub base: Base,
+    pub base_reason: String,
+    pub platform: String,
+    pub size: Size,
+    /// The archive, when one was written.
+    pub output: Option<PathBuf>,
+    pub oci_layout: Option<PathBuf>,
+    pub entrypoint: String,
+    pub binary_size: u64,
+    /// The shared libraries carried by a closure base.
+    pub libraries: Vec<Resolved>,
+    pub linkage: Linkage,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PackError {
+    #[error(transparent)]
+    Inspect(#[from] InspectError),
+    #[error(transparent)]
+    Choose(#[from] ChooseError),
+    #[error(transparent)]
+    Closure(#[from] ClosureError),
+    #[error(transparent)]
+    Layer(#[from] LayerError),
+    #[error(transparent)]
+    Image(#[from] ImageError),
+    #[error(transparent)]
+    Emit(#[from] EmitError),
+    #[error("the CA bundle {}: {source}", path.display())]
+    CaBundle {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("nothing to write: give -o FILE and/or --oci-layout DIR")]
+    NoSink,
+}
+
+/// RFC 3339 for a Unix time.
+pub fn rfc3339(secs: u64) -> String {
+    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(secs)).to_string()
+}
+
+/// Packs `artifact` into an image and writes it to the sinks in `opts`.
+pub fn pack(
+    artifact: &Artifact,
+    opts: &PackOptions,
+    progress: &dyn Progress,
+) -> Result<Summary, PackError> {
+    if opts.archive.is_none() && opts.oci_layout.is_none() {
+        return Err(PackError::NoSink);
+    }
+    progress.stage(&format!("inspecting {}", artifact.path.display()));
+    let linkage = inspect::inspect_file(&artifact.path)?;
+    let choice = choose::choose(&linkage, opts.base)?;
+    let entrypoint = format!("{APP_DIR}/{}", artifact.name);
+
+    let mut tree = Tree::new();
+    let libraries = match choice.base {
+        Base::Scratch => vec![],
+        Base::Closure => {
+            progress.stage(&format!(
+                "resolving shared libraries in {}",
+                artifact.root.display()
+            ));
+            let libs = closure::resolve(&artifact.root, &linkage, &entrypoint)?;
+            closure::add_to_tree(&artifact.root, &libs, &mut tree)?;
+            libs
+        }
+    };
+    let ca = match &opts.ca_bundle {
+        Some(p) => {
+            std::fs::metadata(p).map_err(|source| PackError::CaBundle {
+                path: p.clone(),
+                source,
+            })?;
+            Content::Host(p.clone())
+        }
+        None => Content::Bytes(rootfs::DEFAULT_CA_BUNDLE.to_vec()),
+    };
+    rootfs::add_essentials(&mut tree, ca)?;
+    tree.file(&entrypoint, Content::Host(artifact.path.clone()), 0o755)?;
+
+    let mtime = opts.source_date_epoch.unwrap_or(0);
+    let staging = Staging::new()?;
+    let total = layer::content_size(&tree);
+    progress.stage("writing the layer (tar + gzip)");
+    let stats = staging.blob_with(
+        |w| {
+            layer::write_layer(&tree, mtime, w, &mut |done| progress.bytes(done, total))
+                .map_err(PackError::from)
+        },
+        |s| s.digest.as_str(),
+    )?;
+    progress.finish_stage();
+
+    let created = rfc3339(mtime);
+    let mut labels = BTreeMap::from([
+        (
+            "org.opencontainers.image.title".to_string(),
+            artifact.name.clone(),
+        ),
+        (
+            "org.opencontainers.image.created".to_string(),
+            created.clone(),
+        ),
+    ]);
+    if let Some(s) = &artifact.vcs.source {
+        labels.insert("org.opencontainers.image.source".into(), s.clone());
+    }
+    if let Some(r) = &artifact.vcs.revision {
+        labels.insert("org.opencontainers.image.revision".into(), r.clone());
+    }
+    labels.extend(opts.labels.clone());
+    let run = RunConfig {
+        entrypoint: vec![entrypoint.clone()],
+        cmd: opts.cmd.clone(),
+        env: image::merge_env(&rootfs::default_env(), &opts.env)?,
+        user: opts
+            .user
+            .clone()
+            .unwrap_or_else(|| rootfs::NONROOT.to_string()),
+        workdir: "/".into(),
+        labels,
+        created,
+    };
+    let platform: &Platform = &linkage.platform;
+    let img = image::build(&run, platform, std::slice::from_ref(&stats))?;
+    staging.blob_bytes(&img.config)?;
+    staging.blob_bytes(&img.manifest)?;
+
+    let reference = opts
+        .reference
+        .clone()
+        .unwrap_or_else(|| Reference::for_program(&artifact.name));
+    if let Some(dest) = &opts.archive {
+        progress.stage(&format!("writing {}", dest.display()));
+        emit::write_archive(&staging, &img, &reference, dest, mtime)?;
+    }
+    if let Some(dest) = &opts.oci_layout {
+        progress.stage(&format!("writing the OCI layout {}", dest.display()));
+        emit::write_oci_layout(&staging, &img, &reference, dest)?;
+    }
+    progress.finish_stage();
+
+    let docs = (img.config.len() + img.manifest.len()) as u64;
+    Ok(Summary {
+        reference: reference.to_string(),
+        digest: img.manifest_blob.digest.clone(),
+        base: choice.base,
+        base_reason: choice.reason,
+        platform: platform.to_string(),
+        size: Size {
+            compressed: stats.size + docs,
+            uncompressed: stats.uncompressed_size + docs,
+        },
+        output: opts.archive.clone(),
+        oci_layout: opts.oci_layout.clone(),
+        entrypoint,
+        binary_size: std::fs::metadata(&artifact.path)
+            .map(|m| m.len())
+            .unwrap_or(0),
+        libraries,
+        linkage,
+    })
+}

@@ -1,0 +1,154 @@
+//! Image references (`[registry/]repository[:tag]`), as given to `-t/--tag`.
+
+use std::fmt;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reference {
+    /// `host[:port]` when the first component names one.
+    pub registry: Option<String>,
+    pub repository: String,
+    pub tag: String,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("invalid image reference {input:?}: {why}")]
+pub struct ReferenceError {
+    input: String,
+    why: &'static str,
+}
+
+impl Reference {
+    pub fn parse(input: &str) -> Result<Reference, ReferenceError> {
+        let err = |why| ReferenceError {
+            input: input.to_string(),
+            why,
+        };
+        if input.contains('@') {
+            return Err(err("a digest cannot be used as a name; give a tag"));
+        }
+        let (name, tag) = match input.rsplit_once(':') {
+            Some((n, t)) if !t.contains('/') => (n, t),
+            _ => (input, "latest"),
+        };
+        if !valid_tag(tag) {
+            return Err(err(
+                "a tag is 1-128 of [A-Za-z0-9_.-], not starting with . or -",
+            ));
+        }
+        let (registry, repository) = match name.split_once('/') {
+            Some((first, rest))
+                if first.contains('.') || first.contains(':') || first == "localhost" =>
+            {
+                (Some(first.to_string()), rest)
+            }
+            _ => (None, name),
+        };
+        if repository.is_empty() || !repository.split('/').all(valid_component) {
+            return Err(err(
+                "repository components are lowercase letters and digits, separated by . _ or -",
+            ));
+        }
+        Ok(Reference {
+            registry,
+            repository: repository.to_string(),
+            tag: tag.to_string(),
+        })
+    }
+
+    /// The default name for an image of program `name`: `<name>:latest`, made valid.
+    pub fn for_program(name: &str) -> Reference {
+        let mut repo = String::new();
+        for c in name.chars().flat_map(char::to_lowercase) {
+            let ok = c.is_ascii_lowercase() || c.is_ascii_digit();
+            if ok {
+                repo.push(c);
+            } else if !repo.is_empty() && !repo.ends_with('-') {
+                repo.push('-');
+            }
+        }
+        let repo = repo.trim_end_matches('-');
+        Reference {
+            registry: None,
+            repository: if repo.is_empty() { "app" } else { repo }.to_string(),
+            tag: "latest".into(),
+        }
+    }
+
+    /// The fully qualified name containerd and podman record (`docker.io/library/x:tag`).
+    pub fn qualified(&self) -> String {
+        match &self.registry {
+            Some(r) => format!("{r}/{}:{}", self.repository, self.tag),
+            None if self.repository.contains('/') => {
+                format!("docker.io/{}:{}", self.repository, self.tag)
+            }
+            None => format!("docker.io/library/{}:{}", self.repository, self.tag),
+        }
+    }
+}
+
+impl fmt::Display for Reference {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(r) = &self.registry {
+            write!(f, "{r}/")?;
+        }
+        write!(f, "{}:{}", self.repository, self.tag)
+    }
+}
+
+fn valid_tag(t: &str) -> bool {
+    !t.is_empty()
+        && t.len() <= 128
+        && !t.starts_with(['.', '-'])
+        && t.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+}
+
+fn valid_component(c: &str) -> bool {
+    let alnum = |ch: char| ch.is_ascii_lowercase() || ch.is_ascii_digit();
+    !c.is_empty()
+        && c.starts_with(alnum)
+        && c.ends_with(alnum)
+        && c.chars()
+            .all(|ch| alnum(ch) || matches!(ch, '.' | '_' | '-'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_table() {
+        let cases = [
+            ("hello", "hello:latest", "docker.io/library/hello:latest"),
+            ("hello:v1", "hello:v1", "docker.io/library/hello:v1"),
+            ("me/hello:v1", "me/hello:v1", "docker.io/me/hello:v1"),
+            (
+                "127.0.0.1:5000/a/b:c",
+                "127.0.0.1:5000/a/b:c",
+                "127.0.0.1:5000/a/b:c",
+            ),
+            ("localhost/x", "localhost/x:latest", "localhost/x:latest"),
+        ];
+        for (input, shown, qualified) in cases {
+            let r = Reference::parse(input).unwrap();
+            assert_eq!(r.to_string(), shown);
+            assert_eq!(r.qualified(), qualified);
+        }
+        for bad in ["", "Hello", "a:", "a:-x", "a@sha256:00", "a//b", "-a"] {
+            assert!(Reference::parse(bad).is_err(), "{bad} accepted");
+        }
+    }
+
+    #[test]
+    fn program_names_become_valid_references() {
+        for (name, want) in [
+            ("hello", "hello:latest"),
+            ("Hello_World.v2", "hello-world-v2:latest"),
+            ("__", "app:latest"),
+        ] {
+            let r = Reference::for_program(name);
+            assert_eq!(r.to_string(), want);
+            assert_eq!(Reference::parse(&r.to_string()).unwrap(), r);
+        }
+    }
+}

@@ -1,0 +1,65 @@
+//! The few files every binpack image carries, whatever the base: CA certificates, a passwd and
+//! group with root and an unprivileged user, a world-writable /tmp.
+
+use crate::layer::{Content, LayerError, Tree};
+
+/// Where the CA bundle goes; `SSL_CERT_FILE` points here.
+pub const CA_PATH: &str = "/etc/ssl/certs/ca-certificates.crt";
+/// The unprivileged user images run as by default (the distroless convention).
+pub const NONROOT: u32 = 65532;
+/// The CA bundle binpack ships, pinned in `runtimes/` so images are the same on every machine
+/// and need no network (Debian's ca-certificates 20230311+deb12u1, Mozilla's roots).
+pub const DEFAULT_CA_BUNDLE: &[u8] = include_bytes!("../runtimes/ca-certificates.crt");
+
+const PASSWD: &str = "root:x:0:0:root:/root:/sbin/nologin\n\
+nonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n";
+const GROUP: &str = "root:x:0:\nnonroot:x:65532:\n";
+
+/// Adds the essentials to `tree`; `ca_bundle` is the CA certificate bundle to carry.
+pub fn add_essentials(tree: &mut Tree, ca_bundle: Content) -> Result<(), LayerError> {
+    tree.file(CA_PATH, ca_bundle, 0o644)?;
+    tree.file("/etc/passwd", Content::Bytes(PASSWD.into()), 0o644)?;
+    tree.file("/etc/group", Content::Bytes(GROUP.into()), 0o644)?;
+    tree.dir_owned("/home/nonroot", 0o700, NONROOT)?;
+    tree.dir("/tmp", 0o1777)?;
+    Ok(())
+}
+
+/// Environment every image gets.
+pub fn default_env() -> Vec<String> {
+    vec![
+        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
+        format!("SSL_CERT_FILE={CA_PATH}"),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layer::Node;
+
+    #[test]
+    fn essentials() {
+        let mut t = Tree::new();
+        add_essentials(&mut t, Content::Bytes(DEFAULT_CA_BUNDLE.to_vec())).unwrap();
+        assert!(matches!(t.get("tmp"), Some(Node::Dir { mode: 0o1777, .. })));
+        assert!(matches!(
+            t.get("home/nonroot"),
+            Some(Node::Dir { owner: NONROOT, .. })
+        ));
+        let Some(Node::File {
+            content: Content::Bytes(p),
+            ..
+        }) = t.get("etc/passwd")
+        else {
+            panic!("no passwd")
+        };
+        assert!(String::from_utf8_lossy(p).contains("nonroot:x:65532:65532:"));
+        assert!(
+            String::from_utf8_lossy(DEFAULT_CA_BUNDLE)
+                .matches("BEGIN CERTIFICATE")
+                .count()
+                > 100
+        );
+    }
+}
