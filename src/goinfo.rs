@@ -144,9 +144,9 @@ fn parse_modinfo(text: &str) -> GoInfo {
 
 /// Splits `key=value`, where a quoted key may itself contain `=`.
 fn split_setting(kv: &str) -> (&str, &str) {
-    if kv.starts_with('"') {
-        if let Some(end) = kv[1..].find("\"=") {
-            return (&kv[..end + 2], &kv[end + 3..]);
+    if let Some(quoted) = kv.strip_prefix('"') {
+        if let Some(end) = quoted.find("\"=") {
+            return (&kv[..end + 2], &quoted[end + 2..]);
         }
     }
     kv.split_once('=').unwrap_or((kv, ""))
