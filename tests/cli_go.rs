@@ -1,0 +1,433 @@
+//! End to end: `binpack go` / `binpack bin` produce images that real engines and validators
+//! accept and run, the same source gives the same digest, and bad input gets a named error.
+
+mod common;
+
+use common::*;
+use std::path::Path;
+use std::process::Command;
+
+fn example(name: &str) -> String {
+    repo()
+        .join("examples")
+        .join(name)
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// Packs an example into `dir`, returning the summary.
+fn pack_example(name: &str, dir: &Path, tag: &str, extra: &[&str]) -> serde_json::Value {
+    let archive = dir.join(format!("{name}.tar"));
+    json_of(
+        binpack()
+            .args(["go", &example(name), "--json", "--quiet", "-o"])
+            .arg(&archive)
+            .args(["-t", tag])
+            .args(extra),
+    )
+}
+
+#[test]
+fn http_server_answers_from_docker() {
+    if !have("go", "http_server_answers_from_docker")
+        || !have_docker("http_server_answers_from_docker")
+    {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let tag = "binpack-test/hello-http:it";
+    let name = format!("binpack-test-http-{}", std::process::id());
+    let _cleanup = DockerCleanup(vec![name.clone(), tag.into()]);
+    let s = pack_example("hello-http", dir.path(), tag, &[]);
+    assert_eq!(s["base"], "scratch");
+    assert_eq!(s["reference"], tag);
+    assert!(s["digest"].as_str().unwrap().starts_with("sha256:"));
+    assert!(
+        s["size"]["compressed"].as_u64().unwrap() < s["size"]["uncompressed"].as_u64().unwrap()
+    );
+
+    let out = ok(Command::new("docker")
+        .arg("load")
+        .arg("-i")
+        .arg(dir.path().join("hello-http.tar")));
+    assert!(stdout(&out).contains(tag), "{}", stdout(&out));
+    let port = free_port();
+    ok(Command::new("docker").args([
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--network",
+        "host",
+        "-e",
+        &format!("PORT={port}"),
+        tag,
+    ]));
+    let resp = http_get(port, "/ping").unwrap_or_else(|| {
+        let logs = Command::new("docker")
+            .args(["logs", &name])
+            .output()
+            .unwrap();
+        panic!("no answer on port {port}; logs: {}", stderr(&logs))
+    });
+    assert!(resp.starts_with("HTTP/1.0 200"), "{resp}");
+    // The greeting proves the entrypoint ran, as the unprivileged user, with the path.
+    assert!(
+        resp.contains("hello from binpack (uid 65532, path /ping)"),
+        "{resp}"
+    );
+}
+
+#[test]
+fn cert_pool_has_roots_inside_the_container() {
+    if !have("go", "cert_pool") || !have_docker("cert_pool") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let tag = "binpack-test/certpool:it";
+    let _cleanup = DockerCleanup(vec![tag.into()]);
+    pack_example("certpool", dir.path(), tag, &[]);
+    ok(Command::new("docker")
+        .arg("load")
+        .arg("-i")
+        .arg(dir.path().join("certpool.tar")));
+    let out = ok(Command::new("docker").args(["run", "--rm", "--network", "none", tag]));
+    let text = stdout(&out);
+    let n: usize = text
+        .trim()
+        .strip_prefix("system roots: ")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("unexpected output {text:?}"));
+    assert!(n > 100, "only {n} roots");
+}
+
+#[test]
+fn skopeo_and_umoci_accept_the_outputs() {
+    if !have("go", "validators") || !have("skopeo", "validators") || !have("umoci", "validators") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("layout");
+    let s = pack_example(
+        "hello-http",
+        dir.path(),
+        "hello-http:v1",
+        &["--oci-layout", layout.to_str().unwrap()],
+    );
+    let digest = s["digest"].as_str().unwrap();
+    let archive = dir.path().join("hello-http.tar");
+    let oci = ok(Command::new("skopeo")
+        .arg("inspect")
+        .arg(format!("oci-archive:{}", archive.display())));
+    let oci: serde_json::Value = serde_json::from_slice(&oci.stdout).unwrap();
+    assert_eq!(oci["Digest"], digest, "skopeo sees our manifest");
+    assert_eq!(
+        oci["Architecture"],
+        s["platform"].as_str().unwrap().split('/').nth(1).unwrap()
+    );
+    // Selecting the image by its tag proves manifest.json's RepoTags.
+    let docker = ok(Command::new("skopeo").arg("inspect").arg(format!(
+        "docker-archive:{}:hello-http:v1",
+        archive.display()
+    )));
+    let docker: serde_json::Value = serde_json::from_slice(&docker.stdout).unwrap();
+    assert_eq!(docker["Layers"].as_array().unwrap().len(), 1);
+    assert_eq!(docker["Os"], "linux");
+
+    let layout_ref = format!("oci:{}:v1", layout.display());
+    let via_layout = ok(Command::new("skopeo").arg("inspect").arg(&layout_ref));
+    let via_layout: serde_json::Value = serde_json::from_slice(&via_layout.stdout).unwrap();
+    assert_eq!(via_layout["Digest"], digest);
+
+    // umoci checks every blob digest and diff_id while unpacking.
+    let bundle = dir.path().join("bundle");
+    ok(Command::new("umoci")
+        .args(["unpack", "--image"])
+        .arg(format!("{}:v1", layout.display()))
+        .arg(&bundle));
+    let rootfs = bundle.join("rootfs");
+    assert!(rootfs.join("app/hello-http").is_file());
+    assert!(rootfs.join("etc/ssl/certs/ca-certificates.crt").is_file());
+    let passwd = std::fs::read_to_string(rootfs.join("etc/passwd")).unwrap();
+    assert!(passwd.contains("nonroot:x:65532:65532"));
+    use std::os::unix::fs::PermissionsExt;
+    let tmp_mode = std::fs::metadata(rootfs.join("tmp"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(tmp_mode & 0o7777, 0o1777);
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(bundle.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["process"]["user"]["uid"], 65532);
+    assert_eq!(config["process"]["args"][0], "/app/hello-http");
+}
+
+#[test]
+fn same_source_same_digest() {
+    if !have("go", "same_source_same_digest") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a");
+    let b = dir.path().join("b");
+    std::fs::create_dir_all(&a).unwrap();
+    std::fs::create_dir_all(&b).unwrap();
+    let args = [
+        "--env",
+        "MODE=prod",
+        "--label",
+        "team=core",
+        "--",
+        "--verbose",
+    ];
+    let first = pack_example("hello-http", &a, "repro:1", &args);
+    let second = pack_example("hello-http", &b, "repro:1", &args);
+    assert_eq!(first["digest"], second["digest"]);
+    let bytes_a = std::fs::read(a.join("hello-http.tar")).unwrap();
+    let bytes_b = std::fs::read(b.join("hello-http.tar")).unwrap();
+    assert!(bytes_a == bytes_b, "the archives differ byte for byte");
+
+    // SOURCE_DATE_EPOCH reaches the config, and so changes the digest.
+    let dated = json_of(
+        binpack()
+            .env("SOURCE_DATE_EPOCH", "1700000000")
+            .args(["go", &example("hello-http"), "--json", "-o"])
+            .arg(dir.path().join("dated.tar"))
+            .args(["-t", "repro:1"])
+            .args(args),
+    );
+    assert_ne!(dated["digest"], first["digest"]);
+}
+
+#[test]
+fn dynamic_system_binary_runs_on_its_closure() {
+    if !have_docker("dynamic_system_binary") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let tag = "binpack-test/id:it";
+    let _cleanup = DockerCleanup(vec![tag.into()]);
+    let archive = dir.path().join("id.tar");
+    let s = pack_json(
+        binpack()
+            .args(["bin", "/usr/bin/id", "-t", tag, "-o"])
+            .arg(&archive),
+    );
+    assert_eq!(s["base"], "closure");
+    let libs: Vec<&str> = s["libraries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["name"].as_str().unwrap())
+        .collect();
+    assert!(libs.contains(&"libc.so.6"), "{libs:?}");
+    ok(Command::new("docker").arg("load").arg("-i").arg(&archive));
+    let out = ok(Command::new("docker").args(["run", "--rm", "--network", "none", tag]));
+    // id resolves the uid through /etc/passwd with glibc's NSS, all from the closure.
+    assert_eq!(
+        stdout(&out).trim(),
+        "uid=65532(nonroot) gid=65532(nonroot) groups=65532(nonroot)"
+    );
+    let out = ok(Command::new("docker").args(["run", "--rm", "--user", "0", tag, "-un"]));
+    assert_eq!(stdout(&out).trim(), "root");
+}
+
+/// One bad input: the arguments, the words the error must contain, the exit code.
+struct Case {
+    what: &'static str,
+    args: Vec<String>,
+    path: Option<String>,
+    message: &'static str,
+    code: i32,
+}
+
+#[test]
+fn bad_input_gets_a_named_error_and_leaves_nothing() {
+    if !have("go", "bad_input") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = |p: &str| dir.path().join(p).to_string_lossy().into_owned();
+    // A library package (not main).
+    let lib = dir.path().join("lib");
+    std::fs::create_dir_all(&lib).unwrap();
+    std::fs::write(lib.join("go.mod"), "module example.com/lib\n\ngo 1.21\n").unwrap();
+    std::fs::write(
+        lib.join("lib.go"),
+        "package lib\n\nfunc Answer() int { return 42 }\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("notes.txt"), "not a program\n").unwrap();
+    let mut bsd = std::fs::read("/usr/bin/id").unwrap();
+    bsd[7] = 9;
+    std::fs::write(dir.path().join("bsd-elf"), bsd).unwrap();
+    std::fs::write(dir.path().join("a-file"), "x").unwrap();
+    let out = |name: &str| vec!["-o".to_string(), d(name)];
+    let s = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+
+    let cases = vec![
+        Case {
+            what: "no such directory",
+            args: [s(&["go", &d("missing")]), out("o1.tar")].concat(),
+            path: Some(d("o1.tar")),
+            message: "no such directory",
+            code: 1,
+        },
+        Case {
+            what: "not a main package",
+            args: [s(&["go", lib.to_str().unwrap()]), out("o2.tar")].concat(),
+            path: Some(d("o2.tar")),
+            message: "is package lib, not a main package",
+            code: 1,
+        },
+        Case {
+            what: "cgo",
+            args: [s(&["go", &example("cgo")]), out("o3.tar")].concat(),
+            path: Some(d("o3.tar")),
+            message: "example.com/cgo imports \"C\" (cgo), so the program cannot be built with CGO_ENABLED=0",
+            code: 1,
+        },
+        Case {
+            what: "not an ELF",
+            args: [s(&["bin", &d("notes.txt")]), out("o4.tar")].concat(),
+            path: Some(d("o4.tar")),
+            message: "is not an ELF file",
+            code: 1,
+        },
+        Case {
+            what: "non-Linux ELF",
+            args: [s(&["bin", &d("bsd-elf")]), out("o5.tar")].concat(),
+            path: Some(d("o5.tar")),
+            message: "is an ELF for FreeBSD, not Linux",
+            code: 1,
+        },
+        Case {
+            what: "output under a regular file",
+            args: [s(&["bin", "/usr/bin/id"]), out("a-file/x.tar")].concat(),
+            path: Some(d("a-file/x.tar")),
+            message: "cannot write",
+            code: 1,
+        },
+        Case {
+            what: "output in an unwritable place",
+            args: s(&["bin", "/usr/bin/id", "-o", "/proc/binpack-test.tar"]),
+            path: Some("/proc/binpack-test.tar".into()),
+            message: "cannot write /proc",
+            code: 1,
+        },
+        Case {
+            what: "scratch for a dynamic binary",
+            args: [s(&["bin", "/usr/bin/id", "--base", "scratch"]), out("o6.tar")].concat(),
+            path: Some(d("o6.tar")),
+            message: "--base scratch cannot run this binary",
+            code: 1,
+        },
+        Case {
+            what: "usage: unknown base",
+            args: s(&["bin", "/usr/bin/id", "--base", "nope"]),
+            path: None,
+            message: "invalid value 'nope'",
+            code: 2,
+        },
+        Case {
+            what: "usage: bad --env",
+            args: s(&["bin", "/usr/bin/id", "--env", "NOEQUALS"]),
+            path: None,
+            message: "expected KEY=VALUE",
+            code: 2,
+        },
+    ];
+    for c in cases {
+        let out = binpack()
+            .args(&c.args)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(c.code), "{}: {err}", c.what);
+        assert!(err.contains(c.message), "{}: {err}", c.what);
+        if c.code == 1 {
+            let last = err.lines().last().unwrap_or("");
+            assert!(
+                last.starts_with("binpack: error: "),
+                "{}: one clear last line: {err}",
+                c.what
+            );
+        }
+        if let Some(p) = c.path {
+            assert!(!Path::new(&p).exists(), "{}: {p} left behind", c.what);
+        }
+        assert_eq!(leftovers(dir.path()), Vec::<String>::new(), "{}", c.what);
+        assert!(
+            !dir.path().join("dist").exists(),
+            "{}: dist/ created",
+            c.what
+        );
+    }
+
+    // go not on PATH: say so, and how to get it.
+    let out = binpack()
+        .env("PATH", dir.path())
+        .args(["go", &example("hello-http"), "-o", &d("o7.tar")])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("go not found on PATH: install Go"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!Path::new(&d("o7.tar")).exists());
+}
+
+#[test]
+fn default_output_and_inspect_report() {
+    if !have("go", "default_output") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // Default: dist/<name>.tar in the current directory, named <name>:latest.
+    let s = pack_json(
+        binpack()
+            .current_dir(dir.path())
+            .args(["go", &example("hello-http")]),
+    );
+    assert_eq!(s["output"], "dist/hello-http.tar");
+    assert_eq!(s["reference"], "hello-http:latest");
+    let archive = dir.path().join("dist/hello-http.tar");
+    assert!(archive.is_file());
+    assert_eq!(leftovers(&dir.path().join("dist")), Vec::<String>::new());
+
+    // Human summary names the digest, base, sizes and output.
+    let out = ok(binpack()
+        .current_dir(dir.path())
+        .args(["go", &example("hello-http"), "-q"]));
+    let text = stdout(&out);
+    for want in [
+        "hello-http:latest  sha256:",
+        "base       scratch: static binary",
+        "compressed",
+        "dist/hello-http.tar",
+    ] {
+        assert!(text.contains(want), "{want} not in {text}");
+    }
+
+    let bin = dir.path().join("hello");
+    go_build(&repo().join("examples/hello-http"), &bin, false);
+    let out = ok(binpack().arg("inspect").arg(&bin).arg("--json"));
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(j["static"], true);
+    assert!(j["interpreter"].is_null());
+    assert_eq!(j["needed"], serde_json::json!([]));
+    assert!(j["go"]["version"].as_str().unwrap().starts_with("go1."));
+    assert_eq!(j["base"], "scratch");
+    let out = ok(binpack().args(["inspect", "/usr/bin/id"]));
+    let text = stdout(&out);
+    assert!(text.contains("dynamic, glibc"), "{text}");
+    assert!(text.contains("base: closure"), "{text}");
+    assert!(text.contains("libc.so.6 => /"), "{text}");
+    let j: serde_json::Value =
+        serde_json::from_slice(&ok(binpack().args(["inspect", "/usr/bin/id", "--json"])).stdout)
+            .unwrap();
+    assert!(j["go"].is_null());
+}

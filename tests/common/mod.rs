@@ -1,0 +1,150 @@
+//! Helpers shared by the integration tests: the real tools, skipped loudly on a developer's
+//! machine when missing, and a failure under CI (CI=true), never a skip.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// True when `tool` is on PATH. When it is not: panics under CI, else prints a loud SKIP.
+pub fn have(tool: &str, test: &str) -> bool {
+    if which(tool).is_some() {
+        return true;
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{tool} is not on PATH: under CI every tool the tests need must be installed (scripts/test.sh does)");
+    }
+    eprintln!("\n*** SKIP {test}: {tool} not on PATH (run scripts/test.sh to install it) ***\n");
+    false
+}
+
+/// True when a Docker engine answers (`docker info`); the same CI rule as [`have`].
+pub fn have_docker(test: &str) -> bool {
+    if !have("docker", test) {
+        return false;
+    }
+    let up = Command::new("docker")
+        .args(["info", "--format", "{{.ServerVersion}}"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if up {
+        return true;
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("no Docker engine is running: scripts/test.sh starts one");
+    }
+    eprintln!("\n*** SKIP {test}: no Docker engine running (scripts/test.sh starts one) ***\n");
+    false
+}
+
+pub fn which(tool: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join(tool))
+            .find(|p| p.is_file())
+    })
+}
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn binpack() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_binpack"));
+    c.env_remove("SOURCE_DATE_EPOCH");
+    c
+}
+
+/// Runs a command, returning its output; panics with both streams if it fails.
+pub fn ok(cmd: &mut Command) -> Output {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed ({}):\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// `binpack ... --json` and its parsed summary (for commands without `--` arguments).
+pub fn pack_json(cmd: &mut Command) -> serde_json::Value {
+    json_of(cmd.arg("--json").arg("--quiet"))
+}
+
+/// Runs a command that prints one JSON object, and parses it.
+pub fn json_of(cmd: &mut Command) -> serde_json::Value {
+    let out = ok(cmd);
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("bad JSON ({e}): {}", stdout(&out)))
+}
+
+/// Builds a Go package from `dir` with the machine's go into `out` (for ELF fixtures).
+pub fn go_build(dir: &Path, out: &Path, cgo: bool) {
+    ok(Command::new("go")
+        .current_dir(dir)
+        .env("CGO_ENABLED", if cgo { "1" } else { "0" })
+        .args(["build", "-trimpath", "-o"])
+        .arg(out)
+        .arg("."));
+}
+
+/// Names in `dir` that are leftovers of an interrupted or failed write.
+pub fn leftovers(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with(".binpack"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// GET http://127.0.0.1:port/path, retrying while the server starts (bounded: ~15 s).
+pub fn http_get(port: u16, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    for _ in 0..60 {
+        if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            let _ = s.set_read_timeout(Some(std::time::Duration::from_secs(5)));
+            let req = format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
+            if s.write_all(req.as_bytes()).is_ok() {
+                let mut resp = String::new();
+                if s.read_to_string(&mut resp).is_ok() && !resp.is_empty() {
+                    return Some(resp);
+                }
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    None
+}
+
+/// Removes docker images and containers by name when dropped.
+pub struct DockerCleanup(pub Vec<String>);
+
+impl Drop for DockerCleanup {
+    fn drop(&mut self) {
+        for name in &self.0 {
+            let _ = Command::new("docker").args(["rm", "-f", name]).output();
+            let _ = Command::new("docker").args(["rmi", "-f", name]).output();
+        }
+    }
+}
