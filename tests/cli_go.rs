@@ -38,7 +38,17 @@ fn http_server_answers_from_docker() {
     let tag = "binpack-test/hello-http:it";
     let name = format!("binpack-test-http-{}", std::process::id());
     let _cleanup = DockerCleanup(vec![name.clone(), tag.into()]);
-    let s = pack_example("hello-http", dir.path(), tag, &[]);
+    // Extra ldflags and build flags reach go build.
+    let s = pack_example(
+        "hello-http",
+        dir.path(),
+        tag,
+        &[
+            "--ldflags",
+            "-X main.greeting=ldflags-reached",
+            "--build-flag=-tags=netgo",
+        ],
+    );
     assert_eq!(s["base"], "scratch");
     assert_eq!(s["reference"], tag);
     assert!(s["digest"].as_str().unwrap().starts_with("sha256:"));
@@ -73,7 +83,7 @@ fn http_server_answers_from_docker() {
     assert!(resp.starts_with("HTTP/1.0 200"), "{resp}");
     // The greeting proves the entrypoint ran, as the unprivileged user, with the path.
     assert!(
-        resp.contains("hello from binpack (uid 65532, path /ping)"),
+        resp.contains("ldflags-reached (uid 65532, path /ping)"),
         "{resp}"
     );
 }
@@ -112,7 +122,17 @@ fn skopeo_and_umoci_accept_the_outputs() {
         "hello-http",
         dir.path(),
         "hello-http:v1",
-        &["--oci-layout", layout.to_str().unwrap()],
+        &[
+            "--oci-layout",
+            layout.to_str().unwrap(),
+            "--env",
+            "MODE=prod",
+            "--label",
+            "team=core",
+            "--",
+            "serve",
+            "--fast",
+        ],
     );
     let digest = s["digest"].as_str().unwrap();
     let archive = dir.path().join("hello-http.tar");
@@ -159,7 +179,21 @@ fn skopeo_and_umoci_accept_the_outputs() {
     let config: serde_json::Value =
         serde_json::from_slice(&std::fs::read(bundle.join("config.json")).unwrap()).unwrap();
     assert_eq!(config["process"]["user"]["uid"], 65532);
-    assert_eq!(config["process"]["args"][0], "/app/hello-http");
+    assert_eq!(
+        config["process"]["args"],
+        serde_json::json!(["/app/hello-http", "serve", "--fast"])
+    );
+    let env: Vec<&str> = config["process"]["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.as_str().unwrap())
+        .collect();
+    assert!(env.contains(&"MODE=prod"), "{env:?}");
+    assert!(
+        env.contains(&"SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt"),
+        "{env:?}"
+    );
 }
 
 #[test]
@@ -258,6 +292,19 @@ fn bad_input_gets_a_named_error_and_leaves_nothing() {
     )
     .unwrap();
     std::fs::write(dir.path().join("notes.txt"), "not a program\n").unwrap();
+    // A main package that does not compile: go's own message must reach the user.
+    let broken = dir.path().join("broken");
+    std::fs::create_dir_all(&broken).unwrap();
+    std::fs::write(
+        broken.join("go.mod"),
+        "module example.com/broken\n\ngo 1.21\n",
+    )
+    .unwrap();
+    std::fs::write(
+        broken.join("main.go"),
+        "package main\n\nfunc main() { undefinedThing() }\n",
+    )
+    .unwrap();
     let mut bsd = std::fs::read("/usr/bin/id").unwrap();
     bsd[7] = 9;
     std::fs::write(dir.path().join("bsd-elf"), bsd).unwrap();
@@ -285,6 +332,13 @@ fn bad_input_gets_a_named_error_and_leaves_nothing() {
             args: [s(&["go", &example("cgo")]), out("o3.tar")].concat(),
             path: Some(d("o3.tar")),
             message: "example.com/cgo imports \"C\" (cgo), so the program cannot be built with CGO_ENABLED=0",
+            code: 1,
+        },
+        Case {
+            what: "compile error",
+            args: [s(&["go", broken.to_str().unwrap()]), out("o8.tar")].concat(),
+            path: Some(d("o8.tar")),
+            message: "undefined: undefinedThing",
             code: 1,
         },
         Case {

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Installs what the tests need (Go, docker.io, skopeo, umoci), starts a Docker engine if none
+# runs, and runs every check: formatting, clippy, unit and integration tests.
+# Under CI=true a missing tool fails the run instead of skipping tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh all
+. scripts/env.sh
+echo "test.sh: $(go version), docker $(docker version --format '{{.Server.Version}}'), $(skopeo --version), umoci $(umoci --version | awk '{print $NF}')"
+cargo fmt --all -- --check
+cargo clippy --all-targets --quiet -- -D warnings
+cargo test --all-targets 2>&1
