@@ -485,3 +485,26 @@ fn default_output_and_inspect_report() {
             .unwrap();
     assert!(j["go"].is_null());
 }
+
+#[test]
+fn cross_compiled_image_says_its_platform() {
+    if !have("go", "cross_compiled") || !have("skopeo", "cross_compiled") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let s = pack_example(
+        "hello-http",
+        dir.path(),
+        "hello:arm64",
+        &["--platform", "linux/arm64"],
+    );
+    assert_eq!(s["platform"], "linux/arm64");
+    assert_eq!(s["linkage"]["go"]["settings"]["GOARCH"], "arm64");
+    let out = ok(Command::new("skopeo").arg("inspect").arg(format!(
+        "oci-archive:{}",
+        dir.path().join("hello-http.tar").display()
+    )));
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(j["Architecture"], "arm64");
+    assert_eq!(j["Digest"], s["digest"]);
+}
