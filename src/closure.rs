@@ -2,7 +2,7 @@
 //! the way the loader does (RPATH/RUNPATH, ld.so.conf, default dirs) inside a root directory,
 //! and copied into the layer at their real paths with every symlink on the way.
 
-use crate::inspect::Linkage;
+use crate::inspect::{DynamicDeps, Linkage};
 use crate::layer::{Content, LayerError, Tree};
 use goblin::elf::Elf;
 use std::collections::{HashSet, VecDeque};
@@ -257,18 +257,12 @@ fn read_object(root: &Path, path: &str) -> Result<Object, ClosureError> {
         path: path.to_string(),
         reason: e.to_string(),
     })?;
-    let split = |v: &[&str]| -> Vec<String> {
-        v.iter()
-            .flat_map(|s| s.split(':'))
-            .filter(|s| !s.is_empty())
-            .map(String::from)
-            .collect()
-    };
+    let deps = DynamicDeps::of(&elf);
     Ok(Object {
         path: path.to_string(),
-        needed: elf.libraries.iter().map(|s| s.to_string()).collect(),
-        runpath: split(&elf.runpaths),
-        rpath: split(&elf.rpaths),
+        needed: deps.needed,
+        runpath: deps.runpath,
+        rpath: deps.rpath,
     })
 }
 

@@ -141,13 +141,11 @@ pub fn write_oci_layout(
             path: dest.to_path_buf(),
         });
     }
-    let parent = parent_of(dest);
-    let created = ensure_dir(&parent)?;
-    let result = (|| {
+    with_parent(dest, |parent| {
         let tmp = Tracked::new(
             tempfile::Builder::new()
                 .prefix(".binpack-")
-                .tempdir_in(&parent)
+                .tempdir_in(parent)
                 .map_err(write_err(dest))?,
         );
         let root = tmp.path();
@@ -179,11 +177,7 @@ pub fn write_oci_layout(
             return Err(write_err(dest)(e));
         }
         Ok(())
-    })();
-    if result.is_err() {
-        remove_created(&created);
-    }
-    result
+    })
 }
 
 fn is_empty_dir(p: &Path) -> bool {
@@ -238,15 +232,13 @@ pub fn atomic_file(
             "it is a directory",
         )));
     }
-    let parent = parent_of(dest);
-    let created = ensure_dir(&parent)?;
-    let result = (|| {
+    with_parent(dest, |parent| {
         let tmp = Tracked::new(
             tempfile::Builder::new()
                 .prefix(".binpack-")
                 .suffix(".tmp")
                 .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
-                .tempfile_in(&parent)
+                .tempfile_in(parent)
                 .map_err(write_err(dest))?,
         );
         write(tmp.get().as_file())?;
@@ -257,7 +249,18 @@ pub fn atomic_file(
                 source: e.error,
             })?;
         Ok(())
-    })();
+    })
+}
+
+/// Runs `write` with `dest`'s parent directory, creating it (and missing ancestors) first
+/// and removing what it created if `write` fails.
+fn with_parent<T>(
+    dest: &Path,
+    write: impl FnOnce(&Path) -> Result<T, EmitError>,
+) -> Result<T, EmitError> {
+    let parent = parent_of(dest);
+    let created = ensure_dir(&parent)?;
+    let result = write(&parent);
     if result.is_err() {
         remove_created(&created);
     }

@@ -130,13 +130,6 @@ pub fn inspect_bytes(bytes: &[u8], path: &Path) -> Result<Linkage, InspectError>
         }
     }
 
-    let split = |v: &[&str]| -> Vec<String> {
-        v.iter()
-            .flat_map(|s| s.split(':'))
-            .filter(|s| !s.is_empty())
-            .map(String::from)
-            .collect()
-    };
     let go_section = elf
         .section_headers
         .iter()
@@ -144,16 +137,41 @@ pub fn inspect_bytes(bytes: &[u8], path: &Path) -> Result<Linkage, InspectError>
         .and_then(|sh| sh.file_range())
         .and_then(|r| bytes.get(r));
     let interpreter = elf.interpreter.map(String::from);
-    let needed: Vec<String> = elf.libraries.iter().map(|s| s.to_string()).collect();
+    let deps = DynamicDeps::of(&elf);
     Ok(Linkage {
         platform,
-        is_static: interpreter.is_none() && needed.is_empty(),
+        is_static: interpreter.is_none() && deps.needed.is_empty(),
         interpreter,
-        needed,
-        runpath: split(&elf.runpaths),
-        rpath: split(&elf.rpaths),
+        needed: deps.needed,
+        runpath: deps.runpath,
+        rpath: deps.rpath,
         go: goinfo::decode(go_section, bytes),
     })
+}
+
+/// The dynamic section entries the loader searches with, for executables and libraries alike.
+pub(crate) struct DynamicDeps {
+    pub needed: Vec<String>,
+    pub runpath: Vec<String>,
+    pub rpath: Vec<String>,
+}
+
+impl DynamicDeps {
+    pub fn of(elf: &Elf) -> DynamicDeps {
+        // Each DT_RUNPATH/DT_RPATH string is a colon-separated list.
+        let split = |v: &[&str]| -> Vec<String> {
+            v.iter()
+                .flat_map(|s| s.split(':'))
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect()
+        };
+        DynamicDeps {
+            needed: elf.libraries.iter().map(|s| s.to_string()).collect(),
+            runpath: split(&elf.runpaths),
+            rpath: split(&elf.rpaths),
+        }
+    }
 }
 
 fn osabi_name(osabi: u8) -> String {
