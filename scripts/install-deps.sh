@@ -42,15 +42,33 @@ install_go() {
   apt_install -t bookworm-backports golang-1.23-go
 }
 
+# A daemon killed with its session leaves its pid file; a dead or zombie pid in it stops the
+# next one from starting.
+clear_stale_pidfile() {
+  [ -f "$1" ] || return 0
+  local state
+  state=$(awk '{print $3}' "/proc/$(cat "$1")/stat" 2>/dev/null || echo gone)
+  if [ "$state" = gone ] || [ "$state" = Z ]; then as_root rm -f "$1"; fi
+}
+
 start_dockerd() {
   if docker info >/dev/null 2>&1; then return; fi
-  log "starting dockerd (--iptables=false --bridge=none), log in /tmp/binpack-dockerd.log"
-  as_root sh -c 'nohup dockerd --iptables=false --bridge=none >/tmp/binpack-dockerd.log 2>&1 &'
-  for _ in $(seq 1 60); do
-    if docker info >/dev/null 2>&1; then return; fi
-    sleep 1
+  for attempt in 1 2 3; do
+    clear_stale_pidfile /var/run/docker.pid
+    clear_stale_pidfile /var/run/docker/containerd/containerd.pid
+    log "starting dockerd (--iptables=false --bridge=none), log in /tmp/binpack-dockerd.log"
+    as_root nohup dockerd --iptables=false --bridge=none >/tmp/binpack-dockerd.log 2>&1 &
+    local pid=$!
+    for _ in $(seq 1 60); do
+      if docker info >/dev/null 2>&1; then return; fi
+      if ! kill -0 "$pid" 2>/dev/null; then break; fi
+      sleep 1
+    done
+    log "dockerd did not come up (attempt $attempt):"
+    tail -3 /tmp/binpack-dockerd.log >&2
+    as_root kill "$pid" 2>/dev/null || true
+    sleep 2
   done
-  log "dockerd did not come up; see /tmp/binpack-dockerd.log"
   exit 1
 }
 
