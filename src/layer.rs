@@ -79,6 +79,37 @@ impl Tree {
         )
     }
 
+    /// Adds a host file, symlink or whole directory at `path`, keeping modes (sorted, so the
+    /// layer does not depend on directory listing order).
+    pub fn copy_from_host(&mut self, path: &str, host: &std::path::Path) -> Result<(), LayerError> {
+        use std::os::unix::fs::PermissionsExt;
+        let read_err = |source| LayerError::Read {
+            path: host.to_path_buf(),
+            source,
+        };
+        let meta = std::fs::symlink_metadata(host).map_err(read_err)?;
+        let mode = meta.permissions().mode() & 0o7777;
+        if meta.file_type().is_symlink() {
+            let target = std::fs::read_link(host).map_err(read_err)?;
+            return self.symlink(path, &target.to_string_lossy());
+        }
+        if !meta.is_dir() {
+            return self.file(path, Content::Host(host.to_path_buf()), mode);
+        }
+        self.dir(path, mode)?;
+        let mut children: Vec<_> = std::fs::read_dir(host)
+            .map_err(read_err)?
+            .map(|e| e.map(|e| e.file_name()))
+            .collect::<Result<_, _>>()
+            .map_err(read_err)?;
+        children.sort();
+        for name in children {
+            let child = format!("{}/{}", path.trim_end_matches('/'), name.to_string_lossy());
+            self.copy_from_host(&child, &host.join(&name))?;
+        }
+        Ok(())
+    }
+
     pub fn get(&self, path: &str) -> Option<&Node> {
         self.nodes.get(path.trim_matches('/'))
     }
@@ -225,6 +256,11 @@ pub fn content_size(tree: &Tree) -> u64 {
         .sum()
 }
 
+/// The one deflate level (of the one pinned implementation, zlib-rs): the bytes depend on
+/// both. zlib-rs at 9 is still faster than GNU `gzip -6` and ~4% smaller than its own level 6
+/// (a node image: 35.0 MB instead of 36.4 MB), and images are pulled far more often than built.
+pub const LEVEL: u32 = 9;
+
 /// Writes `tree` as a gzip-compressed tar to `out`, hashing both streams.
 pub fn write_layer<W: Write>(
     tree: &Tree,
@@ -233,11 +269,10 @@ pub fn write_layer<W: Write>(
     progress: &mut dyn FnMut(u64),
 ) -> Result<LayerStats, LayerError> {
     let compressed = HashWriter::new(out);
-    // One pinned deflate implementation (zlib-rs) at one level: the bytes depend on both.
     let gz: GzEncoder<_> = GzBuilder::new()
         .mtime(0)
         .operating_system(255)
-        .write(compressed, Compression::new(6));
+        .write(compressed, Compression::new(LEVEL));
     let uncompressed = HashWriter::new(Counting {
         inner: gz,
         done: 0,
@@ -415,6 +450,35 @@ mod tests {
         for bad in ["", "/", "a/../b", "a//b"] {
             assert!(matches!(t.dir(bad, 0o755), Err(LayerError::BadPath(_))));
         }
+    }
+
+    #[test]
+    fn host_trees_are_copied_with_modes_and_links() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::create_dir_all(d.join("assets/img")).unwrap();
+        std::fs::write(d.join("assets/img/a.png"), b"png").unwrap();
+        std::fs::write(d.join("assets/run.sh"), b"#!").unwrap();
+        std::fs::set_permissions(
+            d.join("assets/run.sh"),
+            std::fs::Permissions::from_mode(0o750),
+        )
+        .unwrap();
+        std::os::unix::fs::symlink("img/a.png", d.join("assets/logo")).unwrap();
+        let mut t = Tree::new();
+        t.copy_from_host("/app/assets", &d.join("assets")).unwrap();
+        assert!(matches!(
+            t.get("app/assets/img/a.png"),
+            Some(Node::File { .. })
+        ));
+        assert!(matches!(
+            t.get("app/assets/run.sh"),
+            Some(Node::File { mode: 0o750, .. })
+        ));
+        assert!(
+            matches!(t.get("app/assets/logo"), Some(Node::Symlink { target }) if target == "img/a.png")
+        );
     }
 
     #[test]

@@ -76,6 +76,10 @@ pub struct Summary {
     pub binary_size: u64,
     /// The shared libraries carried by a closure base.
     pub libraries: Vec<Resolved>,
+    /// The language runtime in the executable (node), when there is one.
+    pub runtime: Option<String>,
+    /// Things worth knowing that did not stop the build.
+    pub notes: Vec<String>,
     pub linkage: Linkage,
 }
 
@@ -145,6 +149,12 @@ pub fn pack(
         None => Content::Bytes(rootfs::DEFAULT_CA_BUNDLE.to_vec()),
     };
     rootfs::add_essentials(&mut tree, ca)?;
+    if artifact.needs_hosts {
+        rootfs::add_hosts(&mut tree)?;
+    }
+    for (rel, host) in &artifact.assets {
+        tree.copy_from_host(&format!("{APP_DIR}/{rel}"), host)?;
+    }
     tree.file(&entrypoint, Content::Host(artifact.path.clone()), 0o755)?;
 
     let mtime = opts.source_date_epoch.unwrap_or(0);
@@ -227,6 +237,8 @@ pub fn pack(
             .map(|m| m.len())
             .unwrap_or(0),
         libraries,
+        runtime: artifact.runtime.clone(),
+        notes: artifact.notes.clone(),
         linkage,
     })
 }

@@ -25,7 +25,12 @@ fn node_blob(node: &Path, dir: &Path, script: &Path) -> Vec<u8> {
         .to_string(),
     )
     .unwrap();
-    common::ok(Command::new(node).arg("--experimental-sea-config").arg(&cfg).current_dir(dir));
+    common::ok(
+        Command::new(node)
+            .arg("--experimental-sea-config")
+            .arg(&cfg)
+            .current_dir(dir),
+    );
     std::fs::read(out).unwrap()
 }
 
@@ -85,13 +90,20 @@ fn injected_node_runs_prints_and_still_parses() {
         ..Default::default()
     };
     let stats = make_executable(&node, &exe, &blob).unwrap();
-    assert!(stats.dropped > 1_000_000, "symbols and debug info dropped: {stats:?}");
+    assert!(
+        stats.dropped > 1_000_000,
+        "symbols and debug info dropped: {stats:?}"
+    );
     assert!(stats.output_size < stats.input_size);
     let out = common::ok(Command::new(&exe).args(["a", "b"]));
     let text = common::stdout(&out);
     assert!(text.starts_with("sea says hi from v"), "{text}");
     assert!(text.contains(" 4 linux"), "argv passes through: {text}");
-    assert!(common::stderr(&out).is_empty(), "no SEA warning: {}", common::stderr(&out));
+    assert!(
+        common::stderr(&out).is_empty(),
+        "no SEA warning: {}",
+        common::stderr(&out)
+    );
 
     // goblin and readelf still read it; the note is where node looks.
     let bytes = std::fs::read(&exe).unwrap();
@@ -109,7 +121,11 @@ fn injected_node_runs_prints_and_still_parses() {
     }));
     if common::have("readelf", "inject readelf") {
         let out = common::ok(Command::new("readelf").args(["-lSW"]).arg(&exe));
-        assert!(common::stderr(&out).is_empty(), "readelf complains: {}", common::stderr(&out));
+        assert!(
+            common::stderr(&out).is_empty(),
+            "readelf complains: {}",
+            common::stderr(&out)
+        );
         assert!(common::stdout(&out).contains("NOTE"));
     }
     // Injecting into the result is refused: the fuse is flipped.
@@ -145,12 +161,18 @@ fn fuse_missing_doubled_flipped_and_non_elf_are_refused() {
         exe
     };
     let main = "int main(int c, char **v) { return v[0][0] + s1[0]; }";
-    let once = build("once", &format!("const volatile char s1[] = \"{fuse}0\";\n{main}"));
+    let once = build(
+        "once",
+        &format!("const volatile char s1[] = \"{fuse}0\";\n{main}"),
+    );
     let twice = build(
         "twice",
         &format!("const volatile char s1[] = \"{fuse}0\";\nconst volatile char s2[] = \"{fuse}0\";\nint main(int c, char **v) {{ return s1[0] + s2[0]; }}"),
     );
-    let flipped = build("flipped", &format!("const volatile char s1[] = \"{fuse}1\";\n{main}"));
+    let flipped = build(
+        "flipped",
+        &format!("const volatile char s1[] = \"{fuse}1\";\n{main}"),
+    );
 
     let stats = make_executable(&once, &out, &blob).unwrap();
     assert!(stats.output_size > 0);

@@ -148,14 +148,9 @@ pub fn build(spec: &GoBuild) -> Result<Artifact, GoError> {
     if !status.success() {
         return Err(cgo_users(&go_cmd, &target).unwrap_or(GoError::BuildFailed));
     }
-    let vcs = git::describe(Path::new(&pkg.dir));
-    Ok(Artifact {
-        path: out,
-        name,
-        root: PathBuf::from("/"),
-        vcs,
-        _workdir: Some(out_dir),
-    })
+    let mut artifact = Artifact::built(out, name, out_dir);
+    artifact.vcs = git::describe(Path::new(&pkg.dir));
+    Ok(artifact)
 }
 
 /// The working directory and the package argument for `go`: a directory is built from inside.

@@ -1,8 +1,10 @@
 //! The build stage: the only one that runs foreign programs. It turns a project into an
 //! [`Artifact`]: one ELF on the host and what is known of how it was made.
 
+pub mod cache;
 pub mod git;
 pub mod go;
+pub mod node;
 
 use crate::cleanup::Tracked;
 use std::path::{Path, PathBuf};
@@ -18,6 +20,14 @@ pub struct Artifact {
     pub root: PathBuf,
     /// Where the source came from, for the image labels.
     pub vcs: git::Vcs,
+    /// The language runtime inside the executable, for the summary (e.g. `node v20.20.2`).
+    pub runtime: Option<String>,
+    /// The runtime resolves names through /etc/hosts (Node does, for `localhost`).
+    pub needs_hosts: bool,
+    /// Files shipped beside the executable: (path relative to the app directory, host path).
+    pub assets: Vec<(String, PathBuf)>,
+    /// Things the user should know that did not stop the build.
+    pub notes: Vec<String>,
     /// Keeps a build's output directory alive as long as the artifact.
     _workdir: Option<Tracked<TempDir>>,
 }
@@ -34,7 +44,21 @@ impl Artifact {
             name,
             root: PathBuf::from("/"),
             vcs: git::Vcs::default(),
+            runtime: None,
+            needs_hosts: false,
+            assets: vec![],
+            notes: vec![],
             _workdir: None,
+        }
+    }
+
+    /// An artifact built into `workdir`, which lives as long as the artifact.
+    pub fn built(path: PathBuf, name: String, workdir: Tracked<TempDir>) -> Artifact {
+        Artifact {
+            path,
+            name,
+            _workdir: Some(workdir),
+            ..Artifact::prebuilt(Path::new(""))
         }
     }
 }

@@ -3,6 +3,7 @@
 mod bin;
 mod go;
 mod inspect;
+mod node;
 mod pack_args;
 mod report;
 
@@ -12,11 +13,12 @@ const AFTER_HELP: &str = "\
 Examples:
   binpack go ./cmd/server                 build and pack into dist/server.tar
   binpack go . -t registry.example/app:v1 -- --port 8080
+  binpack node ./server.js                single executable, on the libraries it needs
   binpack bin ./prebuilt --base closure   pack an ELF built elsewhere
   binpack inspect ./prebuilt              what it needs and which base it would get
   docker load -i dist/server.tar          run it with any engine";
 
-/// Turn a Go program (or any Linux ELF) into the smallest container image that runs it.
+/// Turn a Go or Node.js program (or any Linux ELF) into the smallest container image that runs it.
 /// No Dockerfile, no daemon: binpack reads the binary, picks the base it needs (scratch for a
 /// static binary, its exact shared-library closure for a dynamic one) and writes an image
 /// archive that docker, podman and skopeo load.
@@ -33,6 +35,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     Go(go::Args),
+    Node(node::Args),
     Bin(bin::Args),
     Inspect(inspect::Args),
 }
@@ -41,6 +44,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     let reporter = report::Reporter::new(cli.quiet);
     match cli.command {
         Command::Go(a) => go::run(a, &reporter),
+        Command::Node(a) => node::run(a, &reporter),
         Command::Bin(a) => bin::run(a, &reporter),
         Command::Inspect(a) => inspect::run(a),
     }

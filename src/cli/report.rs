@@ -82,6 +82,9 @@ fn human(bytes: u64) -> String {
 
 /// Prints the result: readable lines, or one JSON object with `--json`.
 pub fn print_summary(s: &Summary, json: bool) -> anyhow::Result<()> {
+    for n in &s.notes {
+        eprintln!("binpack: note: {n}");
+    }
     if json {
         println!("{}", serde_json::to_string(s)?);
         return Ok(());
@@ -91,6 +94,9 @@ pub fn print_summary(s: &Summary, json: bool) -> anyhow::Result<()> {
     if !s.libraries.is_empty() {
         let names: Vec<&str> = s.libraries.iter().map(|l| l.name.as_str()).collect();
         println!("  libraries  {}", names.join(", "));
+    }
+    if let Some(r) = &s.runtime {
+        println!("  runtime    {r}");
     }
     println!("  platform   {}", s.platform);
     println!("  entrypoint {}", s.entrypoint);

@@ -129,7 +129,10 @@ mod tests {
             exec_argv: vec!["--max-old-space-size=64".into()],
         };
         let bytes = b.to_bytes(Layout::default());
-        assert_eq!(u32::from_le_bytes(bytes[4..8].try_into().unwrap()), 1 | 8 | 16);
+        assert_eq!(
+            u32::from_le_bytes(bytes[4..8].try_into().unwrap()),
+            1 | 8 | 16
+        );
         assert!(bytes.ends_with(b"--max-old-space-size=64"));
     }
 

@@ -226,8 +226,7 @@ pub fn make_executable(node: &Path, out: &Path, blob: &Blob) -> Result<Stats, Se
     let phnum = u16_at(b, 56) as usize;
     let shnum = u16_at(b, 60) as usize;
     let shstrndx = u16_at(b, 62) as usize;
-    if u16_at(b, 54) as usize != PHDR
-        || phoff.checked_add(phnum * PHDR).is_none_or(|e| e > b.len())
+    if u16_at(b, 54) as usize != PHDR || phoff.checked_add(phnum * PHDR).is_none_or(|e| e > b.len())
     {
         return Err(unsupported("truncated or malformed program headers"));
     }
@@ -255,8 +254,13 @@ pub fn make_executable(node: &Path, out: &Path, blob: &Blob) -> Result<Stats, Se
         return Err(unsupported("no loadable segment"));
     };
     let len = b.len() as u64;
-    if phdrs.iter().any(|p| p.offset.saturating_add(p.filesz) > len) {
-        return Err(unsupported("a segment extends past the end of the file (truncated?)"));
+    if phdrs
+        .iter()
+        .any(|p| p.offset.saturating_add(p.filesz) > len)
+    {
+        return Err(unsupported(
+            "a segment extends past the end of the file (truncated?)",
+        ));
     }
 
     // Which sections stay, and where the non-loaded ones go.
@@ -294,7 +298,9 @@ pub fn make_executable(node: &Path, out: &Path, blob: &Blob) -> Result<Stats, Se
         }
     }
     if loaded_end > len {
-        return Err(unsupported("a section extends past the end of the file (truncated?)"));
+        return Err(unsupported(
+            "a section extends past the end of the file (truncated?)",
+        ));
     }
     let mut cursor = loaded_end;
     let mut moved: Vec<(Range<u64>, u64)> = Vec::new(); // (source range, new offset)
@@ -450,7 +456,9 @@ pub fn make_executable(node: &Path, out: &Path, blob: &Blob) -> Result<Stats, Se
     write(&mut w, &blob_bytes)?;
     write(&mut w, &vec![0u8; blob_pad])?;
     if !w.flipped {
-        return Err(unsupported("the SEA fuse is not in a loaded part of the file"));
+        return Err(unsupported(
+            "the SEA fuse is not in a loaded part of the file",
+        ));
     }
     let output_size = w.pos;
     w.w.flush().map_err(io_err(out))?;

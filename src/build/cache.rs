@@ -1,0 +1,69 @@
+//! binpack's on-disk cache (node runtimes, esbuild): entries appear whole or not at all, and
+//! several binpack processes may fill it at once.
+
+use std::path::{Path, PathBuf};
+
+/// `$BINPACK_CACHE`, else `$XDG_CACHE_HOME/binpack`, else `~/.cache/binpack`.
+pub fn dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("BINPACK_CACHE").filter(|d| !d.is_empty()) {
+        return PathBuf::from(d);
+    }
+    if let Some(d) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(d).join("binpack");
+    }
+    match std::env::var_os("HOME").filter(|d| !d.is_empty()) {
+        Some(h) => PathBuf::from(h).join(".cache/binpack"),
+        None => std::env::temp_dir().join("binpack-cache"),
+    }
+}
+
+/// Returns the cache entry `dest`, filling it first when missing: `fill` writes into a fresh
+/// temporary directory beside it, which is renamed into place only if `fill` succeeds. When
+/// another process got there first, its entry is kept and ours is dropped.
+pub fn entry<E>(dest: &Path, fill: impl FnOnce(&Path) -> Result<(), E>) -> Result<PathBuf, E>
+where
+    E: From<std::io::Error>,
+{
+    if dest.exists() {
+        return Ok(dest.to_path_buf());
+    }
+    let parent = dest.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent)?;
+    let tmp = crate::cleanup::Tracked::new(
+        tempfile::Builder::new()
+            .prefix(".tmp-")
+            .tempdir_in(parent)?,
+    );
+    fill(tmp.path())?;
+    let tmp = tmp.into_inner().keep();
+    if let Err(e) = std::fs::rename(&tmp, dest) {
+        let _ = std::fs::remove_dir_all(&tmp);
+        if !dest.exists() {
+            return Err(e.into());
+        }
+    }
+    Ok(dest.to_path_buf())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_are_whole_or_absent() {
+        let d = tempfile::tempdir().unwrap();
+        let dest = d.path().join("a/entry");
+        let r: Result<PathBuf, std::io::Error> = entry(&dest, |tmp| {
+            std::fs::write(tmp.join("half"), b"x")?;
+            Err(std::io::Error::other("interrupted"))
+        });
+        assert!(r.is_err());
+        assert!(!dest.exists());
+        assert_eq!(std::fs::read_dir(d.path().join("a")).unwrap().count(), 0);
+        let got = entry(&dest, |tmp| std::fs::write(tmp.join("whole"), b"x")).unwrap();
+        assert!(got.join("whole").is_file());
+        // A second fill is not attempted.
+        let again: Result<PathBuf, std::io::Error> = entry(&dest, |_| panic!("refilled"));
+        assert_eq!(again.unwrap(), dest);
+    }
+}
