@@ -1,0 +1,282 @@
+//! End to end for `binpack node`: the examples become images that docker runs, the digest is
+//! stable, and what a bundle cannot hold is refused by name.
+
+mod common;
+
+use common::*;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Once;
+
+fn example(name: &str) -> PathBuf {
+    repo().join("examples").join(name)
+}
+
+/// Installs an example's npm dependencies from its lockfile (once per test process).
+fn npm_ci(dir: &Path) {
+    static EXPRESS: Once = Once::new();
+    static ESM: Once = Once::new();
+    let once = if dir.ends_with("node-express") {
+        &EXPRESS
+    } else {
+        &ESM
+    };
+    once.call_once(|| {
+        if !dir.join("node_modules").is_dir() {
+            ok(Command::new("npm")
+                .args(["ci", "--no-audit", "--no-fund"])
+                .current_dir(dir));
+        }
+    });
+}
+
+fn node_tools(test: &str) -> bool {
+    have("node", test) && have("npm", test)
+}
+
+/// Runs binpack with a cache shared by the test runs (esbuild, official node runtimes).
+fn binpack_node() -> Command {
+    let mut c = binpack();
+    c.env("BINPACK_CACHE", repo().join("target/test-cache/binpack"));
+    c.arg("node");
+    c
+}
+
+#[test]
+fn express_server_answers_from_docker() {
+    if !node_tools("express") || !have_docker("express") {
+        return;
+    }
+    let app = example("node-express");
+    npm_ci(&app);
+    let dir = tempfile::tempdir().unwrap();
+    let tag = "binpack-test/node-express:it";
+    let name = format!("binpack-test-express-{}", std::process::id());
+    let _cleanup = DockerCleanup(vec![name.clone(), tag.into()]);
+    let archive = dir.path().join("express.tar");
+    let out = ok(binpack_node()
+        .arg(&app)
+        .args(["--json", "-t", tag, "-o"])
+        .arg(&archive));
+    let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(s["base"], "closure");
+    assert!(s["runtime"].as_str().unwrap().starts_with("node v"), "{s}");
+    // express's view engine loader is a computed require inside node_modules: a note, not an error.
+    assert!(
+        stderr(&out).contains("note: node_modules/express/lib/view.js"),
+        "{}",
+        stderr(&out)
+    );
+    let compressed = s["size"]["compressed"].as_u64().unwrap();
+    assert!(
+        compressed < 36_000_000,
+        "express image is {compressed} bytes compressed"
+    );
+
+    ok(Command::new("docker").arg("load").arg("-i").arg(&archive));
+    let port = free_port();
+    ok(Command::new("docker").args([
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--network",
+        "host",
+        "-e",
+        &format!("PORT={port}"),
+        tag,
+    ]));
+    let resp = http_get(port, "/").unwrap_or_else(|| {
+        let logs = Command::new("docker")
+            .args(["logs", &name])
+            .output()
+            .unwrap();
+        panic!("no answer on {port}: {}{}", stdout(&logs), stderr(&logs))
+    });
+    assert!(
+        resp.contains("hello from binpack node (uid 65532, node v"),
+        "{resp}"
+    );
+    // localhost resolves through the image's /etc/hosts and glibc's resolver from the closure.
+    let resp = http_get(port, "/resolve").unwrap();
+    assert!(resp.contains("localhost -> 127.0.0.1"), "{resp}");
+}
+
+#[test]
+fn esm_entry_runs_and_the_digest_is_reproducible() {
+    if !node_tools("esm") {
+        return;
+    }
+    let app = example("node-esm");
+    npm_ci(&app);
+    let dir = tempfile::tempdir().unwrap();
+    let tag = "binpack-test/node-esm:it";
+    let build = |out: &str| -> serde_json::Value {
+        let o = ok(binpack_node()
+            .arg(app.join("index.mjs"))
+            .args(["--json", "-q", "-t", tag, "-o"])
+            .arg(dir.path().join(out)));
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    let a = build("a.tar");
+    let b = build("b.tar");
+    assert_eq!(a["digest"], b["digest"]);
+    assert_eq!(
+        std::fs::read(dir.path().join("a.tar")).unwrap(),
+        std::fs::read(dir.path().join("b.tar")).unwrap()
+    );
+    if !have_docker("esm run") {
+        return;
+    }
+    let _cleanup = DockerCleanup(vec![tag.into()]);
+    ok(Command::new("docker")
+        .arg("load")
+        .arg("-i")
+        .arg(dir.path().join("a.tar")));
+    let out = ok(Command::new("docker").args(["run", "--rm", "--network", "none", tag]));
+    assert_eq!(stdout(&out).trim(), "esm ok: 2 days = 172800000 ms");
+}
+
+#[test]
+fn official_runtime_and_assets() {
+    if !node_tools("official runtime") || !have_docker("official runtime") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let app = dir.path().join("app");
+    std::fs::create_dir_all(app.join("data")).unwrap();
+    std::fs::write(
+        app.join("package.json"),
+        r#"{"name":"asset-app","main":"main.js"}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        app.join("main.js"),
+        "const fs = require('fs'), path = require('path');\n\
+         const msg = fs.readFileSync(path.join(__dirname, 'data', 'msg.txt'), 'utf8').trim();\n\
+         console.log(msg, process.version);\n",
+    )
+    .unwrap();
+    std::fs::write(app.join("data/msg.txt"), "read beside the executable\n").unwrap();
+    let tag = "binpack-test/asset-app:it";
+    let _cleanup = DockerCleanup(vec![tag.into()]);
+    let archive = dir.path().join("a.tar");
+    let out = ok(binpack_node()
+        .arg(&app)
+        .args(["--node-version", "22.23.3", "--asset"])
+        .arg(app.join("data"))
+        .args(["--json", "-q", "-t", tag, "-o"])
+        .arg(&archive));
+    let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(s["runtime"], "node v22.23.3 (official, from npm)");
+    ok(Command::new("docker").arg("load").arg("-i").arg(&archive));
+    let out = ok(Command::new("docker").args(["run", "--rm", "--network", "none", tag]));
+    assert_eq!(stdout(&out).trim(), "read beside the executable v22.23.3");
+}
+
+#[test]
+fn what_a_bundle_cannot_hold_is_refused_by_name() {
+    if !node_tools("refusals") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out_file = dir.path().join("out.tar");
+    let cases: Vec<(&str, Vec<String>, &str)> = vec![
+        (
+            "computed require",
+            vec![example("node-computed-require").to_string_lossy().into()],
+            "index.js:3:15: `const plugin = require(name);` requires a module whose name is computed at run time",
+        ),
+        (
+            "native addon",
+            vec![example("node-addon").to_string_lossy().into()],
+            "the native addon build/Release/addon.node cannot go into a single executable",
+        ),
+        (
+            "not a script",
+            vec![repo().join("README.md").to_string_lossy().into()],
+            "the entry must be a .js, .cjs or .mjs file",
+        ),
+        (
+            "missing entry",
+            vec![dir.path().join("nope.js").to_string_lossy().into()],
+            "no such file or directory",
+        ),
+        (
+            "pkg not installed",
+            vec![
+                example("node-computed-require").to_string_lossy().into(),
+                "--packer".into(),
+                "pkg".into(),
+            ],
+            "--packer pkg: pkg is not installed",
+        ),
+    ];
+    for (what, args, message) in cases {
+        let out = binpack_node()
+            .args(&args)
+            .arg("-o")
+            .arg(&out_file)
+            .env("PATH", std::env::var("PATH").unwrap())
+            .output()
+            .unwrap();
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{what}: {err}");
+        assert!(err.contains(message), "{what}: {err}");
+        assert!(!out_file.exists(), "{what}: output left behind");
+        assert_eq!(leftovers(dir.path()), Vec::<String>::new(), "{what}");
+    }
+}
+
+#[test]
+fn pkg_is_refused_where_it_cannot_work() {
+    if !have("node", "pkg refusal") {
+        return;
+    }
+    let version = stdout(&ok(Command::new("node").arg("--version")));
+    let major: u32 = version
+        .trim()
+        .trim_start_matches('v')
+        .split('.')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    if major >= 22 {
+        eprintln!("*** SKIP pkg refusal: the host node {version} is new enough for pkg --sea ***");
+        return;
+    }
+    // A project that has pkg installed (a stand-in executable: binpack must stop before
+    // running it, because no pkg mode can work with this node offline).
+    let dir = tempfile::tempdir().unwrap();
+    let app = dir.path();
+    std::fs::create_dir_all(app.join("node_modules/.bin")).unwrap();
+    std::fs::write(
+        app.join("package.json"),
+        r#"{"name":"p","main":"index.js"}"#,
+    )
+    .unwrap();
+    std::fs::write(app.join("index.js"), "console.log(1)\n").unwrap();
+    let pkg = app.join("node_modules/.bin/pkg");
+    std::fs::write(&pkg, "#!/bin/sh\ntouch \"$0.ran\"\nexit 1\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&pkg, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = binpack_node()
+        .arg(app)
+        .args(["--packer", "pkg", "-o"])
+        .arg(app.join("out.tar"))
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("patched node binaries that it downloads from GitHub"),
+        "{err}"
+    );
+    assert!(err.contains("--sea mode needs node 22 or later"), "{err}");
+    assert!(
+        !app.join("node_modules/.bin/pkg.ran").exists(),
+        "pkg was run"
+    );
+    assert!(!app.join("out.tar").exists());
+}
