@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what binpack's demo and tests need on Debian, only when missing.
 #   scripts/install-deps.sh go     Go 1.23 (bookworm-backports) only
-#   scripts/install-deps.sh all    Go, docker.io, skopeo, umoci, and a running Docker engine
+#   scripts/install-deps.sh all    Go, docker.io, skopeo, umoci, gcc, node + npm, and a running
+#                                  Docker engine
 # Touches nothing beyond: one apt source file for backports, the packages, and a dockerd process.
 set -euo pipefail
 
@@ -79,7 +80,10 @@ if [ "$want" = all ]; then
   command -v skopeo >/dev/null || pkgs+=(skopeo)
   command -v umoci >/dev/null || pkgs+=(umoci)
   command -v gcc >/dev/null || pkgs+=(gcc)
-  command -v curl >/dev/null || pkgs+=(curl)
+  command -v readelf >/dev/null || pkgs+=(binutils)
+  # Node 20+ is what binpack node is tested with; Debian's own nodejs is older (18).
+  command -v node >/dev/null || pkgs+=(nodejs)
+  command -v npm >/dev/null || pkgs+=(npm)
   [ -e /etc/ssl/certs/ca-certificates.crt ] || pkgs+=(ca-certificates)
   if [ "${#pkgs[@]}" -gt 0 ]; then apt_install "${pkgs[@]}"; fi
   start_dockerd

@@ -6,6 +6,7 @@ mod inspect;
 mod node;
 mod pack_args;
 mod report;
+mod sea;
 
 use clap::{Parser, Subcommand};
 
@@ -38,6 +39,8 @@ enum Command {
     Node(node::Args),
     Bin(bin::Args),
     Inspect(inspect::Args),
+    #[command(hide = true)]
+    Sea(sea::Args),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -47,5 +50,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Node(a) => node::run(a, &reporter),
         Command::Bin(a) => bin::run(a, &reporter),
         Command::Inspect(a) => inspect::run(a),
+        Command::Sea(a) => sea::run(a),
     }
 }

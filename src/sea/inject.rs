@@ -9,14 +9,15 @@
 //! (`dl_iterate_phdr`), so it must be inside a PT_LOAD; section headers do not matter to it.
 //!
 //! The ELF records are read and written by hand: goblin only reads, and three fixed-size
-//! little-endian records are simpler than a writer crate. The input is memory-mapped, so the
-//! process's own memory grows with the blob, not with the ~100 MB binary.
+//! little-endian records are simpler than a writer crate. The input is scanned in 1 MiB
+//! chunks and copied with `copy_file_range` (through `io::copy`), so memory grows with the
+//! blob, not with the ~100 MB binary.
 
 use super::blob::{Blob, Layout};
 use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::ops::Range;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{FileExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 /// The sentinel node checks to know it carries a blob: `:0` in a stock binary, `:1` in a SEA.
@@ -188,18 +189,26 @@ pub fn make_executable(node: &Path, out: &Path, blob: &Blob) -> Result<Stats, Se
         why: why.to_string(),
     };
     let file = File::open(node).map_err(io_err(node))?;
-    // SAFETY: the node binary is a runtime binpack copies from; nothing writes it while it is
-    // mapped (a concurrent truncation would be a bug elsewhere and fault loudly).
-    let map = unsafe { memmap2::Mmap::map(&file) }.map_err(io_err(node))?;
-    let b: &[u8] = &map;
-    if !b.starts_with(b"\x7fELF") {
+    let len = file.metadata().map_err(io_err(node))?.len();
+    let read_at = |at: u64, n: usize| -> Result<Vec<u8>, SeaError> {
+        let mut v = vec![0u8; n];
+        match at.checked_add(n as u64) {
+            Some(end) if end <= len => {}
+            _ => return Err(unsupported("truncated or malformed ELF headers")),
+        }
+        file.read_exact_at(&mut v, at).map_err(io_err(node))?;
+        Ok(v)
+    };
+    let ident = read_at(0, (len as usize).min(EHDR))?;
+    if !ident.starts_with(b"\x7fELF") {
         return Err(SeaError::NotElf(node.to_path_buf()));
     }
-    if b.len() < EHDR || b[4] != 2 || b[5] != 1 {
+    if ident.len() < EHDR || ident[4] != 2 || ident[5] != 1 {
         return Err(unsupported(
             "only 64-bit little-endian ELF node runtimes (x86-64, arm64) are supported",
         ));
     }
+    let b = ident.as_slice();
     let machine = u16_at(b, 18);
     if machine != 62 && machine != 183 {
         return Err(unsupported(&format!(
@@ -208,30 +217,30 @@ pub fn make_executable(node: &Path, out: &Path, blob: &Blob) -> Result<Stats, Se
     }
 
     // The fuse: exactly once, not yet flipped.
-    let fuses: Vec<usize> = memchr::memmem::find_iter(b, FUSE).take(3).collect();
-    let fuse_digit = match fuses.as_slice() {
+    let scan = scan(&file, len).map_err(io_err(node))?;
+    let fuse_digit = match scan.fuses.as_slice() {
         [] => return Err(SeaError::FuseMissing(node.to_path_buf())),
-        [one] => one + FUSE.len(),
+        [one] => one + FUSE.len() as u64,
         more => return Err(SeaError::FuseDoubled(node.to_path_buf(), more.len())),
     };
-    match b.get(fuse_digit) {
-        Some(b'0') => {}
-        Some(b'1') => return Err(SeaError::FuseFlipped(node.to_path_buf())),
+    match read_at(fuse_digit, 1).ok().as_deref() {
+        Some(b"0") => {}
+        Some(b"1") => return Err(SeaError::FuseFlipped(node.to_path_buf())),
         _ => return Err(SeaError::FuseMissing(node.to_path_buf())),
     }
-    let layout = Layout::detect(b);
+    let layout = scan.layout;
 
-    let phoff = u64_at(b, 32) as usize;
-    let shoff = u64_at(b, 40) as usize;
+    let phoff = u64_at(b, 32);
+    let shoff = u64_at(b, 40);
     let phnum = u16_at(b, 56) as usize;
     let shnum = u16_at(b, 60) as usize;
     let shstrndx = u16_at(b, 62) as usize;
-    if u16_at(b, 54) as usize != PHDR || phoff.checked_add(phnum * PHDR).is_none_or(|e| e > b.len())
-    {
-        return Err(unsupported("truncated or malformed program headers"));
+    if u16_at(b, 54) as usize != PHDR {
+        return Err(unsupported("malformed program headers"));
     }
-    let phdrs: Vec<Phdr> = (0..phnum)
-        .map(|i| Phdr::read(&b[phoff + i * PHDR..]))
+    let phdrs: Vec<Phdr> = read_at(phoff, phnum * PHDR)?
+        .chunks(PHDR)
+        .map(Phdr::read)
         .collect();
     let shdrs: Vec<Shdr> = if shoff == 0 {
         vec![]
@@ -239,12 +248,14 @@ pub fn make_executable(node: &Path, out: &Path, blob: &Blob) -> Result<Stats, Se
         if shnum == 0 || u16_at(b, 58) as usize != SHDR {
             return Err(unsupported("extended section numbering is not supported"));
         }
-        if shoff.checked_add(shnum * SHDR).is_none_or(|e| e > b.len()) {
-            return Err(unsupported("truncated or malformed section headers"));
-        }
-        (0..shnum)
-            .map(|i| Shdr::read(&b[shoff + i * SHDR..]))
+        read_at(shoff, shnum * SHDR)?
+            .chunks(SHDR)
+            .map(Shdr::read)
             .collect()
+    };
+    let shstrtab = match shdrs.get(shstrndx) {
+        Some(s) if s.sh_type != SHT_NOBITS => read_at(s.offset, s.size as usize)?,
+        _ => vec![],
     };
     let loads: Vec<&Phdr> = phdrs.iter().filter(|p| p.p_type == PT_LOAD).collect();
     let (Some(first), Some(last_load_idx)) = (
@@ -253,7 +264,6 @@ pub fn make_executable(node: &Path, out: &Path, blob: &Blob) -> Result<Stats, Se
     ) else {
         return Err(unsupported("no loadable segment"));
     };
-    let len = b.len() as u64;
     if phdrs
         .iter()
         .any(|p| p.offset.saturating_add(p.filesz) > len)
@@ -265,12 +275,8 @@ pub fn make_executable(node: &Path, out: &Path, blob: &Blob) -> Result<Stats, Se
 
     // Which sections stay, and where the non-loaded ones go.
     let name_of = |s: &Shdr| -> &[u8] {
-        let Some(strtab) = shdrs.get(shstrndx) else {
-            return b"";
-        };
-        let start = (strtab.offset + u64::from(s.name)) as usize;
-        let end = (strtab.offset + strtab.size) as usize;
-        b.get(start..end.min(b.len()))
+        shstrtab
+            .get(s.name as usize..)
             .map(|n| &n[..n.iter().position(|&c| c == 0).unwrap_or(n.len())])
             .unwrap_or(b"")
     };
@@ -288,7 +294,7 @@ pub fn make_executable(node: &Path, out: &Path, blob: &Blob) -> Result<Stats, Se
         }
     }
     // Everything the loader maps (and every allocated section) is copied as it is.
-    let mut loaded_end = (EHDR as u64).max((phoff + phnum * PHDR) as u64);
+    let mut loaded_end = (EHDR as u64).max(phoff + (phnum * PHDR) as u64);
     for p in &phdrs {
         loaded_end = loaded_end.max(p.offset + p.filesz);
     }
@@ -409,7 +415,7 @@ pub fn make_executable(node: &Path, out: &Path, blob: &Blob) -> Result<Stats, Se
     }
     .write(&mut table);
 
-    let mut head = b[..EHDR].to_vec();
+    let mut head = ident.clone();
     head[32..40].copy_from_slice(&off.to_le_bytes());
     head[56..58].copy_from_slice(&(new_phnum as u16).to_le_bytes());
     head[40..48].copy_from_slice(&new_shoff.to_le_bytes());
@@ -423,45 +429,47 @@ pub fn make_executable(node: &Path, out: &Path, blob: &Blob) -> Result<Stats, Se
 
     let f = File::create(out).map_err(io_err(out))?;
     let mut w = Out {
-        w: BufWriter::with_capacity(1 << 20, f),
+        out: f,
+        src: &file,
         pos: 0,
-        fuse_digit: fuse_digit as u64,
+        fuse_digit,
         flipped: false,
     };
-    let write = |w: &mut Out, data: &[u8]| w.write(data).map_err(io_err(out));
-    write(&mut w, &head)?;
-    w.copy(b, EHDR as u64..loaded_end).map_err(io_err(out))?;
-    for (r, at) in &moved {
-        w.pad_to(*at).map_err(io_err(out))?;
-        w.copy(b, r.clone()).map_err(io_err(out))?;
-    }
-    if !new_shdrs.is_empty() {
-        w.pad_to(new_shoff).map_err(io_err(out))?;
-        let mut t = Vec::with_capacity(new_shdrs.len() * SHDR);
-        for s in &new_shdrs {
-            s.write(&mut t);
+    (|| -> io::Result<()> {
+        w.write(&head)?;
+        w.copy(EHDR as u64..loaded_end)?;
+        for (r, at) in &moved {
+            w.pad_to(*at)?;
+            w.copy(r.clone())?;
         }
-        write(&mut w, &t)?;
-    }
-    w.pad_to(off).map_err(io_err(out))?;
-    write(&mut w, &table)?;
-    w.pad_to(note_off).map_err(io_err(out))?;
-    let mut nhdr = Vec::with_capacity(12 + NOTE_NAME.len() + name_pad);
-    nhdr.extend_from_slice(&(NOTE_NAME.len() as u32).to_le_bytes());
-    nhdr.extend_from_slice(&(blob_bytes.len() as u32).to_le_bytes());
-    nhdr.extend_from_slice(&0u32.to_le_bytes());
-    nhdr.extend_from_slice(NOTE_NAME);
-    nhdr.resize(nhdr.len() + name_pad, 0);
-    write(&mut w, &nhdr)?;
-    write(&mut w, &blob_bytes)?;
-    write(&mut w, &vec![0u8; blob_pad])?;
+        if !new_shdrs.is_empty() {
+            w.pad_to(new_shoff)?;
+            let mut t = Vec::with_capacity(new_shdrs.len() * SHDR);
+            for s in &new_shdrs {
+                s.write(&mut t);
+            }
+            w.write(&t)?;
+        }
+        w.pad_to(off)?;
+        w.write(&table)?;
+        w.pad_to(note_off)?;
+        let mut nhdr = Vec::with_capacity(12 + NOTE_NAME.len() + name_pad);
+        nhdr.extend_from_slice(&(NOTE_NAME.len() as u32).to_le_bytes());
+        nhdr.extend_from_slice(&(blob_bytes.len() as u32).to_le_bytes());
+        nhdr.extend_from_slice(&0u32.to_le_bytes());
+        nhdr.extend_from_slice(NOTE_NAME);
+        nhdr.resize(nhdr.len() + name_pad, 0);
+        w.write(&nhdr)?;
+        w.write(&blob_bytes)?;
+        w.write(&vec![0u8; blob_pad])
+    })()
+    .map_err(io_err(out))?;
     if !w.flipped {
         return Err(unsupported(
             "the SEA fuse is not in a loaded part of the file",
         ));
     }
     let output_size = w.pos;
-    w.w.flush().map_err(io_err(out))?;
     std::fs::set_permissions(out, std::fs::Permissions::from_mode(0o755)).map_err(io_err(out))?;
     let copied = loaded_end + moved.iter().map(|(r, _)| r.end - r.start).sum::<u64>();
     Ok(Stats {
@@ -472,17 +480,19 @@ pub fn make_executable(node: &Path, out: &Path, blob: &Blob) -> Result<Stats, Se
     })
 }
 
-/// The output stream: tracks its position and flips the fuse byte as it goes by.
-struct Out {
-    w: BufWriter<File>,
+/// The output: tracks its position, copies input ranges in the kernel (`copy_file_range`
+/// through `io::copy`) and writes `1` over the fuse's `0` on the way.
+struct Out<'a> {
+    out: File,
+    src: &'a File,
     pos: u64,
     fuse_digit: u64,
     flipped: bool,
 }
 
-impl Out {
+impl Out<'_> {
     fn write(&mut self, data: &[u8]) -> io::Result<()> {
-        self.w.write_all(data)?;
+        self.out.write_all(data)?;
         self.pos += data.len() as u64;
         Ok(())
     }
@@ -493,18 +503,87 @@ impl Out {
         self.write(&zeros)
     }
 
-    /// Copies `src[range]`, writing `1` over the fuse's `0` if it lies in the range.
-    fn copy(&mut self, src: &[u8], range: Range<u64>) -> io::Result<()> {
-        let (start, end) = (range.start as usize, range.end as usize);
+    fn copy_plain(&mut self, range: Range<u64>) -> io::Result<()> {
+        let mut src = self.src;
+        src.seek(SeekFrom::Start(range.start))?;
+        let n = range.end - range.start;
+        let copied = io::copy(&mut src.take(n), &mut self.out)?;
+        if copied != n {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the node binary changed while being copied",
+            ));
+        }
+        self.pos += n;
+        Ok(())
+    }
+
+    fn copy(&mut self, range: Range<u64>) -> io::Result<()> {
         if range.contains(&self.fuse_digit) {
-            let at = self.fuse_digit as usize;
-            self.write(&src[start..at])?;
+            self.copy_plain(range.start..self.fuse_digit)?;
             self.write(b"1")?;
-            self.write(&src[at + 1..end])?;
+            self.copy_plain(self.fuse_digit + 1..range.end)?;
             self.flipped = true;
             Ok(())
         } else {
-            self.write(&src[start..end])
+            self.copy_plain(range)
         }
     }
+}
+
+/// What one pass over the input finds.
+struct Scan {
+    /// Offsets of the fuse (at most 3 kept: more than one is already an error).
+    fuses: Vec<u64>,
+    layout: Layout,
+}
+
+/// Reads the file once in 1 MiB chunks (overlapping by a pattern length) looking for the fuse
+/// and the markers that give the blob layout.
+fn scan(file: &File, len: u64) -> io::Result<Scan> {
+    use super::blob::{EXEC_ARGV_EXTENSION_MARKER, MAIN_FORMAT_MARKER};
+    const CHUNK: usize = 1 << 20;
+    let patterns = [FUSE, EXEC_ARGV_EXTENSION_MARKER, MAIN_FORMAT_MARKER];
+    let finders: Vec<memchr::memmem::Finder> = patterns
+        .iter()
+        .map(|p| memchr::memmem::Finder::new(p))
+        .collect();
+    let overlap = patterns.iter().map(|p| p.len()).max().unwrap_or(1) - 1;
+    let mut fuses: Vec<u64> = Vec::new();
+    let mut found = [false; 3];
+    let mut buf = vec![0u8; CHUNK + overlap];
+    let mut kept = 0usize; // bytes carried over from the previous chunk
+    let mut at = 0u64; // file offset of buf[0]
+    while at + (kept as u64) < len {
+        let want = CHUNK.min((len - at - kept as u64) as usize);
+        file.read_exact_at(&mut buf[kept..kept + want], at + kept as u64)?;
+        let window = &buf[..kept + want];
+        for (i, f) in finders.iter().enumerate() {
+            for m in f.find_iter(window) {
+                let abs = at + m as u64;
+                if i == 0 {
+                    // A match inside the carried-over bytes was already seen.
+                    if !fuses.contains(&abs) && fuses.len() < 3 {
+                        fuses.push(abs);
+                    }
+                } else {
+                    found[i] = true;
+                }
+            }
+        }
+        let end = kept + want;
+        kept = overlap.min(end);
+        buf.copy_within(end - kept..end, 0);
+        at += (end - kept) as u64;
+        if want == 0 {
+            break;
+        }
+    }
+    Ok(Scan {
+        fuses,
+        layout: Layout {
+            exec_argv_extension: found[1],
+            main_format: found[2],
+        },
+    })
 }
