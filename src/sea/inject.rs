@@ -546,7 +546,7 @@ fn scan(file: &File, len: u64) -> io::Result<Scan> {
     let patterns = [FUSE, EXEC_ARGV_EXTENSION_MARKER, MAIN_FORMAT_MARKER];
     let finders: Vec<memchr::memmem::Finder> = patterns
         .iter()
-        .map(|p| memchr::memmem::Finder::new(p))
+        .map(memchr::memmem::Finder::new)
         .collect();
     let overlap = patterns.iter().map(|p| p.len()).max().unwrap_or(1) - 1;
     let mut fuses: Vec<u64> = Vec::new();
