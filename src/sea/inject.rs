@@ -544,10 +544,8 @@ fn scan(file: &File, len: u64) -> io::Result<Scan> {
     use super::blob::{EXEC_ARGV_EXTENSION_MARKER, MAIN_FORMAT_MARKER};
     const CHUNK: usize = 1 << 20;
     let patterns = [FUSE, EXEC_ARGV_EXTENSION_MARKER, MAIN_FORMAT_MARKER];
-    let finders: Vec<memchr::memmem::Finder> = patterns
-        .iter()
-        .map(memchr::memmem::Finder::new)
-        .collect();
+    let finders: Vec<memchr::memmem::Finder> =
+        patterns.iter().map(memchr::memmem::Finder::new).collect();
     let overlap = patterns.iter().map(|p| p.len()).max().unwrap_or(1) - 1;
     let mut fuses: Vec<u64> = Vec::new();
     let mut found = [false; 3];
