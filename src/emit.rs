@@ -50,6 +50,11 @@ impl Staging {
         })
     }
 
+    /// The private directory (for scratch files that must go when binpack does).
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
     pub fn blob_path(&self, digest: &str) -> PathBuf {
         self.dir
             .path()

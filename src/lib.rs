@@ -6,10 +6,12 @@
 //! Only `build` runs foreign programs; everything after it is pure Rust over bytes.
 
 pub mod build;
+pub mod cache;
 pub mod choose;
 pub mod cleanup;
 pub mod closure;
 pub mod emit;
+pub mod engine;
 pub mod goinfo;
 pub mod image;
 pub mod inspect;
@@ -17,5 +19,6 @@ pub mod layer;
 pub mod pack;
 pub mod platform;
 pub mod reference;
+pub mod registry;
 pub mod rootfs;
 pub mod sea;

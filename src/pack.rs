@@ -5,11 +5,14 @@ use crate::build::Artifact;
 use crate::choose::{self, Base, BaseRequest, ChooseError};
 use crate::closure::{self, ClosureError, Resolved};
 use crate::emit::{self, EmitError, Staging};
+use crate::engine::{self, Engine, EngineError};
 use crate::image::{self, ImageError, RunConfig};
 use crate::inspect::{self, InspectError, Linkage};
 use crate::layer::{self, Content, LayerError, Tree};
 use crate::platform::Platform;
 use crate::reference::Reference;
+use crate::registry::push::{self, PushBlob, PushStats};
+use crate::registry::{Client, RegistryError, RegistryOptions};
 use crate::rootfs;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -37,6 +40,11 @@ pub struct PackOptions {
     pub source_date_epoch: Option<u64>,
     /// A CA bundle to carry instead of the pinned one.
     pub ca_bundle: Option<PathBuf>,
+    /// Push the image here.
+    pub push: Option<Reference>,
+    pub registry: RegistryOptions,
+    /// Load into the local engine: Some(None) picks docker, else podman.
+    pub load: Option<Option<Engine>>,
 }
 
 /// Progress of the long steps, for the CLI to show.
@@ -80,6 +88,11 @@ pub struct Summary {
     pub runtime: Option<String>,
     /// Things worth knowing that did not stop the build.
     pub notes: Vec<String>,
+    /// `registry/repo:tag@digest` when pushed, and what the push did.
+    pub pushed: Option<String>,
+    pub push: Option<PushStats>,
+    /// `engine: name` when loaded into a local engine.
+    pub loaded: Option<String>,
     pub linkage: Linkage,
 }
 
@@ -102,8 +115,12 @@ pub enum PackError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("nothing to write: give -o FILE and/or --oci-layout DIR")]
+    #[error("nothing to write: give -o FILE, --oci-layout DIR, --push REF or --load")]
     NoSink,
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
 }
 
 /// RFC 3339 for a Unix time.
@@ -117,7 +134,11 @@ pub fn pack(
     opts: &PackOptions,
     progress: &dyn Progress,
 ) -> Result<Summary, PackError> {
-    if opts.archive.is_none() && opts.oci_layout.is_none() {
+    if opts.archive.is_none()
+        && opts.oci_layout.is_none()
+        && opts.push.is_none()
+        && opts.load.is_none()
+    {
         return Err(PackError::NoSink);
     }
     progress.stage(&format!("inspecting {}", artifact.path.display()));
@@ -208,6 +229,7 @@ pub fn pack(
     let reference = opts
         .reference
         .clone()
+        .or_else(|| opts.push.clone())
         .unwrap_or_else(|| Reference::for_program(&artifact.name));
     if let Some(dest) = &opts.archive {
         progress.stage(&format!("writing {}", dest.display()));
@@ -216,6 +238,45 @@ pub fn pack(
     if let Some(dest) = &opts.oci_layout {
         progress.stage(&format!("writing the OCI layout {}", dest.display()));
         emit::write_oci_layout(&staging, &img, &reference, dest)?;
+    }
+    let mut loaded = None;
+    if let Some(engine) = opts.load {
+        let archive = match &opts.archive {
+            Some(a) => a.clone(),
+            None => {
+                let a = staging.path().join("load.tar");
+                emit::write_archive(&staging, &img, &reference, &a, mtime)?;
+                a
+            }
+        };
+        progress.stage("loading the image into the local engine");
+        let (engine, name) = engine::load(&archive, engine)?;
+        loaded = Some(format!("{engine}: {name}"));
+    }
+    let mut pushed = None;
+    let mut push_stats = None;
+    if let Some(target) = &opts.push {
+        progress.stage(&format!("pushing {target}"));
+        let client = Client::new(target, &opts.registry)?;
+        let blobs: Vec<PushBlob> = img
+            .layers
+            .iter()
+            .chain(std::iter::once(&img.config_blob))
+            .map(|b| PushBlob {
+                digest: &b.digest,
+                size: b.size,
+                path: staging.blob_path(&b.digest),
+            })
+            .collect();
+        let stats = push::push(
+            &client,
+            &blobs,
+            &img.manifest,
+            image::MANIFEST_MEDIA_TYPE,
+            &target.tag,
+        )?;
+        pushed = Some(format!("{target}@{}", img.manifest_blob.digest));
+        push_stats = Some(stats);
     }
     progress.finish_stage();
 
@@ -239,6 +300,9 @@ pub fn pack(
         libraries,
         runtime: artifact.runtime.clone(),
         notes: artifact.notes.clone(),
+        pushed,
+        push: push_stats,
+        loaded,
         linkage,
     })
 }

@@ -2,7 +2,8 @@
 //! the SEA stage injects it into a copy of a node runtime (the host's, or an official one
 //! fetched with npm). `--packer pkg` hands the job to pkg instead.
 
-use super::{cache, git, Artifact};
+use super::{git, Artifact};
+use crate::cache;
 use crate::cleanup::Tracked;
 use crate::pack::Progress;
 use crate::sea::{self, blob::Blob, inject::SeaError};

@@ -2,8 +2,10 @@
 
 use anyhow::{bail, Context};
 use binpack::choose::BaseRequest;
+use binpack::engine::Engine;
 use binpack::pack::PackOptions;
 use binpack::reference::Reference;
+use binpack::registry::RegistryOptions;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -43,6 +45,19 @@ pub struct PackArgs {
     #[arg(long, value_name = "FILE")]
     ca_certs: Option<PathBuf>,
 
+    /// Push the image to a registry (OCI distribution API; credentials from the Docker config)
+    #[arg(long, value_name = "REF", value_parser = parse_reference)]
+    push: Option<Reference>,
+
+    /// A registry (host[:port]) that may be spoken to over plain HTTP; 127.0.0.1 and
+    /// localhost always may (repeatable)
+    #[arg(long = "insecure-registry", value_name = "HOST[:PORT]")]
+    insecure_registry: Vec<String>,
+
+    /// Load the image into the local engine: docker if on PATH, else podman (or name one)
+    #[arg(long, value_enum, value_name = "ENGINE", num_args = 0..=1, require_equals = true, default_missing_value = "auto")]
+    load: Option<LoadEngine>,
+
     /// Print the result as one JSON object on stdout
     #[arg(long)]
     pub json: bool,
@@ -50,6 +65,14 @@ pub struct PackArgs {
     /// Default arguments for the program (the image's Cmd), after `--`
     #[arg(last = true, value_name = "ARGS")]
     cmd: Vec<String>,
+}
+
+/// `--load`, `--load=docker`, `--load=podman`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum LoadEngine {
+    Auto,
+    Docker,
+    Podman,
 }
 
 fn parse_reference(s: &str) -> Result<Reference, String> {
@@ -80,10 +103,12 @@ fn source_date_epoch() -> anyhow::Result<Option<u64>> {
 impl PackArgs {
     /// The library's options for a program called `name`.
     pub fn options(&self, name: &str) -> anyhow::Result<PackOptions> {
-        let archive = match (&self.output, &self.oci_layout) {
-            (Some(o), _) => Some(o.clone()),
-            (None, Some(_)) => None,
-            (None, None) => Some(PathBuf::from("dist").join(format!("{name}.tar"))),
+        // The default archive is written only when no other sink was asked for.
+        let other_sink = self.oci_layout.is_some() || self.push.is_some() || self.load.is_some();
+        let archive = match &self.output {
+            Some(o) => Some(o.clone()),
+            None if other_sink => None,
+            None => Some(PathBuf::from("dist").join(format!("{name}.tar"))),
         };
         if let Some(ca) = &self.ca_certs {
             if !ca.is_file() {
@@ -101,6 +126,16 @@ impl PackArgs {
             oci_layout: self.oci_layout.clone(),
             source_date_epoch: source_date_epoch()?,
             ca_bundle: self.ca_certs.clone(),
+            push: self.push.clone(),
+            registry: RegistryOptions {
+                insecure: self.insecure_registry.clone(),
+                attempts: None,
+            },
+            load: self.load.map(|l| match l {
+                LoadEngine::Auto => None,
+                LoadEngine::Docker => Some(Engine::Docker),
+                LoadEngine::Podman => Some(Engine::Podman),
+            }),
         })
     }
 }

@@ -116,5 +116,14 @@ pub fn print_summary(s: &Summary, json: bool) -> anyhow::Result<()> {
     if let Some(o) = &s.oci_layout {
         println!("  oci layout {}", o.display());
     }
+    if let (Some(p), Some(st)) = (&s.pushed, &s.push) {
+        println!(
+            "  pushed     {p}  ({} uploaded, {} mounted, {} already there)",
+            st.uploaded, st.mounted, st.skipped
+        );
+    }
+    if let Some(l) = &s.loaded {
+        println!("  loaded     {l}");
+    }
     Ok(())
 }

@@ -1,5 +1,5 @@
-//! binpack's on-disk cache (node runtimes, esbuild): entries appear whole or not at all, and
-//! several binpack processes may fill it at once.
+//! binpack's on-disk cache (node runtimes, esbuild, base image blobs, pushed-blob records):
+//! entries appear whole or not at all, and several binpack processes may fill it at once.
 
 use std::path::{Path, PathBuf};
 
