@@ -2,35 +2,65 @@
 //! bases (alpine, registry images) join.
 
 use crate::inspect::Linkage;
+use crate::reference::Reference;
 use serde::Serialize;
 use std::fmt;
+use std::str::FromStr;
 
 /// What the user asked for with `--base`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum BaseRequest {
-    /// Pick from what the binary needs: static -> scratch, dynamic -> closure.
+    /// From what the binary needs: static -> scratch, musl -> alpine, glibc -> closure.
     #[default]
     Auto,
     /// An empty filesystem (plus the files every binpack image carries).
     Scratch,
     /// The interpreter and every shared library the binary needs, copied from the build root.
     Closure,
+    /// The pinned alpine (or `--alpine-base`).
+    Alpine,
+    /// Any image from a registry.
+    Image(Reference),
+}
+
+impl FromStr for BaseRequest {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s {
+            "auto" => BaseRequest::Auto,
+            "scratch" => BaseRequest::Scratch,
+            "closure" => BaseRequest::Closure,
+            "alpine" => BaseRequest::Alpine,
+            other => BaseRequest::Image(
+                Reference::parse_pinned(other)
+                    .map_err(|e| format!("{e} (or one of auto, scratch, closure, alpine)"))?,
+            ),
+        })
+    }
 }
 
 /// The base the image is built on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Base {
     Scratch,
     Closure,
+    /// Layers from a registry image.
+    Image(Reference),
 }
 
 impl fmt::Display for Base {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Base::Scratch => "scratch",
-            Base::Closure => "closure",
-        })
+        match self {
+            Base::Scratch => f.write_str("scratch"),
+            Base::Closure => f.write_str("closure"),
+            Base::Image(r) => write!(f, "{r}"),
+        }
+    }
+}
+
+impl Serialize for Base {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
     }
 }
 
@@ -39,6 +69,9 @@ impl fmt::Display for Base {
 pub struct Choice {
     pub base: Base,
     pub reason: String,
+    /// When the base is an image that may not be reachable (offline): the closure serves
+    /// instead, and this says why that is fine.
+    pub fallback: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -47,8 +80,12 @@ pub enum ChooseError {
     ScratchCannotRun { missing: Vec<String> },
 }
 
-/// Decides the base for a binary with `linkage`.
-pub fn choose(linkage: &Linkage, request: BaseRequest) -> Result<Choice, ChooseError> {
+/// Decides the base for a binary with `linkage`; `alpine` is the alpine image to use.
+pub fn choose(
+    linkage: &Linkage,
+    request: &BaseRequest,
+    alpine: &Reference,
+) -> Result<Choice, ChooseError> {
     let needs = || -> String {
         let libc = linkage.libc().unwrap_or("no libc");
         format!(
@@ -62,20 +99,32 @@ pub fn choose(linkage: &Linkage, request: BaseRequest) -> Result<Choice, ChooseE
             }
         )
     };
+    let choice = |base, reason: String| Choice {
+        base,
+        reason,
+        fallback: None,
+    };
     Ok(match request {
-        BaseRequest::Auto if linkage.is_static => Choice {
-            base: Base::Scratch,
-            reason: "static binary (no interpreter, no needed libraries): nothing else to ship"
-                .into(),
+        BaseRequest::Auto if linkage.is_static => choice(
+            Base::Scratch,
+            "static binary (no interpreter, no needed libraries): nothing else to ship".into(),
+        ),
+        BaseRequest::Auto if linkage.libc() == Some("musl") => Choice {
+            base: Base::Image(alpine.clone()),
+            reason: format!("{}: alpine is built on musl", needs()),
+            fallback: Some(format!(
+                "{}: the alpine base cannot be had, so its musl closure is copied instead",
+                needs()
+            )),
         },
-        BaseRequest::Auto => Choice {
-            base: Base::Closure,
-            reason: format!("{}: copying exactly those and what they need", needs()),
-        },
-        BaseRequest::Scratch if linkage.is_static => Choice {
-            base: Base::Scratch,
-            reason: "forced by --base scratch; the binary is static".into(),
-        },
+        BaseRequest::Auto => choice(
+            Base::Closure,
+            format!("{}: copying exactly those and what they need", needs()),
+        ),
+        BaseRequest::Scratch if linkage.is_static => choice(
+            Base::Scratch,
+            "forced by --base scratch; the binary is static".into(),
+        ),
         BaseRequest::Scratch => {
             let missing = linkage
                 .interpreter
@@ -85,15 +134,32 @@ pub fn choose(linkage: &Linkage, request: BaseRequest) -> Result<Choice, ChooseE
                 .collect();
             return Err(ChooseError::ScratchCannotRun { missing });
         }
-        BaseRequest::Closure => Choice {
-            base: Base::Closure,
-            reason: if linkage.is_static {
+        BaseRequest::Closure => choice(
+            Base::Closure,
+            if linkage.is_static {
                 "forced by --base closure; the binary is static, so the closure is empty".into()
             } else {
                 format!("forced by --base closure; {}", needs())
             },
-        },
+        ),
+        BaseRequest::Alpine => choice(
+            Base::Image(alpine.clone()),
+            "forced by --base alpine".into(),
+        ),
+        BaseRequest::Image(r) => choice(Base::Image(r.clone()), "forced by --base".into()),
     })
+}
+
+/// The alpine binpack uses when none is configured (`runtimes/bases.json`).
+pub fn default_alpine() -> Reference {
+    let bases: serde_json::Value = serde_json::from_str(include_str!("../runtimes/bases.json"))
+        .expect("runtimes/bases.json is valid JSON");
+    Reference::parse_pinned(
+        bases["alpine"]["reference"]
+            .as_str()
+            .expect("alpine pinned"),
+    )
+    .expect("the pinned alpine reference parses")
 }
 
 #[cfg(test)]
@@ -113,6 +179,10 @@ mod tests {
         }
     }
 
+    fn alpine() -> Reference {
+        Reference::parse("127.0.0.1:5000/alpine:3").unwrap()
+    }
+
     #[test]
     fn policy_table() {
         let stat = linkage(None, &[]);
@@ -121,7 +191,13 @@ mod tests {
         let cases = [
             (&stat, BaseRequest::Auto, Ok(Base::Scratch)),
             (&glibc, BaseRequest::Auto, Ok(Base::Closure)),
-            (&musl, BaseRequest::Auto, Ok(Base::Closure)),
+            (&musl, BaseRequest::Auto, Ok(Base::Image(alpine()))),
+            (&glibc, BaseRequest::Alpine, Ok(Base::Image(alpine()))),
+            (
+                &stat,
+                BaseRequest::Image(Reference::parse("x/y:1").unwrap()),
+                Ok(Base::Image(Reference::parse("x/y:1").unwrap())),
+            ),
             (&stat, BaseRequest::Scratch, Ok(Base::Scratch)),
             (&stat, BaseRequest::Closure, Ok(Base::Closure)),
             (&glibc, BaseRequest::Closure, Ok(Base::Closure)),
@@ -132,20 +208,44 @@ mod tests {
             ),
         ];
         for (l, req, want) in cases {
-            let got = choose(l, req).map(|c| c.base).map_err(|e| match e {
-                ChooseError::ScratchCannotRun { missing } => missing,
-            });
+            let got = choose(l, &req, &alpine())
+                .map(|c| c.base)
+                .map_err(|e| match e {
+                    ChooseError::ScratchCannotRun { missing } => missing,
+                });
             let want = want.map_err(|m| m.iter().map(|s| s.to_string()).collect::<Vec<_>>());
             assert_eq!(got, want, "{req:?} on {:?}", l.interpreter);
         }
     }
 
     #[test]
+    fn requests_parse_and_the_default_alpine_is_pinned() {
+        assert_eq!("auto".parse::<BaseRequest>().unwrap(), BaseRequest::Auto);
+        assert_eq!(
+            "alpine".parse::<BaseRequest>().unwrap(),
+            BaseRequest::Alpine
+        );
+        assert!(matches!(
+            "gcr.io/distroless/static:nonroot".parse::<BaseRequest>(),
+            Ok(BaseRequest::Image(_))
+        ));
+        assert!("Not A Ref"
+            .parse::<BaseRequest>()
+            .unwrap_err()
+            .contains("auto, scratch, closure, alpine"));
+        assert!(default_alpine().digest.is_some());
+    }
+
+    #[test]
     fn reasons_name_the_cause() {
         let glibc = linkage(Some("/lib64/ld-linux-x86-64.so.2"), &["libc.so.6"]);
-        let c = choose(&glibc, BaseRequest::Auto).unwrap();
+        let c = choose(&glibc, &BaseRequest::Auto, &alpine()).unwrap();
         assert!(c.reason.contains("glibc dynamic binary"), "{}", c.reason);
-        let e = choose(&glibc, BaseRequest::Scratch)
+        assert_eq!(c.fallback, None);
+        let musl = linkage(Some("/lib/ld-musl-x86_64.so.1"), &["libc.so"]);
+        let c = choose(&musl, &BaseRequest::Auto, &alpine()).unwrap();
+        assert!(c.fallback.unwrap().contains("musl closure"));
+        let e = choose(&glibc, &BaseRequest::Scratch, &alpine())
             .unwrap_err()
             .to_string();
         assert!(

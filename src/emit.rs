@@ -85,6 +85,15 @@ impl Staging {
         Ok(out)
     }
 
+    /// Adds a blob that exists elsewhere on disk (a cached base layer): linked, else copied.
+    pub fn link_blob(&self, digest: &str, from: &Path) -> Result<(), EmitError> {
+        let dest = self.blob_path(digest);
+        if dest.exists() || fs::hard_link(from, &dest).is_ok() {
+            return Ok(());
+        }
+        fs::copy(from, &dest).map(|_| ()).map_err(write_err(&dest))
+    }
+
     pub fn blob_bytes(&self, bytes: &[u8]) -> Result<(), EmitError> {
         let dest = self.blob_path(&image::sha256(bytes));
         fs::write(&dest, bytes).map_err(write_err(&dest))
@@ -305,6 +314,7 @@ mod tests {
         let img = image::build(
             &image::RunConfig::default(),
             &crate::platform::Platform::linux("amd64"),
+            &image::BaseLayers::default(),
             &[],
         )
         .unwrap();

@@ -96,10 +96,20 @@ pub fn merge_env(base: &[String], extra: &[String]) -> Result<Vec<String>, Image
     Ok(out)
 }
 
-/// Builds config and manifest for `layers` (in order, bottom first) on `platform`.
+/// The layers an image base contributes, below binpack's own.
+#[derive(Clone, Debug, Default)]
+pub struct BaseLayers {
+    pub layers: Vec<Blob>,
+    pub diff_ids: Vec<String>,
+    /// The base config's history entries, kept as they are.
+    pub history: Vec<serde_json::Value>,
+}
+
+/// Builds config and manifest for `base` and then `layers` (bottom first) on `platform`.
 pub fn build(
     run: &RunConfig,
     platform: &Platform,
+    base: &BaseLayers,
     layers: &[LayerStats],
 ) -> Result<Image, ImageError> {
     let mut cfg = ConfigBuilder::default()
@@ -116,15 +126,19 @@ pub fn build(
     if !run.cmd.is_empty() {
         cfg = cfg.cmd(run.cmd.clone());
     }
-    let history = layers
+    let mut history: Vec<oci_spec::image::History> = base
+        .history
         .iter()
-        .map(|_| {
+        .filter_map(|h| serde_json::from_value(h.clone()).ok())
+        .collect();
+    for _ in layers {
+        history.push(
             HistoryBuilder::default()
                 .created(run.created.clone())
                 .created_by("binpack")
-                .build()
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+                .build()?,
+        );
+    }
     let mut config = ImageConfigurationBuilder::default()
         .created(run.created.clone())
         .architecture(Arch::from(platform.arch.as_str()))
@@ -133,7 +147,13 @@ pub fn build(
         .rootfs(
             RootFsBuilder::default()
                 .typ("layers")
-                .diff_ids(layers.iter().map(|l| l.diff_id.clone()).collect::<Vec<_>>())
+                .diff_ids(
+                    base.diff_ids
+                        .iter()
+                        .cloned()
+                        .chain(layers.iter().map(|l| l.diff_id.clone()))
+                        .collect::<Vec<_>>(),
+                )
                 .build()?,
         )
         .history(history);
@@ -142,13 +162,15 @@ pub fn build(
     }
     let config = canonical_json(&config.build()?);
     let config_blob = Blob::of(CONFIG_MEDIA_TYPE, &config);
-    let layer_blobs: Vec<Blob> = layers
+    let layer_blobs: Vec<Blob> = base
+        .layers
         .iter()
-        .map(|l| Blob {
+        .cloned()
+        .chain(layers.iter().map(|l| Blob {
             media_type: LAYER_MEDIA_TYPE.into(),
             digest: l.digest.clone(),
             size: l.size,
-        })
+        }))
         .collect();
     let manifest = ImageManifestBuilder::default()
         .schema_version(2u32)
@@ -265,10 +287,10 @@ mod tests {
     #[test]
     fn config_and_manifest_are_stable_and_complete() {
         let p = Platform::linux("amd64");
-        let a = build(&run(), &p, &[layer()]).unwrap();
+        let a = build(&run(), &p, &BaseLayers::default(), &[layer()]).unwrap();
         // Many labels: a HashMap's order would differ between builds.
         for _ in 0..5 {
-            let b = build(&run(), &p, &[layer()]).unwrap();
+            let b = build(&run(), &p, &BaseLayers::default(), &[layer()]).unwrap();
             assert_eq!(a.config, b.config);
             assert_eq!(a.manifest_blob, b.manifest_blob);
         }
@@ -292,7 +314,13 @@ mod tests {
 
     #[test]
     fn index_and_docker_manifest_name_the_image() {
-        let img = build(&run(), &Platform::linux("arm64"), &[layer()]).unwrap();
+        let img = build(
+            &run(),
+            &Platform::linux("arm64"),
+            &BaseLayers::default(),
+            &[layer()],
+        )
+        .unwrap();
         let r = Reference::parse("hello:v1").unwrap();
         let idx: serde_json::Value =
             serde_json::from_slice(&index_json(&img, &r).unwrap()).unwrap();

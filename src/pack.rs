@@ -2,15 +2,16 @@
 //! image -> emit, from an [`Artifact`] to the requested sinks.
 
 use crate::build::Artifact;
-use crate::choose::{self, Base, BaseRequest, ChooseError};
+use crate::choose::{self, Base, BaseRequest, Choice, ChooseError};
 use crate::closure::{self, ClosureError, Resolved};
 use crate::emit::{self, EmitError, Staging};
 use crate::engine::{self, Engine, EngineError};
-use crate::image::{self, ImageError, RunConfig};
+use crate::image::{self, BaseLayers, ImageError, RunConfig};
 use crate::inspect::{self, InspectError, Linkage};
 use crate::layer::{self, Content, LayerError, Tree};
 use crate::platform::Platform;
 use crate::reference::Reference;
+use crate::registry::pull::{self, PullError, PulledBase};
 use crate::registry::push::{self, PushBlob, PushStats};
 use crate::registry::{Client, RegistryError, RegistryOptions};
 use crate::rootfs;
@@ -45,6 +46,8 @@ pub struct PackOptions {
     pub registry: RegistryOptions,
     /// Load into the local engine: Some(None) picks docker, else podman.
     pub load: Option<Option<Engine>>,
+    /// The alpine image for musl binaries (default: pinned in runtimes/bases.json).
+    pub alpine: Option<Reference>,
 }
 
 /// Progress of the long steps, for the CLI to show.
@@ -88,6 +91,8 @@ pub struct Summary {
     pub runtime: Option<String>,
     /// Things worth knowing that did not stop the build.
     pub notes: Vec<String>,
+    /// The digest of the base image's manifest, when the base is an image.
+    pub base_manifest: Option<String>,
     /// `registry/repo:tag@digest` when pushed, and what the push did.
     pub pushed: Option<String>,
     pub push: Option<PushStats>,
@@ -121,6 +126,8 @@ pub enum PackError {
     Registry(#[from] RegistryError),
     #[error(transparent)]
     Engine(#[from] EngineError),
+    #[error(transparent)]
+    Pull(#[from] PullError),
 }
 
 /// RFC 3339 for a Unix time.
@@ -143,12 +150,35 @@ pub fn pack(
     }
     progress.stage(&format!("inspecting {}", artifact.path.display()));
     let linkage = inspect::inspect_file(&artifact.path)?;
-    let choice = choose::choose(&linkage, opts.base)?;
+    let alpine = opts.alpine.clone().unwrap_or_else(choose::default_alpine);
+    let mut choice = choose::choose(&linkage, &opts.base, &alpine)?;
     let entrypoint = format!("{APP_DIR}/{}", artifact.name);
+    let mut notes = artifact.notes.clone();
+
+    let mut base_image: Option<PulledBase> = None;
+    if let Base::Image(r) = &choice.base {
+        progress.stage(&format!("pulling the base {r}"));
+        match pull::pull(r, &linkage.platform, &opts.registry) {
+            Ok(b) => base_image = Some(b),
+            Err(e) => match choice.fallback.take() {
+                Some(reason) => {
+                    notes.push(format!(
+                        "the base {r} could not be had ({e}); using the closure instead"
+                    ));
+                    choice = Choice {
+                        base: Base::Closure,
+                        reason,
+                        fallback: None,
+                    };
+                }
+                None => return Err(e.into()),
+            },
+        }
+    }
 
     let mut tree = Tree::new();
     let libraries = match choice.base {
-        Base::Scratch => vec![],
+        Base::Scratch | Base::Image(_) => vec![],
         Base::Closure => {
             progress.stage(&format!(
                 "resolving shared libraries in {}",
@@ -169,9 +199,12 @@ pub fn pack(
         }
         None => Content::Bytes(rootfs::DEFAULT_CA_BUNDLE.to_vec()),
     };
-    rootfs::add_essentials(&mut tree, ca)?;
-    if artifact.needs_hosts {
-        rootfs::add_hosts(&mut tree)?;
+    // An image base brings its own users, certificates and hosts file.
+    if base_image.is_none() {
+        rootfs::add_essentials(&mut tree, ca)?;
+        if artifact.needs_hosts {
+            rootfs::add_hosts(&mut tree)?;
+        }
     }
     for (rel, host) in &artifact.assets {
         tree.copy_from_host(&format!("{APP_DIR}/{rel}"), host)?;
@@ -209,7 +242,7 @@ pub fn pack(
         labels.insert("org.opencontainers.image.revision".into(), r.clone());
     }
     labels.extend(opts.labels.clone());
-    let run = RunConfig {
+    let mut run = RunConfig {
         entrypoint: vec![entrypoint.clone()],
         cmd: opts.cmd.clone(),
         env: image::merge_env(&rootfs::default_env(), &opts.env)?,
@@ -221,8 +254,46 @@ pub fn pack(
         labels,
         created,
     };
+    let mut base_layers = BaseLayers::default();
+    if let Some(b) = &base_image {
+        // The base's env, user, working directory and labels stay unless overridden.
+        let c = &b.config["config"];
+        let strings = |v: &serde_json::Value| -> Vec<String> {
+            v.as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|e| e.as_str().map(String::from))
+                .collect()
+        };
+        run.env = image::merge_env(&strings(&c["Env"]), &opts.env)?;
+        run.user = opts
+            .user
+            .clone()
+            .unwrap_or_else(|| c["User"].as_str().unwrap_or("").to_string());
+        run.workdir = c["WorkingDir"]
+            .as_str()
+            .filter(|w| !w.is_empty())
+            .unwrap_or("/")
+            .to_string();
+        let mut labels: BTreeMap<String, String> = c["Labels"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
+            .collect();
+        labels.extend(std::mem::take(&mut run.labels));
+        run.labels = labels;
+        base_layers = BaseLayers {
+            layers: b.layers.clone(),
+            diff_ids: strings(&b.config["rootfs"]["diff_ids"]),
+            history: b.config["history"].as_array().cloned().unwrap_or_default(),
+        };
+        for l in &b.layers {
+            staging.link_blob(&l.digest, &PulledBase::blob_path(&l.digest))?;
+        }
+    }
     let platform: &Platform = &linkage.platform;
-    let img = image::build(&run, platform, std::slice::from_ref(&stats))?;
+    let img = image::build(&run, platform, &base_layers, std::slice::from_ref(&stats))?;
     staging.blob_bytes(&img.config)?;
     staging.blob_bytes(&img.manifest)?;
 
@@ -281,6 +352,14 @@ pub fn pack(
     progress.finish_stage();
 
     let docs = (img.config.len() + img.manifest.len()) as u64;
+    let base_compressed: u64 = base_image
+        .as_ref()
+        .map(|b| b.layers.iter().map(|l| l.size).sum())
+        .unwrap_or(0);
+    let base_uncompressed = base_image
+        .as_ref()
+        .map(|b| b.uncompressed_size)
+        .unwrap_or(0);
     Ok(Summary {
         reference: reference.to_string(),
         digest: img.manifest_blob.digest.clone(),
@@ -288,8 +367,8 @@ pub fn pack(
         base_reason: choice.reason,
         platform: platform.to_string(),
         size: Size {
-            compressed: stats.size + docs,
-            uncompressed: stats.uncompressed_size + docs,
+            compressed: base_compressed + stats.size + docs,
+            uncompressed: base_uncompressed + stats.uncompressed_size + docs,
         },
         output: opts.archive.clone(),
         oci_layout: opts.oci_layout.clone(),
@@ -299,7 +378,8 @@ pub fn pack(
             .unwrap_or(0),
         libraries,
         runtime: artifact.runtime.clone(),
-        notes: artifact.notes.clone(),
+        notes,
+        base_manifest: base_image.map(|b| b.manifest_digest),
         pushed,
         push: push_stats,
         loaded,

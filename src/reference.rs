@@ -8,6 +8,8 @@ pub struct Reference {
     pub registry: Option<String>,
     pub repository: String,
     pub tag: String,
+    /// `sha256:...` when the reference pins a digest (bases only; a new image has none yet).
+    pub digest: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -18,14 +20,33 @@ pub struct ReferenceError {
 }
 
 impl Reference {
+    /// A name for a new image: `[registry/]repository[:tag]`.
     pub fn parse(input: &str) -> Result<Reference, ReferenceError> {
+        if input.contains('@') {
+            return Err(ReferenceError {
+                input: input.to_string(),
+                why: "a digest cannot be used as a name; give a tag",
+            });
+        }
+        Reference::parse_pinned(input)
+    }
+
+    /// An existing image, possibly pinned: `[registry/]repository[:tag][@sha256:hex]`.
+    pub fn parse_pinned(input: &str) -> Result<Reference, ReferenceError> {
         let err = |why| ReferenceError {
             input: input.to_string(),
             why,
         };
-        if input.contains('@') {
-            return Err(err("a digest cannot be used as a name; give a tag"));
-        }
+        let (input, digest) = match input.split_once('@') {
+            Some((name, d)) => {
+                let hex = d.strip_prefix("sha256:").unwrap_or("");
+                if hex.len() != 64 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+                    return Err(err("a digest is sha256: and 64 hex digits"));
+                }
+                (name, Some(d.to_string()))
+            }
+            None => (input, None),
+        };
         let (name, tag) = match input.rsplit_once(':') {
             Some((n, t)) if !t.contains('/') => (n, t),
             _ => (input, "latest"),
@@ -52,6 +73,7 @@ impl Reference {
             registry,
             repository: repository.to_string(),
             tag: tag.to_string(),
+            digest,
         })
     }
 
@@ -71,6 +93,7 @@ impl Reference {
             registry: None,
             repository: if repo.is_empty() { "app" } else { repo }.to_string(),
             tag: "latest".into(),
+            digest: None,
         }
     }
 
@@ -91,7 +114,11 @@ impl fmt::Display for Reference {
         if let Some(r) = &self.registry {
             write!(f, "{r}/")?;
         }
-        write!(f, "{}:{}", self.repository, self.tag)
+        write!(f, "{}:{}", self.repository, self.tag)?;
+        if let Some(d) = &self.digest {
+            write!(f, "@{d}")?;
+        }
+        Ok(())
     }
 }
 
@@ -137,6 +164,12 @@ mod tests {
         for bad in ["", "Hello", "a:", "a:-x", "a@sha256:00", "a//b", "-a"] {
             assert!(Reference::parse(bad).is_err(), "{bad} accepted");
         }
+        let d = format!("sha256:{}", "ab".repeat(32));
+        let pinned = Reference::parse_pinned(&format!("alpine:3.20@{d}")).unwrap();
+        assert_eq!(pinned.digest.as_deref(), Some(d.as_str()));
+        assert_eq!(pinned.to_string(), format!("alpine:3.20@{d}"));
+        assert!(Reference::parse(&format!("alpine@{d}")).is_err());
+        assert!(Reference::parse_pinned("alpine@sha256:12").is_err());
     }
 
     #[test]

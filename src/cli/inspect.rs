@@ -25,7 +25,7 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let linkage = inspect::inspect_file(&args.file)?;
-    let choice = choose::choose(&linkage, BaseRequest::Auto)?;
+    let choice = choose::choose(&linkage, &BaseRequest::Auto, &choose::default_alpine())?;
     let name = args
         .file
         .file_name()
@@ -33,7 +33,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .unwrap_or_default();
     let libraries = match choice.base {
         Base::Closure => closure::resolve(&args.root, &linkage, &format!("{APP_DIR}/{name}"))?,
-        Base::Scratch => vec![],
+        Base::Scratch | Base::Image(_) => vec![],
     };
     if args.json {
         let mut v = serde_json::to_value(&linkage)?;

@@ -25,9 +25,14 @@ pub struct PackArgs {
     #[arg(short, long = "tag", value_name = "REF", value_parser = parse_reference)]
     tag: Option<Reference>,
 
-    /// Base: auto picks scratch for a static binary and the library closure for a dynamic one
-    #[arg(long, value_enum, default_value_t = BaseRequest::Auto)]
+    /// Base: auto (scratch for a static binary, alpine for musl, the library closure for
+    /// glibc), scratch, closure, alpine, or any image reference (e.g. gcr.io/distroless/base)
+    #[arg(long, value_name = "BASE", default_value = "auto", value_parser = parse_base)]
     base: BaseRequest,
+
+    /// The alpine image for musl binaries [default: alpine:3.20, pinned by digest]
+    #[arg(long, value_name = "REF", env = "BINPACK_ALPINE_BASE", value_parser = parse_pinned)]
+    alpine_base: Option<Reference>,
 
     /// User the container runs as [default: 65532, "nonroot"]
     #[arg(long, value_name = "USER[:GROUP]")]
@@ -75,6 +80,14 @@ enum LoadEngine {
     Podman,
 }
 
+fn parse_base(s: &str) -> Result<BaseRequest, String> {
+    s.parse()
+}
+
+fn parse_pinned(s: &str) -> Result<Reference, String> {
+    Reference::parse_pinned(s).map_err(|e| e.to_string())
+}
+
 fn parse_reference(s: &str) -> Result<Reference, String> {
     Reference::parse(s).map_err(|e| e.to_string())
 }
@@ -116,7 +129,8 @@ impl PackArgs {
             }
         }
         Ok(PackOptions {
-            base: self.base,
+            base: self.base.clone(),
+            alpine: self.alpine_base.clone(),
             reference: self.tag.clone(),
             user: self.user.clone(),
             env: self.env.iter().map(|(k, v)| format!("{k}={v}")).collect(),
