@@ -43,7 +43,7 @@ fn static_go_binary_is_static_with_build_info() {
     assert_eq!(json["static"], true);
     assert!(json["interpreter"].is_null());
     assert_eq!(
-        choose::choose(&l, BaseRequest::Auto).unwrap().base,
+        choose::choose(&l, &BaseRequest::Auto, &choose::default_alpine()).unwrap().base,
         Base::Scratch
     );
 }
@@ -56,9 +56,9 @@ fn glibc_dynamic_binary_and_its_closure() {
     assert!(l.interpreter.as_deref().unwrap().contains("ld-linux"));
     assert!(l.needed.iter().any(|n| n == "libc.so.6"), "{:?}", l.needed);
     assert!(l.go.is_none());
-    let c = choose::choose(&l, BaseRequest::Auto).unwrap();
+    let c = choose::choose(&l, &BaseRequest::Auto, &choose::default_alpine()).unwrap();
     assert_eq!(c.base, Base::Closure);
-    let err = choose::choose(&l, BaseRequest::Scratch)
+    let err = choose::choose(&l, &BaseRequest::Scratch, &choose::default_alpine())
         .unwrap_err()
         .to_string();
     assert!(err.contains("libc.so.6"), "{err}");
