@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what binpack's demo and tests need on Debian, only when missing.
 #   scripts/install-deps.sh go     Go 1.23 (bookworm-backports) only
-#   scripts/install-deps.sh all    Go, docker.io, skopeo, umoci, gcc, node + npm, and a running
+#   scripts/install-deps.sh all    Go, docker.io, skopeo, umoci, gcc, node + npm, podman,
+#                                  docker-registry, htpasswd, musl-gcc, busybox, and a running
 #                                  Docker engine
 # Touches nothing beyond: one apt source file for backports, the packages, and a dockerd process.
 set -euo pipefail
@@ -81,6 +82,11 @@ if [ "$want" = all ]; then
   command -v umoci >/dev/null || pkgs+=(umoci)
   command -v gcc >/dev/null || pkgs+=(gcc)
   command -v readelf >/dev/null || pkgs+=(binutils)
+  command -v podman >/dev/null || pkgs+=(podman)
+  command -v docker-registry >/dev/null || pkgs+=(docker-registry)
+  command -v htpasswd >/dev/null || pkgs+=(apache2-utils)
+  command -v musl-gcc >/dev/null || pkgs+=(musl-tools)
+  command -v busybox >/dev/null || pkgs+=(busybox-static)
   # Node 20+ is what binpack node is tested with; Debian's own nodejs is older (18).
   command -v node >/dev/null || pkgs+=(nodejs)
   command -v npm >/dev/null || pkgs+=(npm)

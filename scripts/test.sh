@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs what the tests need (Go, docker.io, skopeo, umoci), starts a Docker engine if none
-# runs, and runs every check: formatting, clippy, unit and integration tests.
+# Installs what the tests need (Go, docker.io, skopeo, umoci, podman, docker-registry, musl-gcc,
+# node/npm, ...), starts a Docker engine if none runs, and runs every check: formatting,
+# clippy, unit and integration tests. The tests start and stop their own registries.
 # Under CI=true a missing tool fails the run instead of skipping tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."

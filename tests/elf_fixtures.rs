@@ -43,7 +43,9 @@ fn static_go_binary_is_static_with_build_info() {
     assert_eq!(json["static"], true);
     assert!(json["interpreter"].is_null());
     assert_eq!(
-        choose::choose(&l, &BaseRequest::Auto, &choose::default_alpine()).unwrap().base,
+        choose::choose(&l, &BaseRequest::Auto, &choose::default_alpine())
+            .unwrap()
+            .base,
         Base::Scratch
     );
 }

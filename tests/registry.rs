@@ -1,0 +1,464 @@
+//! Registries and engines: push to a real distribution registry on 127.0.0.1 (plain and with
+//! basic auth), pull a base from it, push through a proxy that fails, load into podman.
+
+mod common;
+
+use common::*;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A distribution registry (Debian's docker-registry) on 127.0.0.1, stopped when dropped.
+struct Registry {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Registry {
+    fn start(htpasswd: Option<(&str, &str)>) -> Registry {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let mut config = format!(
+            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+            dir.path().join("data").display()
+        );
+        if let Some((user, password)) = htpasswd {
+            let file = dir.path().join("htpasswd");
+            ok(Command::new("htpasswd")
+                .args(["-Bbc"])
+                .arg(&file)
+                .args([user, password]));
+            config.push_str(&format!(
+                "auth:\n  htpasswd:\n    realm: binpack-test\n    path: {}\n",
+                file.display()
+            ));
+        }
+        let cfg = dir.path().join("config.yml");
+        std::fs::write(&cfg, config).unwrap();
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&cfg)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        for _ in 0..100 {
+            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Registry {
+            child,
+            port,
+            _dir: dir,
+        }
+    }
+
+    fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn registry_tools(test: &str) -> bool {
+    have("docker-registry", test) && have("skopeo", test)
+}
+
+/// binpack with a private cache (pushed-blob records, base blobs) per test.
+fn binpack_in(cache: &Path) -> Command {
+    let mut c = binpack();
+    c.env("BINPACK_CACHE", cache);
+    c.env("DOCKER_CONFIG", cache.join("docker-config"));
+    c
+}
+
+fn skopeo_digest(reference: &str, creds: Option<&str>) -> Option<String> {
+    let mut c = Command::new("skopeo");
+    c.args(["inspect", "--tls-verify=false"]);
+    if let Some(cr) = creds {
+        c.args(["--creds", cr]);
+    }
+    let out = c.arg(format!("docker://{reference}")).output().unwrap();
+    if !out.status.success() {
+        return None;
+    }
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    j["Digest"].as_str().map(String::from)
+}
+
+#[test]
+fn push_then_pull_and_run_and_a_second_push_uploads_nothing() {
+    if !registry_tools("push") {
+        return;
+    }
+    let reg = Registry::start(None);
+    let cache = tempfile::tempdir().unwrap();
+    let target = format!("{}/binpack-test/id:1", reg.host());
+    let out_file = cache.path().join("id.tar");
+    let s = pack_json(
+        binpack_in(cache.path())
+            .args(["bin", "/usr/bin/id", "--push", &target, "-o"])
+            .arg(&out_file),
+    );
+    let digest = s["digest"].as_str().unwrap().to_string();
+    assert_eq!(s["push"]["uploaded"], 2, "{s}");
+    assert_eq!(s["pushed"], format!("{target}@{digest}"));
+    assert_eq!(
+        skopeo_digest(&target, None).as_deref(),
+        Some(digest.as_str())
+    );
+    // The archive written alongside is the same image.
+    let oci = ok(Command::new("skopeo")
+        .arg("inspect")
+        .arg(format!("oci-archive:{}", out_file.display())));
+    let oci: serde_json::Value = serde_json::from_slice(&oci.stdout).unwrap();
+    assert_eq!(oci["Digest"], digest);
+
+    let again = pack_json(binpack_in(cache.path()).args(["bin", "/usr/bin/id", "--push", &target]));
+    assert_eq!(again["digest"], digest);
+    assert_eq!(again["push"]["uploaded"], 0, "{again}");
+    assert_eq!(again["push"]["skipped"], 2, "{again}");
+
+    // Another repository of the same registry: the blobs are mounted, not uploaded.
+    let other = format!("{}/binpack-test/other:1", reg.host());
+    let mounted =
+        pack_json(binpack_in(cache.path()).args(["bin", "/usr/bin/id", "--push", &other]));
+    assert_eq!(mounted["push"]["uploaded"], 0, "{mounted}");
+    assert_eq!(mounted["push"]["mounted"], 2, "{mounted}");
+
+    if !have_docker("push: docker pull") {
+        return;
+    }
+    let _cleanup = DockerCleanup(vec![target.clone()]);
+    ok(Command::new("docker").args(["pull", "-q", &target]));
+    let run = ok(Command::new("docker").args(["run", "--rm", "--network", "none", &target]));
+    assert!(
+        stdout(&run).starts_with("uid=65532(nonroot)"),
+        "{}",
+        stdout(&run)
+    );
+}
+
+#[test]
+fn authenticated_registry_takes_docker_config_credentials_and_refuses_without() {
+    if !registry_tools("auth") || !have("htpasswd", "auth") {
+        return;
+    }
+    let reg = Registry::start(Some(("ci", "s3cret-pass")));
+    let cache = tempfile::tempdir().unwrap();
+    let target = format!("{}/private/id:1", reg.host());
+
+    // No credentials: refused, named, nothing tagged.
+    let out = binpack_in(cache.path())
+        .args(["bin", "/usr/bin/id", "--push", &target])
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains(&format!("{} refused", reg.host())), "{err}");
+    assert!(err.contains("no credentials for it were found"), "{err}");
+    assert!(
+        err.contains("docker-config/config.json"),
+        "names where it looked: {err}"
+    );
+    assert_eq!(skopeo_digest(&target, Some("ci:s3cret-pass")), None);
+
+    // Wrong credentials: refused, and the secret is not printed.
+    let config_dir = cache.path().join("docker-config");
+    std::fs::create_dir_all(&config_dir).unwrap();
+    let write_auth = |user: &str, pass: &str| {
+        use base64::Engine;
+        let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
+        std::fs::write(
+            config_dir.join("config.json"),
+            serde_json::json!({"auths": {reg.host(): {"auth": auth}}}).to_string(),
+        )
+        .unwrap();
+    };
+    write_auth("ci", "wrong-pass");
+    let out = binpack_in(cache.path())
+        .args(["bin", "/usr/bin/id", "--push", &target])
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("were not accepted"), "{err}");
+    assert!(!err.contains("wrong-pass"), "secret printed: {err}");
+
+    write_auth("ci", "s3cret-pass");
+    let s = pack_json(binpack_in(cache.path()).args(["bin", "/usr/bin/id", "--push", &target]));
+    assert_eq!(
+        skopeo_digest(&target, Some("ci:s3cret-pass")).as_deref(),
+        s["digest"].as_str()
+    );
+}
+
+/// An alpine-like base (musl's loader + busybox-static), made with umoci and pushed with
+/// skopeo, the independent tools.
+fn push_alpine_like(reg: &Registry, dir: &Path) -> String {
+    let layout = dir.join("layout");
+    let bundle = dir.join("bundle");
+    let image = format!("{}:3", layout.display());
+    ok(Command::new("umoci")
+        .args(["init", "--layout"])
+        .arg(&layout));
+    ok(Command::new("umoci").args(["new", "--image", &image]));
+    ok(Command::new("umoci")
+        .args(["unpack", "--image", &image])
+        .arg(&bundle));
+    let root = bundle.join("rootfs");
+    for d in ["lib", "bin", "etc"] {
+        std::fs::create_dir_all(root.join(d)).unwrap();
+    }
+    let musl = std::fs::canonicalize("/lib/ld-musl-x86_64.so.1").unwrap();
+    std::fs::copy(musl, root.join("lib/ld-musl-x86_64.so.1")).unwrap();
+    std::fs::copy("/bin/busybox", root.join("bin/busybox")).unwrap();
+    std::os::unix::fs::symlink("busybox", root.join("bin/sh")).unwrap();
+    std::fs::write(root.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
+    ok(Command::new("umoci")
+        .args(["repack", "--image", &image])
+        .arg(&bundle));
+    ok(Command::new("umoci").args([
+        "config",
+        "--image",
+        &image,
+        "--config.env",
+        "PATH=/usr/sbin:/usr/bin:/sbin:/bin",
+        "--config.env",
+        "FROM_BASE=yes",
+        "--config.workingdir",
+        "/srv",
+        "--os",
+        "linux",
+        "--architecture",
+        "amd64",
+    ]));
+    let base = format!("{}/alpine-like:3", reg.host());
+    ok(Command::new("skopeo").args([
+        "copy",
+        "-q",
+        "--dest-tls-verify=false",
+        &format!("oci:{image}"),
+        &format!("docker://{base}"),
+    ]));
+    base
+}
+
+#[test]
+fn musl_binary_gets_the_alpine_base_and_runs() {
+    if !registry_tools("musl base")
+        || !have("umoci", "musl base")
+        || !have("musl-gcc", "musl base")
+        || !have("busybox", "musl base")
+        || !cfg!(target_arch = "x86_64")
+    {
+        return;
+    }
+    let reg = Registry::start(None);
+    let dir = tempfile::tempdir().unwrap();
+    let base = push_alpine_like(&reg, dir.path());
+    let src = dir.path().join("hello.c");
+    std::fs::write(
+        &src,
+        "#include <stdio.h>\n#include <stdlib.h>\nint main(void) { printf(\"hello from musl, FROM_BASE=%s\\n\", getenv(\"FROM_BASE\")); return 0; }\n",
+    )
+    .unwrap();
+    let exe = dir.path().join("hello-musl");
+    ok(Command::new("musl-gcc").arg("-o").arg(&exe).arg(&src));
+
+    let cache = dir.path().join("cache");
+    let target = format!("{}/hello-musl:1", reg.host());
+    let s = pack_json(
+        binpack_in(&cache)
+            .env("BINPACK_ALPINE_BASE", &base)
+            .arg("bin")
+            .arg(&exe)
+            .args(["--push", &target]),
+    );
+    assert_eq!(s["base"], base, "auto picks alpine for musl: {s}");
+    assert!(s["base_manifest"].as_str().unwrap().starts_with("sha256:"));
+    // The base layer is already in the registry (another repository): mounted, not uploaded.
+    assert_eq!(s["push"]["mounted"], 1, "{s}");
+
+    // Offline (the base cannot be reached): the musl closure, with a note.
+    let out = ok(binpack_in(&cache)
+        .env("BINPACK_ALPINE_BASE", "127.0.0.1:1/nowhere:1")
+        .arg("bin")
+        .arg(&exe)
+        .args(["--json", "-q", "-o"])
+        .arg(dir.path().join("fallback.tar")));
+    let f: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(f["base"], "closure");
+    assert!(
+        stderr(&out).contains("could not be had"),
+        "{}",
+        stderr(&out)
+    );
+
+    if !have_docker("musl base: run") {
+        return;
+    }
+    let _cleanup = DockerCleanup(vec![target.clone(), "binpack-test/musl-fallback:1".into()]);
+    ok(Command::new("docker").args(["pull", "-q", &target]));
+    let run = ok(Command::new("docker").args(["run", "--rm", "--network", "none", &target]));
+    assert_eq!(
+        stdout(&run).trim(),
+        "hello from musl, FROM_BASE=yes",
+        "base env kept"
+    );
+    let cfg = ok(Command::new("docker").args([
+        "image",
+        "inspect",
+        "-f",
+        "{{.Config.WorkingDir}}",
+        &target,
+    ]));
+    assert_eq!(stdout(&cfg).trim(), "/srv", "base workdir kept");
+}
+
+/// A TCP proxy to the registry that answers the first `failures` connections with a 500 or by
+/// hanging up, then forwards. Bounded: it serves at most `limit` connections and stops.
+fn faulty_proxy(upstream: u16, failures: usize, limit: usize) -> (u16, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = Arc::new(AtomicUsize::new(0));
+    let counter = seen.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().take(limit) {
+            let Ok(mut client) = conn else { continue };
+            let n = counter.fetch_add(1, Ordering::SeqCst);
+            if n < failures {
+                let mut buf = [0u8; 4096];
+                let _ = client.set_read_timeout(Some(Duration::from_millis(500)));
+                let _ = client.read(&mut buf);
+                if n % 2 == 0 {
+                    let _ = client.write_all(
+                        b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                    );
+                }
+                continue; // dropped (odd) or answered 500 (even), then closed
+            }
+            let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else {
+                continue;
+            };
+            let (mut c2, mut s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut c2, &mut s2);
+                let _ = s2.shutdown(std::net::Shutdown::Write);
+            });
+            std::thread::spawn(move || {
+                let mut client = client;
+                let mut server = server;
+                let _ = std::io::copy(&mut server, &mut client);
+                let _ = client.shutdown(std::net::Shutdown::Write);
+            });
+        }
+    });
+    (port, seen)
+}
+
+#[test]
+fn push_survives_a_flaky_registry_and_fails_cleanly_on_a_dead_one() {
+    if !registry_tools("fault injection") {
+        return;
+    }
+    let reg = Registry::start(None);
+    let cache = tempfile::tempdir().unwrap();
+    // Four failures (500, dropped, 500, dropped), then a working registry.
+    let (port, seen) = faulty_proxy(reg.port, 4, 200);
+    let target = format!("127.0.0.1:{port}/flaky/id:1");
+    let s = pack_json(binpack_in(cache.path()).args(["bin", "/usr/bin/id", "--push", &target]));
+    assert!(seen.load(Ordering::SeqCst) > 4, "the proxy was used");
+    let direct = format!("{}/flaky/id:1", reg.host());
+    assert_eq!(
+        skopeo_digest(&direct, None).as_deref(),
+        s["digest"].as_str()
+    );
+
+    // A registry that never recovers: a clear error, and no tag points at anything.
+    let (port, _) = faulty_proxy(reg.port, 1000, 1000);
+    let target = format!("127.0.0.1:{port}/dead/id:1");
+    let out = binpack_in(cache.path())
+        .args(["bin", "/usr/bin/id", "--push", &target])
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("failed after 6 attempts"), "{err}");
+    assert_eq!(
+        skopeo_digest(&format!("{}/dead/id:1", reg.host()), None),
+        None
+    );
+}
+
+#[test]
+fn load_into_podman() {
+    if !have("podman", "podman load") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // This machine's podman needs runc and no default ulimits (see DESIGN.md).
+    let conf: PathBuf = dir.path().join("containers.conf");
+    std::fs::write(
+        &conf,
+        "[containers]\ndefault_ulimits = []\n[engine]\nruntime = \"runc\"\n",
+    )
+    .unwrap();
+    let tag = "binpack-test/podman-id:1";
+    let s = pack_json(binpack().env("CONTAINERS_CONF", &conf).args([
+        "bin",
+        "/usr/bin/id",
+        "--load=podman",
+        "-t",
+        tag,
+    ]));
+    assert_eq!(s["loaded"], format!("podman: docker.io/{tag}"));
+    let run = ok(Command::new("podman").env("CONTAINERS_CONF", &conf).args([
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        tag,
+    ]));
+    assert!(
+        stdout(&run).starts_with("uid=65532(nonroot)"),
+        "{}",
+        stdout(&run)
+    );
+    let _ = Command::new("podman")
+        .env("CONTAINERS_CONF", &conf)
+        .args(["rmi", "-f", tag])
+        .output();
+}
+
+#[test]
+fn load_into_docker_and_archive_agree() {
+    if !have_docker("docker load") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let tag = "binpack-test/docker-load:1";
+    let _cleanup = DockerCleanup(vec![tag.into()]);
+    let archive = dir.path().join("a.tar");
+    let s = pack_json(
+        binpack()
+            .args(["bin", "/usr/bin/id", "--load", "-t", tag, "-o"])
+            .arg(&archive),
+    );
+    assert_eq!(s["loaded"], format!("docker: {tag}"));
+    assert!(archive.is_file(), "-o with --load writes the archive too");
+    let run = ok(Command::new("docker").args(["run", "--rm", "--network", "none", tag]));
+    assert!(stdout(&run).starts_with("uid=65532(nonroot)"));
+}
