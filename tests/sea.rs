@@ -183,6 +183,38 @@ fn fuse_missing_doubled_flipped_and_non_elf_are_refused() {
     let status = Command::new(&out).status().unwrap();
     assert!(status.code().is_some(), "crashed: {status:?}");
 
+    // Malformed headers and truncations are refused with an error, never a panic or an abort.
+    let good = std::fs::read(&once).unwrap();
+    let u16_at = |b: &[u8], at: usize| u16::from_le_bytes([b[at], b[at + 1]]) as usize;
+    let u64_at =
+        |b: &[u8], at: usize| u64::from_le_bytes(b[at..at + 8].try_into().unwrap()) as usize;
+    let (phoff, shoff) = (u64_at(&good, 32), u64_at(&good, 40));
+    let mut variants: Vec<(&str, Vec<u8>)> = vec![];
+    let mut v = good.clone();
+    v[62..64].copy_from_slice(&500u16.to_le_bytes());
+    variants.push(("e_shstrndx out of range", v));
+    let mut v = good.clone();
+    v[phoff + 40..phoff + 48].copy_from_slice(&(u64::MAX - 8).to_le_bytes());
+    variants.push(("huge p_memsz", v));
+    let mut v = good.clone();
+    let last = shoff + (u16_at(&good, 60) - 1) * 64;
+    v[last + 24..last + 32].copy_from_slice(&(u64::MAX - 4).to_le_bytes());
+    variants.push(("section offset overflows", v));
+    for cut in [10, 100, 5000, good.len() / 2] {
+        variants.push(("truncated", good[..cut.min(good.len())].to_vec()));
+    }
+    for (what, bytes) in variants {
+        let p = dir.path().join("bad");
+        std::fs::write(&p, &bytes).unwrap();
+        let r =
+            std::panic::catch_unwind(|| make_executable(&p, &dir.path().join("bad-out"), &blob));
+        match r {
+            Ok(Err(_)) => {}
+            Ok(Ok(_)) => panic!("{what}: accepted"),
+            Err(_) => panic!("{what}: panicked"),
+        }
+    }
+
     let e = make_executable(&twice, &out, &blob).unwrap_err();
     assert!(matches!(e, SeaError::FuseDoubled(_, 2)), "{e}");
     let e = make_executable(&flipped, &out, &blob).unwrap_err();

@@ -191,11 +191,11 @@ pub fn make_executable(node: &Path, out: &Path, blob: &Blob) -> Result<Stats, Se
     let file = File::open(node).map_err(io_err(node))?;
     let len = file.metadata().map_err(io_err(node))?.len();
     let read_at = |at: u64, n: usize| -> Result<Vec<u8>, SeaError> {
-        let mut v = vec![0u8; n];
         match at.checked_add(n as u64) {
             Some(end) if end <= len => {}
             _ => return Err(unsupported("truncated or malformed ELF headers")),
         }
+        let mut v = vec![0u8; n];
         file.read_exact_at(&mut v, at).map_err(io_err(node))?;
         Ok(v)
     };
@@ -215,20 +215,6 @@ pub fn make_executable(node: &Path, out: &Path, blob: &Blob) -> Result<Stats, Se
             "ELF machine {machine}: only x86-64 and arm64 node runtimes are supported"
         )));
     }
-
-    // The fuse: exactly once, not yet flipped.
-    let scan = scan(&file, len).map_err(io_err(node))?;
-    let fuse_digit = match scan.fuses.as_slice() {
-        [] => return Err(SeaError::FuseMissing(node.to_path_buf())),
-        [one] => one + FUSE.len() as u64,
-        more => return Err(SeaError::FuseDoubled(node.to_path_buf(), more.len())),
-    };
-    match read_at(fuse_digit, 1).ok().as_deref() {
-        Some(b"0") => {}
-        Some(b"1") => return Err(SeaError::FuseFlipped(node.to_path_buf())),
-        _ => return Err(SeaError::FuseMissing(node.to_path_buf())),
-    }
-    let layout = scan.layout;
 
     let phoff = u64_at(b, 32);
     let shoff = u64_at(b, 40);
@@ -253,6 +239,16 @@ pub fn make_executable(node: &Path, out: &Path, blob: &Blob) -> Result<Stats, Se
             .map(Shdr::read)
             .collect()
     };
+    if !shdrs.is_empty() && shstrndx >= shdrs.len() {
+        return Err(unsupported("the section name table index is out of range"));
+    }
+    for sh in &shdrs {
+        if sh.sh_type != SHT_NOBITS && sh.offset.checked_add(sh.size).is_none_or(|e| e > len) {
+            return Err(unsupported(
+                "a section extends past the end of the file (truncated?)",
+            ));
+        }
+    }
     let shstrtab = match shdrs.get(shstrndx) {
         Some(s) if s.sh_type != SHT_NOBITS => read_at(s.offset, s.size as usize)?,
         _ => vec![],
@@ -264,14 +260,28 @@ pub fn make_executable(node: &Path, out: &Path, blob: &Blob) -> Result<Stats, Se
     ) else {
         return Err(unsupported("no loadable segment"));
     };
-    if phdrs
-        .iter()
-        .any(|p| p.offset.saturating_add(p.filesz) > len)
-    {
+    if phdrs.iter().any(|p| {
+        p.offset.checked_add(p.filesz).is_none_or(|e| e > len)
+            || p.vaddr.checked_add(p.memsz).is_none()
+    }) {
         return Err(unsupported(
             "a segment extends past the end of the file (truncated?)",
         ));
     }
+
+    // The fuse: exactly once, not yet flipped.
+    let scan = scan(&file, len).map_err(io_err(node))?;
+    let fuse_digit = match scan.fuses.as_slice() {
+        [] => return Err(SeaError::FuseMissing(node.to_path_buf())),
+        [one] => one + FUSE.len() as u64,
+        more => return Err(SeaError::FuseDoubled(node.to_path_buf(), more.len())),
+    };
+    match read_at(fuse_digit, 1).ok().as_deref() {
+        Some(b"0") => {}
+        Some(b"1") => return Err(SeaError::FuseFlipped(node.to_path_buf())),
+        _ => return Err(SeaError::FuseMissing(node.to_path_buf())),
+    }
+    let layout = scan.layout;
 
     // Which sections stay, and where the non-loaded ones go.
     let name_of = |s: &Shdr| -> &[u8] {
@@ -316,7 +326,21 @@ pub fn make_executable(node: &Path, out: &Path, blob: &Blob) -> Result<Stats, Se
             continue;
         }
         let mut ns = *s;
+        if let Some(r) = s
+            .file_range()
+            .filter(|r| r.start < loaded_end && r.end > loaded_end)
+        {
+            return Err(unsupported(&format!(
+                "a non-loaded section spans bytes {}..{}, across the end of the loaded data",
+                r.start, r.end
+            )));
+        }
         if let Some(r) = s.file_range().filter(|r| r.start >= loaded_end) {
+            if s.addralign > 1 << 24 {
+                return Err(unsupported(
+                    "a non-loaded section asks for an alignment above 16 MiB",
+                ));
+            }
             if r.end > len {
                 return Err(unsupported("a section extends past the end of the file"));
             }
@@ -358,9 +382,14 @@ pub fn make_executable(node: &Path, out: &Path, blob: &Blob) -> Result<Stats, Se
         .ok_or_else(|| unsupported("first PT_LOAD maps below its file offset"))?;
     let max_end = loads.iter().map(|p| p.vaddr + p.memsz).max().unwrap_or(0);
     let off = align_up(cursor.max(max_end.saturating_sub(delta)), page);
+    if off - cursor > 1 << 30 {
+        return Err(unsupported(
+            "its segments map more than 1 GiB past the end of the file",
+        ));
+    }
     let vaddr = off + delta;
     let new_phnum = phnum + 2;
-    if new_phnum > 0xffff {
+    if new_phnum >= 0xffff {
         return Err(unsupported("too many program headers"));
     }
     let phdr_size = (new_phnum * PHDR) as u64;
@@ -497,10 +526,14 @@ impl Out<'_> {
         Ok(())
     }
 
+    /// Moves to `at`, leaving zeros (a hole) in between.
     fn pad_to(&mut self, at: u64) -> io::Result<()> {
-        debug_assert!(at >= self.pos);
-        let zeros = vec![0u8; (at - self.pos) as usize];
-        self.write(&zeros)
+        if at < self.pos {
+            return Err(io::Error::other("overlapping output regions"));
+        }
+        self.out.seek(SeekFrom::Start(at))?;
+        self.pos = at;
+        Ok(())
     }
 
     fn copy_plain(&mut self, range: Range<u64>) -> io::Result<()> {
@@ -533,7 +566,7 @@ impl Out<'_> {
 
 /// What one pass over the input finds.
 struct Scan {
-    /// Offsets of the fuse (at most 3 kept: more than one is already an error).
+    /// Offsets of the fuse (counted up to 1000: more than one is already an error).
     fuses: Vec<u64>,
     layout: Layout,
 }
@@ -561,7 +594,7 @@ fn scan(file: &File, len: u64) -> io::Result<Scan> {
                 let abs = at + m as u64;
                 if i == 0 {
                     // A match inside the carried-over bytes was already seen.
-                    if !fuses.contains(&abs) && fuses.len() < 3 {
+                    if !fuses.contains(&abs) && fuses.len() < 1000 {
                         fuses.push(abs);
                     }
                 } else {
