@@ -16,8 +16,12 @@ use std::path::{Path, PathBuf};
 pub struct Resolved {
     /// The DT_NEEDED name (or the interpreter path).
     pub name: String,
-    /// The absolute path (inside the root) the loader opens.
+    /// The absolute path (inside the root) the file is read from.
     pub path: String,
+    /// Where the loader will open it in the image, when that differs from `path`: libraries
+    /// found through the executable's `$ORIGIN`, which is `/app` in the image.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image_path: Option<String>,
     /// Who needs it.
     pub needed_by: String,
 }
@@ -46,20 +50,48 @@ pub enum ClosureError {
     Layer(#[from] LayerError),
 }
 
-/// The dynamic section of one loaded object.
-struct Object {
-    path: String,
-    needed: Vec<String>,
-    runpath: Vec<String>,
-    rpath: Vec<String>,
+/// A search directory: where to look in the root, and what the loader will see in the image.
+/// They differ only for the executable's `$ORIGIN`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Dir {
+    host: String,
+    image: String,
 }
 
-/// Resolves the full closure of a binary with `linkage`, whose own path inside the root is
-/// `origin_path` (for `$ORIGIN`). Interpreter first, then libraries in load order.
+/// A loaded object: what it needs and where its loader looks.
+struct Object {
+    /// How it is named in messages (its image path).
+    name: String,
+    needed: Vec<String>,
+    runpath: Vec<Dir>,
+    /// Its DT_RPATH followed by those of the objects that loaded it, up to the executable
+    /// (glibc searches the chain when the object has no DT_RUNPATH).
+    rpath_chain: Vec<Dir>,
+}
+
+/// Where a binary is: its path in the image, and (when it lies inside the root) its path
+/// there, for `$ORIGIN`.
+pub struct Origin<'a> {
+    pub image_path: &'a str,
+    pub root_path: Option<&'a str>,
+}
+
+impl Origin<'_> {
+    /// The in-root path of the host file `binary`, when it lies inside `root`.
+    pub fn root_path_of(root: &Path, binary: &Path) -> Option<String> {
+        let root = fs::canonicalize(root).ok()?;
+        let binary = fs::canonicalize(binary).ok()?;
+        let rel = binary.strip_prefix(&root).ok()?;
+        Some(format!("/{}", rel.to_string_lossy()))
+    }
+}
+
+/// Resolves the full closure of a binary with `linkage`. Interpreter first, then libraries in
+/// load order.
 pub fn resolve(
     root: &Path,
     linkage: &Linkage,
-    origin_path: &str,
+    origin: &Origin,
 ) -> Result<Vec<Resolved>, ClosureError> {
     let mut out = Vec::new();
     if let Some(interp) = &linkage.interpreter {
@@ -72,12 +104,18 @@ pub fn resolve(
         out.push(Resolved {
             name: interp.clone(),
             path: interp.clone(),
-            needed_by: origin_path.to_string(),
+            image_path: None,
+            needed_by: origin.image_path.to_string(),
         });
     }
     let machine = Machine::of_linkage(linkage);
-    let system = system_dirs(root, linkage);
-    let exe_rpath = linkage.rpath.clone();
+    let system: Vec<Dir> = system_dirs(root, linkage)
+        .into_iter()
+        .map(|d| Dir {
+            host: d.clone(),
+            image: d,
+        })
+        .collect();
     // The interpreter is already loaded: libc's DT_NEEDED on it by soname must not load it again.
     let mut seen: HashSet<String> = linkage
         .interpreter
@@ -85,42 +123,124 @@ pub fn resolve(
         .filter_map(|i| i.rsplit('/').next())
         .map(String::from)
         .collect();
+    let dir_of = |p: &str| {
+        p.rsplit_once('/')
+            .map(|(d, _)| d.to_string())
+            .unwrap_or_default()
+    };
+    let exe_origin = Dir {
+        // Without a place in the root, $ORIGIN paths of the executable cannot be searched.
+        host: origin
+            .root_path
+            .map(dir_of)
+            .unwrap_or_else(|| "/nonexistent".into()),
+        image: dir_of(origin.image_path),
+    };
+    let exe_expand = |v: &[String]| {
+        v.iter()
+            .map(|d| expand(d, &exe_origin, linkage))
+            .collect::<Vec<_>>()
+    };
     let mut queue = VecDeque::from([Object {
-        path: origin_path.to_string(),
+        name: origin.image_path.to_string(),
         needed: linkage.needed.clone(),
-        runpath: linkage.runpath.clone(),
-        rpath: linkage.rpath.clone(),
+        runpath: exe_expand(&linkage.runpath),
+        // The executable's DT_RPATH counts only when it has no DT_RUNPATH.
+        rpath_chain: if linkage.runpath.is_empty() {
+            exe_expand(&linkage.rpath)
+        } else {
+            vec![]
+        },
     }]);
     while let Some(obj) = queue.pop_front() {
         for name in &obj.needed {
             if !seen.insert(name.clone()) {
                 continue;
             }
-            let dirs = search_order(&obj, &exe_rpath, &system, linkage);
+            let dirs = search_order(&obj, &system);
             let found = if name.contains('/') {
-                Some(name.clone()).filter(|p| machine.matches(root, p))
+                Some((name.clone(), None)).filter(|(p, _)| machine.matches(root, p))
             } else {
                 dirs.iter()
-                    .map(|d| format!("{}/{name}", d.trim_end_matches('/')))
-                    .find(|p| machine.matches(root, p))
+                    .map(|d| {
+                        let host = format!("{}/{name}", d.host.trim_end_matches('/'));
+                        let image = lexical(&format!("{}/{name}", d.image.trim_end_matches('/')));
+                        (host.clone(), (image != host).then_some(image))
+                    })
+                    .find(|(host, _)| machine.matches(root, host))
             };
-            let Some(path) = found else {
+            let Some((path, image_path)) = found else {
                 return Err(ClosureError::NotFound {
                     name: name.clone(),
-                    needed_by: obj.path.clone(),
+                    needed_by: obj.name.clone(),
                     root: root.to_path_buf(),
-                    searched: dirs,
+                    searched: dirs.iter().map(|d| d.host.clone()).collect(),
                 });
             };
-            queue.push_back(read_object(root, &path)?);
+            let shown = image_path.clone().unwrap_or_else(|| path.clone());
+            let lib_dir = Dir {
+                host: dir_of(&path),
+                image: dir_of(&shown),
+            };
+            let deps = read_object(root, &path)?;
+            let own = |v: &[String]| {
+                v.iter()
+                    .map(|d| expand(d, &lib_dir, linkage))
+                    .collect::<Vec<_>>()
+            };
+            let mut rpath_chain = own(&deps.rpath);
+            rpath_chain.extend(obj.rpath_chain.iter().cloned());
+            queue.push_back(Object {
+                name: shown,
+                needed: deps.needed,
+                runpath: own(&deps.runpath),
+                rpath_chain,
+            });
             out.push(Resolved {
                 name: name.clone(),
                 path,
-                needed_by: obj.path.clone(),
+                image_path,
+                needed_by: obj.name.clone(),
             });
         }
     }
     Ok(out)
+}
+
+/// `a/./b/../c` -> `a/c`, without touching the filesystem (for paths in the image).
+fn lexical(path: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for c in path.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            c => parts.push(c),
+        }
+    }
+    format!("/{}", parts.join("/"))
+}
+
+/// Expands `$ORIGIN`, `$LIB` and `$PLATFORM`-free entries of RPATH/RUNPATH for an object in
+/// `origin`.
+fn expand(entry: &str, origin: &Dir, l: &Linkage) -> Dir {
+    let lib = if l.platform.arch.ends_with("64") || l.platform.arch == "s390x" {
+        "lib64"
+    } else {
+        "lib"
+    };
+    let with = |o: &str| {
+        entry
+            .replace("${ORIGIN}", o)
+            .replace("$ORIGIN", o)
+            .replace("${LIB}", lib)
+            .replace("$LIB", lib)
+    };
+    Dir {
+        host: with(&origin.host),
+        image: with(&origin.image),
+    }
 }
 
 /// Copies every resolved path into `tree`: symlinks as symlinks, files at their real paths.
@@ -130,21 +250,44 @@ pub fn add_to_tree(root: &Path, libs: &[Resolved], tree: &mut Tree) -> Result<()
         let real = walk(root, &lib.path, &mut |link, target| {
             links.push((link.to_string(), target.to_string()))
         })?;
+        if let Some(image_path) = &lib.image_path {
+            // Found through the executable's $ORIGIN: the file goes where the loader will look,
+            // through the same directory symlinks the root has there (/lib -> usr/lib).
+            let host = host_path(root, &real);
+            let (dir, file) = image_path.rsplit_once('/').unwrap_or(("", image_path));
+            let mut dir_links = Vec::new();
+            let real_dir = walk(root, dir, &mut |l, t| {
+                dir_links.push((l.to_string(), t.to_string()))
+            })
+            .unwrap_or_else(|_| dir.to_string());
+            for (link, target) in dir_links {
+                tree.symlink(&link, &target)?;
+            }
+            tree.file(
+                &format!("{real_dir}/{file}"),
+                Content::Host(host.clone()),
+                normal_mode(&host)?,
+            )?;
+            continue;
+        }
         for (link, target) in links {
             tree.symlink(&link, &target)?;
         }
         let host = host_path(root, &real);
-        let meta = fs::metadata(&host).map_err(|source| ClosureError::Io {
-            path: host.clone(),
-            source,
-        })?;
-        tree.file(
-            &real,
-            Content::Host(host),
-            meta.permissions().mode() & 0o7777,
-        )?;
+        let mode = normal_mode(&host)?;
+        tree.file(&real, Content::Host(host), mode)?;
     }
     Ok(())
+}
+
+/// 0755 for executables, 0644 for the rest: host modes depend on umask (and may carry setuid
+/// bits), and must not reach the image.
+fn normal_mode(host: &Path) -> Result<u32, ClosureError> {
+    let meta = fs::metadata(host).map_err(|source| ClosureError::Io {
+        path: host.to_path_buf(),
+        source,
+    })?;
+    Ok(crate::layer::normal_mode(meta.permissions().mode()))
 }
 
 fn host_path(root: &Path, abs: &str) -> PathBuf {
@@ -246,7 +389,8 @@ impl Machine {
     }
 }
 
-fn read_object(root: &Path, path: &str) -> Result<Object, ClosureError> {
+/// The dynamic section of the library at `path` in the root.
+fn read_object(root: &Path, path: &str) -> Result<DynamicDeps, ClosureError> {
     let real = walk(root, path, &mut |_, _| {})?;
     let host = host_path(root, &real);
     let bytes = fs::read(&host).map_err(|source| ClosureError::Io {
@@ -257,39 +401,21 @@ fn read_object(root: &Path, path: &str) -> Result<Object, ClosureError> {
         path: path.to_string(),
         reason: e.to_string(),
     })?;
-    let deps = DynamicDeps::of(&elf);
-    Ok(Object {
-        path: path.to_string(),
-        needed: deps.needed,
-        runpath: deps.runpath,
-        rpath: deps.rpath,
-    })
+    Ok(DynamicDeps::of(&elf))
 }
 
-/// glibc's order: DT_RPATH of the object and of the executable (only when the object has no
-/// DT_RUNPATH), then DT_RUNPATH, then the system directories. LD_LIBRARY_PATH is the runtime
-/// environment's business, not the image's.
-fn search_order(obj: &Object, exe_rpath: &[String], system: &[String], l: &Linkage) -> Vec<String> {
-    let origin = obj.path.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
-    let lib = if l.platform.arch.ends_with("64") || l.platform.arch == "s390x" {
-        "lib64"
-    } else {
-        "lib"
-    };
-    let expand = |d: &String| {
-        d.replace("${ORIGIN}", origin)
-            .replace("$ORIGIN", origin)
-            .replace("${LIB}", lib)
-            .replace("$LIB", lib)
-    };
-    let mut dirs: Vec<String> = Vec::new();
+/// glibc's order: the RPATH chain (only when the object has no RUNPATH), then RUNPATH, then
+/// the system directories. LD_LIBRARY_PATH is the runtime environment's business, not the
+/// image's.
+fn search_order(obj: &Object, system: &[Dir]) -> Vec<Dir> {
+    let mut dirs: Vec<Dir> = Vec::new();
     if obj.runpath.is_empty() {
-        dirs.extend(obj.rpath.iter().chain(exe_rpath).map(expand));
+        dirs.extend(obj.rpath_chain.iter().cloned());
     }
-    dirs.extend(obj.runpath.iter().map(expand));
+    dirs.extend(obj.runpath.iter().cloned());
     dirs.extend(system.iter().cloned());
     let mut seen = HashSet::new();
-    dirs.retain(|d| seen.insert(d.clone()));
+    dirs.retain(|d| seen.insert(d.host.clone()));
     dirs
 }
 
@@ -304,8 +430,7 @@ fn system_dirs(root: &Path, l: &Linkage) -> Vec<String> {
             .and_then(|f| f.strip_prefix("ld-musl-"))
             .and_then(|f| f.strip_suffix(".so.1"))
             .unwrap_or("");
-        if let Ok(text) = fs::read_to_string(host_path(root, &format!("/etc/ld-musl-{arch}.path")))
-        {
+        if let Ok(text) = read_in_root(root, &format!("/etc/ld-musl-{arch}.path")) {
             return text
                 .split(['\n', ':'])
                 .map(str::trim)
@@ -329,9 +454,17 @@ fn system_dirs(root: &Path, l: &Linkage) -> Vec<String> {
     dirs
 }
 
+/// Reads a text file at `path` inside the root, following symlinks within the root.
+fn read_in_root(root: &Path, path: &str) -> Result<String, ClosureError> {
+    let real = walk(root, path, &mut |_, _| {})?;
+    let host = host_path(root, &real);
+    fs::read_to_string(&host).map_err(|source| ClosureError::Io { path: host, source })
+}
+
 /// ld.so.conf: one directory per line, `include GLOB` lines, `#` comments.
 fn read_ld_so_conf(root: &Path, file: &str, out: &mut Vec<String>, depth: usize) {
-    let Ok(text) = fs::read_to_string(host_path(root, file)) else {
+    // Read through the root's own symlinks, never the host's.
+    let Ok(text) = read_in_root(root, file) else {
         return;
     };
     if depth > 8 {
@@ -347,7 +480,13 @@ fn read_ld_so_conf(root: &Path, file: &str, out: &mut Vec<String>, depth: usize)
                 let dir = file.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
                 format!("{dir}/{pattern}")
             };
-            let host_pattern = host_path(root, &abs);
+            // The pattern's directory resolved inside the root, its file part globbed there.
+            let (dir, file_glob) = abs.rsplit_once('/').unwrap_or(("", abs.as_str()));
+            let Ok(real_dir) = walk(root, if dir.is_empty() { "/" } else { dir }, &mut |_, _| {})
+            else {
+                continue;
+            };
+            let host_pattern = host_path(root, &format!("{real_dir}/{file_glob}"));
             let mut matches: Vec<PathBuf> = glob::glob(&host_pattern.to_string_lossy())
                 .map(|paths| paths.filter_map(Result::ok).collect())
                 .unwrap_or_default();
@@ -403,6 +542,7 @@ mod tests {
         let libs = vec![Resolved {
             name: "/lib64/ld-linux.so.2".into(),
             path: "/lib64/ld-linux.so.2".into(),
+            image_path: None,
             needed_by: "/app/x".into(),
         }];
         let mut tree = Tree::new();
@@ -451,25 +591,42 @@ mod tests {
             rpath: vec![],
             go: None,
         };
-        let system = vec!["/lib".to_string()];
+        let d = |s: &str| Dir {
+            host: s.into(),
+            image: s.into(),
+        };
+        let system = vec![d("/lib")];
+        // $ORIGIN of the executable: searched on the host where it is, seen as /app in the image.
+        let exe = Dir {
+            host: "/opt/app/bin".into(),
+            image: "/app".into(),
+        };
+        let e = expand("$ORIGIN/../lib", &exe, &l);
+        assert_eq!(
+            (e.host.as_str(), e.image.as_str()),
+            ("/opt/app/bin/../lib", "/app/../lib")
+        );
+        assert_eq!(expand("/r/$LIB", &exe, &l).host, "/r/lib64");
+        assert_eq!(lexical("/app/../lib/libfoo.so"), "/lib/libfoo.so");
         let with_rpath = Object {
-            path: "/opt/app/bin/app".into(),
+            name: "/app/x".into(),
             needed: vec![],
             runpath: vec![],
-            rpath: vec!["$ORIGIN/../lib".into()],
+            rpath_chain: vec![d("/own"), d("/exe")],
         };
+        let hosts = |v: Vec<Dir>| v.into_iter().map(|d| d.host).collect::<Vec<_>>();
         assert_eq!(
-            search_order(&with_rpath, &["/exe".into()], &system, &l),
-            ["/opt/app/bin/../lib", "/exe", "/lib"]
+            hosts(search_order(&with_rpath, &system)),
+            ["/own", "/exe", "/lib"]
         );
         let with_runpath = Object {
-            runpath: vec!["/r/$LIB".into()],
+            runpath: vec![d("/run")],
             ..with_rpath
         };
         assert_eq!(
-            search_order(&with_runpath, &["/exe".into()], &system, &l),
-            ["/r/lib64", "/lib"],
-            "RPATH is ignored when RUNPATH is present"
+            hosts(search_order(&with_runpath, &system)),
+            ["/run", "/lib"],
+            "RPATHs are ignored when RUNPATH is present"
         );
     }
 }

@@ -8,6 +8,16 @@ use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::PathBuf;
 
+/// 0755 when any execute bit is set, else 0644: modes from the host depend on its umask and
+/// may carry setuid bits; neither belongs in a reproducible image.
+pub fn normal_mode(host_mode: u32) -> u32 {
+    if host_mode & 0o111 != 0 {
+        0o755
+    } else {
+        0o644
+    }
+}
+
 /// Where a file's bytes come from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Content {
@@ -88,7 +98,7 @@ impl Tree {
             source,
         };
         let meta = std::fs::symlink_metadata(host).map_err(read_err)?;
-        let mode = meta.permissions().mode() & 0o7777;
+        let mode = normal_mode(meta.permissions().mode());
         if meta.file_type().is_symlink() {
             let target = std::fs::read_link(host).map_err(read_err)?;
             return self.symlink(path, &target.to_string_lossy());
@@ -96,7 +106,7 @@ impl Tree {
         if !meta.is_dir() {
             return self.file(path, Content::Host(host.to_path_buf()), mode);
         }
-        self.dir(path, mode)?;
+        self.dir(path, 0o755)?;
         let mut children: Vec<_> = std::fs::read_dir(host)
             .map_err(read_err)?
             .map(|e| e.map(|e| e.file_name()))
@@ -468,13 +478,14 @@ mod tests {
         std::os::unix::fs::symlink("img/a.png", d.join("assets/logo")).unwrap();
         let mut t = Tree::new();
         t.copy_from_host("/app/assets", &d.join("assets")).unwrap();
+        // Modes are normalised: 0750 -> 0755, whatever the umask made -> 0644.
         assert!(matches!(
             t.get("app/assets/img/a.png"),
-            Some(Node::File { .. })
+            Some(Node::File { mode: 0o644, .. })
         ));
         assert!(matches!(
             t.get("app/assets/run.sh"),
-            Some(Node::File { mode: 0o750, .. })
+            Some(Node::File { mode: 0o755, .. })
         ));
         assert!(
             matches!(t.get("app/assets/logo"), Some(Node::Symlink { target }) if target == "img/a.png")

@@ -3,7 +3,7 @@
 
 use crate::build::Artifact;
 use crate::choose::{self, Base, BaseRequest, Choice, ChooseError};
-use crate::closure::{self, ClosureError, Resolved};
+use crate::closure::{self, ClosureError, Origin, Resolved};
 use crate::emit::{self, EmitError, Staging};
 use crate::engine::{self, Engine, EngineError};
 use crate::image::{self, BaseLayers, ImageError, RunConfig};
@@ -184,7 +184,12 @@ pub fn pack(
                 "resolving shared libraries in {}",
                 artifact.root.display()
             ));
-            let libs = closure::resolve(&artifact.root, &linkage, &entrypoint)?;
+            let in_root = Origin::root_path_of(&artifact.root, &artifact.path);
+            let origin = Origin {
+                image_path: &entrypoint,
+                root_path: in_root.as_deref(),
+            };
+            let libs = closure::resolve(&artifact.root, &linkage, &origin)?;
             closure::add_to_tree(&artifact.root, &libs, &mut tree)?;
             libs
         }

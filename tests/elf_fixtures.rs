@@ -8,6 +8,7 @@ use binpack::closure;
 use binpack::inspect::{inspect_bytes, inspect_file, InspectError};
 use binpack::layer::{Node, Tree};
 use std::path::Path;
+use std::process::Command;
 
 /// A glibc-dynamic executable every Debian machine has.
 const DYNAMIC: &str = "/usr/bin/id";
@@ -65,7 +66,11 @@ fn glibc_dynamic_binary_and_its_closure() {
         .to_string();
     assert!(err.contains("libc.so.6"), "{err}");
 
-    let libs = closure::resolve(Path::new("/"), &l, "/app/id").unwrap();
+    let origin = closure::Origin {
+        image_path: "/app/id",
+        root_path: Some(DYNAMIC),
+    };
+    let libs = closure::resolve(Path::new("/"), &l, &origin).unwrap();
     let names: Vec<&str> = libs.iter().map(|r| r.name.as_str()).collect();
     assert_eq!(
         names[0],
@@ -184,4 +189,73 @@ fn broken_and_foreign_inputs_are_named() {
     object[16..18].copy_from_slice(&1u16.to_le_bytes()); // e_type = ET_REL
     let e = inspect_bytes(&object, &p("o")).unwrap_err();
     assert!(e.to_string().contains("relocatable object"), "{e}");
+}
+
+#[test]
+fn origin_relative_libraries_are_found_and_placed_where_the_loader_looks() {
+    if !common::have("gcc", "$ORIGIN fixture") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().canonicalize().unwrap();
+    std::fs::create_dir_all(d.join("bin")).unwrap();
+    std::fs::create_dir_all(d.join("lib")).unwrap();
+    std::fs::write(
+        d.join("foo.c"),
+        "const char *foo(void) { return \"foo via $ORIGIN\"; }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("app.c"),
+        "#include <stdio.h>\nconst char *foo(void);\nint main(void) { puts(foo()); return 0; }\n",
+    )
+    .unwrap();
+    common::ok(Command::new("gcc").current_dir(&d).args([
+        "-shared",
+        "-fPIC",
+        "-o",
+        "lib/libfoo.so",
+        "foo.c",
+    ]));
+    common::ok(Command::new("gcc").current_dir(&d).args([
+        "-o",
+        "bin/app",
+        "app.c",
+        "-Llib",
+        "-lfoo",
+        "-Wl,-rpath,$ORIGIN/../lib",
+    ]));
+    let l = inspect_file(&d.join("bin/app")).unwrap();
+    let in_root = d.join("bin/app").to_string_lossy().into_owned();
+    let origin = closure::Origin {
+        image_path: "/app/app",
+        root_path: Some(&in_root),
+    };
+    let libs = closure::resolve(Path::new("/"), &l, &origin).unwrap();
+    let foo = libs
+        .iter()
+        .find(|r| r.name == "libfoo.so")
+        .expect("libfoo resolved");
+    assert_eq!(foo.image_path.as_deref(), Some("/lib/libfoo.so"), "{foo:?}");
+    let mut tree = Tree::new();
+    closure::add_to_tree(Path::new("/"), &libs, &mut tree).unwrap();
+    let real = follow(&tree, "/lib/libfoo.so", 0).expect("reachable at /lib/libfoo.so");
+    assert!(matches!(tree.get(&real), Some(Node::File { .. })), "{real}");
+
+    if !common::have_docker("$ORIGIN run") {
+        return;
+    }
+    let tag = "binpack-test/origin:it";
+    let _cleanup = common::DockerCleanup(vec![tag.into()]);
+    let archive = d.join("app.tar");
+    common::ok(
+        common::binpack()
+            .arg("bin")
+            .arg(d.join("bin/app"))
+            .args(["-q", "-t", tag, "-o"])
+            .arg(&archive),
+    );
+    common::ok(Command::new("docker").arg("load").arg("-i").arg(&archive));
+    let out = common::ok(Command::new("docker").args(["run", "--rm", "--network", "none", tag]));
+    assert_eq!(common::stdout(&out).trim(), "foo via $ORIGIN");
 }

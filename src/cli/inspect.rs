@@ -31,10 +31,23 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let libraries = match choice.base {
-        Base::Closure => closure::resolve(&args.root, &linkage, &format!("{APP_DIR}/{name}"))?,
-        Base::Scratch | Base::Image(_) => vec![],
+    let image_path = format!("{APP_DIR}/{name}");
+    let in_root = closure::Origin::root_path_of(&args.root, &args.file);
+    let origin = closure::Origin {
+        image_path: &image_path,
+        root_path: in_root.as_deref(),
     };
+    // A library that cannot be found is reported after what could be read.
+    let (libraries, unresolved) = match choice.base {
+        Base::Closure => match closure::resolve(&args.root, &linkage, &origin) {
+            Ok(l) => (l, None),
+            Err(e) => (vec![], Some(e)),
+        },
+        Base::Scratch | Base::Image(_) => (vec![], None),
+    };
+    if let (true, Some(e)) = (args.json, &unresolved) {
+        return Err(anyhow::anyhow!("{e}"));
+    }
     if args.json {
         let mut v = serde_json::to_value(&linkage)?;
         v["base"] = serde_json::to_value(choice.base)?;
@@ -77,7 +90,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     println!("base: {} ({})", choice.base, choice.reason);
     for lib in &libraries {
-        println!("  {} => {}", lib.name, lib.path);
+        match &lib.image_path {
+            Some(at) => println!("  {} => {} (at {at} in the image)", lib.name, lib.path),
+            None => println!("  {} => {}", lib.name, lib.path),
+        }
     }
-    Ok(())
+    match unresolved {
+        Some(e) => Err(e.into()),
+        None => Ok(()),
+    }
 }
