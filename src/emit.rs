@@ -25,6 +25,13 @@ pub enum EmitError {
     Image(#[from] image::ImageError),
 }
 
+/// tempfile's errors name the temporary path; the user only knows the destination.
+fn plain(e: io::Error) -> io::Error {
+    e.raw_os_error()
+        .map(io::Error::from_raw_os_error)
+        .unwrap_or(e)
+}
+
 fn write_err(path: &Path) -> impl FnOnce(io::Error) -> EmitError + '_ {
     move |source| EmitError::Write {
         path: path.to_path_buf(),
@@ -78,6 +85,12 @@ impl Staging {
         w.flush().map_err(write_err(tmp.path()))?;
         drop(w);
         let dest = self.blob_path(digest_of(&out));
+        // Temporary files are 0600; a blob in a layout is read by whoever reads the layout.
+        std::fs::set_permissions(
+            tmp.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o644),
+        )
+        .map_err(write_err(tmp.path()))?;
         tmp.persist(&dest).map_err(|e| EmitError::Write {
             path: dest.clone(),
             source: e.error,
@@ -160,7 +173,7 @@ pub fn write_oci_layout(
             tempfile::Builder::new()
                 .prefix(".binpack-")
                 .tempdir_in(parent)
-                .map_err(write_err(dest))?,
+                .map_err(|e| write_err(dest)(plain(e)))?,
         );
         let root = tmp.path();
         let blobs = root.join("blobs/sha256");
@@ -253,7 +266,7 @@ pub fn atomic_file(
                 .suffix(".tmp")
                 .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
                 .tempfile_in(parent)
-                .map_err(write_err(dest))?,
+                .map_err(|e| write_err(dest)(plain(e)))?,
         );
         write(tmp.get().as_file())?;
         tmp.into_inner()

@@ -91,6 +91,40 @@ pub fn inspect_bytes(bytes: &[u8], path: &Path) -> Result<Linkage, InspectError>
             os: osabi_name(osabi),
         });
     }
+    // Say "truncated" for a cut file rather than goblin's "bad offset".
+    let (shoff, shnum, shentsize) = if bytes[4] == 2 {
+        let le = bytes[5] == 1;
+        let r16 = |at: usize| {
+            if le {
+                u16::from_le_bytes([bytes[at], bytes[at + 1]])
+            } else {
+                u16::from_be_bytes([bytes[at], bytes[at + 1]])
+            }
+        };
+        let r64 = |at: usize| {
+            let b: [u8; 8] = bytes[at..at + 8].try_into().expect("8 bytes");
+            if le {
+                u64::from_le_bytes(b)
+            } else {
+                u64::from_be_bytes(b)
+            }
+        };
+        if bytes.len() < 64 {
+            return Err(malformed(format!(
+                "only {} bytes, shorter than an ELF header",
+                bytes.len()
+            )));
+        }
+        (r64(40), u64::from(r16(60)), u64::from(r16(58)))
+    } else {
+        (0, 0, 0)
+    };
+    if shoff != 0 && shoff.saturating_add(shnum.saturating_mul(shentsize)) > bytes.len() as u64 {
+        return Err(malformed(format!(
+            "its section headers at byte {shoff} lie past the end of the file ({} bytes): truncated",
+            bytes.len()
+        )));
+    }
     let elf = Elf::parse(bytes).map_err(|e| malformed(e.to_string()))?;
     match elf.header.e_type {
         header::ET_EXEC | header::ET_DYN => {}
@@ -122,10 +156,15 @@ pub fn inspect_bytes(bytes: &[u8], path: &Path) -> Result<Linkage, InspectError>
     // goblin accepts a file cut inside a segment's data; the loader would not.
     let len = bytes.len() as u64;
     for ph in &elf.program_headers {
-        if ph.p_type == program_header::PT_LOAD && ph.p_offset.saturating_add(ph.p_filesz) > len {
+        if ph.p_type == program_header::PT_LOAD
+            && ph
+                .p_offset
+                .checked_add(ph.p_filesz)
+                .is_none_or(|end| end > len)
+        {
             return Err(malformed(format!(
-                "a loadable segment ends at byte {} but the file has {len}",
-                ph.p_offset + ph.p_filesz
+                "a loadable segment of {} bytes at offset {} does not fit in the file's {len} bytes",
+                ph.p_filesz, ph.p_offset
             )));
         }
     }

@@ -99,7 +99,10 @@ impl Reference {
 
     /// The fully qualified name containerd and podman record (`docker.io/library/x:tag`).
     pub fn qualified(&self) -> String {
-        match &self.registry {
+        match self.registry.as_deref() {
+            Some("docker.io" | "index.docker.io") if !self.repository.contains('/') => {
+                format!("docker.io/library/{}:{}", self.repository, self.tag)
+            }
             Some(r) => format!("{r}/{}:{}", self.repository, self.tag),
             None if self.repository.contains('/') => {
                 format!("docker.io/{}:{}", self.repository, self.tag)
@@ -130,13 +133,27 @@ fn valid_tag(t: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
 }
 
+/// Docker's grammar: `[a-z0-9]+` runs joined by one `.`, one or two `_`, or any number of `-`.
 fn valid_component(c: &str) -> bool {
     let alnum = |ch: char| ch.is_ascii_lowercase() || ch.is_ascii_digit();
-    !c.is_empty()
-        && c.starts_with(alnum)
-        && c.ends_with(alnum)
-        && c.chars()
-            .all(|ch| alnum(ch) || matches!(ch, '.' | '_' | '-'))
+    if c.is_empty() || !c.starts_with(alnum) || !c.ends_with(alnum) {
+        return false;
+    }
+    let mut sep = String::new();
+    for ch in c.chars() {
+        if alnum(ch) {
+            let ok = matches!(sep.as_str(), "" | "." | "_" | "__") || sep.chars().all(|x| x == '-');
+            if !ok {
+                return false;
+            }
+            sep.clear();
+        } else if matches!(ch, '.' | '_' | '-') {
+            sep.push(ch);
+        } else {
+            return false;
+        }
+    }
+    true
 }
 
 #[cfg(test)]
@@ -161,7 +178,23 @@ mod tests {
             assert_eq!(r.to_string(), shown);
             assert_eq!(r.qualified(), qualified);
         }
-        for bad in ["", "Hello", "a:", "a:-x", "a@sha256:00", "a//b", "-a"] {
+        assert_eq!(
+            Reference::parse("docker.io/hello").unwrap().qualified(),
+            "docker.io/library/hello:latest"
+        );
+        assert!(Reference::parse("a__b/c-----d/e.f").is_ok());
+        for bad in [
+            "",
+            "Hello",
+            "a:",
+            "a:-x",
+            "a@sha256:00",
+            "a//b",
+            "-a",
+            "a..b",
+            "a___b",
+            "a._b",
+        ] {
             assert!(Reference::parse(bad).is_err(), "{bad} accepted");
         }
         let d = format!("sha256:{}", "ab".repeat(32));

@@ -28,7 +28,38 @@ pub fn describe(dir: &Path) -> Vcs {
     };
     Vcs {
         revision: Some(revision),
-        source: git(&["config", "--get", "remote.origin.url"]).map(|u| strip_credentials(&u)),
+        source: git(&["config", "--get", "remote.origin.url"]).and_then(|u| public_url(&u)),
+    }
+}
+
+/// The remote as a label: an https URL whatever the clone used (so SSH and HTTPS clones give
+/// the same image), without credentials, and nothing for a local path (a host path must not
+/// reach the image).
+fn public_url(url: &str) -> Option<String> {
+    let url = url.trim_end_matches('/');
+    if let Some((scheme, _)) = url.split_once("://") {
+        return match scheme {
+            "https" | "http" | "ssh" | "git" => {
+                let u = strip_credentials(url);
+                let rest = u.split_once("://").map(|(_, r)| r).unwrap_or(&u);
+                // ssh://host:22/path -> https://host/path
+                let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+                let host = host.split(':').next().unwrap_or(host);
+                Some(format!("https://{host}/{path}"))
+            }
+            _ => None,
+        };
+    }
+    // scp-like: git@host:org/repo.git
+    match url.split_once(':') {
+        Some((user_host, path)) if !user_host.contains('/') && !path.starts_with('/') => {
+            let host = user_host
+                .rsplit_once('@')
+                .map(|(_, h)| h)
+                .unwrap_or(user_host);
+            Some(format!("https://{host}/{path}"))
+        }
+        _ => None,
     }
 }
 
@@ -54,6 +85,29 @@ fn strip_credentials(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn remotes_become_public_https_urls() {
+        for (input, want) in [
+            (
+                "git@example.test:org/repo.git",
+                Some("https://example.test/org/repo.git"),
+            ),
+            (
+                "ssh://git@example.test:22/org/repo.git",
+                Some("https://example.test/org/repo.git"),
+            ),
+            (
+                "https://u:tok@example.test/org/repo.git",
+                Some("https://example.test/org/repo.git"),
+            ),
+            ("/home/alice/src/repo", None),
+            ("../repo", None),
+            ("file:///srv/repo", None),
+        ] {
+            assert_eq!(public_url(input).as_deref(), want, "{input}");
+        }
+    }
 
     #[test]
     fn credentials_are_stripped() {

@@ -42,7 +42,7 @@ pub enum GoError {
 }
 
 /// The fields of `go list -json` binpack reads.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct ListedPackage {
     #[serde(default)]
@@ -94,7 +94,32 @@ pub fn build(spec: &GoBuild) -> Result<Artifact, GoError> {
             what: "go list",
             source,
         })?;
-    let pkg: ListedPackage = serde_json::from_slice(&listed.stdout).unwrap_or_default();
+    // A pattern (./...) lists several packages: binpack builds one command.
+    let listed_pkgs: Vec<ListedPackage> = serde_json::Deserializer::from_slice(&listed.stdout)
+        .into_iter::<ListedPackage>()
+        .collect::<Result<_, _>>()
+        .map_err(|e| GoError::List {
+            package: spec.package.clone(),
+            message: format!("unreadable output: {e}"),
+        })?;
+    let pkg = match <[ListedPackage; 1]>::try_from(listed_pkgs) {
+        Ok([one]) => one,
+        Err(many) if many.is_empty() && !listed.status.success() => {
+            return Err(GoError::List {
+                package: spec.package.clone(),
+                message: "failed (its output is above)".into(),
+            })
+        }
+        Err(many) => {
+            return Err(GoError::List {
+                package: spec.package.clone(),
+                message: format!(
+                    "matches {} packages; binpack go builds one main package",
+                    many.len()
+                ),
+            })
+        }
+    };
     if let Some(e) = &pkg.error {
         return Err(
             cgo_users(&go_cmd, &target).unwrap_or_else(|| GoError::List {

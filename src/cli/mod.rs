@@ -15,9 +15,17 @@ Examples:
   binpack go ./cmd/server                 build and pack into dist/server.tar
   binpack go . -t registry.example/app:v1 -- --port 8080
   binpack node ./server.js                single executable, on the libraries it needs
-  binpack bin ./prebuilt --base closure   pack an ELF built elsewhere
+  binpack bin ./prebuilt                  pack an ELF built elsewhere (its libraries too)
+  binpack bin ./prebuilt --push 127.0.0.1:5000/app:1 --load
   binpack inspect ./prebuilt              what it needs and which base it would get
-  docker load -i dist/server.tar          run it with any engine";
+  docker load -i dist/server.tar          run it with any engine
+
+Environment:
+  SOURCE_DATE_EPOCH     timestamps in the image (default: the Unix epoch)
+  BINPACK_CACHE         the cache: node runtimes, esbuild, base image blobs
+                        (default: $XDG_CACHE_HOME/binpack or ~/.cache/binpack)
+  BINPACK_ALPINE_BASE   the alpine image for musl binaries
+  DOCKER_CONFIG         where registry credentials are read (config.json)";
 
 /// Turn a Go or Node.js program (or any Linux ELF) into the smallest container image that runs it.
 /// No Dockerfile, no daemon: binpack reads the binary, picks the base it needs (scratch for a

@@ -125,7 +125,16 @@ impl PackArgs {
         };
         if let Some(ca) = &self.ca_certs {
             if !ca.is_file() {
-                bail!("--ca-certs {}: no such file", ca.display());
+                bail!("--ca-certs {}: not a file", ca.display());
+            }
+        }
+        // Refuse an impossible output before any work is done.
+        if let Some(o) = &self.output {
+            if o.is_dir() {
+                bail!(
+                    "cannot write {}: it is a directory; -o names the archive file",
+                    o.display()
+                );
             }
         }
         Ok(PackOptions {
