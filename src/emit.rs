@@ -26,10 +26,16 @@ pub enum EmitError {
 }
 
 /// tempfile's errors name the temporary path; the user only knows the destination.
+/// (tempfile wraps the OS error in a private type whose text ends with ` at path "..."`.)
 fn plain(e: io::Error) -> io::Error {
-    e.raw_os_error()
-        .map(io::Error::from_raw_os_error)
-        .unwrap_or(e)
+    if e.raw_os_error().is_some() {
+        return e;
+    }
+    let text = e.to_string();
+    match text.split_once(" at path \"") {
+        Some((cause, _)) => io::Error::new(e.kind(), cause.to_string()),
+        None => e,
+    }
 }
 
 fn write_err(path: &Path) -> impl FnOnce(io::Error) -> EmitError + '_ {
@@ -273,7 +279,7 @@ pub fn atomic_file(
             .persist(dest)
             .map_err(|e| EmitError::Write {
                 path: dest.to_path_buf(),
-                source: e.error,
+                source: plain(e.error),
             })?;
         Ok(())
     })

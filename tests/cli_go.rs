@@ -366,7 +366,7 @@ fn bad_input_gets_a_named_error_and_leaves_nothing() {
             what: "output in an unwritable place",
             args: s(&["bin", "/usr/bin/id", "-o", "/proc/binpack-test.tar"]),
             path: Some("/proc/binpack-test.tar".into()),
-            message: "cannot write /proc",
+            message: "cannot write /proc/binpack-test.tar: No such file or directory (os error 2)",
             code: 1,
         },
         Case {

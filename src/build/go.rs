@@ -181,7 +181,9 @@ pub fn build(spec: &GoBuild) -> Result<Artifact, GoError> {
 /// The working directory and the package argument for `go`: a directory is built from inside.
 fn locate(package: &str) -> Result<(PathBuf, String), GoError> {
     let path = Path::new(package);
-    let path_like = package.starts_with('.') || package.starts_with('/') || path.is_dir();
+    // `./cmd/...` is a pattern for go, not a directory.
+    let path_like = !package.contains("...")
+        && (package.starts_with('.') || package.starts_with('/') || path.is_dir());
     if !path_like {
         return Ok((PathBuf::from("."), package.to_string()));
     }
