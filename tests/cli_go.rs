@@ -377,10 +377,10 @@ fn bad_input_gets_a_named_error_and_leaves_nothing() {
             code: 1,
         },
         Case {
-            what: "usage: unknown base",
-            args: s(&["bin", "/usr/bin/id", "--base", "nope"]),
+            what: "usage: a base that is neither a name nor a reference",
+            args: s(&["bin", "/usr/bin/id", "--base", "No Such Base"]),
             path: None,
-            message: "invalid value 'nope'",
+            message: "(or one of auto, scratch, closure, alpine)",
             code: 2,
         },
         Case {

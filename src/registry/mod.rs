@@ -200,10 +200,18 @@ impl Client {
             };
             let resp = match result {
                 Ok(r) => r,
-                Err(e) => {
+                // A dropped or refused connection, or a timeout, may pass; a name that does not
+                // resolve or a malformed request will not.
+                // (getaddrinfo failures arrive as I/O errors too; only their text tells them apart.)
+                Err(
+                    e @ (ureq::Error::Io(_)
+                    | ureq::Error::Timeout(_)
+                    | ureq::Error::ConnectionFailed),
+                ) if !e.to_string().contains("failed to lookup address") => {
                     last = e.to_string();
                     continue;
                 }
+                Err(e) => return Err(self.protocol(what, e)),
             };
             let status = resp.status().as_u16();
             if status == 401 && !authenticated {
