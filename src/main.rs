@@ -11,7 +11,14 @@ fn main() -> ExitCode {
         binpack::cleanup::remove_all();
         std::process::exit(130);
     });
-    let args = cli::Cli::parse(); // usage errors exit 2
+    let argv = match cli::config::expand_args(std::env::args_os().collect()) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("binpack: error: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let args = cli::Cli::parse_from(argv); // usage errors exit 2
     match cli::run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

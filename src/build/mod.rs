@@ -1,6 +1,7 @@
 //! The build stage: the only one that runs foreign programs. It turns a project into an
 //! [`Artifact`]: one ELF on the host and what is known of how it was made.
 
+pub mod cargo;
 pub mod git;
 pub mod go;
 pub mod node;

@@ -1,6 +1,8 @@
 //! Command-line parsing and the subcommands, one file each.
 
 mod bin;
+mod cargo;
+pub mod config;
 mod go;
 mod inspect;
 mod node;
@@ -25,18 +27,26 @@ Environment:
   BINPACK_CACHE         the cache: node runtimes, esbuild, base image blobs
                         (default: $XDG_CACHE_HOME/binpack or ~/.cache/binpack)
   BINPACK_ALPINE_BASE   the alpine image for musl binaries
-  DOCKER_CONFIG         where registry credentials are read (config.json)";
+  DOCKER_CONFIG         where registry credentials are read (config.json)
+
+Config: binpack.toml in the current directory (or the nearest parent that has one) holds the
+same options as the flags: top-level keys for every command, [go]/[node]/[bin]/[cargo] tables
+for one, `args` for the default Cmd. Flags on the command line win.";
 
 /// Turn a Go or Node.js program (or any Linux ELF) into the smallest container image that runs it.
 /// No Dockerfile, no daemon: binpack reads the binary, picks the base it needs (scratch for a
 /// static binary, its exact shared-library closure for a dynamic one) and writes an image
 /// archive that docker, podman and skopeo load.
 #[derive(Debug, Parser)]
-#[command(name = "binpack", version, after_help = AFTER_HELP)]
+#[command(name = "binpack", version, after_help = AFTER_HELP, args_override_self = true)]
 pub struct Cli {
     /// Show no progress (errors and the result are still printed).
     #[arg(short, long, global = true)]
     quiet: bool,
+
+    /// Read options from this file instead of the nearest binpack.toml
+    #[arg(long, value_name = "FILE")]
+    config: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -46,6 +56,7 @@ enum Command {
     Go(go::Args),
     Node(node::Args),
     Bin(bin::Args),
+    Cargo(cargo::Args),
     Inspect(inspect::Args),
     #[command(hide = true)]
     Sea(sea::Args),
@@ -57,6 +68,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Go(a) => go::run(a, &reporter),
         Command::Node(a) => node::run(a, &reporter),
         Command::Bin(a) => bin::run(a, &reporter),
+        Command::Cargo(a) => cargo::run(a, &reporter),
         Command::Inspect(a) => inspect::run(a),
         Command::Sea(a) => sea::run(a),
     }

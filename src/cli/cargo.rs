@@ -1,0 +1,53 @@
+//! `binpack cargo`: a Rust binary target of a Cargo workspace, built and packed.
+
+use super::pack_args::PackArgs;
+use super::report::{self, Reporter};
+use binpack::build::cargo::{self, CargoBuild};
+use binpack::pack::{self, Progress};
+use std::path::PathBuf;
+
+/// Build a binary target of a Cargo workspace (release) and pack it; the base is chosen from
+/// what the binary needs, as for any ELF (glibc -> its library closure, musl -> alpine, static
+/// -> scratch).
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The binary target [default: the only one in the workspace]
+    #[arg(long, value_name = "NAME")]
+    bin: Option<String>,
+
+    /// The package holding it
+    #[arg(short, long, value_name = "P")]
+    package: Option<String>,
+
+    /// The workspace directory
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    manifest_dir: PathBuf,
+
+    /// Extra flag for cargo build, e.g. --cargo-flag=--features=x (repeatable)
+    #[arg(long = "cargo-flag", value_name = "FLAG", allow_hyphen_values = true)]
+    cargo_flags: Vec<String>,
+
+    #[command(flatten)]
+    pack: PackArgs,
+}
+
+pub fn run(args: Args, reporter: &Reporter) -> anyhow::Result<()> {
+    let spec = CargoBuild {
+        dir: args.manifest_dir.clone(),
+        bin: args.bin.clone(),
+        package: args.package.clone(),
+        flags: args.cargo_flags.clone(),
+    };
+    reporter.stage(&format!(
+        "cargo build --release{}",
+        spec.bin
+            .as_ref()
+            .map(|b| format!(" --bin {b}"))
+            .unwrap_or_default()
+    ));
+    reporter.finish_stage();
+    let artifact = cargo::build(&spec)?;
+    let opts = args.pack.options(&artifact.name)?;
+    let summary = pack::pack(&artifact, &opts, reporter)?;
+    report::print_summary(&summary, args.pack.json)
+}
