@@ -1,9 +1,13 @@
-//! `go build` with CGO_ENABLED=0 into a static ELF, using the `go` on PATH.
+//! `go build` with CGO_ENABLED=0 into a static ELF, with the host's go or in a toolchain
+//! container.
 
+use super::toolchain::{Toolchain, ToolchainError};
 use super::{git, Artifact};
 use crate::cleanup::Tracked;
+use crate::pack::Progress;
 use crate::platform::Platform;
 use serde::Deserialize;
+use std::ffi::OsString;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -20,9 +24,14 @@ pub struct GoBuild {
     pub ldflags: Option<String>,
 }
 
+/// How to get go, for the errors that say it is missing.
+pub const INSTALL: &str = "Go 1.21 or later (on Debian: apt-get install -t bookworm-backports golang-1.23-go, then add /usr/lib/go-1.23/bin to PATH)";
+
 #[derive(Debug, thiserror::Error)]
 pub enum GoError {
-    #[error("go not found on PATH: install Go 1.21 or later (on Debian: apt-get install -t bookworm-backports golang-1.23-go, then add /usr/lib/go-1.23/bin to PATH)")]
+    #[error(
+        "go not found on PATH: install {INSTALL}, or build in a container with --toolchain docker"
+    )]
     NotFound,
     #[error("no such directory: {}", .0.display())]
     NoSuchDirectory(PathBuf),
@@ -34,6 +43,8 @@ pub enum GoError {
     List { package: String, message: String },
     #[error("go build failed (its output is above)")]
     BuildFailed,
+    #[error(transparent)]
+    Toolchain(#[from] ToolchainError),
     #[error("running {what}: {source}")]
     Spawn {
         what: &'static str,
@@ -60,40 +71,86 @@ struct ListError {
     err: String,
 }
 
-/// Builds the package and returns the executable.
-pub fn build(spec: &GoBuild) -> Result<Artifact, GoError> {
-    let go = which::which("go").map_err(|_| GoError::NotFound)?;
-    let (workdir, target) = locate(&spec.package)?;
-    let go_cmd = |cgo: &str| {
-        let mut c = Command::new(&go);
-        c.current_dir(&workdir)
-            .env("CGO_ENABLED", cgo)
-            .env("GOOS", &spec.platform.os)
-            .env("GOARCH", &spec.platform.arch)
-            .stdin(Stdio::null());
-        if let Some(v) = spec
-            .platform
-            .variant
-            .as_deref()
-            .and_then(|v| v.strip_prefix('v'))
-        {
-            if spec.platform.arch == "arm" {
-                c.env("GOARM", v);
-            }
-        }
-        c
-    };
+/// The caller's Go settings passed into a toolchain container (paths on the host, like
+/// GOPATH and GOCACHE, are not: the container has its own, in the cache volume).
+const PASS_ENV: &[&str] = &[
+    "GOFLAGS",
+    "GOPROXY",
+    "GOPRIVATE",
+    "GONOPROXY",
+    "GONOSUMDB",
+    "GOSUMDB",
+    "GOINSECURE",
+    "GO111MODULE",
+    "GOEXPERIMENT",
+    "GOTOOLCHAIN",
+    "GOAMD64",
+    "GOARM64",
+];
 
-    let listed = go_cmd("0")
-        .args(["list", "-e", "-json"])
-        .args(&spec.flags)
-        .arg(&target)
-        .stderr(Stdio::inherit())
-        .output()
-        .map_err(|source| GoError::Spawn {
-            what: "go list",
-            source,
-        })?;
+/// The named volume holding a container build's module and build caches.
+const CACHE_VOLUME: &str = "binpack-go-cache";
+
+/// Builds the package with `toolchain` and returns the executable.
+pub fn build(
+    spec: &GoBuild,
+    toolchain: &Toolchain,
+    progress: &dyn Progress,
+) -> Result<Artifact, GoError> {
+    let go = match toolchain {
+        Toolchain::Host => which::which("go").map_err(|_| GoError::NotFound)?,
+        Toolchain::Container(_) => PathBuf::from("go"),
+    };
+    let (workdir, target) = locate(&spec.package)?;
+    let spawn = |what| move |source| GoError::Spawn { what, source };
+    let out_dir = Tracked::new(
+        tempfile::Builder::new()
+            .prefix("binpack-go-")
+            .tempdir()
+            .map_err(spawn("mkdtemp"))?,
+    );
+    let workdir = workdir
+        .canonicalize()
+        .map_err(spawn("resolving the package directory"))?;
+    let runner = toolchain.runner(&module_root(&workdir), out_dir.path(), CACHE_VOLUME);
+    let mut env = vec![
+        ("GOOS", spec.platform.os.clone()),
+        ("GOARCH", spec.platform.arch.clone()),
+    ];
+    if let Some(v) = spec
+        .platform
+        .variant
+        .as_deref()
+        .and_then(|v| v.strip_prefix('v'))
+    {
+        if spec.platform.arch == "arm" {
+            env.push(("GOARM", v.to_string()));
+        }
+    }
+    if runner.in_container() {
+        // The caches live in the named volume, so a second container build is fast.
+        env.push(("GOPATH", "/cache/go".into()));
+        env.push(("GOCACHE", "/cache/go-build".into()));
+    }
+    let go_cmd = |cgo: &str, args: &[OsString]| {
+        let mut env = env.clone();
+        env.push(("CGO_ENABLED", cgo.to_string()));
+        runner.command(go.as_os_str(), args, &workdir, &env, PASS_ENV)
+    };
+    let args = |fixed: &[&str], extra: &[String], last: &[OsString]| -> Vec<OsString> {
+        let fixed = fixed.iter().map(OsString::from);
+        let extra = extra.iter().map(OsString::from);
+        fixed.chain(extra).chain(last.iter().cloned()).collect()
+    };
+    let target_arg = [OsString::from(&target)];
+
+    let listed = go_cmd(
+        "0",
+        &args(&["list", "-e", "-json"], &spec.flags, &target_arg),
+    )
+    .stderr(Stdio::inherit())
+    .output()
+    .map_err(spawn("go list"))?;
     // A pattern (./...) lists several packages: binpack builds one command.
     let listed_pkgs: Vec<ListedPackage> = serde_json::Deserializer::from_slice(&listed.stdout)
         .into_iter::<ListedPackage>()
@@ -120,13 +177,15 @@ pub fn build(spec: &GoBuild) -> Result<Artifact, GoError> {
             })
         }
     };
+    let cgo_users = || {
+        let list = args(&["list", "-e", "-deps", "-f", CGO_USERS], &[], &target_arg);
+        cgo_users(go_cmd("1", &list))
+    };
     if let Some(e) = &pkg.error {
-        return Err(
-            cgo_users(&go_cmd, &target).unwrap_or_else(|| GoError::List {
-                package: spec.package.clone(),
-                message: e.err.trim().to_string(),
-            }),
-        );
+        return Err(cgo_users().unwrap_or_else(|| GoError::List {
+            package: spec.package.clone(),
+            message: e.err.trim().to_string(),
+        }));
     }
     if !listed.status.success() {
         return Err(GoError::List {
@@ -142,40 +201,42 @@ pub fn build(spec: &GoBuild) -> Result<Artifact, GoError> {
     }
 
     let name = program_name(&pkg.import_path, &pkg.dir);
-    let out_dir = Tracked::new(
-        tempfile::Builder::new()
-            .prefix("binpack-go-")
-            .tempdir()
-            .map_err(|source| GoError::Spawn {
-                what: "mkdtemp",
-                source,
-            })?,
-    );
     let out = out_dir.path().join(&name);
     let mut ldflags = "-s -w -buildid=".to_string();
     if let Some(extra) = &spec.ldflags {
         ldflags.push(' ');
         ldflags.push_str(extra);
     }
+    let mut build_args: Vec<OsString> = ["build", "-trimpath", "-ldflags", &ldflags, "-o"]
+        .iter()
+        .map(OsString::from)
+        .collect();
+    build_args.push(runner.path(&out).into_os_string());
+    build_args.extend(spec.flags.iter().map(OsString::from));
+    build_args.extend(target_arg.iter().cloned());
     // go's own output reaches the user unchanged, on stderr so `--json` keeps stdout clean.
-    let status = go_cmd("0")
-        .args(["build", "-trimpath", "-ldflags", &ldflags, "-o"])
-        .arg(&out)
-        .args(&spec.flags)
-        .arg(&target)
+    let status = go_cmd("0", &build_args)
         .stdout(Stdio::from(io::stderr()))
         .stderr(Stdio::inherit())
         .status()
-        .map_err(|source| GoError::Spawn {
-            what: "go build",
-            source,
-        })?;
+        .map_err(spawn("go build"))?;
     if !status.success() {
-        return Err(cgo_users(&go_cmd, &target).unwrap_or(GoError::BuildFailed));
+        return Err(cgo_users().unwrap_or(GoError::BuildFailed));
     }
     let mut artifact = Artifact::built(out, name, out_dir);
-    artifact.vcs = git::describe(Path::new(&pkg.dir));
+    artifact.vcs = git::describe(&runner.host_path(Path::new(&pkg.dir)));
+    artifact.root = toolchain.library_root(progress)?;
     Ok(artifact)
+}
+
+/// What a toolchain container mounts: the nearest directory with go.work, else go.mod, else
+/// the package directory itself.
+fn module_root(dir: &Path) -> PathBuf {
+    ["go.work", "go.mod"]
+        .iter()
+        .find_map(|f| dir.ancestors().find(|d| d.join(f).is_file()))
+        .unwrap_or(dir)
+        .to_path_buf()
 }
 
 /// The working directory and the package argument for `go`: a directory is built from inside.
@@ -193,20 +254,13 @@ fn locate(package: &str) -> Result<(PathBuf, String), GoError> {
     Ok((path.to_path_buf(), ".".to_string()))
 }
 
-/// After a failure: which non-standard packages in the build need cgo? None when none do.
-fn cgo_users(go_cmd: &dyn Fn(&str) -> Command, target: &str) -> Option<GoError> {
-    let out = go_cmd("1")
-        .args([
-            "list",
-            "-e",
-            "-deps",
-            "-f",
-            "{{if and .CgoFiles (not .Standard)}}{{.ImportPath}}{{end}}",
-            target,
-        ])
-        .stderr(Stdio::null())
-        .output()
-        .ok()?;
+/// `go list -deps -f` template naming the non-standard packages that need cgo.
+const CGO_USERS: &str = "{{if and .CgoFiles (not .Standard)}}{{.ImportPath}}{{end}}";
+
+/// After a failure: which packages of the build need cgo (`list` runs `go list -deps` with
+/// [`CGO_USERS`])? None when none do.
+fn cgo_users(mut list: Command) -> Option<GoError> {
+    let out = list.stderr(Stdio::null()).output().ok()?;
     let packages: Vec<String> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(str::trim)

@@ -2,6 +2,7 @@
 //! the SEA stage injects it into a copy of a node runtime (the host's, or an official one
 //! fetched with npm). `--packer pkg` hands the job to pkg instead.
 
+use super::toolchain::{Runner, Toolchain, ToolchainError};
 use super::{git, Artifact};
 use crate::cache;
 use crate::cleanup::Tracked;
@@ -9,6 +10,7 @@ use crate::pack::Progress;
 use crate::sea::{self, blob::Blob, inject::SeaError};
 use serde::Deserialize;
 use sha2::{Digest, Sha512};
+use std::ffi::{OsStr, OsString};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -38,6 +40,9 @@ pub struct NodeBuild {
     pub assets: Vec<PathBuf>,
 }
 
+/// How to get node, for the errors that say it is missing.
+pub const INSTALL: &str = "Node.js 20 or later (on Debian: apt-get install nodejs)";
+
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
     #[error("no such file or directory: {}", .0.display())]
@@ -46,7 +51,7 @@ pub enum NodeError {
     BadEntry(PathBuf),
     #[error("{}: {why}", path.display())]
     PackageJson { path: PathBuf, why: String },
-    #[error("node not found on PATH: install Node.js 20 or later (on Debian: apt-get install nodejs), or give --node-version X to use an official runtime fetched with npm")]
+    #[error("node not found on PATH: install {INSTALL}, give --node-version X to use an official runtime fetched with npm, or build in a container with --toolchain docker")]
     NodeNotFound,
     #[error(
         "npm not found on PATH: it is needed to {0}; install it (on Debian: apt-get install npm)"
@@ -66,6 +71,8 @@ pub enum NodeError {
     Pkg(String),
     #[error(transparent)]
     Sea(#[from] SeaError),
+    #[error(transparent)]
+    Toolchain(#[from] ToolchainError),
     #[error("{0}")]
     Io(#[from] io::Error),
 }
@@ -77,33 +84,57 @@ fn tool_err(what: &str, detail: impl Into<String>) -> NodeError {
     }
 }
 
-/// Builds the single executable.
-pub fn build(spec: &NodeBuild, progress: &dyn Progress) -> Result<Artifact, NodeError> {
+/// The caller's npm settings passed into a toolchain container.
+const PASS_ENV: &[&str] = &[
+    "NPM_CONFIG_REGISTRY",
+    "npm_config_registry",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
+    "NO_PROXY",
+    "no_proxy",
+];
+
+/// The named volume holding a container build's npm cache and esbuild.
+const CACHE_VOLUME: &str = "binpack-npm-cache";
+
+/// Builds the single executable, running esbuild (and taking node) from `toolchain`.
+pub fn build(
+    spec: &NodeBuild,
+    toolchain: &Toolchain,
+    progress: &dyn Progress,
+) -> Result<Artifact, NodeError> {
     let entry = Entry::resolve(&spec.entry)?;
-    let runtime = match &spec.node_version {
-        None => host_node()?,
-        Some(v) => {
+    let out_dir = Tracked::new(tempfile::Builder::new().prefix("binpack-node-").tempdir()?);
+    let runner = toolchain.runner(&mount_root(&entry.project), out_dir.path(), CACHE_VOLUME);
+    let runtime = match (&spec.node_version, &runner) {
+        (Some(v), _) => {
             progress.stage(&format!("fetching the official node {v} with npm"));
             official_node(v)?
         }
+        (None, Runner::Host) => host_node()?,
+        (None, Runner::Container { .. }) => image_node(&runner, &entry, out_dir.path())?,
     };
     let assets = spec
         .assets
         .iter()
         .map(|a| asset_path(&entry.project, a))
         .collect::<Result<Vec<_>, _>>()?;
-    let out_dir = Tracked::new(tempfile::Builder::new().prefix("binpack-node-").tempdir()?);
     let exe = out_dir.path().join(&entry.name);
     let mut notes = Vec::new();
     match spec.packer {
         Packer::Sea => {
-            let esbuild = find_esbuild(&entry.project, progress)?;
+            let esbuild = match runner {
+                Runner::Host => find_esbuild(&entry.project, progress)?.into_os_string(),
+                Runner::Container { .. } => container_esbuild(&runner, &entry, progress)?,
+            };
             progress.stage(&format!(
                 "bundling {} with esbuild",
                 entry.relative.display()
             ));
             let bundle = out_dir.path().join(format!("{}.js", entry.name));
-            notes = bundle_with(&esbuild, &entry, &runtime, &bundle)?;
+            notes = bundle_with(&runner, &esbuild, &entry, &runtime, &bundle)?;
             progress.stage(&format!(
                 "injecting the bundle into node {}",
                 runtime.version
@@ -115,18 +146,88 @@ pub fn build(spec: &NodeBuild, progress: &dyn Progress) -> Result<Artifact, Node
             };
             sea::inject::make_executable(&runtime.node, &exe, &blob)?;
         }
+        Packer::Pkg if runner.in_container() => {
+            return Err(NodeError::Pkg(
+                "--packer pkg runs on the host toolchain only (--toolchain host); the default packer (sea) works in a toolchain container".into(),
+            ))
+        }
         Packer::Pkg => {
             progress.stage("packing with pkg");
             pack_with_pkg(&entry, &runtime, &exe)?;
         }
     }
+    let root = toolchain.library_root(progress)?;
     let mut artifact = Artifact::built(exe, entry.name.clone(), out_dir);
     artifact.vcs = git::describe(&entry.project);
     artifact.runtime = Some(format!("node {} ({})", runtime.version, runtime.origin));
+    artifact.root = root;
     artifact.needs_hosts = true;
     artifact.assets = assets;
     artifact.notes = notes;
     Ok(artifact)
+}
+
+/// What a toolchain container mounts: the project, or the nearest ancestor with node_modules
+/// when the project has none (a workspace member).
+fn mount_root(project: &Path) -> PathBuf {
+    if project.join("node_modules").is_dir() {
+        return project.to_path_buf();
+    }
+    project
+        .ancestors()
+        .find(|d| d.join("node_modules").is_dir())
+        .unwrap_or(project)
+        .to_path_buf()
+}
+
+/// The toolchain image's node, copied out beside the build.
+fn image_node(runner: &Runner, entry: &Entry, out_dir: &Path) -> Result<Runtime, NodeError> {
+    let node = out_dir.join(".node");
+    let script = format!(
+        "set -e; cp \"$(command -v node)\" {}; node --version",
+        runner.path(&node).display()
+    );
+    let version = output_of(
+        &mut runner.script(&script, &entry.project, &[]),
+        "node in the toolchain image",
+    )?;
+    Ok(Runtime {
+        node,
+        version,
+        origin: "toolchain image".into(),
+    })
+}
+
+/// esbuild for a container build: the project's, else the image's, else the pinned version
+/// installed with the image's npm into the cache volume (once).
+fn container_esbuild(
+    runner: &Runner,
+    entry: &Entry,
+    progress: &dyn Progress,
+) -> Result<OsString, NodeError> {
+    if let Some(local) = project_esbuild(&entry.project) {
+        return Ok(runner.path(&local).into_os_string());
+    }
+    let version = esbuild_version();
+    progress.stage(&format!("finding esbuild in the toolchain image (else npm install esbuild@{version} into the cache volume)"));
+    // Installed under a temporary name and renamed, so an interrupted install is not used; run
+    // from that directory rather than with --prefix, which would move npm's global config.
+    let script = format!(
+        r#"set -e
+if command -v esbuild >/dev/null; then command -v esbuild; exit 0; fi
+d=/cache/esbuild/{version}
+if [ ! -x "$d/node_modules/.bin/esbuild" ]; then
+  t="$d.tmp.$$"; mkdir -p "$t"
+  (cd "$t" && npm install --no-save --no-audit --no-fund --cache /cache/npm esbuild@{version} >&2) || {{ rm -rf "$t"; exit 1; }}
+  rm -rf "$d"; mv "$t" "$d"
+fi
+echo "$d/node_modules/.bin/esbuild""#
+    );
+    let path = output_of(
+        &mut runner.script(&script, &entry.project, &[]),
+        &format!("esbuild in the toolchain image (npm install esbuild@{version})"),
+    )?;
+    Ok(OsString::from(path.lines().last().unwrap_or_default()))
 }
 
 /// The app's entry script and the project around it.
@@ -230,8 +331,8 @@ struct Runtime {
     node: PathBuf,
     /// `v20.20.2`
     version: String,
-    /// `host` or `official, cached`.
-    origin: &'static str,
+    /// `host`, `official, from npm` or `toolchain image`.
+    origin: String,
 }
 
 impl Runtime {
@@ -265,7 +366,7 @@ fn host_node() -> Result<Runtime, NodeError> {
     Ok(Runtime {
         node,
         version,
-        origin: "host",
+        origin: "host".into(),
     })
 }
 
@@ -349,7 +450,7 @@ fn official_node(version: &str) -> Result<Runtime, NodeError> {
     Ok(Runtime {
         node: dir.join("node"),
         version: format!("v{exact}"),
-        origin: "official, from npm",
+        origin: "official, from npm".into(),
     })
 }
 
@@ -372,22 +473,31 @@ fn extract_node(tgz: &Path, dest: &Path) -> Result<(), NodeError> {
     ))
 }
 
+/// The project's own esbuild (node_modules/.bin of it or an ancestor).
+fn project_esbuild(project: &Path) -> Option<PathBuf> {
+    project
+        .ancestors()
+        .map(|d| d.join("node_modules/.bin/esbuild"))
+        .find(|p| p.is_file())
+}
+
+fn esbuild_version() -> String {
+    toolchains()["esbuild"]["version"]
+        .as_str()
+        .expect("esbuild version pinned")
+        .to_string()
+}
+
 /// esbuild from the project's node_modules, else PATH, else the pinned version installed into
 /// binpack's cache with npm.
 fn find_esbuild(project: &Path, progress: &dyn Progress) -> Result<PathBuf, NodeError> {
-    for dir in project.ancestors() {
-        let local = dir.join("node_modules/.bin/esbuild");
-        if local.is_file() {
-            return Ok(local);
-        }
+    if let Some(local) = project_esbuild(project) {
+        return Ok(local);
     }
     if let Ok(p) = which::which("esbuild") {
         return Ok(p);
     }
-    let version = toolchains()["esbuild"]["version"]
-        .as_str()
-        .expect("esbuild version pinned")
-        .to_string();
+    let version = esbuild_version();
     let npm = which::which("npm").map_err(|_| NodeError::NpmNotFound("install esbuild"))?;
     let dir = cache::dir().join("esbuild").join(&version);
     let bin = dir.join("node_modules/.bin/esbuild");
@@ -418,15 +528,15 @@ fn find_esbuild(project: &Path, progress: &dyn Progress) -> Result<PathBuf, Node
 /// fails with its name and place; computed requires inside node_modules (express's view
 /// engines, say) become notes, as they only fail if that code path runs.
 fn bundle_with(
-    esbuild: &Path,
+    runner: &Runner,
+    esbuild: &OsStr,
     entry: &Entry,
     runtime: &Runtime,
     out: &Path,
 ) -> Result<Vec<String>, NodeError> {
-    let output = Command::new(esbuild)
-        .current_dir(&entry.project)
-        .arg(&entry.relative)
-        .args([
+    let mut args: Vec<OsString> = vec![entry.relative.clone().into_os_string()];
+    args.extend(
+        [
             "--bundle",
             "--platform=node",
             "--format=cjs",
@@ -434,10 +544,15 @@ fn bundle_with(
             "--color=false",
             // esbuild reports these only at debug level: make them visible to parse.
             "--log-override:unsupported-require-call=warning",
-        ])
-        .arg(format!("--target=node{}", runtime.major().max(12)))
-        .arg(format!("--outfile={}", out.display()))
-        .stdin(Stdio::null())
+        ]
+        .map(OsString::from),
+    );
+    args.push(format!("--target=node{}", runtime.major().max(12)).into());
+    let mut outfile = OsString::from("--outfile=");
+    outfile.push(runner.path(out));
+    args.push(outfile);
+    let output = runner
+        .command(esbuild, &args, &entry.project, &[], PASS_ENV)
         .output()
         .map_err(|e| tool_err("esbuild", e.to_string()))?;
     let messages = parse_esbuild(&String::from_utf8_lossy(&output.stderr));

@@ -2,14 +2,17 @@
 
 use super::pack_args::PackArgs;
 use super::report::{self, Reporter};
+use super::toolchain_args::ToolchainArgs;
 use binpack::build::go::{self, GoBuild};
+use binpack::build::toolchain::Toolchain;
 use binpack::pack::{self, Progress};
 use binpack::platform::Platform;
 
 /// Build a Go main package (CGO_ENABLED=0, -trimpath, stripped) and pack it into an image.
 ///
-/// Uses the `go` on PATH; the rest of your Go environment (GOFLAGS, GOPATH, GO111MODULE,
-/// GOPROXY, GOCACHE, ...) is passed through untouched. The result is a static binary in a
+/// Uses the `go` on PATH, else a golang toolchain container (--toolchain); the rest of your Go
+/// environment (GOFLAGS, GOPATH, GO111MODULE, GOPROXY, GOCACHE, ...) is passed through
+/// untouched (into a container: GOFLAGS, GOPROXY, GOPRIVATE, GONOSUMDB and the like). The result is a static binary in a
 /// FROM-scratch image: the binary, CA certificates, /etc/passwd with a nonroot user, /tmp.
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -30,6 +33,9 @@ pub struct Args {
     build_flags: Vec<String>,
 
     #[command(flatten)]
+    toolchain: ToolchainArgs,
+
+    #[command(flatten)]
     pack: PackArgs,
 }
 
@@ -40,9 +46,15 @@ pub fn run(args: Args, reporter: &Reporter) -> anyhow::Result<()> {
         flags: args.build_flags.clone(),
         ldflags: args.ldflags.clone(),
     };
-    reporter.stage(&format!("go build {} ({})", spec.package, spec.platform));
+    let toolchain = Toolchain::select(&args.toolchain.request(), "go", go::INSTALL, reporter)?;
+    reporter.stage(&format!(
+        "go build {} ({}, {} toolchain)",
+        spec.package,
+        spec.platform,
+        toolchain.describe()
+    ));
     reporter.finish_stage();
-    let artifact = go::build(&spec)?;
+    let artifact = go::build(&spec, &toolchain, reporter)?;
     let opts = args.pack.options(&artifact.name)?;
     let summary = pack::pack(&artifact, &opts, reporter)?;
     report::print_summary(&summary, args.pack.json)

@@ -9,6 +9,7 @@ mod node;
 mod pack_args;
 mod report;
 mod sea;
+mod toolchain_args;
 
 use clap::{Parser, Subcommand};
 

@@ -2,7 +2,9 @@
 
 use super::pack_args::PackArgs;
 use super::report::{self, Reporter};
+use super::toolchain_args::ToolchainArgs;
 use binpack::build::node::{self, NodeBuild, Packer};
+use binpack::build::toolchain::Toolchain;
 use binpack::pack::{self, Progress};
 use std::path::PathBuf;
 
@@ -10,6 +12,7 @@ use std::path::PathBuf;
 /// (Node's single executable applications, written natively) and pack it with exactly the
 /// libraries that executable needs, /etc/hosts, certificates and a writable /tmp.
 ///
+/// node and esbuild come from the host, or from a node toolchain container (--toolchain).
 /// esbuild comes from the project's node_modules, else PATH, else is installed (pinned) into
 /// binpack's cache with npm. A require() with a computed name in your code, or a native addon,
 /// is refused by name: a bundle cannot hold them.
@@ -34,6 +37,9 @@ pub struct Args {
     assets: Vec<PathBuf>,
 
     #[command(flatten)]
+    toolchain: ToolchainArgs,
+
+    #[command(flatten)]
     pack: PackArgs,
 }
 
@@ -44,7 +50,8 @@ pub fn run(args: Args, reporter: &Reporter) -> anyhow::Result<()> {
         packer: args.packer,
         assets: args.assets.clone(),
     };
-    let artifact = node::build(&spec, reporter)?;
+    let toolchain = Toolchain::select(&args.toolchain.request(), "node", node::INSTALL, reporter)?;
+    let artifact = node::build(&spec, &toolchain, reporter)?;
     reporter.finish_stage();
     let opts = args.pack.options(&artifact.name)?;
     let summary = pack::pack(&artifact, &opts, reporter)?;

@@ -1,0 +1,607 @@
+//! Where the build stage runs go, node and esbuild: on the host, or in a toolchain container
+//! (docker or podman) with the project mounted read-only, the output directory mounted
+//! writable and handed back to the caller, and the tool caches in named volumes.
+
+use crate::cache;
+use crate::engine::Engine;
+use crate::pack::Progress;
+use std::ffi::{OsStr, OsString};
+use std::io;
+use std::path::{Component, Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// The pinned toolchain data binpack ships (`runtimes/toolchains.json`).
+const TOOLCHAINS: &str = include_str!("../../runtimes/toolchains.json");
+
+/// `--toolchain`: where the build runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Kind {
+    /// The host's tool when it is on PATH, else docker, else podman
+    #[default]
+    Auto,
+    /// The tool found on PATH
+    Host,
+    /// A toolchain container run by docker
+    Docker,
+    /// A toolchain container run by podman
+    Podman,
+}
+
+/// What the user asked for: where, which image, which network.
+#[derive(Clone, Debug, Default)]
+pub struct Request {
+    pub kind: Kind,
+    /// Overrides the pinned toolchain image.
+    pub image: Option<String>,
+    /// The container's network (`none` for a hermetic build); None is the engine's default.
+    pub network: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ToolchainError {
+    #[error("{tool} is not on PATH and neither docker nor podman is there to run a {tool} toolchain container: install {install}, or docker (apt-get install docker.io) or podman")]
+    Nothing { tool: String, install: String },
+    #[error("--toolchain {engine}: {engine} is not on PATH")]
+    NoEngine { engine: Engine },
+    #[error("{engine} is installed but its engine does not answer ({detail}); start it (e.g. dockerd, or systemctl start docker) or pick another --toolchain")]
+    EngineDown { engine: Engine, detail: String },
+    #[error("toolchain image {image} is not in {engine}'s images and cannot be pulled: {detail}")]
+    ImageUnavailable {
+        image: String,
+        engine: Engine,
+        detail: String,
+    },
+    #[error("{what} with --toolchain {engine}: {detail}")]
+    Run {
+        what: String,
+        engine: Engine,
+        detail: String,
+    },
+    #[error("{0}")]
+    Io(#[from] io::Error),
+}
+
+/// A resolved toolchain: the host, or an engine with an image that is present.
+#[derive(Clone, Debug)]
+pub enum Toolchain {
+    Host,
+    Container(Container),
+}
+
+#[derive(Clone, Debug)]
+pub struct Container {
+    pub engine: Engine,
+    pub image: String,
+    /// The image's ID: what its library root is cached under.
+    id: String,
+    network: Option<String>,
+    /// The engine maps container root to the caller (rootless): no chown needed.
+    rootless: bool,
+}
+
+/// The pinned image for `tool` (`go`, `node`), by tag and digest.
+pub fn pinned_image(tool: &str) -> String {
+    let data: serde_json::Value =
+        serde_json::from_str(TOOLCHAINS).expect("runtimes/toolchains.json is valid JSON");
+    data["images"][tool]
+        .as_str()
+        .unwrap_or_else(|| panic!("runtimes/toolchains.json pins an image for {tool}"))
+        .to_string()
+}
+
+impl Toolchain {
+    /// Picks where `tool` runs. `install` says how to get the tool on the host, for the error
+    /// when nothing can build.
+    pub fn select(
+        req: &Request,
+        tool: &str,
+        install: &str,
+        progress: &dyn Progress,
+    ) -> Result<Toolchain, ToolchainError> {
+        let engine = match req.kind {
+            Kind::Host => return Ok(Toolchain::Host),
+            Kind::Auto if which::which(tool).is_ok() => return Ok(Toolchain::Host),
+            Kind::Auto if which::which("docker").is_ok() => Engine::Docker,
+            Kind::Auto if which::which("podman").is_ok() => Engine::Podman,
+            Kind::Auto => {
+                return Err(ToolchainError::Nothing {
+                    tool: tool.into(),
+                    install: install.into(),
+                })
+            }
+            Kind::Docker => Engine::Docker,
+            Kind::Podman => Engine::Podman,
+        };
+        which::which(engine.to_string()).map_err(|_| ToolchainError::NoEngine { engine })?;
+        let rootless = engine_rootless(engine)?;
+        let image = req.image.clone().unwrap_or_else(|| pinned_image(tool));
+        let id = ensure_image(engine, &image, progress)?;
+        Ok(Toolchain::Container(Container {
+            engine,
+            image,
+            id,
+            network: req.network.clone(),
+            rootless,
+        }))
+    }
+
+    /// A runner for one build: `src` is mounted read-only, `out` writable, `volume` (a named
+    /// volume) at `/cache`.
+    pub fn runner(&self, src: &Path, out: &Path, volume: &str) -> Runner {
+        match self {
+            Toolchain::Host => Runner::Host,
+            Toolchain::Container(c) => {
+                // The caller owns the directory it just created: its uid/gid are the caller's.
+                let owner = std::fs::metadata(out)
+                    .ok()
+                    .map(|m| {
+                        use std::os::unix::fs::MetadataExt;
+                        (m.uid(), m.gid())
+                    })
+                    .filter(|_| !c.rootless);
+                Runner::Container {
+                    container: c.clone(),
+                    src: src.to_path_buf(),
+                    out: out.to_path_buf(),
+                    volume: volume.to_string(),
+                    owner,
+                }
+            }
+        }
+    }
+
+    /// The filesystem the artifact's shared libraries come from: `/` on the host, the
+    /// toolchain image's libraries for a container build (the binary runs against the
+    /// libraries it was built with).
+    pub fn library_root(&self, progress: &dyn Progress) -> Result<PathBuf, ToolchainError> {
+        match self {
+            Toolchain::Host => Ok(PathBuf::from("/")),
+            Toolchain::Container(c) => c.library_root(progress),
+        }
+    }
+
+    /// How the summary names it.
+    pub fn describe(&self) -> String {
+        match self {
+            Toolchain::Host => "host".into(),
+            Toolchain::Container(c) => format!("{} {}", c.engine, c.image),
+        }
+    }
+}
+
+/// Runs `engine args`, returning stdout, or the last line of stderr as the error.
+fn engine_output(engine: Engine, args: &[&str]) -> Result<String, String> {
+    let out = Command::new(engine.to_string())
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| e.to_string())?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    } else {
+        Err(last_line(&out.stderr))
+    }
+}
+
+fn last_line(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    text.lines()
+        .map(str::trim)
+        .rfind(|l| !l.is_empty())
+        .unwrap_or("no message")
+        .to_string()
+}
+
+/// Whether the engine answers, and whether it maps container root to the caller.
+fn engine_rootless(engine: Engine) -> Result<bool, ToolchainError> {
+    let format = match engine {
+        Engine::Docker => "{{json .SecurityOptions}}",
+        Engine::Podman => "{{.Host.Security.Rootless}}",
+    };
+    let info = engine_output(engine, &["info", "--format", format])
+        .map_err(|detail| ToolchainError::EngineDown { engine, detail })?;
+    Ok(info.contains("rootless") || info == "true")
+}
+
+/// The image's ID, pulling it first when the engine does not have it.
+fn ensure_image(
+    engine: Engine,
+    image: &str,
+    progress: &dyn Progress,
+) -> Result<String, ToolchainError> {
+    let inspect = || engine_output(engine, &["image", "inspect", "--format", "{{.Id}}", image]);
+    if let Ok(id) = inspect() {
+        return Ok(id);
+    }
+    progress.stage(&format!("pulling the toolchain image {image} ({engine})"));
+    let unavailable = |detail| ToolchainError::ImageUnavailable {
+        image: image.into(),
+        engine,
+        detail,
+    };
+    engine_output(engine, &["pull", "--quiet", image]).map_err(unavailable)?;
+    inspect().map_err(unavailable)
+}
+
+/// Builds commands for one build, on the host or in the container.
+#[derive(Debug)]
+pub enum Runner {
+    Host,
+    Container {
+        container: Container,
+        src: PathBuf,
+        out: PathBuf,
+        volume: String,
+        owner: Option<(u32, u32)>,
+    },
+}
+
+const SRC: &str = "/src";
+const OUT: &str = "/out";
+
+impl Runner {
+    /// `program args` run from `cwd` (a host path inside the source or output directory)
+    /// with `env` added. On the host `program` is a path; in a container it is looked up on
+    /// the image's PATH, paths in `args` must come from [`Runner::path`], and the caller's
+    /// variables named in `pass_env` are passed in.
+    pub fn command(
+        &self,
+        program: &OsStr,
+        args: &[OsString],
+        cwd: &Path,
+        env: &[(&str, String)],
+        pass_env: &[&str],
+    ) -> Command {
+        match self {
+            Runner::Host => {
+                let mut c = Command::new(program);
+                c.args(args).current_dir(cwd).stdin(Stdio::null());
+                for (k, v) in env {
+                    c.env(k, v);
+                }
+                c
+            }
+            Runner::Container {
+                container,
+                src,
+                out,
+                volume,
+                owner,
+            } => {
+                let mut c = Command::new(container.engine.to_string());
+                c.args(["run", "--rm", "--pull", "never"]);
+                if let Some(n) = &container.network {
+                    c.arg(format!("--network={n}"));
+                }
+                c.arg("--mount")
+                    .arg(bind(src, SRC, true))
+                    .arg("--mount")
+                    .arg(bind(out, OUT, false))
+                    .arg("--mount")
+                    .arg(format!("type=volume,source={volume},target=/cache"))
+                    .arg("--workdir")
+                    .arg(self.path(cwd));
+                // git refuses repositories owned by another user; go build asks git for VCS
+                // stamping when the module is a repository.
+                let fixed = [
+                    ("GIT_CONFIG_COUNT", "1".to_string()),
+                    ("GIT_CONFIG_KEY_0", "safe.directory".into()),
+                    ("GIT_CONFIG_VALUE_0", "*".into()),
+                ];
+                for (k, v) in fixed.iter().chain(env) {
+                    c.arg("--env").arg(format!("{k}={v}"));
+                }
+                for k in pass_env {
+                    if let Some(v) = std::env::var_os(k) {
+                        let mut kv = OsString::from(format!("{k}="));
+                        kv.push(v);
+                        c.arg("--env").arg(kv);
+                    }
+                }
+                c.arg(&container.image);
+                // A root container would leave root-owned files: give /out back to the caller
+                // whatever the program's status, and keep that status.
+                if let Some((uid, gid)) = owner {
+                    c.args([
+                        "sh",
+                        "-c",
+                        &format!("\"$@\"; s=$?; chown -R {uid}:{gid} {OUT}; exit $s"),
+                        "sh",
+                    ]);
+                }
+                c.arg(program).args(args).stdin(Stdio::null());
+                c
+            }
+        }
+    }
+
+    /// A shell script (the image's `sh`), for steps that are easier said in shell.
+    pub fn script(&self, script: &str, cwd: &Path, env: &[(&str, String)]) -> Command {
+        let args = [OsString::from("-c"), OsString::from(script)];
+        self.command(OsStr::new("sh"), &args, cwd, env, &[])
+    }
+
+    /// `host` as the command sees it.
+    pub fn path(&self, host: &Path) -> PathBuf {
+        match self {
+            Runner::Host => host.to_path_buf(),
+            Runner::Container { src, out, .. } => {
+                map_path(host, &[(out, OUT), (src, SRC)]).unwrap_or_else(|| PathBuf::from(SRC))
+            }
+        }
+    }
+
+    /// A path the command printed, back on the host.
+    pub fn host_path(&self, seen: &Path) -> PathBuf {
+        match self {
+            Runner::Host => seen.to_path_buf(),
+            Runner::Container { src, out, .. } => map_path(
+                seen,
+                &[
+                    (Path::new(OUT), out.as_os_str()),
+                    (Path::new(SRC), src.as_os_str()),
+                ],
+            )
+            .unwrap_or_else(|| seen.to_path_buf()),
+        }
+    }
+
+    pub fn in_container(&self) -> bool {
+        matches!(self, Runner::Container { .. })
+    }
+}
+
+fn bind(host: &Path, target: &str, readonly: bool) -> OsString {
+    // --mount takes comma-separated fields: a path with a comma or quote needs CSV quoting.
+    let quote = host.to_string_lossy().contains([',', '"']);
+    let q = if quote { "\"" } else { "" };
+    let mut s = OsString::from(format!("type=bind,{q}source="));
+    s.push(host.as_os_str());
+    s.push(format!("{q},target={target}"));
+    if readonly {
+        s.push(",readonly");
+    }
+    s
+}
+
+/// `path` with the first matching prefix replaced.
+fn map_path(path: &Path, table: &[(&Path, impl AsRef<OsStr>)]) -> Option<PathBuf> {
+    table.iter().find_map(|(from, to)| {
+        path.strip_prefix(from)
+            .ok()
+            .map(|rest| Path::new(to.as_ref()).join(rest))
+    })
+}
+
+impl Container {
+    /// The image's shared libraries and loader configuration, extracted once per image ID into
+    /// the cache (whole or not at all).
+    fn library_root(&self, progress: &dyn Progress) -> Result<PathBuf, ToolchainError> {
+        let key = self.id.trim_start_matches("sha256:");
+        let dest = cache::dir().join("roots").join(format!(
+            "{}-{}",
+            self.engine,
+            &key[..key.len().min(32)]
+        ));
+        if dest.exists() {
+            return Ok(dest);
+        }
+        progress.stage(&format!("extracting the libraries of {}", self.image));
+        let run = |args: &[&str]| {
+            engine_output(self.engine, args).map_err(|detail| ToolchainError::Run {
+                what: format!("{} {}", self.engine, args[0]),
+                engine: self.engine,
+                detail,
+            })
+        };
+        let cid = run(&["create", &self.image, "sh"])?;
+        let result = cache::entry(&dest, |tmp| -> Result<(), ToolchainError> {
+            let mut child = Command::new(self.engine.to_string())
+                .args(["export", &cid])
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()?;
+            let stdout = child.stdout.take().expect("piped");
+            let extracted = extract_libraries(stdout, tmp);
+            let out = child.wait_with_output()?;
+            if !out.status.success() {
+                return Err(ToolchainError::Run {
+                    what: format!("{} export", self.engine),
+                    engine: self.engine,
+                    detail: last_line(&out.stderr),
+                });
+            }
+            extracted.map_err(ToolchainError::Io)
+        });
+        let _ = run(&["rm", "-f", &cid]);
+        result
+    }
+}
+
+/// Directories whose shared objects the loader may read.
+const LIB_DIRS: &[&str] = &[
+    "lib",
+    "lib32",
+    "lib64",
+    "libx32",
+    "usr/lib",
+    "usr/lib32",
+    "usr/lib64",
+    "usr/libx32",
+    "usr/local/lib",
+];
+
+/// Whether an entry of an image's filesystem matters to the closure resolver: the loader's
+/// configuration, shared objects (and their symlinks) under the library directories, and the
+/// library directories that are themselves symlinks (`/lib -> usr/lib`). Everything else
+/// (a Go toolchain's GOROOT under /usr/lib, say) is left out.
+pub fn wanted(path: &Path, is_dir: bool) -> bool {
+    let p = path.to_string_lossy();
+    let p = p.trim_start_matches("./").trim_end_matches('/');
+    if p == "etc/ld.so.conf" || p.starts_with("etc/ld.so.conf.d/") {
+        return !is_dir;
+    }
+    if is_dir {
+        return false;
+    }
+    if LIB_DIRS.contains(&p) {
+        return true; // only a symlink reaches here: directories were excluded above
+    }
+    let in_lib_dir = LIB_DIRS
+        .iter()
+        .any(|d| p.strip_prefix(d).is_some_and(|r| r.starts_with('/')));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    in_lib_dir && (name.contains(".so") || name.starts_with("ld-"))
+}
+
+/// Extracts the wanted entries of an image's filesystem tar into `dest`.
+fn extract_libraries(reader: impl io::Read, dest: &Path) -> io::Result<()> {
+    let mut archive = tar::Archive::new(reader);
+    archive.set_preserve_permissions(true);
+    for entry in archive.entries()? {
+        let mut entry = entry?;
+        let kind = entry.header().entry_type();
+        let path = entry.path()?.into_owned();
+        if path.components().any(|c| matches!(c, Component::ParentDir))
+            || !wanted(&path, kind.is_dir())
+        {
+            continue;
+        }
+        match entry.unpack_in(dest) {
+            Ok(_) => {}
+            // A hard link to a file that was left out: the file it names is not a library.
+            Err(_) if kind.is_hard_link() => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn library_filter() {
+        for (path, dir, want) in [
+            ("usr/lib/x86_64-linux-gnu/libc.so.6", false, true),
+            ("lib64/ld-linux-x86-64.so.2", false, true),
+            ("lib", false, true), // the /lib -> usr/lib symlink
+            ("usr/lib/x86_64-linux-gnu/", true, false),
+            ("etc/ld.so.conf", false, true),
+            ("etc/ld.so.conf.d/x86_64-linux-gnu.conf", false, true),
+            ("usr/lib/go-1.23/bin/go", false, false),
+            ("usr/local/lib/node_modules/npm/index.js", false, false),
+            ("usr/bin/node", false, false),
+            ("library/libc.so.6", false, false),
+            ("etc/passwd", false, false),
+        ] {
+            assert_eq!(wanted(Path::new(path), dir), want, "{path}");
+        }
+    }
+
+    #[test]
+    fn extracts_only_libraries_and_keeps_links() {
+        let mut tar = tar::Builder::new(Vec::new());
+        let mut add = |path: &str, kind: tar::EntryType, link: Option<&str>, data: &[u8]| {
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(kind);
+            h.set_mode(0o755);
+            h.set_size(data.len() as u64);
+            if let Some(l) = link {
+                h.set_link_name(l).unwrap();
+            }
+            h.set_path(path).unwrap();
+            h.set_cksum();
+            tar.append(&h, data).unwrap();
+        };
+        add("lib", tar::EntryType::Symlink, Some("usr/lib"), b"");
+        add("usr/lib/x/", tar::EntryType::Directory, None, b"");
+        add("usr/lib/x/libz.so.1.3", tar::EntryType::Regular, None, b"z");
+        add(
+            "usr/lib/x/libz.so.1",
+            tar::EntryType::Symlink,
+            Some("libz.so.1.3"),
+            b"",
+        );
+        add(
+            "usr/lib/x/libhard.so",
+            tar::EntryType::Link,
+            Some("usr/bin/gone"),
+            b"",
+        );
+        add("usr/lib/go/bin/go", tar::EntryType::Regular, None, b"go");
+        add("usr/bin/node", tar::EntryType::Regular, None, b"node");
+        let bytes = tar.into_inner().unwrap();
+        let d = tempfile::tempdir().unwrap();
+        extract_libraries(&bytes[..], d.path()).unwrap();
+        assert_eq!(
+            std::fs::read(d.path().join("lib/x/libz.so.1")).unwrap(),
+            b"z"
+        );
+        assert!(!d.path().join("usr/lib/go").exists());
+        assert!(!d.path().join("usr/bin").exists());
+    }
+
+    #[test]
+    fn paths_map_both_ways() {
+        let r = Runner::Container {
+            container: Container {
+                engine: Engine::Docker,
+                image: "golang:1".into(),
+                id: "sha256:00".into(),
+                network: None,
+                rootless: false,
+            },
+            src: PathBuf::from("/home/u/proj"),
+            out: PathBuf::from("/tmp/binpack-go-1"),
+            volume: "v".into(),
+            owner: Some((1000, 1000)),
+        };
+        assert_eq!(
+            r.path(Path::new("/home/u/proj/cmd/app")),
+            PathBuf::from("/src/cmd/app")
+        );
+        assert_eq!(
+            r.path(Path::new("/tmp/binpack-go-1/app")),
+            PathBuf::from("/out/app")
+        );
+        assert_eq!(
+            r.host_path(Path::new("/src/cmd/app")),
+            PathBuf::from("/home/u/proj/cmd/app")
+        );
+        let cmd = r.command(
+            OsStr::new("go"),
+            &["version".into()],
+            Path::new("/home/u/proj/cmd/app"),
+            &[("CGO_ENABLED", "0".into())],
+            &[],
+        );
+        let args: Vec<String> = cmd
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        let joined = args.join(" ");
+        assert!(
+            joined.starts_with("run --rm --pull never --mount"),
+            "{joined}"
+        );
+        assert!(
+            joined.contains("type=bind,source=/home/u/proj,target=/src,readonly"),
+            "{joined}"
+        );
+        assert!(joined.contains("--workdir /src/cmd/app --env"), "{joined}");
+        assert!(
+            joined.contains("--env CGO_ENABLED=0 golang:1 sh -c"),
+            "{joined}"
+        );
+        assert!(
+            joined.ends_with("chown -R 1000:1000 /out; exit $s sh go version"),
+            "{joined}"
+        );
+    }
+}
