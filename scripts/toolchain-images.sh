@@ -24,6 +24,11 @@ PATH_ENV='PATH=/usr/local/bin:/usr/lib/go-1.23/bin:/usr/local/sbin:/usr/sbin:/us
 
 work=$(mktemp -d /tmp/binpack-toolchain-images.XXXXXX)
 trap 'rm -rf "$work"' EXIT
+# This machine's podman needs runc and no default ulimits (DESIGN.md); never edit /etc for it.
+if [ -z "${CONTAINERS_CONF:-}" ]; then
+  printf '[containers]\ndefault_ulimits = []\n[engine]\nruntime = "runc"\n' >"$work/containers.conf"
+  export CONTAINERS_CONF=$work/containers.conf
+fi
 
 # The parts every toolchain image has: busybox as sh and the few tools binpack's steps use,
 # root's passwd entry, /tmp, certificates.
@@ -90,7 +95,7 @@ import() {
   [ -f "$tar.tar" ] || "build_${tar##*/}"
   log "$engine import $image"
   "$engine" import --change "ENV $PATH_ENV" --change 'CMD ["sh"]' "$tar.tar" \
-    "docker.io/library/$image" >/dev/null
+    "docker.io/library/$image" >/dev/null 2>&1
 }
 
 for engine in "${engines[@]}"; do

@@ -89,6 +89,8 @@ pub struct Summary {
     pub libraries: Vec<Resolved>,
     /// The language runtime in the executable (node), when there is one.
     pub runtime: Option<String>,
+    /// Where binpack built it, when it did.
+    pub toolchain: Option<String>,
     /// Things worth knowing that did not stop the build.
     pub notes: Vec<String>,
     /// The digest of the base image's manifest, when the base is an image.
@@ -383,6 +385,7 @@ pub fn pack(
             .unwrap_or(0),
         libraries,
         runtime: artifact.runtime.clone(),
+        toolchain: artifact.toolchain.clone(),
         notes,
         base_manifest: base_image.map(|b| b.manifest_digest),
         pushed,

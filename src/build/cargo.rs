@@ -105,5 +105,6 @@ pub fn build(spec: &CargoBuild) -> Result<Artifact, CargoError> {
     std::fs::copy(&built, &exe)?;
     let mut artifact = Artifact::built(exe, bin, out_dir);
     artifact.vcs = git::describe(&spec.dir);
+    artifact.toolchain = Some("host".into());
     Ok(artifact)
 }

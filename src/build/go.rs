@@ -226,6 +226,7 @@ pub fn build(
     let mut artifact = Artifact::built(out, name, out_dir);
     artifact.vcs = git::describe(&runner.host_path(Path::new(&pkg.dir)));
     artifact.root = toolchain.library_root(progress)?;
+    artifact.toolchain = Some(toolchain.describe());
     Ok(artifact)
 }
 

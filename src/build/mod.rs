@@ -23,6 +23,8 @@ pub struct Artifact {
     pub vcs: git::Vcs,
     /// The language runtime inside the executable, for the summary (e.g. `node v20.20.2`).
     pub runtime: Option<String>,
+    /// Where it was built (`host`, `docker golang:1.23-bookworm@sha256:...`), for the summary.
+    pub toolchain: Option<String>,
     /// The runtime resolves names through /etc/hosts (Node does, for `localhost`).
     pub needs_hosts: bool,
     /// Files shipped beside the executable: (path relative to the app directory, host path).
@@ -46,6 +48,7 @@ impl Artifact {
             root: PathBuf::from("/"),
             vcs: git::Vcs::default(),
             runtime: None,
+            toolchain: None,
             needs_hosts: false,
             assets: vec![],
             notes: vec![],

@@ -161,6 +161,7 @@ pub fn build(
     artifact.vcs = git::describe(&entry.project);
     artifact.runtime = Some(format!("node {} ({})", runtime.version, runtime.origin));
     artifact.root = root;
+    artifact.toolchain = Some(toolchain.describe());
     artifact.needs_hosts = true;
     artifact.assets = assets;
     artifact.notes = notes;

@@ -98,6 +98,9 @@ pub fn print_summary(s: &Summary, json: bool) -> anyhow::Result<()> {
     if let Some(r) = &s.runtime {
         println!("  runtime    {r}");
     }
+    if let Some(t) = &s.toolchain {
+        println!("  built on   {t}");
+    }
     println!("  platform   {}", s.platform);
     println!("  entrypoint {}", s.entrypoint);
     println!(

@@ -1,0 +1,349 @@
+//! Toolchain containers: `binpack go` and `binpack node` with go and node off PATH, built in
+//! the toolchain images that scripts/toolchain-images.sh makes from this machine's Go and
+//! Node (tagged like the real ones), with docker and podman; caches in named volumes; the
+//! output handed back to the caller; clear errors for a missing image and a dead engine.
+
+mod common;
+
+use binpack::build::toolchain::{Kind, Request, Toolchain};
+use binpack::pack::Silent;
+use common::*;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const GO_IMAGE: &str = "golang:1.23-bookworm";
+const NODE_IMAGE: &str = "node:20-bookworm-slim";
+
+/// True when `engine` has `image`; under CI its absence fails the test (the test set-up makes
+/// them), elsewhere it is a loud skip.
+fn have_image(engine: &str, image: &str, conf: Option<&Path>, test: &str) -> bool {
+    let mut c = Command::new(engine);
+    if let Some(conf) = conf {
+        c.env("CONTAINERS_CONF", conf);
+    }
+    if c.args(["image", "inspect", image])
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        return true;
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!(
+            "{engine} has no {image}: scripts/test.sh builds it with scripts/toolchain-images.sh"
+        );
+    }
+    eprintln!("\n*** SKIP {test}: {engine} has no {image} (run scripts/toolchain-images.sh {engine}) ***\n");
+    false
+}
+
+/// A PATH holding only the container engines: no go, no node, no npm.
+fn engines_only_path(dir: &Path) -> PathBuf {
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    for tool in ["docker", "podman"] {
+        let link = bin.join(tool);
+        if let (Some(p), false) = (which(tool), link.exists()) {
+            std::os::unix::fs::symlink(p, link).unwrap();
+        }
+    }
+    bin
+}
+
+/// This machine's podman needs runc and no default ulimits (see DESIGN.md).
+fn podman_conf(dir: &Path) -> PathBuf {
+    let conf = dir.join("containers.conf");
+    std::fs::write(
+        &conf,
+        "[containers]\ndefault_ulimits = []\n[engine]\nruntime = \"runc\"\n",
+    )
+    .unwrap();
+    conf
+}
+
+/// binpack with only the engines on PATH and its own cache.
+fn binpack_without_toolchains(dir: &Path) -> Command {
+    let mut c = binpack();
+    c.env("PATH", engines_only_path(dir))
+        .env("BINPACK_CACHE", dir.join("cache"));
+    c
+}
+
+fn timed(cmd: &mut Command) -> (serde_json::Value, Duration) {
+    let start = Instant::now();
+    let s = pack_json(cmd);
+    (s, start.elapsed())
+}
+
+#[test]
+fn go_in_docker_without_go_on_path_runs_and_caches() {
+    let test = "go --toolchain docker";
+    if !have_docker(test) || !have_image("docker", GO_IMAGE, None, test) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let tag = "binpack-test/tc-hello:1";
+    let name = "binpack-test-tc-hello";
+    let _cleanup = DockerCleanup(vec![name.into(), tag.into()]);
+    // A cold cache volume, so the first build compiles the standard library.
+    let _ = Command::new("docker")
+        .args(["volume", "rm", "-f", "binpack-go-cache"])
+        .output();
+    let build = |out: &str| {
+        let mut c = binpack_without_toolchains(dir.path());
+        c.arg("go")
+            .arg(repo().join("examples/hello-http"))
+            .args([
+                "--toolchain-image",
+                GO_IMAGE,
+                "--network",
+                "none",
+                "-t",
+                tag,
+            ])
+            .arg("-o")
+            .arg(dir.path().join(out));
+        c
+    };
+    // auto: no go on PATH, so docker.
+    let (first, cold) = timed(&mut build("1.tar"));
+    let (second, warm) = timed(build("2.tar").args(["--toolchain", "docker"]));
+    eprintln!("go in docker: first build {cold:.1?}, second build {warm:.1?} (cache volume)");
+    assert_eq!(first["toolchain"], format!("docker {GO_IMAGE}"));
+    assert_eq!(first["base"], "scratch");
+    assert_eq!(first["digest"], second["digest"], "two builds, one digest");
+    assert!(
+        warm < cold,
+        "the second build ({warm:?}) should reuse the cache volume and beat the first ({cold:?})"
+    );
+
+    ok(Command::new("docker")
+        .arg("load")
+        .arg("-i")
+        .arg(dir.path().join("2.tar")));
+    let port = free_port();
+    ok(Command::new("docker").args([
+        "run",
+        "-d",
+        "--name",
+        name,
+        "--network",
+        "host",
+        "-e",
+        &format!("PORT={port}"),
+        tag,
+    ]));
+    let resp = http_get(port, "/ping").expect("the server built in docker answers");
+    assert!(resp.starts_with("HTTP/1.0 200"), "{resp}");
+    assert!(resp.contains("uid 65532, path /ping"), "{resp}");
+}
+
+#[test]
+fn go_in_podman_prints_its_roots() {
+    let test = "go --toolchain podman";
+    let dir = tempfile::tempdir().unwrap();
+    let conf = podman_conf(dir.path());
+    if !have("podman", test) || !have_image("podman", GO_IMAGE, Some(&conf), test) {
+        return;
+    }
+    let archive = dir.path().join("certpool.tar");
+    let s = pack_json(
+        binpack_without_toolchains(dir.path())
+            .env("CONTAINERS_CONF", &conf)
+            .arg("go")
+            .arg(repo().join("examples/certpool"))
+            .args(["--toolchain", "podman", "--toolchain-image", GO_IMAGE])
+            .args([
+                "--network",
+                "none",
+                "-t",
+                "binpack-test/tc-certpool:1",
+                "-o",
+            ])
+            .arg(&archive),
+    );
+    assert_eq!(s["toolchain"], format!("podman {GO_IMAGE}"));
+    let podman = || {
+        let mut c = Command::new("podman");
+        c.env("CONTAINERS_CONF", &conf);
+        c
+    };
+    ok(podman().arg("load").arg("-i").arg(&archive));
+    let out = ok(podman().args([
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "binpack-test/tc-certpool:1",
+    ]));
+    let _ = podman()
+        .args(["rmi", "-f", "binpack-test/tc-certpool:1"])
+        .output();
+    let text = stdout(&out);
+    let count: u32 = text
+        .split_whitespace()
+        .find_map(|w| w.parse().ok())
+        .unwrap_or_else(|| panic!("no count in {text:?}"));
+    assert!(count > 0, "{text}");
+}
+
+#[test]
+fn node_in_docker_without_node_on_path_answers_http() {
+    let test = "node --toolchain docker";
+    if !have_docker(test) || !have("npm", test) || !have_image("docker", NODE_IMAGE, None, test) {
+        return;
+    }
+    let app = repo().join("examples/node-express");
+    // The project's dependencies, installed on the host as a checkout would have them.
+    ok(Command::new("npm")
+        .args(["ci", "--silent", "--no-audit", "--no-fund"])
+        .current_dir(&app));
+    let dir = tempfile::tempdir().unwrap();
+    let tag = "binpack-test/tc-express:1";
+    let name = "binpack-test-tc-express";
+    let _cleanup = DockerCleanup(vec![name.into(), tag.into()]);
+    let build = |network: &str, out: &str| {
+        let mut c = binpack_without_toolchains(dir.path());
+        c.arg("node")
+            .arg(&app)
+            .args(["--toolchain", "docker", "--toolchain-image", NODE_IMAGE])
+            .args(["--network", network, "-t", tag, "-o"])
+            .arg(dir.path().join(out));
+        c
+    };
+    // The first build may install esbuild with the image's npm into the cache volume; the
+    // second is hermetic and finds it there.
+    let (first, t1) = timed(&mut build("host", "1.tar"));
+    let (second, t2) = timed(&mut build("none", "2.tar"));
+    eprintln!("node in docker: first build {t1:.1?}, second build {t2:.1?} (--network none)");
+    assert_eq!(first["digest"], second["digest"]);
+    assert_eq!(first["base"], "closure");
+    assert_eq!(second["runtime"], "node v20.20.2 (toolchain image)");
+    // The libraries come from the image the runtime was taken from.
+    assert_eq!(
+        first["libraries"].as_array().unwrap().len(),
+        7,
+        "{}",
+        first["libraries"]
+    );
+
+    ok(Command::new("docker")
+        .arg("load")
+        .arg("-i")
+        .arg(dir.path().join("2.tar")));
+    let port = free_port();
+    ok(Command::new("docker").args([
+        "run",
+        "-d",
+        "--name",
+        name,
+        "--network",
+        "host",
+        "-e",
+        &format!("PORT={port}"),
+        tag,
+    ]));
+    let resp = http_get(port, "/").expect("the express server answers");
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    assert!(
+        resp.contains("hello from binpack node (uid 65532, node v20.20.2)"),
+        "{resp}"
+    );
+}
+
+/// The container gives what it writes back to the owner of the output directory: the caller.
+#[test]
+fn container_output_is_owned_by_the_caller() {
+    let test = "toolchain output ownership";
+    if !have_docker(test) || !have_image("docker", GO_IMAGE, None, test) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (src, out) = (dir.path().join("src"), dir.path().join("out"));
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::create_dir_all(&out).unwrap();
+    // A caller that is not root: the directory binpack made for it is 65534's.
+    std::os::unix::fs::chown(&out, Some(65534), Some(65534)).unwrap();
+    let req = Request {
+        kind: Kind::Docker,
+        image: Some(GO_IMAGE.into()),
+        network: Some("none".into()),
+    };
+    let tc = Toolchain::select(&req, "go", "go", &Silent).unwrap();
+    let runner = tc.runner(&src, &out, "binpack-test-ownership");
+    ok(&mut runner.script(
+        "mkdir -p /out/sub && go version > /out/sub/version",
+        &src,
+        &[],
+    ));
+    let written = out.join("sub/version");
+    assert!(std::fs::read_to_string(&written)
+        .unwrap()
+        .starts_with("go version"));
+    for p in [out.join("sub"), written] {
+        let m = std::fs::metadata(&p).unwrap();
+        assert_eq!((m.uid(), m.gid()), (65534, 65534), "{}", p.display());
+    }
+    let _ = Command::new("docker")
+        .args(["volume", "rm", "-f", "binpack-test-ownership"])
+        .output();
+}
+
+#[test]
+fn missing_image_dead_engine_and_no_toolchain_are_clear_errors() {
+    let test = "toolchain errors";
+    if !have_docker(test) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("app.tar");
+    let go = |extra: &[&str]| {
+        let mut c = binpack_without_toolchains(dir.path());
+        c.arg("go")
+            .arg(repo().join("examples/hello-http"))
+            .arg("-o")
+            .arg(&out)
+            .args(extra);
+        c
+    };
+    let table: Vec<(Command, &str)> = vec![
+        (
+            // Refused at once: nothing listens on port 1.
+            go(&["--toolchain", "docker", "--toolchain-image", "127.0.0.1:1/nope/golang:0"]),
+            "toolchain image 127.0.0.1:1/nope/golang:0 is not in docker's images and cannot be pulled",
+        ),
+        (
+            {
+                let mut c = go(&["--toolchain", "docker"]);
+                c.env("DOCKER_HOST", format!("unix://{}/no.sock", dir.path().display()));
+                c
+            },
+            "docker is installed but its engine does not answer",
+        ),
+        (
+            go(&["--toolchain", "host"]),
+            "go not found on PATH",
+        ),
+        (
+            {
+                let mut c = binpack();
+                c.env("PATH", dir.path().join("empty"))
+                    .arg("node")
+                    .arg(repo().join("examples/node-express"))
+                    .arg("-o")
+                    .arg(&out);
+                c
+            },
+            "node is not on PATH and neither docker nor podman is there",
+        ),
+    ];
+    for (mut cmd, want) in table {
+        let o = cmd.output().unwrap();
+        assert_eq!(o.status.code(), Some(1), "{want}: {}", stderr(&o));
+        let err = stderr(&o);
+        assert!(err.contains(want), "wanted {want:?} in:\n{err}");
+        assert!(!out.exists(), "{want}: no output");
+        assert!(leftovers(dir.path()).is_empty());
+    }
+}
