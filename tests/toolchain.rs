@@ -220,13 +220,35 @@ fn node_in_docker_without_node_on_path_answers_http() {
     assert_eq!(first["digest"], second["digest"]);
     assert_eq!(first["base"], "closure");
     assert_eq!(second["runtime"], "node v20.20.2 (toolchain image)");
-    // The libraries come from the image the runtime was taken from.
+    assert_eq!(first["libraries"].as_array().unwrap().len(), 7);
+    // The libraries come from the image the runtime was taken from, not the host: this image
+    // has a real /lib directory where the host (merged /usr) has a symlink to usr/lib.
+    let libc = app_layer_entries(&dir.path().join("1.tar"))
+        .into_iter()
+        .find(|(p, _)| {
+            p.trim_start_matches('/')
+                .ends_with("x86_64-linux-gnu/libc.so.6")
+        })
+        .expect("libc in the layer");
     assert_eq!(
-        first["libraries"].as_array().unwrap().len(),
-        7,
-        "{}",
-        first["libraries"]
+        libc.0.trim_start_matches('/'),
+        "lib/x86_64-linux-gnu/libc.so.6"
     );
+    if std::fs::symlink_metadata("/lib").is_ok_and(|m| m.file_type().is_symlink()) {
+        let host = tempfile::tempdir().unwrap();
+        let archive = host.path().join("host.tar");
+        pack_json(
+            binpack()
+                .env("BINPACK_CACHE", dir.path().join("cache"))
+                .arg("node")
+                .arg(&app)
+                .args(["--toolchain", "host", "-o"])
+                .arg(&archive),
+        );
+        assert!(app_layer_entries(&archive).iter().any(|(p, _)| p
+            .trim_start_matches('/')
+            .starts_with("usr/lib/x86_64-linux-gnu/libc.so")));
+    }
 
     ok(Command::new("docker")
         .arg("load")

@@ -175,3 +175,37 @@ pub fn official_node(version: &str) -> PathBuf {
     }
     node
 }
+
+/// The paths and entry types of the app layer (the last) of the image in a binpack archive.
+pub fn app_layer_entries(archive: &Path) -> Vec<(String, tar::EntryType)> {
+    use std::io::Read;
+    let mut blobs = std::collections::HashMap::new();
+    let mut outer = tar::Archive::new(std::fs::File::open(archive).unwrap());
+    for e in outer.entries().unwrap() {
+        let mut e = e.unwrap();
+        let path = e.path().unwrap().to_string_lossy().into_owned();
+        let mut bytes = Vec::new();
+        e.read_to_end(&mut bytes).unwrap();
+        blobs.insert(path, bytes);
+    }
+    let json = |path: &str| -> serde_json::Value { serde_json::from_slice(&blobs[path]).unwrap() };
+    let blob = |digest: &serde_json::Value| {
+        format!(
+            "blobs/sha256/{}",
+            digest.as_str().unwrap().trim_start_matches("sha256:")
+        )
+    };
+    let manifest = json(&blob(&json("index.json")["manifests"][0]["digest"]));
+    let layers = manifest["layers"].as_array().unwrap();
+    let layer = &blobs[&blob(&layers.last().unwrap()["digest"])];
+    let mut inner = tar::Archive::new(flate2::read::GzDecoder::new(&layer[..]));
+    inner
+        .entries()
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            let path = e.path().unwrap().to_string_lossy().into_owned();
+            (path, e.header().entry_type())
+        })
+        .collect()
+}
