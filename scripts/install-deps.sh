@@ -82,6 +82,7 @@ if [ "$want" = all ]; then
   command -v umoci >/dev/null || pkgs+=(umoci)
   command -v gcc >/dev/null || pkgs+=(gcc)
   command -v readelf >/dev/null || pkgs+=(binutils)
+  command -v make >/dev/null || pkgs+=(make)
   command -v podman >/dev/null || pkgs+=(podman)
   command -v docker-registry >/dev/null || pkgs+=(docker-registry)
   command -v htpasswd >/dev/null || pkgs+=(apache2-utils)

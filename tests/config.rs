@@ -4,6 +4,7 @@ mod common;
 
 use common::*;
 use std::path::Path;
+use std::process::Command;
 
 /// The image config in an OCI layout directory.
 fn layout_config(layout: &Path) -> serde_json::Value {
@@ -96,5 +97,56 @@ oci-layout = "layout"
         stderr(&out).contains("unknown key bin.ldflags"),
         "{}",
         stderr(&out)
+    );
+}
+
+/// examples/Makefile's image target: one short line, the rest from examples/binpack.toml.
+#[test]
+fn examples_makefile_image_target() {
+    if !have("make", "make image") || !have("go", "make image") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    ok(Command::new("make")
+        .arg("-C")
+        .arg(repo().join("examples"))
+        .arg("image")
+        .arg(format!("BINPACK={}", env!("CARGO_BIN_EXE_binpack")))
+        .arg(format!("DIST={}", dir.path().display()))
+        .args(["VERSION=t1", "TOOLCHAIN=host"]));
+    let archive = dir.path().join("hello-http.tar");
+    let config = ArchiveFiles::open(&archive).config();
+    assert_eq!(
+        config["config"]["Labels"]["org.opencontainers.image.vendor"],
+        "binpack examples"
+    );
+    assert!(config["config"]["Env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e == "PORT=8080"));
+    if !have_docker("make image: run") {
+        return;
+    }
+    let (tag, name) = ("hello-http:t1", "binpack-test-make-image");
+    let _cleanup = DockerCleanup(vec![name.into(), tag.into()]);
+    ok(Command::new("docker").arg("load").arg("-i").arg(&archive));
+    let port = free_port();
+    ok(Command::new("docker").args([
+        "run",
+        "-d",
+        "--name",
+        name,
+        "--network",
+        "host",
+        "-e",
+        &format!("PORT={port}"),
+        tag,
+    ]));
+    // The ldflags from the [go] table reached the build.
+    let resp = http_get(port, "/").expect("the server answers");
+    assert!(
+        resp.contains("hello-from-make (uid 65532, path /)"),
+        "{resp}"
     );
 }

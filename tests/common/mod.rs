@@ -176,29 +176,45 @@ pub fn official_node(version: &str) -> PathBuf {
     node
 }
 
+/// The files of a binpack archive (an OCI layout + manifest.json in one tar), by path.
+pub struct ArchiveFiles(std::collections::HashMap<String, Vec<u8>>);
+
+impl ArchiveFiles {
+    pub fn open(archive: &Path) -> ArchiveFiles {
+        use std::io::Read;
+        let mut files = std::collections::HashMap::new();
+        let mut outer = tar::Archive::new(std::fs::File::open(archive).unwrap());
+        for e in outer.entries().unwrap() {
+            let mut e = e.unwrap();
+            let path = e.path().unwrap().to_string_lossy().into_owned();
+            let mut bytes = Vec::new();
+            e.read_to_end(&mut bytes).unwrap();
+            files.insert(path, bytes);
+        }
+        ArchiveFiles(files)
+    }
+
+    pub fn blob(&self, digest: &serde_json::Value) -> &[u8] {
+        let hex = digest.as_str().unwrap().trim_start_matches("sha256:");
+        &self.0[&format!("blobs/sha256/{hex}")]
+    }
+
+    pub fn manifest(&self) -> serde_json::Value {
+        let index: serde_json::Value = serde_json::from_slice(&self.0["index.json"]).unwrap();
+        serde_json::from_slice(self.blob(&index["manifests"][0]["digest"])).unwrap()
+    }
+
+    pub fn config(&self) -> serde_json::Value {
+        serde_json::from_slice(self.blob(&self.manifest()["config"]["digest"])).unwrap()
+    }
+}
+
 /// The paths and entry types of the app layer (the last) of the image in a binpack archive.
 pub fn app_layer_entries(archive: &Path) -> Vec<(String, tar::EntryType)> {
-    use std::io::Read;
-    let mut blobs = std::collections::HashMap::new();
-    let mut outer = tar::Archive::new(std::fs::File::open(archive).unwrap());
-    for e in outer.entries().unwrap() {
-        let mut e = e.unwrap();
-        let path = e.path().unwrap().to_string_lossy().into_owned();
-        let mut bytes = Vec::new();
-        e.read_to_end(&mut bytes).unwrap();
-        blobs.insert(path, bytes);
-    }
-    let json = |path: &str| -> serde_json::Value { serde_json::from_slice(&blobs[path]).unwrap() };
-    let blob = |digest: &serde_json::Value| {
-        format!(
-            "blobs/sha256/{}",
-            digest.as_str().unwrap().trim_start_matches("sha256:")
-        )
-    };
-    let manifest = json(&blob(&json("index.json")["manifests"][0]["digest"]));
-    let layers = manifest["layers"].as_array().unwrap();
-    let layer = &blobs[&blob(&layers.last().unwrap()["digest"])];
-    let mut inner = tar::Archive::new(flate2::read::GzDecoder::new(&layer[..]));
+    let files = ArchiveFiles::open(archive);
+    let manifest = files.manifest();
+    let layer = files.blob(&manifest["layers"].as_array().unwrap().last().unwrap()["digest"]);
+    let mut inner = tar::Archive::new(flate2::read::GzDecoder::new(layer));
     inner
         .entries()
         .unwrap()
