@@ -280,11 +280,12 @@ impl Client {
         let realm = params
             .get("realm")
             .ok_or_else(|| self.protocol(what, "bearer challenge without a realm"))?;
-        let scope = format!("repository:{}:pull,push", self.repository);
-        let mut url = format!("{realm}?scope={scope}");
-        if let Some(service) = params.get("service") {
-            url.push_str(&format!("&service={service}"));
-        }
+        let url = token_url(
+            realm,
+            params.get("service").map(String::as_str),
+            &self.repository,
+            params.get("scope").map(String::as_str),
+        );
         let mut req = self.agent.get(&url);
         if let Some(c) = cred {
             req = req.header("Authorization", &c.basic_header());
@@ -327,6 +328,50 @@ impl Client {
             what: what.to_string(),
             status: resp.status().as_u16(),
             body: Self::text(&mut resp),
+        }
+    }
+}
+
+/// The token request for a bearer challenge: push and pull on our repository, plus whatever the
+/// challenge asks for (a cross-repository mount needs pull on the source repository).
+fn token_url(realm: &str, service: Option<&str>, repository: &str, asked: Option<&str>) -> String {
+    let mut scopes = vec![format!("repository:{repository}:pull,push")];
+    for s in asked.unwrap_or("").split(' ').filter(|s| !s.is_empty()) {
+        if !scopes.iter().any(|have| have == s) {
+            scopes.push(s.to_string());
+        }
+    }
+    let mut url = format!("{realm}?");
+    if let Some(service) = service {
+        url.push_str(&format!("service={service}&"));
+    }
+    let scopes: Vec<String> = scopes.iter().map(|s| format!("scope={s}")).collect();
+    url.push_str(&scopes.join("&"));
+    url
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_requests_add_the_challenge_scope() {
+        let own = "team/app";
+        for (asked, want) in [
+            (None, "https://auth.example/token?service=reg&scope=repository:team/app:pull,push"),
+            (
+                Some("repository:team/app:pull,push"),
+                "https://auth.example/token?service=reg&scope=repository:team/app:pull,push",
+            ),
+            (
+                Some("repository:team/app:pull,push repository:team/base:pull"),
+                "https://auth.example/token?service=reg&scope=repository:team/app:pull,push&scope=repository:team/base:pull",
+            ),
+        ] {
+            assert_eq!(
+                token_url("https://auth.example/token", Some("reg"), own, asked),
+                want
+            );
         }
     }
 }

@@ -53,13 +53,19 @@ pub fn push(
             if from == client.repository {
                 continue;
             }
-            let resp = client.send(
+            let mount = client.send(
                 "POST",
                 &client.url(&format!("blobs/uploads/?mount={}&from={from}", blob.digest)),
                 &[],
                 &Body::Empty,
                 &what,
-            )?;
+            );
+            let resp = match mount {
+                Ok(r) => r,
+                // No pull right on the other repository: upload the blob instead.
+                Err(RegistryError::Auth { .. }) => continue,
+                Err(e) => return Err(e),
+            };
             match resp.status().as_u16() {
                 201 => {
                     stats.mounted += 1;
