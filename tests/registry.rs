@@ -203,6 +203,36 @@ fn authenticated_registry_takes_docker_config_credentials_and_refuses_without() 
         skopeo_digest(&target, Some("ci:s3cret-pass")).as_deref(),
         s["digest"].as_str()
     );
+
+    // A credential helper named for the registry (credHelpers), run as docker runs it:
+    // `docker-credential-<name> get`, the server on stdin, JSON on stdout.
+    let bin = cache.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let helper = bin.join("docker-credential-binpacktest");
+    std::fs::write(
+        &helper,
+        "#!/bin/sh\n[ \"$1\" = get ] || exit 1\nread server\nprintf '{\"ServerURL\":\"%s\",\"Username\":\"ci\",\"Secret\":\"s3cret-pass\"}' \"$server\"\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(
+        config_dir.join("config.json"),
+        serde_json::json!({"credHelpers": {reg.host(): "binpacktest"}}).to_string(),
+    )
+    .unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let helped = format!("{}/private/helped:1", reg.host());
+    let s = pack_json(binpack_in(cache.path()).env("PATH", &path).args([
+        "bin",
+        "/usr/bin/id",
+        "--push",
+        &helped,
+    ]));
+    assert_eq!(
+        skopeo_digest(&helped, Some("ci:s3cret-pass")).as_deref(),
+        s["digest"].as_str()
+    );
 }
 
 /// An alpine-like base (musl's loader + busybox-static), made with umoci and pushed with
@@ -297,7 +327,7 @@ fn musl_binary_gets_the_alpine_base_and_runs() {
         .env("BINPACK_ALPINE_BASE", "127.0.0.1:1/nowhere:1")
         .arg("bin")
         .arg(&exe)
-        .args(["--json", "-q", "-o"])
+        .args(["--json", "-q", "-t", "binpack-test/musl-fallback:1", "-o"])
         .arg(dir.path().join("fallback.tar")));
     let f: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(f["base"], "closure");
@@ -306,6 +336,27 @@ fn musl_binary_gets_the_alpine_base_and_runs() {
         "{}",
         stderr(&out)
     );
+
+    // A base whose platform is not the binary's is refused, and nothing is written.
+    if have("go", "musl base: platform mismatch") {
+        let arm = dir.path().join("arm.tar");
+        let out = binpack_in(&cache)
+            .arg("go")
+            .arg(repo().join("examples/hello-http"))
+            .args(["--platform", "linux/arm64", "--base", &base, "-o"])
+            .arg(&arm)
+            .output()
+            .unwrap();
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(
+            err.contains(&format!(
+                "base {base} is linux/amd64, but the binary is linux/arm64"
+            )),
+            "{err}"
+        );
+        assert!(!arm.exists());
+    }
 
     if !have_docker("musl base: run") {
         return;
@@ -326,6 +377,23 @@ fn musl_binary_gets_the_alpine_base_and_runs() {
         &target,
     ]));
     assert_eq!(stdout(&cfg).trim(), "/srv", "base workdir kept");
+
+    // The offline fallback (musl's own closure, no alpine) runs too.
+    ok(Command::new("docker")
+        .args(["load", "-i"])
+        .arg(dir.path().join("fallback.tar")));
+    let run = ok(Command::new("docker").args([
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "binpack-test/musl-fallback:1",
+    ]));
+    assert!(
+        stdout(&run).starts_with("hello from musl"),
+        "{}",
+        stdout(&run)
+    );
 }
 
 /// A TCP proxy to the registry that answers the first `failures` connections with a 500 or by
@@ -459,6 +527,12 @@ fn load_into_docker_and_archive_agree() {
     );
     assert_eq!(s["loaded"], format!("docker: {tag}"));
     assert!(archive.is_file(), "-o with --load writes the archive too");
+    // The engine got the very image in the archive: its ID is the archive's config digest.
+    let id = ok(Command::new("docker").args(["image", "inspect", "-f", "{{.Id}}", tag]));
+    assert_eq!(
+        stdout(&id).trim(),
+        ArchiveFiles::open(&archive).manifest()["config"]["digest"]
+    );
     let run = ok(Command::new("docker").args(["run", "--rm", "--network", "none", tag]));
     assert!(stdout(&run).starts_with("uid=65532(nonroot)"));
 }
