@@ -94,8 +94,12 @@ import() {
   fi
   [ -f "$tar.tar" ] || "build_${tar##*/}"
   log "$engine import $image"
-  "$engine" import --change "ENV $PATH_ENV" --change 'CMD ["sh"]' "$tar.tar" \
-    "docker.io/library/$image" >/dev/null 2>&1
+  # podman reports every step: show its output only when the import fails.
+  if ! "$engine" import --change "ENV $PATH_ENV" --change 'CMD ["sh"]' "$tar.tar" \
+    "docker.io/library/$image" >"$work/import.log" 2>&1; then
+    cat "$work/import.log" >&2
+    exit 1
+  fi
 }
 
 for engine in "${engines[@]}"; do

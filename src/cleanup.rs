@@ -5,6 +5,17 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 static PENDING: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+/// Containers a run started, as (engine, name): removed on a signal, so an interrupted build
+/// does not go on without us.
+static CONTAINERS: Mutex<Vec<(String, String)>> = Mutex::new(Vec::new());
+
+/// Registers a container (started with `--rm`, or removed by its creator when done) for
+/// removal on a signal.
+pub fn track_container(engine: &str, name: &str) {
+    if let Ok(mut c) = CONTAINERS.lock() {
+        c.push((engine.to_string(), name.to_string()));
+    }
+}
 
 /// Keeps a tempfile or tempdir registered for removal on a signal while it lives.
 pub struct Tracked<T: AsRef<Path>> {
@@ -49,8 +60,20 @@ fn untrack(path: &Path) {
     }
 }
 
-/// Removes every tracked path (called on SIGINT/SIGTERM, just before exiting).
+/// Removes every tracked container and path (called on SIGINT/SIGTERM, just before exiting).
 pub fn remove_all() {
+    let containers = CONTAINERS
+        .lock()
+        .map(|mut c| std::mem::take(&mut *c))
+        .unwrap_or_default();
+    for (engine, name) in containers {
+        let _ = std::process::Command::new(engine)
+            .args(["rm", "-f", &name])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
     let paths = match PENDING.lock() {
         Ok(mut p) => std::mem::take(&mut *p),
         Err(_) => return,

@@ -25,6 +25,22 @@ pub enum EngineError {
 }
 
 impl Engine {
+    /// The engine binpack uses when none is named: docker if on PATH, else podman.
+    pub fn on_path() -> Vec<Engine> {
+        [Engine::Docker, Engine::Podman]
+            .into_iter()
+            .filter(|e| which::which(e.name()).is_ok())
+            .collect()
+    }
+
+    /// The Debian package that provides it.
+    pub fn package(self) -> &'static str {
+        match self {
+            Engine::Docker => "docker.io",
+            Engine::Podman => "podman",
+        }
+    }
+
     fn name(self) -> &'static str {
         match self {
             Engine::Docker => "docker",
@@ -41,9 +57,7 @@ pub fn load(archive: &Path, engine: Option<Engine>) -> Result<(Engine, String), 
             which::which(e.name()).map_err(|_| EngineError::Missing(e.name()))?;
             e
         }
-        None if which::which("docker").is_ok() => Engine::Docker,
-        None if which::which("podman").is_ok() => Engine::Podman,
-        None => return Err(EngineError::NoEngine),
+        None => *Engine::on_path().first().ok_or(EngineError::NoEngine)?,
     };
     let out = Command::new(engine.name())
         .arg("load")

@@ -62,12 +62,48 @@ fn podman_conf(dir: &Path) -> PathBuf {
     conf
 }
 
-/// binpack with only the engines on PATH and its own cache.
+/// binpack with only the engines on PATH, its own cache, temporary directory and cache
+/// volumes (named after the test directory, so the first build is cold and a developer's own
+/// volumes are left alone).
 fn binpack_without_toolchains(dir: &Path) -> Command {
+    let tmp = dir.join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
     let mut c = binpack();
     c.env("PATH", engines_only_path(dir))
-        .env("BINPACK_CACHE", dir.join("cache"));
+        .env("BINPACK_CACHE", dir.join("cache"))
+        .env("BINPACK_VOLUME_PREFIX", volume_prefix(dir))
+        .env("TMPDIR", tmp);
     c
+}
+
+fn volume_prefix(dir: &Path) -> String {
+    let name = dir.file_name().unwrap().to_string_lossy();
+    format!(
+        "binpack-test{}",
+        name.to_lowercase()
+            .replace(|c: char| !c.is_ascii_alphanumeric(), "-")
+    )
+}
+
+/// Removes the test's cache volumes when dropped.
+struct Volumes(&'static str, Vec<String>);
+
+impl Drop for Volumes {
+    fn drop(&mut self) {
+        for v in &self.1 {
+            let _ = Command::new(self.0)
+                .args(["volume", "rm", "-f", v])
+                .output();
+        }
+    }
+}
+
+/// Nothing of a run is left in its temporary directory.
+fn assert_no_temporaries(dir: &Path) {
+    let left: Vec<_> = std::fs::read_dir(dir.join("tmp"))
+        .map(|d| d.filter_map(Result::ok).map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "left behind: {left:?}");
 }
 
 fn timed(cmd: &mut Command) -> (serde_json::Value, Duration) {
@@ -86,10 +122,8 @@ fn go_in_docker_without_go_on_path_runs_and_caches() {
     let tag = "binpack-test/tc-hello:1";
     let name = "binpack-test-tc-hello";
     let _cleanup = DockerCleanup(vec![name.into(), tag.into()]);
-    // A cold cache volume, so the first build compiles the standard library.
-    let _ = Command::new("docker")
-        .args(["volume", "rm", "-f", "binpack-go-cache"])
-        .output();
+    let volume = format!("{}-go-cache", volume_prefix(dir.path()));
+    let _volumes = Volumes("docker", vec![volume.clone()]);
     let build = |out: &str| {
         let mut c = binpack_without_toolchains(dir.path());
         c.arg("go")
@@ -117,6 +151,9 @@ fn go_in_docker_without_go_on_path_runs_and_caches() {
         warm < cold,
         "the second build ({warm:?}) should reuse the cache volume and beat the first ({cold:?})"
     );
+    // The build cache is in the named volume, not in the container that is gone.
+    ok(Command::new("docker").args(["volume", "inspect", &volume]));
+    assert_no_temporaries(dir.path());
 
     ok(Command::new("docker")
         .arg("load")
@@ -148,6 +185,10 @@ fn go_in_podman_prints_its_roots() {
         return;
     }
     let archive = dir.path().join("certpool.tar");
+    let _volumes = Volumes(
+        "podman",
+        vec![format!("{}-go-cache", volume_prefix(dir.path()))],
+    );
     let s = pack_json(
         binpack_without_toolchains(dir.path())
             .env("CONTAINERS_CONF", &conf)
@@ -203,6 +244,10 @@ fn node_in_docker_without_node_on_path_answers_http() {
     let tag = "binpack-test/tc-express:1";
     let name = "binpack-test-tc-express";
     let _cleanup = DockerCleanup(vec![name.into(), tag.into()]);
+    let _volumes = Volumes(
+        "docker",
+        vec![format!("{}-npm-cache", volume_prefix(dir.path()))],
+    );
     let build = |network: &str, out: &str| {
         let mut c = binpack_without_toolchains(dir.path());
         c.arg("node")
@@ -368,4 +413,76 @@ fn missing_image_dead_engine_and_no_toolchain_are_clear_errors() {
         assert!(!out.exists(), "{want}: no output");
         assert!(leftovers(dir.path()).is_empty());
     }
+}
+
+/// A failure inside the container (the cgo example) is go's own, named, and leaves nothing.
+#[test]
+fn a_build_failing_in_the_container_is_named_and_leaves_nothing() {
+    let test = "cgo in docker";
+    if !have_docker(test) || !have_image("docker", GO_IMAGE, None, test) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let _volumes = Volumes(
+        "docker",
+        vec![format!("{}-go-cache", volume_prefix(dir.path()))],
+    );
+    let out = dir.path().join("cgo.tar");
+    let o = binpack_without_toolchains(dir.path())
+        .arg("go")
+        .arg(repo().join("examples/cgo"))
+        .args(["--toolchain", "docker", "--toolchain-image", GO_IMAGE])
+        .args(["--network", "none", "-o"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("imports \"C\" (cgo)"), "{err}");
+    assert!(!out.exists());
+    assert_no_temporaries(dir.path());
+}
+
+/// An interrupted container build stops its container and removes its temporaries.
+#[test]
+fn an_interrupted_container_build_leaves_no_container() {
+    let test = "interrupted container build";
+    if !have_docker(test) || !have_image("docker", GO_IMAGE, None, test) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let _volumes = Volumes(
+        "docker",
+        vec![format!("{}-go-cache", volume_prefix(dir.path()))],
+    );
+    let out = dir.path().join("app.tar");
+    // A cold cache volume: compiling the standard library takes long enough to interrupt.
+    let mut child = binpack_without_toolchains(dir.path())
+        .arg("go")
+        .arg(repo().join("examples/hello-http"))
+        .args(["--toolchain", "docker", "--toolchain-image", GO_IMAGE])
+        .args(["--network", "none", "-q", "-o"])
+        .arg(&out)
+        .spawn()
+        .unwrap();
+    let ours = format!("name=binpack-{}-", child.id());
+    let containers = || {
+        let o = ok(Command::new("docker").args(["ps", "-aq", "--filter", &ours]));
+        stdout(&o).split_whitespace().count()
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while containers() == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the build container never started"
+        );
+        assert!(child.try_wait().unwrap().is_none(), "binpack ended early");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    ok(Command::new("kill").args(["-INT", &child.id().to_string()]));
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    assert_eq!(containers(), 0, "the build container was removed");
+    assert!(!out.exists());
+    assert_no_temporaries(dir.path());
 }

@@ -1,9 +1,10 @@
 //! `go build` with CGO_ENABLED=0 into a static ELF, with the host's go or in a toolchain
 //! container.
 
-use super::toolchain::{Toolchain, ToolchainError};
+use super::toolchain::{volume, Toolchain, ToolchainError};
 use super::{git, Artifact};
 use crate::cleanup::Tracked;
+use crate::inspect;
 use crate::pack::Progress;
 use crate::platform::Platform;
 use serde::Deserialize;
@@ -86,10 +87,13 @@ const PASS_ENV: &[&str] = &[
     "GOTOOLCHAIN",
     "GOAMD64",
     "GOARM64",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
+    "NO_PROXY",
+    "no_proxy",
 ];
-
-/// The named volume holding a container build's module and build caches.
-const CACHE_VOLUME: &str = "binpack-go-cache";
 
 /// Builds the package with `toolchain` and returns the executable.
 pub fn build(
@@ -112,7 +116,7 @@ pub fn build(
     let workdir = workdir
         .canonicalize()
         .map_err(spawn("resolving the package directory"))?;
-    let runner = toolchain.runner(&module_root(&workdir), out_dir.path(), CACHE_VOLUME);
+    let runner = toolchain.runner(&module_root(&workdir), out_dir.path(), &volume("go-cache"));
     let mut env = vec![
         ("GOOS", spec.platform.os.clone()),
         ("GOARCH", spec.platform.arch.clone()),
@@ -225,7 +229,10 @@ pub fn build(
     }
     let mut artifact = Artifact::built(out, name, out_dir);
     artifact.vcs = git::describe(&runner.host_path(Path::new(&pkg.dir)));
-    artifact.root = toolchain.library_root(progress)?;
+    // A static binary (the CGO_ENABLED=0 rule) needs no library root: spare the image export.
+    if !inspect::inspect_file(&artifact.path).is_ok_and(|l| l.is_static) {
+        artifact.root = toolchain.library_root(progress)?;
+    }
     artifact.toolchain = Some(toolchain.describe());
     Ok(artifact)
 }

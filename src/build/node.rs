@@ -2,7 +2,7 @@
 //! the SEA stage injects it into a copy of a node runtime (the host's, or an official one
 //! fetched with npm). `--packer pkg` hands the job to pkg instead.
 
-use super::toolchain::{Runner, Toolchain, ToolchainError};
+use super::toolchain::{volume, Runner, Toolchain, ToolchainError};
 use super::{git, Artifact};
 use crate::cache;
 use crate::cleanup::Tracked;
@@ -96,9 +96,6 @@ const PASS_ENV: &[&str] = &[
     "no_proxy",
 ];
 
-/// The named volume holding a container build's npm cache and esbuild.
-const CACHE_VOLUME: &str = "binpack-npm-cache";
-
 /// Builds the single executable, running esbuild (and taking node) from `toolchain`.
 pub fn build(
     spec: &NodeBuild,
@@ -106,8 +103,14 @@ pub fn build(
     progress: &dyn Progress,
 ) -> Result<Artifact, NodeError> {
     let entry = Entry::resolve(&spec.entry)?;
+    if spec.packer == Packer::Pkg && !matches!(toolchain, Toolchain::Host) {
+        return Err(NodeError::Pkg(
+            "--packer pkg runs on the host toolchain only (--toolchain host); the default packer (sea) works in a toolchain container".into(),
+        ));
+    }
     let out_dir = Tracked::new(tempfile::Builder::new().prefix("binpack-node-").tempdir()?);
-    let runner = toolchain.runner(&mount_root(&entry.project), out_dir.path(), CACHE_VOLUME);
+    let mount = mount_root(&entry.project);
+    let runner = toolchain.runner(&mount, out_dir.path(), &volume("npm-cache"));
     let runtime = match (&spec.node_version, &runner) {
         (Some(v), _) => {
             progress.stage(&format!("fetching the official node {v} with npm"));
@@ -127,7 +130,7 @@ pub fn build(
         Packer::Sea => {
             let esbuild = match runner {
                 Runner::Host => find_esbuild(&entry.project, progress)?.into_os_string(),
-                Runner::Container { .. } => container_esbuild(&runner, &entry, progress)?,
+                Runner::Container { .. } => container_esbuild(&runner, &entry, &mount, progress)?,
             };
             progress.stage(&format!(
                 "bundling {} with esbuild",
@@ -146,11 +149,6 @@ pub fn build(
             };
             sea::inject::make_executable(&runtime.node, &exe, &blob)?;
         }
-        Packer::Pkg if runner.in_container() => {
-            return Err(NodeError::Pkg(
-                "--packer pkg runs on the host toolchain only (--toolchain host); the default packer (sea) works in a toolchain container".into(),
-            ))
-        }
         Packer::Pkg => {
             progress.stage("packing with pkg");
             pack_with_pkg(&entry, &runtime, &exe)?;
@@ -168,15 +166,14 @@ pub fn build(
     Ok(artifact)
 }
 
-/// What a toolchain container mounts: the project, or the nearest ancestor with node_modules
-/// when the project has none (a workspace member).
+/// What a toolchain container mounts: the outermost directory from the project up that has
+/// both package.json and node_modules (a workspace root, where dependencies are hoisted), else
+/// the project.
 fn mount_root(project: &Path) -> PathBuf {
-    if project.join("node_modules").is_dir() {
-        return project.to_path_buf();
-    }
     project
         .ancestors()
-        .find(|d| d.join("node_modules").is_dir())
+        .filter(|d| d.join("package.json").is_file() && d.join("node_modules").is_dir())
+        .last()
         .unwrap_or(project)
         .to_path_buf()
 }
@@ -189,7 +186,7 @@ fn image_node(runner: &Runner, entry: &Entry, out_dir: &Path) -> Result<Runtime,
         runner.path(&node).display()
     );
     let version = output_of(
-        &mut runner.script(&script, &entry.project, &[]),
+        &mut runner.script(&script, &entry.project, PASS_ENV),
         "node in the toolchain image",
     )?;
     Ok(Runtime {
@@ -204,28 +201,31 @@ fn image_node(runner: &Runner, entry: &Entry, out_dir: &Path) -> Result<Runtime,
 fn container_esbuild(
     runner: &Runner,
     entry: &Entry,
+    mount: &Path,
     progress: &dyn Progress,
 ) -> Result<OsString, NodeError> {
-    if let Some(local) = project_esbuild(&entry.project) {
+    // Only an esbuild inside the mounted tree is visible in the container.
+    if let Some(local) = project_esbuild(&entry.project).filter(|p| p.starts_with(mount)) {
         return Ok(runner.path(&local).into_os_string());
     }
     let version = esbuild_version();
     progress.stage(&format!("finding esbuild in the toolchain image (else npm install esbuild@{version} into the cache volume)"));
-    // Installed under a temporary name and renamed, so an interrupted install is not used; run
-    // from that directory rather than with --prefix, which would move npm's global config.
+    // Installed into a fresh temporary directory and renamed, so an interrupted install is
+    // never used and a concurrent one keeps the first that finished; run from that directory
+    // rather than with --prefix, which would move npm's global config.
     let script = format!(
         r#"set -e
 if command -v esbuild >/dev/null; then command -v esbuild; exit 0; fi
 d=/cache/esbuild/{version}
 if [ ! -x "$d/node_modules/.bin/esbuild" ]; then
-  t="$d.tmp.$$"; mkdir -p "$t"
+  mkdir -p /cache/esbuild; t=$(mktemp -d "$d.tmp.XXXXXX")
   (cd "$t" && npm install --no-save --no-audit --no-fund --cache /cache/npm esbuild@{version} >&2) || {{ rm -rf "$t"; exit 1; }}
-  rm -rf "$d"; mv "$t" "$d"
+  [ -e "$d" ] || mv "$t" "$d"; rm -rf "$t"
 fi
 echo "$d/node_modules/.bin/esbuild""#
     );
     let path = output_of(
-        &mut runner.script(&script, &entry.project, &[]),
+        &mut runner.script(&script, &entry.project, PASS_ENV),
         &format!("esbuild in the toolchain image (npm install esbuild@{version})"),
     )?;
     Ok(OsString::from(path.lines().last().unwrap_or_default()))

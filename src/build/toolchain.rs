@@ -41,10 +41,19 @@ pub struct Request {
 pub enum ToolchainError {
     #[error("{tool} is not on PATH and neither docker nor podman is there to run a {tool} toolchain container: install {install}, or docker (apt-get install docker.io) or podman")]
     Nothing { tool: String, install: String },
-    #[error("--toolchain {engine}: {engine} is not on PATH")]
-    NoEngine { engine: Engine },
-    #[error("{engine} is installed but its engine does not answer ({detail}); start it (e.g. dockerd, or systemctl start docker) or pick another --toolchain")]
-    EngineDown { engine: Engine, detail: String },
+    #[error("--toolchain {engine}: {engine} is not on PATH; install it (on Debian: apt-get install {package})")]
+    NoEngine {
+        engine: Engine,
+        package: &'static str,
+    },
+    #[error("{engine} is installed but its engine does not answer ({detail}); {hint}, or pick another --toolchain")]
+    EngineDown {
+        engine: Engine,
+        detail: String,
+        hint: &'static str,
+    },
+    #[error("--toolchain host: {0} only apply to a toolchain container; drop them or use --toolchain docker|podman")]
+    HostWithContainerOptions(&'static str),
     #[error("toolchain image {image} is not in {engine}'s images and cannot be pulled: {detail}")]
     ImageUnavailable {
         image: String,
@@ -98,22 +107,54 @@ impl Toolchain {
         install: &str,
         progress: &dyn Progress,
     ) -> Result<Toolchain, ToolchainError> {
-        let engine = match req.kind {
-            Kind::Host => return Ok(Toolchain::Host),
-            Kind::Auto if which::which(tool).is_ok() => return Ok(Toolchain::Host),
-            Kind::Auto if which::which("docker").is_ok() => Engine::Docker,
-            Kind::Auto if which::which("podman").is_ok() => Engine::Podman,
-            Kind::Auto => {
-                return Err(ToolchainError::Nothing {
-                    tool: tool.into(),
-                    install: install.into(),
-                })
-            }
-            Kind::Docker => Engine::Docker,
-            Kind::Podman => Engine::Podman,
+        // An image or a network only make sense in a container: under auto they ask for one.
+        let container_options = match (&req.image, &req.network) {
+            (Some(_), Some(_)) => Some("--toolchain-image and --network"),
+            (Some(_), None) => Some("--toolchain-image"),
+            (None, Some(_)) => Some("--network"),
+            (None, None) => None,
         };
-        which::which(engine.to_string()).map_err(|_| ToolchainError::NoEngine { engine })?;
-        let rootless = engine_rootless(engine)?;
+        let candidates = match req.kind {
+            Kind::Host => {
+                return match container_options {
+                    Some(o) => Err(ToolchainError::HostWithContainerOptions(o)),
+                    None => Ok(Toolchain::Host),
+                }
+            }
+            Kind::Auto if container_options.is_none() && which::which(tool).is_ok() => {
+                return Ok(Toolchain::Host)
+            }
+            Kind::Auto => Engine::on_path(),
+            Kind::Docker => vec![Engine::Docker],
+            Kind::Podman => vec![Engine::Podman],
+        };
+        if candidates.is_empty() {
+            return Err(ToolchainError::Nothing {
+                tool: tool.into(),
+                install: install.into(),
+            });
+        }
+        // The first engine that answers; when none does, the first one's error.
+        let mut first_error = None;
+        let mut answered = None;
+        for engine in candidates {
+            let found = which::which(engine.to_string()).map_err(|_| ToolchainError::NoEngine {
+                engine,
+                package: engine.package(),
+            });
+            match found.and_then(|_| engine_rootless(engine)) {
+                Ok(rootless) => {
+                    answered = Some((engine, rootless));
+                    break;
+                }
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        let Some((engine, rootless)) = answered else {
+            return Err(first_error.expect("at least one engine was tried"));
+        };
         let image = req.image.clone().unwrap_or_else(|| pinned_image(tool));
         let id = ensure_image(engine, &image, progress)?;
         Ok(Toolchain::Container(Container {
@@ -198,8 +239,17 @@ fn engine_rootless(engine: Engine) -> Result<bool, ToolchainError> {
         Engine::Docker => "{{json .SecurityOptions}}",
         Engine::Podman => "{{.Host.Security.Rootless}}",
     };
-    let info = engine_output(engine, &["info", "--format", format])
-        .map_err(|detail| ToolchainError::EngineDown { engine, detail })?;
+    let hint = match engine {
+        Engine::Docker => "start it (dockerd, or systemctl start docker)",
+        Engine::Podman => "see `podman info` for what is wrong",
+    };
+    let info = engine_output(engine, &["info", "--format", format]).map_err(|detail| {
+        ToolchainError::EngineDown {
+            engine,
+            detail,
+            hint,
+        }
+    })?;
     Ok(info.contains("rootless") || info == "true")
 }
 
@@ -269,7 +319,9 @@ impl Runner {
                 owner,
             } => {
                 let mut c = Command::new(container.engine.to_string());
-                c.args(["run", "--rm", "--pull", "never"]);
+                let name = container_name();
+                crate::cleanup::track_container(&container.engine.to_string(), &name);
+                c.args(["run", "--rm", "--pull", "never", "--name", &name]);
                 if let Some(n) = &container.network {
                     c.arg(format!("--network={n}"));
                 }
@@ -316,9 +368,9 @@ impl Runner {
     }
 
     /// A shell script (the image's `sh`), for steps that are easier said in shell.
-    pub fn script(&self, script: &str, cwd: &Path, env: &[(&str, String)]) -> Command {
+    pub fn script(&self, script: &str, cwd: &Path, pass_env: &[&str]) -> Command {
         let args = [OsString::from("-c"), OsString::from(script)];
-        self.command(OsStr::new("sh"), &args, cwd, env, &[])
+        self.command(OsStr::new("sh"), &args, cwd, &[], pass_env)
     }
 
     /// `host` as the command sees it.
@@ -351,13 +403,38 @@ impl Runner {
     }
 }
 
+/// A unique name for a container of this run, so a signal can remove it.
+fn container_name() -> String {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    format!("binpack-{}-{n}", std::process::id())
+}
+
+/// The named volume for a toolchain's caches: `$BINPACK_VOLUME_PREFIX-<what>`, the prefix
+/// `binpack` unless set (a project or a test can keep its caches apart).
+pub fn volume(what: &str) -> String {
+    let prefix = std::env::var("BINPACK_VOLUME_PREFIX")
+        .ok()
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| "binpack".into());
+    format!("{prefix}-{what}")
+}
+
 fn bind(host: &Path, target: &str, readonly: bool) -> OsString {
-    // --mount takes comma-separated fields: a path with a comma or quote needs CSV quoting.
-    let quote = host.to_string_lossy().contains([',', '"']);
-    let q = if quote { "\"" } else { "" };
-    let mut s = OsString::from(format!("type=bind,{q}source="));
-    s.push(host.as_os_str());
-    s.push(format!("{q},target={target}"));
+    // --mount takes comma-separated fields (CSV): a path with a comma or a quote is quoted,
+    // its quotes doubled.
+    let text = host.to_string_lossy();
+    let source = if text.contains([',', '"']) {
+        OsString::from(format!("\"source={}\"", text.replace('"', "\"\"")))
+    } else {
+        let mut s = OsString::from("source=");
+        s.push(host.as_os_str());
+        s
+    };
+    let mut s = OsString::from("type=bind,");
+    s.push(source);
+    s.push(format!(",target={target}"));
     if readonly {
         s.push(",readonly");
     }
@@ -394,7 +471,9 @@ impl Container {
                 detail,
             })
         };
-        let cid = run(&["create", &self.image, "sh"])?;
+        let name = container_name();
+        crate::cleanup::track_container(&self.engine.to_string(), &name);
+        let cid = run(&["create", "--name", &name, &self.image, "sh"])?;
         let result = cache::entry(&dest, |tmp| -> Result<(), ToolchainError> {
             let mut child = Command::new(self.engine.to_string())
                 .args(["export", &cid])
@@ -405,6 +484,8 @@ impl Container {
             let stdout = child.stdout.take().expect("piped");
             let extracted = extract_libraries(stdout, tmp);
             let out = child.wait_with_output()?;
+            // A failed extraction breaks export's pipe: report the cause, not the symptom.
+            extracted?;
             if !out.status.success() {
                 return Err(ToolchainError::Run {
                     what: format!("{} export", self.engine),
@@ -412,7 +493,7 @@ impl Container {
                     detail: last_line(&out.stderr),
                 });
             }
-            extracted.map_err(ToolchainError::Io)
+            Ok(())
         });
         let _ = run(&["rm", "-f", &cid]);
         result
@@ -548,6 +629,17 @@ mod tests {
     }
 
     #[test]
+    fn bind_mounts_quote_what_csv_needs() {
+        for (path, want) in [
+            ("/a/b", "type=bind,source=/a/b,target=/src,readonly"),
+            ("/a,b", "type=bind,\"source=/a,b\",target=/src,readonly"),
+            ("/a\"b", "type=bind,\"source=/a\"\"b\",target=/src,readonly"),
+        ] {
+            assert_eq!(bind(Path::new(path), "/src", true), OsString::from(want));
+        }
+    }
+
+    #[test]
     fn paths_map_both_ways() {
         let r = Runner::Container {
             container: Container {
@@ -587,7 +679,7 @@ mod tests {
             .collect();
         let joined = args.join(" ");
         assert!(
-            joined.starts_with("run --rm --pull never --mount"),
+            joined.starts_with("run --rm --pull never --name binpack-"),
             "{joined}"
         );
         assert!(

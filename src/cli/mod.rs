@@ -28,6 +28,8 @@ Environment:
   BINPACK_CACHE         the cache: node runtimes, esbuild, base image blobs
                         (default: $XDG_CACHE_HOME/binpack or ~/.cache/binpack)
   BINPACK_ALPINE_BASE   the alpine image for musl binaries
+  BINPACK_VOLUME_PREFIX prefix of the toolchain containers' cache volumes (default
+                        binpack: binpack-go-cache, binpack-npm-cache)
   DOCKER_CONFIG         where registry credentials are read (config.json)
 
 Config: binpack.toml in the current directory (or the nearest parent that has one) holds the
