@@ -309,6 +309,11 @@ fn bad_input_gets_a_named_error_and_leaves_nothing() {
     bsd[7] = 9;
     std::fs::write(dir.path().join("bsd-elf"), bsd).unwrap();
     std::fs::write(dir.path().join("a-file"), "x").unwrap();
+    let id = std::fs::read("/usr/bin/id").unwrap();
+    let mut sparc = id.clone();
+    sparc[18..20].copy_from_slice(&2u16.to_le_bytes()); // e_machine = EM_SPARC
+    std::fs::write(dir.path().join("sparc-elf"), sparc).unwrap();
+    std::fs::write(dir.path().join("truncated-elf"), &id[..200]).unwrap();
     let out = |name: &str| vec!["-o".to_string(), d(name)];
     let s = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
 
@@ -353,6 +358,20 @@ fn bad_input_gets_a_named_error_and_leaves_nothing() {
             args: [s(&["bin", &d("bsd-elf")]), out("o5.tar")].concat(),
             path: Some(d("o5.tar")),
             message: "is an ELF for FreeBSD, not Linux",
+            code: 1,
+        },
+        Case {
+            what: "unsupported ELF",
+            args: [s(&["bin", &d("sparc-elf")]), out("o9.tar")].concat(),
+            path: Some(d("o9.tar")),
+            message: "is an ELF for an unsupported machine (SPARC)",
+            code: 1,
+        },
+        Case {
+            what: "truncated ELF",
+            args: [s(&["bin", &d("truncated-elf")]), out("o10.tar")].concat(),
+            path: Some(d("o10.tar")),
+            message: "is a truncated or malformed ELF",
             code: 1,
         },
         Case {
@@ -432,6 +451,8 @@ fn bad_input_gets_a_named_error_and_leaves_nothing() {
         stderr(&out)
     );
     assert!(!Path::new(&d("o7.tar")).exists());
+    assert_eq!(leftovers(dir.path()), Vec::<String>::new());
+    assert!(!dir.path().join("dist").exists());
 }
 
 #[test]
@@ -460,11 +481,26 @@ fn default_output_and_inspect_report() {
     for want in [
         "hello-http:latest  sha256:",
         "base       scratch: static binary",
-        "compressed",
-        "dist/hello-http.tar",
+        " compressed, ",
+        " uncompressed (binary ",
+        "output     dist/hello-http.tar",
     ] {
         assert!(text.contains(want), "{want} not in {text}");
     }
+    // Without -q, each stage is reported on stderr, and stdout keeps only the summary.
+    let out = ok(binpack()
+        .current_dir(dir.path())
+        .args(["go", &example("hello-http"), "--json"]));
+    let progress = stderr(&out);
+    for stage in [
+        "binpack: go build",
+        "binpack: inspecting",
+        "binpack: writing the layer",
+        "binpack: writing dist/hello-http.tar",
+    ] {
+        assert!(progress.contains(stage), "{stage} not in {progress}");
+    }
+    serde_json::from_slice::<serde_json::Value>(&out.stdout).expect("stdout is the JSON alone");
 
     let bin = dir.path().join("hello");
     go_build(&repo().join("examples/hello-http"), &bin, false);
@@ -507,4 +543,57 @@ fn cross_compiled_image_says_its_platform() {
     let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(j["Architecture"], "arm64");
     assert_eq!(j["Digest"], s["digest"]);
+}
+
+/// What the flags and the source put into the image config: user, env, Cmd, labels, created.
+#[test]
+fn config_carries_user_env_cmd_labels_and_created() {
+    if !have("go", "config fields") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("a.tar");
+    ok(binpack()
+        .env("SOURCE_DATE_EPOCH", "1700000000")
+        .args(["go", &example("hello-http"), "-q", "--user", "1000:1000"])
+        .args(["--env", "MODE=test", "--label", "team=ci", "-o"])
+        .arg(&archive)
+        .args(["--", "--verbose"]));
+    let config = ArchiveFiles::open(&archive).config();
+    assert_eq!(config["created"], "2023-11-14T22:13:20Z");
+    let c = &config["config"];
+    assert_eq!(c["User"], "1000:1000");
+    assert_eq!(c["Entrypoint"], serde_json::json!(["/app/hello-http"]));
+    assert_eq!(c["Cmd"], serde_json::json!(["--verbose"]));
+    let env: Vec<&str> = c["Env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.as_str().unwrap())
+        .collect();
+    assert!(env.contains(&"MODE=test"), "{env:?}");
+    assert!(
+        env.contains(&"SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt"),
+        "{env:?}"
+    );
+    let labels = &c["Labels"];
+    assert_eq!(labels["team"], "ci");
+    assert_eq!(labels["org.opencontainers.image.title"], "hello-http");
+    assert_eq!(
+        labels["org.opencontainers.image.created"],
+        "2023-11-14T22:13:20Z"
+    );
+    // The examples live in this repository: the revision is its commit.
+    let head = Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .current_dir(repo())
+        .output()
+        .ok()
+        .filter(|h| h.status.success());
+    if let Some(h) = head {
+        assert_eq!(
+            labels["org.opencontainers.image.revision"],
+            stdout(&h).trim()
+        );
+    }
 }
