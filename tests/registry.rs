@@ -322,6 +322,48 @@ fn musl_binary_gets_the_alpine_base_and_runs() {
     // The base layer is already in the registry (another repository): mounted, not uploaded.
     assert_eq!(s["push"]["mounted"], 1, "{s}");
 
+    // Several binpack processes filling one fresh cache with the same base at once: all
+    // succeed with one digest, and no partial blob is left in the cache.
+    let shared = dir.path().join("shared-cache");
+    let children: Vec<_> = (0..3)
+        .map(|i| {
+            binpack_in(&shared)
+                .arg("bin")
+                .arg(&exe)
+                .args(["--base", &base, "--json", "-q", "-o"])
+                .arg(dir.path().join(format!("concurrent-{i}.tar")))
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let digests: Vec<String> = children
+        .into_iter()
+        .map(|c| {
+            let out = c.wait_with_output().unwrap();
+            assert!(out.status.success(), "{}", stderr(&out));
+            let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            j["digest"].as_str().unwrap().to_string()
+        })
+        .collect();
+    assert!(digests.iter().all(|d| d == &digests[0]), "{digests:?}");
+    let mut stack = vec![shared.clone()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let e = e.unwrap();
+            let name = e.file_name().to_string_lossy().into_owned();
+            assert!(
+                !name.starts_with(".tmp-"),
+                "partial cache entry {}",
+                e.path().display()
+            );
+            if e.file_type().unwrap().is_dir() {
+                stack.push(e.path());
+            }
+        }
+    }
+
     // Offline (the base cannot be reached): the musl closure, with a note.
     let out = ok(binpack_in(&cache)
         .env("BINPACK_ALPINE_BASE", "127.0.0.1:1/nowhere:1")
