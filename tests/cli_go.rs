@@ -56,23 +56,7 @@ fn http_server_answers_from_docker() {
         s["size"]["compressed"].as_u64().unwrap() < s["size"]["uncompressed"].as_u64().unwrap()
     );
 
-    let out = ok(Command::new("docker")
-        .arg("load")
-        .arg("-i")
-        .arg(dir.path().join("hello-http.tar")));
-    assert!(stdout(&out).contains(tag), "{}", stdout(&out));
-    let port = free_port();
-    ok(Command::new("docker").args([
-        "run",
-        "-d",
-        "--name",
-        &name,
-        "--network",
-        "host",
-        "-e",
-        &format!("PORT={port}"),
-        tag,
-    ]));
+    let port = docker_serve(&dir.path().join("hello-http.tar"), tag, &name);
     let resp = http_get(port, "/ping").unwrap_or_else(|| {
         let logs = Command::new("docker")
             .args(["logs", &name])

@@ -73,19 +73,7 @@ fn express_server_answers_from_docker() {
         "express image is {compressed} bytes compressed"
     );
 
-    ok(Command::new("docker").arg("load").arg("-i").arg(&archive));
-    let port = free_port();
-    ok(Command::new("docker").args([
-        "run",
-        "-d",
-        "--name",
-        &name,
-        "--network",
-        "host",
-        "-e",
-        &format!("PORT={port}"),
-        tag,
-    ]));
+    let port = docker_serve(&archive, tag, &name);
     let resp = http_get(port, "/").unwrap_or_else(|| {
         let logs = Command::new("docker")
             .args(["logs", &name])

@@ -130,19 +130,7 @@ fn examples_makefile_image_target() {
     }
     let (tag, name) = ("hello-http:t1", "binpack-test-make-image");
     let _cleanup = DockerCleanup(vec![name.into(), tag.into()]);
-    ok(Command::new("docker").arg("load").arg("-i").arg(&archive));
-    let port = free_port();
-    ok(Command::new("docker").args([
-        "run",
-        "-d",
-        "--name",
-        name,
-        "--network",
-        "host",
-        "-e",
-        &format!("PORT={port}"),
-        tag,
-    ]));
+    let port = docker_serve(&archive, tag, name);
     // The ldflags from the [go] table reached the build.
     let resp = http_get(port, "/").expect("the server answers");
     assert!(

@@ -155,22 +155,7 @@ fn go_in_docker_without_go_on_path_runs_and_caches() {
     ok(Command::new("docker").args(["volume", "inspect", &volume]));
     assert_no_temporaries(dir.path());
 
-    ok(Command::new("docker")
-        .arg("load")
-        .arg("-i")
-        .arg(dir.path().join("2.tar")));
-    let port = free_port();
-    ok(Command::new("docker").args([
-        "run",
-        "-d",
-        "--name",
-        name,
-        "--network",
-        "host",
-        "-e",
-        &format!("PORT={port}"),
-        tag,
-    ]));
+    let port = docker_serve(&dir.path().join("2.tar"), tag, name);
     let resp = http_get(port, "/ping").expect("the server built in docker answers");
     assert!(resp.starts_with("HTTP/1.0 200"), "{resp}");
     assert!(resp.contains("uid 65532, path /ping"), "{resp}");
@@ -295,22 +280,7 @@ fn node_in_docker_without_node_on_path_answers_http() {
             .starts_with("usr/lib/x86_64-linux-gnu/libc.so")));
     }
 
-    ok(Command::new("docker")
-        .arg("load")
-        .arg("-i")
-        .arg(dir.path().join("2.tar")));
-    let port = free_port();
-    ok(Command::new("docker").args([
-        "run",
-        "-d",
-        "--name",
-        name,
-        "--network",
-        "host",
-        "-e",
-        &format!("PORT={port}"),
-        tag,
-    ]));
+    let port = docker_serve(&dir.path().join("2.tar"), tag, name);
     let resp = http_get(port, "/").expect("the express server answers");
     assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
     assert!(

@@ -87,12 +87,6 @@ const PASS_ENV: &[&str] = &[
     "GOTOOLCHAIN",
     "GOAMD64",
     "GOARM64",
-    "HTTPS_PROXY",
-    "https_proxy",
-    "HTTP_PROXY",
-    "http_proxy",
-    "NO_PROXY",
-    "no_proxy",
 ];
 
 /// Builds the package with `toolchain` and returns the executable.

@@ -85,16 +85,7 @@ fn tool_err(what: &str, detail: impl Into<String>) -> NodeError {
 }
 
 /// The caller's npm settings passed into a toolchain container.
-const PASS_ENV: &[&str] = &[
-    "NPM_CONFIG_REGISTRY",
-    "npm_config_registry",
-    "HTTPS_PROXY",
-    "https_proxy",
-    "HTTP_PROXY",
-    "http_proxy",
-    "NO_PROXY",
-    "no_proxy",
-];
+const PASS_ENV: &[&str] = &["NPM_CONFIG_REGISTRY", "npm_config_registry"];
 
 /// Builds the single executable, running esbuild (and taking node) from `toolchain`.
 pub fn build(

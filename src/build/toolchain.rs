@@ -286,6 +286,16 @@ pub enum Runner {
     },
 }
 
+/// Proxy settings every toolchain needs to reach its registries: always passed in.
+const PROXY_ENV: &[&str] = &[
+    "HTTPS_PROXY",
+    "https_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
+    "NO_PROXY",
+    "no_proxy",
+];
+
 const SRC: &str = "/src";
 const OUT: &str = "/out";
 
@@ -293,7 +303,7 @@ impl Runner {
     /// `program args` run from `cwd` (a host path inside the source or output directory)
     /// with `env` added. On the host `program` is a path; in a container it is looked up on
     /// the image's PATH, paths in `args` must come from [`Runner::path`], and the caller's
-    /// variables named in `pass_env` are passed in.
+    /// variables named in `pass_env` (and the proxy settings) are passed in.
     pub fn command(
         &self,
         program: &OsStr,
@@ -343,7 +353,7 @@ impl Runner {
                 for (k, v) in fixed.iter().chain(env) {
                     c.arg("--env").arg(format!("{k}={v}"));
                 }
-                for k in pass_env {
+                for k in PROXY_ENV.iter().chain(pass_env) {
                     if let Some(v) = std::env::var_os(k) {
                         let mut kv = OsString::from(format!("{k}="));
                         kv.push(v);

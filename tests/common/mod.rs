@@ -225,3 +225,23 @@ pub fn app_layer_entries(archive: &Path) -> Vec<(String, tar::EntryType)> {
         })
         .collect()
 }
+
+/// `docker load`s `archive` and starts `tag` detached as `name` on the host network with
+/// `PORT` set to a free port; returns the port.
+pub fn docker_serve(archive: &Path, tag: &str, name: &str) -> u16 {
+    let out = ok(Command::new("docker").arg("load").arg("-i").arg(archive));
+    assert!(stdout(&out).contains(tag), "{}", stdout(&out));
+    let port = free_port();
+    ok(Command::new("docker").args([
+        "run",
+        "-d",
+        "--name",
+        name,
+        "--network",
+        "host",
+        "-e",
+        &format!("PORT={port}"),
+        tag,
+    ]));
+    port
+}
