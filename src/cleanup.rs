@@ -60,8 +60,17 @@ fn untrack(path: &Path) {
     }
 }
 
+static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// True once a signal asked the run to stop: the failures that follow (a killed container, a
+/// removed directory) are its consequence, not errors to report.
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst)
+}
+
 /// Removes every tracked container and path (called on SIGINT/SIGTERM, just before exiting).
 pub fn remove_all() {
+    INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
     let containers = CONTAINERS
         .lock()
         .map(|mut c| std::mem::take(&mut *c))

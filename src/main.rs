@@ -21,6 +21,10 @@ fn main() -> ExitCode {
     let args = cli::Cli::parse_from(argv); // usage errors exit 2
     match cli::run(args) {
         Ok(()) => ExitCode::SUCCESS,
+        // The signal handler is cleaning up and will exit with 130: let it finish.
+        Err(_) if binpack::cleanup::interrupted() => loop {
+            std::thread::park();
+        },
         Err(e) => {
             eprintln!("binpack: error: {e}");
             ExitCode::FAILURE

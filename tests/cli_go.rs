@@ -422,18 +422,21 @@ fn bad_input_gets_a_named_error_and_leaves_nothing() {
         );
     }
 
-    // go not on PATH: say so, and how to get it.
+    // go not on PATH, nor an engine for a toolchain container: say so, and how to get them.
     let out = binpack()
         .env("PATH", dir.path())
         .args(["go", &example("hello-http"), "-o", &d("o7.tar")])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("go not found on PATH: install Go"),
-        "{}",
-        stderr(&out)
-    );
+    let err = stderr(&out);
+    for want in [
+        "go is not on PATH and neither docker nor podman is there",
+        "install Go 1.21 or later",
+        "or docker (apt-get install docker.io) or podman",
+    ] {
+        assert!(err.contains(want), "{want} not in {err}");
+    }
     assert!(!Path::new(&d("o7.tar")).exists());
     assert_eq!(leftovers(dir.path()), Vec::<String>::new());
     assert!(!dir.path().join("dist").exists());
