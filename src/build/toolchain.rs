@@ -383,12 +383,14 @@ impl Runner {
         self.command(OsStr::new("sh"), &args, cwd, &[], pass_env)
     }
 
-    /// `host` as the command sees it.
+    /// `host` (inside the source or output directory) as the command sees it.
     pub fn path(&self, host: &Path) -> PathBuf {
         match self {
             Runner::Host => host.to_path_buf(),
             Runner::Container { src, out, .. } => {
-                map_path(host, &[(out, OUT), (src, SRC)]).unwrap_or_else(|| PathBuf::from(SRC))
+                // Outside both mounts the path does not exist in the container: kept as it is,
+                // so the tool's own "no such file" names it.
+                map_path(host, &[(out, OUT), (src, SRC)]).unwrap_or_else(|| host.to_path_buf())
             }
         }
     }
