@@ -13,4 +13,5 @@ scripts/toolchain-images.sh docker podman
 echo "test.sh: $(go version), docker $(docker version --format '{{.Server.Version}}'), $(skopeo --version), umoci $(umoci --version | awk '{print $NF}')"
 cargo fmt --all -- --check
 cargo clippy --all-targets --quiet -- -D warnings
-cargo test --all-targets 2>&1
+# --nocapture: the tests print what they measured (e.g. cold and warm toolchain builds).
+cargo test --all-targets -- --nocapture 2>&1
