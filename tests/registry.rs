@@ -479,6 +479,61 @@ fn faulty_proxy(upstream: u16, failures: usize, limit: usize) -> (u16, Arc<Atomi
     (port, seen)
 }
 
+/// An HTTP proxy to the registry that refuses every manifest PUT with a 500 and forwards the
+/// rest, one request per connection (it answers `Connection: close`). Bounded: at most
+/// `limit` connections, then it stops.
+fn manifest_refusing_proxy(upstream: u16, limit: usize) -> (u16, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let refused = Arc::new(AtomicUsize::new(0));
+    let counter = refused.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().take(limit) {
+            let Ok(mut client) = conn else { continue };
+            let _ = client.set_read_timeout(Some(Duration::from_secs(10)));
+            // The request head, then as much body as it announces.
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") {
+                match client.read(&mut byte) {
+                    Ok(1) => head.push(byte[0]),
+                    _ => break,
+                }
+            }
+            let text = String::from_utf8_lossy(&head).into_owned();
+            let length: usize = text
+                .lines()
+                .find_map(|l| {
+                    let (k, v) = l.split_once(':')?;
+                    k.eq_ignore_ascii_case("content-length")
+                        .then(|| v.trim().parse().ok())?
+                })
+                .unwrap_or(0);
+            let mut body = vec![0u8; length];
+            if client.read_exact(&mut body).is_err() {
+                continue;
+            }
+            let first = text.lines().next().unwrap_or("");
+            if first.starts_with("PUT ") && first.contains("/manifests/") {
+                counter.fetch_add(1, Ordering::SeqCst);
+                let _ = client.write_all(
+                    b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                );
+                continue;
+            }
+            // Forward with the connection closed after the answer.
+            let head = text.replace("\r\n\r\n", "\r\nConnection: close\r\n\r\n");
+            let Ok(mut server) = TcpStream::connect(("127.0.0.1", upstream)) else {
+                continue;
+            };
+            let _ = server.write_all(head.as_bytes());
+            let _ = server.write_all(&body);
+            let _ = std::io::copy(&mut server, &mut client);
+        }
+    });
+    (port, refused)
+}
+
 #[test]
 fn push_survives_a_flaky_registry_and_fails_cleanly_on_a_dead_one() {
     if !registry_tools("fault injection") {
@@ -510,6 +565,29 @@ fn push_survives_a_flaky_registry_and_fails_cleanly_on_a_dead_one() {
     assert_eq!(
         skopeo_digest(&format!("{}/dead/id:1", reg.host()), None),
         None
+    );
+
+    // A registry that takes the blobs and then fails the manifest: the push fails after its
+    // retries, and no tag points at the blobs it did upload.
+    let (port, refused) = manifest_refusing_proxy(reg.port, 200);
+    let target = format!("127.0.0.1:{port}/halfway/id:1");
+    let out = binpack_in(cache.path())
+        .args(["bin", "/usr/bin/id", "--push", &target, "--json", "-q"])
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("failed after 6 attempts"), "{err}");
+    assert_eq!(
+        refused.load(Ordering::SeqCst),
+        6,
+        "the manifest PUT was retried"
+    );
+    let direct = format!("{}/halfway/id:1", reg.host());
+    assert_eq!(
+        skopeo_digest(&direct, None),
+        None,
+        "no tag after a failed push"
     );
 }
 
