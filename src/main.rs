@@ -9,6 +9,10 @@ fn main() -> ExitCode {
     // An interrupted run removes its temporary files; outputs are only ever renamed into place.
     let _ = ctrlc::set_handler(|| {
         binpack::cleanup::remove_all();
+        // A container the build was starting as the signal came is registered just after the
+        // first sweep: sweep once more before leaving.
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        binpack::cleanup::remove_all();
         std::process::exit(130);
     });
     let argv = match cli::config::expand_args(std::env::args_os().collect()) {

@@ -449,6 +449,9 @@ fn an_interrupted_container_build_leaves_no_container() {
         assert!(child.try_wait().unwrap().is_none(), "binpack ended early");
         std::thread::sleep(Duration::from_millis(200));
     }
+    // Past `go list` (a second), into `go build` of a cold cache (half a minute).
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(containers() > 0, "the build container is running");
     ok(Command::new("kill").args(["-INT", &child.id().to_string()]));
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(130));
