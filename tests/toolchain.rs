@@ -385,6 +385,18 @@ fn missing_image_dead_engine_and_no_toolchain_are_clear_errors() {
     }
 }
 
+/// `binpack go examples/<example>` in the golang image under docker, offline, with the test's
+/// own cache volume (removed when the returned guard is dropped).
+fn go_in_docker(dir: &Path, example: &str) -> (Command, Volumes) {
+    let volumes = Volumes("docker", vec![format!("{}-go-cache", volume_prefix(dir))]);
+    let mut c = binpack_without_toolchains(dir);
+    c.arg("go")
+        .arg(repo().join("examples").join(example))
+        .args(["--toolchain", "docker", "--toolchain-image", GO_IMAGE])
+        .args(["--network", "none"]);
+    (c, volumes)
+}
+
 /// A failure inside the container (the cgo example) is go's own, named, and leaves nothing.
 #[test]
 fn a_build_failing_in_the_container_is_named_and_leaves_nothing() {
@@ -393,19 +405,9 @@ fn a_build_failing_in_the_container_is_named_and_leaves_nothing() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let _volumes = Volumes(
-        "docker",
-        vec![format!("{}-go-cache", volume_prefix(dir.path()))],
-    );
     let out = dir.path().join("cgo.tar");
-    let o = binpack_without_toolchains(dir.path())
-        .arg("go")
-        .arg(repo().join("examples/cgo"))
-        .args(["--toolchain", "docker", "--toolchain-image", GO_IMAGE])
-        .args(["--network", "none", "-o"])
-        .arg(&out)
-        .output()
-        .unwrap();
+    let (mut cmd, _volumes) = go_in_docker(dir.path(), "cgo");
+    let o = cmd.arg("-o").arg(&out).output().unwrap();
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(err.contains("imports \"C\" (cgo)"), "{err}");
@@ -421,20 +423,10 @@ fn an_interrupted_container_build_leaves_no_container() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let _volumes = Volumes(
-        "docker",
-        vec![format!("{}-go-cache", volume_prefix(dir.path()))],
-    );
     let out = dir.path().join("app.tar");
     // A cold cache volume: compiling the standard library takes long enough to interrupt.
-    let mut child = binpack_without_toolchains(dir.path())
-        .arg("go")
-        .arg(repo().join("examples/hello-http"))
-        .args(["--toolchain", "docker", "--toolchain-image", GO_IMAGE])
-        .args(["--network", "none", "-q", "-o"])
-        .arg(&out)
-        .spawn()
-        .unwrap();
+    let (mut cmd, _volumes) = go_in_docker(dir.path(), "hello-http");
+    let mut child = cmd.args(["-q", "-o"]).arg(&out).spawn().unwrap();
     let ours = format!("name=binpack-{}-", child.id());
     let containers = || {
         let o = ok(Command::new("docker").args(["ps", "-aq", "--filter", &ours]));
