@@ -25,7 +25,7 @@ pub enum EngineError {
 }
 
 impl Engine {
-    /// The engine binpack uses when none is named: docker if on PATH, else podman.
+    /// The engines on PATH, in the order binpack prefers them when none is named: docker first.
     pub fn on_path() -> Vec<Engine> {
         [Engine::Docker, Engine::Podman]
             .into_iter()

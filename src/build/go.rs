@@ -223,8 +223,11 @@ pub fn build(
     }
     let mut artifact = Artifact::built(out, name, out_dir);
     artifact.vcs = git::describe(&runner.host_path(Path::new(&pkg.dir)));
-    // A static binary (the CGO_ENABLED=0 rule) needs no library root: spare the image export.
-    if !inspect::inspect_file(&artifact.path).is_ok_and(|l| l.is_static) {
+    // The host's root is the default. A container's is an image export: spared for a static
+    // binary (the CGO_ENABLED=0 rule), the only case where reading the binary here pays.
+    if matches!(toolchain, Toolchain::Container(_))
+        && !inspect::inspect_file(&artifact.path).is_ok_and(|l| l.is_static)
+    {
         artifact.root = toolchain.library_root(progress)?;
     }
     artifact.toolchain = Some(toolchain.describe());

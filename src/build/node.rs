@@ -2,7 +2,7 @@
 //! the SEA stage injects it into a copy of a node runtime (the host's, or an official one
 //! fetched with npm). `--packer pkg` hands the job to pkg instead.
 
-use super::toolchain::{volume, Runner, Toolchain, ToolchainError};
+use super::toolchain::{pinned, volume, Runner, Toolchain, ToolchainError};
 use super::{git, Artifact};
 use crate::cache;
 use crate::cleanup::Tracked;
@@ -14,9 +14,6 @@ use std::ffi::{OsStr, OsString};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-
-/// The pinned toolchain data binpack ships (`runtimes/toolchains.json`).
-const TOOLCHAINS: &str = include_str!("../../runtimes/toolchains.json");
 
 /// How the executable is made.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -366,16 +363,12 @@ fn npm() -> Result<PathBuf, NodeError> {
     which::which("npm").map_err(|_| NodeError::NpmNotFound("fetch node runtimes and esbuild"))
 }
 
-fn toolchains() -> serde_json::Value {
-    serde_json::from_str(TOOLCHAINS).expect("runtimes/toolchains.json is valid JSON")
-}
-
 /// The official node `version` for the host architecture, from the npm package
 /// `node-linux-<arch>`: resolved to an exact version, verified against the registry's sha512
 /// integrity, extracted, and cached by version.
 fn official_node(version: &str) -> Result<Runtime, NodeError> {
     let arch = crate::platform::Platform::host().arch;
-    let package = toolchains()["node"]["packages"][arch.as_str()]
+    let package = pinned()["node"]["packages"][arch.as_str()]
         .as_str()
         .map(String::from)
         .ok_or_else(|| {
@@ -474,7 +467,7 @@ fn project_esbuild(project: &Path) -> Option<PathBuf> {
 }
 
 fn esbuild_version() -> String {
-    toolchains()["esbuild"]["version"]
+    pinned()["esbuild"]["version"]
         .as_str()
         .expect("esbuild version pinned")
         .to_string()

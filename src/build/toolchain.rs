@@ -88,11 +88,14 @@ pub struct Container {
     rootless: bool,
 }
 
+/// The pinned toolchain data: esbuild's version, node's npm packages, the toolchain images.
+pub(crate) fn pinned() -> serde_json::Value {
+    serde_json::from_str(TOOLCHAINS).expect("runtimes/toolchains.json is valid JSON")
+}
+
 /// The pinned image for `tool` (`go`, `node`), by tag and digest.
 pub fn pinned_image(tool: &str) -> String {
-    let data: serde_json::Value =
-        serde_json::from_str(TOOLCHAINS).expect("runtimes/toolchains.json is valid JSON");
-    data["images"][tool]
+    pinned()["images"][tool]
         .as_str()
         .unwrap_or_else(|| panic!("runtimes/toolchains.json pins an image for {tool}"))
         .to_string()
@@ -329,8 +332,7 @@ impl Runner {
                 owner,
             } => {
                 let mut c = Command::new(container.engine.to_string());
-                let name = container_name();
-                crate::cleanup::track_container(&container.engine.to_string(), &name);
+                let name = container_name(container.engine);
                 c.args(["run", "--rm", "--pull", "never", "--name", &name]);
                 if let Some(n) = &container.network {
                     c.arg(format!("--network={n}"));
@@ -415,12 +417,14 @@ impl Runner {
     }
 }
 
-/// A unique name for a container of this run, so a signal can remove it.
-fn container_name() -> String {
+/// A unique name for a container of this run, registered so that a signal removes it.
+fn container_name(engine: Engine) -> String {
     use std::sync::atomic::{AtomicUsize, Ordering};
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    format!("binpack-{}-{n}", std::process::id())
+    let name = format!("binpack-{}-{n}", std::process::id());
+    crate::cleanup::track_container(&engine.to_string(), &name);
+    name
 }
 
 /// The named volume for a toolchain's caches: `$BINPACK_VOLUME_PREFIX-<what>`, the prefix
@@ -483,8 +487,7 @@ impl Container {
                 detail,
             })
         };
-        let name = container_name();
-        crate::cleanup::track_container(&self.engine.to_string(), &name);
+        let name = container_name(self.engine);
         let cid = run(&["create", "--name", &name, &self.image, "sh"])?;
         let result = cache::entry(&dest, |tmp| -> Result<(), ToolchainError> {
             let mut child = Command::new(self.engine.to_string())

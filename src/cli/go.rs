@@ -12,8 +12,9 @@ use binpack::platform::Platform;
 ///
 /// Uses the `go` on PATH, else a golang toolchain container (--toolchain); the rest of your Go
 /// environment (GOFLAGS, GOPATH, GO111MODULE, GOPROXY, GOCACHE, ...) is passed through
-/// untouched (into a container: GOFLAGS, GOPROXY, GOPRIVATE, GONOSUMDB and the like). The result is a static binary in a
-/// FROM-scratch image: the binary, CA certificates, /etc/passwd with a nonroot user, /tmp.
+/// untouched (into a container: GOFLAGS, GOPROXY, GOPRIVATE, GONOSUMDB and the like). The
+/// result is a static binary in a FROM-scratch image: the binary, CA certificates, /etc/passwd
+/// with a nonroot user, /tmp.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// A directory (built from inside it) or a package path
