@@ -18,6 +18,7 @@ pub mod inspect;
 pub mod layer;
 pub mod pack;
 pub mod platform;
+pub mod progress;
 pub mod reference;
 pub mod registry;
 pub mod rootfs;

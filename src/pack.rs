@@ -50,19 +50,7 @@ pub struct PackOptions {
     pub alpine: Option<Reference>,
 }
 
-/// Progress of the long steps, for the CLI to show.
-pub trait Progress {
-    fn stage(&self, message: &str);
-    /// `done` of `total` bytes of the current stage.
-    fn bytes(&self, _done: u64, _total: u64) {}
-    fn finish_stage(&self) {}
-}
-
-/// A progress sink that shows nothing.
-pub struct Silent;
-impl Progress for Silent {
-    fn stage(&self, _: &str) {}
-}
+pub use crate::progress::{Progress, Silent};
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Size {
@@ -150,8 +138,8 @@ pub fn pack(
     {
         return Err(PackError::NoSink);
     }
-    progress.stage(&format!("inspecting {}", artifact.path.display()));
-    let linkage = inspect::inspect_file(&artifact.path)?;
+    progress.stage(&format!("inspecting {}", artifact.executable.display()));
+    let linkage = inspect::inspect_file(&artifact.executable)?;
     let alpine = opts.alpine.clone().unwrap_or_else(choose::default_alpine);
     let mut choice = choose::choose(&linkage, &opts.base, &alpine)?;
     let entrypoint = format!("{APP_DIR}/{}", artifact.name);
@@ -186,7 +174,7 @@ pub fn pack(
                 "resolving shared libraries in {}",
                 artifact.root.display()
             ));
-            let in_root = Origin::root_path_of(&artifact.root, &artifact.path);
+            let in_root = Origin::root_path_of(&artifact.root, &artifact.executable);
             let origin = Origin {
                 image_path: &entrypoint,
                 root_path: in_root.as_deref(),
@@ -209,14 +197,18 @@ pub fn pack(
     // An image base brings its own users, certificates and hosts file.
     if base_image.is_none() {
         rootfs::add_essentials(&mut tree, ca)?;
-        if artifact.needs_hosts {
-            rootfs::add_hosts(&mut tree)?;
+        for (path, bytes) in &artifact.os_files {
+            tree.file(path, Content::Bytes(bytes.clone()), 0o644)?;
         }
     }
-    for (rel, host) in &artifact.assets {
+    for (rel, host) in &artifact.files {
         tree.copy_from_host(&format!("{APP_DIR}/{rel}"), host)?;
     }
-    tree.file(&entrypoint, Content::Host(artifact.path.clone()), 0o755)?;
+    tree.file(
+        &entrypoint,
+        Content::Host(artifact.executable.clone()),
+        0o755,
+    )?;
 
     let mtime = opts.source_date_epoch.unwrap_or(0);
     let staging = Staging::new()?;
@@ -242,10 +234,10 @@ pub fn pack(
             created.clone(),
         ),
     ]);
-    if let Some(s) = &artifact.vcs.source {
+    if let Some(s) = &artifact.provenance.vcs.source {
         labels.insert("org.opencontainers.image.source".into(), s.clone());
     }
-    if let Some(r) = &artifact.vcs.revision {
+    if let Some(r) = &artifact.provenance.vcs.revision {
         labels.insert("org.opencontainers.image.revision".into(), r.clone());
     }
     labels.extend(opts.labels.clone());
@@ -380,12 +372,12 @@ pub fn pack(
         output: opts.archive.clone(),
         oci_layout: opts.oci_layout.clone(),
         entrypoint,
-        binary_size: std::fs::metadata(&artifact.path)
+        binary_size: std::fs::metadata(&artifact.executable)
             .map(|m| m.len())
             .unwrap_or(0),
         libraries,
-        runtime: artifact.runtime.clone(),
-        toolchain: artifact.toolchain.clone(),
+        runtime: artifact.provenance.runtime.clone(),
+        toolchain: artifact.provenance.toolchain.clone(),
         notes,
         base_manifest: base_image.map(|b| b.manifest_digest),
         pushed,

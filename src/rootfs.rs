@@ -27,13 +27,10 @@ pub fn add_essentials(tree: &mut Tree, ca_bundle: Content) -> Result<(), LayerEr
 
 /// For runtimes that resolve `localhost` through the hosts file (Node does; engines usually
 /// mount their own over it, but not every runtime or `docker run --network none` does).
-pub fn add_hosts(tree: &mut Tree) -> Result<(), LayerError> {
-    tree.file(
-        "/etc/hosts",
-        Content::Bytes(
-            b"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n".to_vec(),
-        ),
-        0o644,
+pub fn hosts_file() -> (String, Vec<u8>) {
+    (
+        "/etc/hosts".into(),
+        b"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n".to_vec(),
     )
 }
 

@@ -6,7 +6,7 @@
 mod common;
 
 use binpack::build::toolchain::{Kind, Request, Toolchain};
-use binpack::pack::Silent;
+use binpack::progress::Silent;
 use common::*;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};

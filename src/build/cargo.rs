@@ -1,7 +1,7 @@
 //! `cargo build --release` of one binary target of a Cargo workspace; cargo_metadata finds the
 //! targets and the target directory.
 
-use super::{git, Artifact};
+use super::{git, Built};
 use crate::cleanup::Tracked;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -33,7 +33,7 @@ pub enum CargoError {
 }
 
 /// Builds the binary target and returns it.
-pub fn build(spec: &CargoBuild) -> Result<Artifact, CargoError> {
+pub fn build(spec: &CargoBuild) -> Result<Built, CargoError> {
     let cargo = which::which("cargo").map_err(|_| CargoError::NotFound)?;
     let manifest = spec.dir.join("Cargo.toml");
     let meta = cargo_metadata::MetadataCommand::new()
@@ -103,8 +103,8 @@ pub fn build(spec: &CargoBuild) -> Result<Artifact, CargoError> {
     );
     let exe = out_dir.path().join(&bin);
     std::fs::copy(&built, &exe)?;
-    let mut artifact = Artifact::built(exe, bin, out_dir);
-    artifact.vcs = git::describe(&spec.dir);
-    artifact.toolchain = Some("host".into());
-    Ok(artifact)
+    let mut built = Built::new(exe, bin, out_dir);
+    built.artifact.provenance.vcs = git::describe(&spec.dir);
+    built.artifact.provenance.toolchain = Some("host".into());
+    Ok(built)
 }

@@ -2,11 +2,11 @@
 //! container.
 
 use super::toolchain::{volume, Toolchain, ToolchainError};
-use super::{git, Artifact};
+use super::{git, Built};
 use crate::cleanup::Tracked;
 use crate::inspect;
-use crate::pack::Progress;
 use crate::platform::Platform;
+use crate::progress::Progress;
 use serde::Deserialize;
 use std::ffi::OsString;
 use std::io;
@@ -94,7 +94,7 @@ pub fn build(
     spec: &GoBuild,
     toolchain: &Toolchain,
     progress: &dyn Progress,
-) -> Result<Artifact, GoError> {
+) -> Result<Built, GoError> {
     let go = match toolchain {
         Toolchain::Host => which::which("go").map_err(|_| GoError::NotFound)?,
         Toolchain::Container(_) => PathBuf::from("go"),
@@ -221,17 +221,19 @@ pub fn build(
     if !status.success() {
         return Err(cgo_users().unwrap_or(GoError::BuildFailed));
     }
-    let mut artifact = Artifact::built(out, name, out_dir);
-    artifact.vcs = git::describe(&runner.host_path(Path::new(&pkg.dir)));
+    let mut built = Built::new(out, name, out_dir);
+    let artifact = &mut built.artifact;
+    artifact.provenance.vcs = git::describe(&runner.host_path(Path::new(&pkg.dir)));
+    artifact.provenance.platform = Some(spec.platform.clone());
     // The host's root is the default. A container's is an image export: spared for a static
     // binary (the CGO_ENABLED=0 rule), the only case where reading the binary here pays.
     if matches!(toolchain, Toolchain::Container(_))
-        && !inspect::inspect_file(&artifact.path).is_ok_and(|l| l.is_static)
+        && !inspect::inspect_file(&artifact.executable).is_ok_and(|l| l.is_static)
     {
         artifact.root = toolchain.library_root(progress)?;
     }
-    artifact.toolchain = Some(toolchain.describe());
-    Ok(artifact)
+    artifact.provenance.toolchain = Some(toolchain.describe());
+    Ok(built)
 }
 
 /// What a toolchain container mounts: the nearest directory with go.work, else go.mod, else

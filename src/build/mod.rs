@@ -1,4 +1,4 @@
-//! The build stage: the only one that runs foreign programs. It turns a project into an
+//! The build stage: the only one that runs toolchains. It turns a project into an
 //! [`Artifact`]: one ELF on the host and what is known of how it was made.
 
 pub mod cargo;
@@ -8,61 +8,89 @@ pub mod node;
 pub mod toolchain;
 
 use crate::cleanup::Tracked;
+use crate::platform::Platform;
 use std::path::{Path, PathBuf};
 use tempfile::TempDir;
 
-/// One executable ready to be packed.
+/// One executable ready to be packed: a plain value, with no flags for one language.
+#[derive(Clone, Debug)]
 pub struct Artifact {
     /// The ELF on the host.
-    pub path: PathBuf,
+    pub executable: PathBuf,
     /// The program's name: the image's default name and the executable's name in the image.
     pub name: String,
+    /// Files shipped beside the executable: (path relative to the app directory, host path).
+    pub files: Vec<(String, PathBuf)>,
+    /// Files the runtime needs from the operating system (Node resolves `localhost` through
+    /// /etc/hosts): (absolute image path, bytes). An image base brings its own.
+    pub os_files: Vec<(String, Vec<u8>)>,
+    /// Environment the program needs (`K=V`), under the user's `--env`.
+    pub env: Vec<String>,
     /// The filesystem its shared libraries come from, for the closure base.
     pub root: PathBuf,
-    /// Where the source came from, for the image labels.
-    pub vcs: git::Vcs,
-    /// The language runtime inside the executable, for the summary (e.g. `node v20.20.2`).
-    pub runtime: Option<String>,
-    /// Where it was built (`host`, `docker golang:1.23-bookworm@sha256:...`), for the summary.
-    pub toolchain: Option<String>,
-    /// The runtime resolves names through /etc/hosts (Node does, for `localhost`).
-    pub needs_hosts: bool,
-    /// Files shipped beside the executable: (path relative to the app directory, host path).
-    pub assets: Vec<(String, PathBuf)>,
+    /// What is known of how it was built.
+    pub provenance: Provenance,
     /// Things the user should know that did not stop the build.
     pub notes: Vec<String>,
-    /// Keeps a build's output directory alive as long as the artifact.
+}
+
+/// How an artifact was made, for labels and the summary.
+#[derive(Clone, Debug, Default)]
+pub struct Provenance {
+    /// Where the source came from, for the image labels.
+    pub vcs: git::Vcs,
+    /// The language runtime inside the executable (e.g. `node v20.20.2 (host)`).
+    pub runtime: Option<String>,
+    /// Where it was built (`host`, `docker golang:1.23-bookworm@sha256:...`).
+    pub toolchain: Option<String>,
+    /// The platform the build targeted, when it said (it carries what the ELF header cannot,
+    /// such as arm's variant).
+    pub platform: Option<Platform>,
+}
+
+/// A builder's result: the artifact, and the temporary directory it lives in, which must
+/// outlive the packing.
+pub struct Built {
+    pub artifact: Artifact,
     _workdir: Option<Tracked<TempDir>>,
 }
 
 impl Artifact {
-    /// An ELF someone else built (`binpack bin`), resolved against the host's root.
-    pub fn prebuilt(path: &Path) -> Artifact {
+    /// An ELF someone else built (`binpack bin`), resolved against `root`.
+    pub fn prebuilt(path: &Path, root: &Path) -> Artifact {
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "app".into());
         Artifact {
-            path: path.to_path_buf(),
+            executable: path.to_path_buf(),
             name,
-            root: PathBuf::from("/"),
-            vcs: git::Vcs::default(),
-            runtime: None,
-            toolchain: None,
-            needs_hosts: false,
-            assets: vec![],
+            files: vec![],
+            os_files: vec![],
+            env: vec![],
+            root: root.to_path_buf(),
+            provenance: Provenance::default(),
             notes: vec![],
-            _workdir: None,
+        }
+    }
+}
+
+impl Built {
+    /// An artifact built into `workdir`, which lives as long as the result.
+    pub fn new(executable: PathBuf, name: String, workdir: Tracked<TempDir>) -> Built {
+        let mut artifact = Artifact::prebuilt(&executable, Path::new("/"));
+        artifact.name = name;
+        Built {
+            artifact,
+            _workdir: Some(workdir),
         }
     }
 
-    /// An artifact built into `workdir`, which lives as long as the artifact.
-    pub fn built(path: PathBuf, name: String, workdir: Tracked<TempDir>) -> Artifact {
-        Artifact {
-            path,
-            name,
-            _workdir: Some(workdir),
-            ..Artifact::prebuilt(Path::new(""))
+    /// An artifact that needs no temporary directory.
+    pub fn prebuilt(artifact: Artifact) -> Built {
+        Built {
+            artifact,
+            _workdir: None,
         }
     }
 }

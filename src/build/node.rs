@@ -3,10 +3,10 @@
 //! fetched with npm). `--packer pkg` hands the job to pkg instead.
 
 use super::toolchain::{pinned, volume, Runner, Toolchain, ToolchainError};
-use super::{git, Artifact};
+use super::{git, Built};
 use crate::cache;
 use crate::cleanup::Tracked;
-use crate::pack::Progress;
+use crate::progress::Progress;
 use crate::sea::{self, blob::Blob, inject::SeaError};
 use serde::Deserialize;
 use sha2::{Digest, Sha512};
@@ -89,7 +89,7 @@ pub fn build(
     spec: &NodeBuild,
     toolchain: &Toolchain,
     progress: &dyn Progress,
-) -> Result<Artifact, NodeError> {
+) -> Result<Built, NodeError> {
     let entry = Entry::resolve(&spec.entry)?;
     if spec.packer == Packer::Pkg && !matches!(toolchain, Toolchain::Host) {
         return Err(NodeError::Pkg(
@@ -143,15 +143,16 @@ pub fn build(
         }
     }
     let root = toolchain.library_root(progress)?;
-    let mut artifact = Artifact::built(exe, entry.name.clone(), out_dir);
-    artifact.vcs = git::describe(&entry.project);
-    artifact.runtime = Some(format!("node {} ({})", runtime.version, runtime.origin));
+    let mut built = Built::new(exe, entry.name.clone(), out_dir);
+    let artifact = &mut built.artifact;
+    artifact.provenance.vcs = git::describe(&entry.project);
+    artifact.provenance.runtime = Some(format!("node {} ({})", runtime.version, runtime.origin));
+    artifact.provenance.toolchain = Some(toolchain.describe());
     artifact.root = root;
-    artifact.toolchain = Some(toolchain.describe());
-    artifact.needs_hosts = true;
-    artifact.assets = assets;
+    artifact.os_files.push(crate::rootfs::hosts_file());
+    artifact.files = assets;
     artifact.notes = notes;
-    Ok(artifact)
+    Ok(built)
 }
 
 /// What a toolchain container mounts: the outermost directory from the project up that has

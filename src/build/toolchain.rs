@@ -4,7 +4,7 @@
 
 use crate::cache;
 use crate::engine::Engine;
-use crate::pack::Progress;
+use crate::progress::Progress;
 use std::ffi::{OsStr, OsString};
 use std::io;
 use std::path::{Component, Path, PathBuf};

@@ -29,8 +29,7 @@ pub fn run(args: Args, reporter: &Reporter) -> anyhow::Result<()> {
     if !args.root.is_dir() {
         anyhow::bail!("--root {}: no such directory", args.root.display());
     }
-    let mut artifact = Artifact::prebuilt(&args.file);
-    artifact.root = args.root.clone();
+    let artifact = Artifact::prebuilt(&args.file, &args.root);
     let opts = args.pack.options(&artifact.name)?;
     let summary = pack::pack(&artifact, &opts, reporter)?;
     report::print_summary(&summary, args.pack.json)

@@ -46,8 +46,9 @@ pub fn run(args: Args, reporter: &Reporter) -> anyhow::Result<()> {
             .unwrap_or_default()
     ));
     reporter.finish_stage();
-    let artifact = cargo::build(&spec)?;
+    let built = cargo::build(&spec)?;
+    let artifact = &built.artifact;
     let opts = args.pack.options(&artifact.name)?;
-    let summary = pack::pack(&artifact, &opts, reporter)?;
+    let summary = pack::pack(artifact, &opts, reporter)?;
     report::print_summary(&summary, args.pack.json)
 }

@@ -55,8 +55,9 @@ pub fn run(args: Args, reporter: &Reporter) -> anyhow::Result<()> {
         toolchain.describe()
     ));
     reporter.finish_stage();
-    let artifact = go::build(&spec, &toolchain, reporter)?;
+    let built = go::build(&spec, &toolchain, reporter)?;
+    let artifact = &built.artifact;
     let opts = args.pack.options(&artifact.name)?;
-    let summary = pack::pack(&artifact, &opts, reporter)?;
+    let summary = pack::pack(artifact, &opts, reporter)?;
     report::print_summary(&summary, args.pack.json)
 }

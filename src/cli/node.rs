@@ -51,9 +51,10 @@ pub fn run(args: Args, reporter: &Reporter) -> anyhow::Result<()> {
         assets: args.assets.clone(),
     };
     let toolchain = Toolchain::select(&args.toolchain.request(), "node", node::INSTALL, reporter)?;
-    let artifact = node::build(&spec, &toolchain, reporter)?;
+    let built = node::build(&spec, &toolchain, reporter)?;
+    let artifact = &built.artifact;
     reporter.finish_stage();
     let opts = args.pack.options(&artifact.name)?;
-    let summary = pack::pack(&artifact, &opts, reporter)?;
+    let summary = pack::pack(artifact, &opts, reporter)?;
     report::print_summary(&summary, args.pack.json)
 }
