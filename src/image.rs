@@ -1,39 +1,28 @@
 //! The OCI image config, manifest and index, serialized with a stable key order.
 
+use crate::digest::Digest;
 use crate::layer::LayerStats;
 use crate::platform::Platform;
 use crate::reference::Reference;
+use crate::runconfig::RunConfig;
 use oci_spec::image::{
-    Arch, ConfigBuilder, DescriptorBuilder, HistoryBuilder, ImageConfigurationBuilder,
-    ImageIndexBuilder, ImageManifestBuilder, MediaType, Os, PlatformBuilder, RootFsBuilder,
+    Arch, ConfigBuilder, Descriptor, DescriptorBuilder, History, HistoryBuilder,
+    ImageConfigurationBuilder, ImageIndexBuilder, ImageManifestBuilder, MediaType, Os,
+    PlatformBuilder, RootFsBuilder,
 };
 use serde::Serialize;
-use sha2::{Digest, Sha256};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 pub const MANIFEST_MEDIA_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
+pub const INDEX_MEDIA_TYPE: &str = "application/vnd.oci.image.index.v1+json";
 pub const CONFIG_MEDIA_TYPE: &str = "application/vnd.oci.image.config.v1+json";
 pub const LAYER_MEDIA_TYPE: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 
-/// How the container runs: everything the config says besides its layers.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct RunConfig {
-    pub entrypoint: Vec<String>,
-    pub cmd: Vec<String>,
-    /// `K=V`, in order; later entries with the same key replace earlier ones.
-    pub env: Vec<String>,
-    pub user: String,
-    pub workdir: String,
-    pub labels: BTreeMap<String, String>,
-    /// RFC 3339, from SOURCE_DATE_EPOCH or the epoch.
-    pub created: String,
-}
-
-/// A blob as the manifest and index point at it.
+/// A blob as a manifest or an index points at it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Blob {
     pub media_type: String,
-    pub digest: String,
+    pub digest: Digest,
     pub size: u64,
 }
 
@@ -41,34 +30,90 @@ impl Blob {
     pub fn of(media_type: &str, bytes: &[u8]) -> Blob {
         Blob {
             media_type: media_type.into(),
-            digest: sha256(bytes),
+            digest: Digest::of(bytes),
             size: bytes.len() as u64,
+        }
+    }
+
+    /// The gzip layer binpack wrote.
+    pub fn layer(stats: &LayerStats) -> Blob {
+        Blob {
+            media_type: LAYER_MEDIA_TYPE.into(),
+            digest: stats.digest.clone(),
+            size: stats.size,
         }
     }
 }
 
-/// The image's JSON documents and what they point at.
+/// One platform's image: its JSON documents and what they point at.
 #[derive(Clone, Debug)]
 pub struct Image {
     pub config: Vec<u8>,
     pub manifest: Vec<u8>,
     pub config_blob: Blob,
     pub manifest_blob: Blob,
+    /// Bottom first: the base's, then binpack's.
     pub layers: Vec<Blob>,
     pub platform: Platform,
+}
+
+/// Images of several platforms under one index.
+#[derive(Clone, Debug)]
+pub struct Index {
+    pub json: Vec<u8>,
+    pub blob: Blob,
+    pub images: Vec<Image>,
+}
+
+/// What the outputs are given: one image, or an index of images.
+#[derive(Clone, Debug)]
+pub enum Packed {
+    Image(Image),
+    Index(Index),
+}
+
+impl Packed {
+    /// The manifest or index a tag points at.
+    pub fn top(&self) -> &Blob {
+        match self {
+            Packed::Image(i) => &i.manifest_blob,
+            Packed::Index(x) => &x.blob,
+        }
+    }
+
+    pub fn top_bytes(&self) -> &[u8] {
+        match self {
+            Packed::Image(i) => &i.manifest,
+            Packed::Index(x) => &x.json,
+        }
+    }
+
+    pub fn images(&self) -> &[Image] {
+        match self {
+            Packed::Image(i) => std::slice::from_ref(i),
+            Packed::Index(x) => &x.images,
+        }
+    }
+
+    /// The image an engine that loads one platform gets: the host's, else the first.
+    pub fn for_host(&self) -> &Image {
+        let images = self.images();
+        let host = Platform::host();
+        images
+            .iter()
+            .find(|i| i.platform.os == host.os && i.platform.arch == host.arch)
+            .unwrap_or(&images[0])
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImageError {
     #[error("building the image JSON: {0}")]
     Spec(#[from] oci_spec::OciSpecError),
-    #[error("invalid --env {0:?}: expected KEY=VALUE")]
-    BadEnv(String),
-}
-
-/// `sha256:<hex>` of `bytes`.
-pub fn sha256(bytes: &[u8]) -> String {
-    format!("sha256:{:x}", Sha256::digest(bytes))
+    #[error("an index needs at least one image")]
+    EmptyIndex,
+    #[error("two images for {0} in one index")]
+    DuplicatePlatform(String),
 }
 
 /// JSON with object keys sorted at every level: oci-spec keeps labels and annotations in
@@ -78,31 +123,13 @@ pub fn canonical_json<T: Serialize>(value: &T) -> Vec<u8> {
     serde_json::to_vec(&v).expect("a Value serializes")
 }
 
-/// Merges `K=V` lists: a later key replaces an earlier one in place.
-pub fn merge_env(base: &[String], extra: &[String]) -> Result<Vec<String>, ImageError> {
-    let mut out: Vec<String> = base.to_vec();
-    for kv in extra {
-        let Some((k, _)) = kv.split_once('=').filter(|(k, _)| !k.is_empty()) else {
-            return Err(ImageError::BadEnv(kv.clone()));
-        };
-        match out
-            .iter_mut()
-            .find(|e| e.split_once('=').map(|x| x.0) == Some(k))
-        {
-            Some(slot) => *slot = kv.clone(),
-            None => out.push(kv.clone()),
-        }
-    }
-    Ok(out)
-}
-
 /// The layers an image base contributes, below binpack's own.
 #[derive(Clone, Debug, Default)]
 pub struct BaseLayers {
     pub layers: Vec<Blob>,
-    pub diff_ids: Vec<String>,
+    pub diff_ids: Vec<Digest>,
     /// The base config's history entries, kept as they are.
-    pub history: Vec<serde_json::Value>,
+    pub history: Vec<History>,
 }
 
 /// Builds config and manifest for `base` and then `layers` (bottom first) on `platform`.
@@ -112,65 +139,13 @@ pub fn build(
     base: &BaseLayers,
     layers: &[LayerStats],
 ) -> Result<Image, ImageError> {
-    let mut cfg = ConfigBuilder::default()
-        .env(run.env.clone())
-        .entrypoint(run.entrypoint.clone())
-        .user(run.user.clone())
-        .working_dir(run.workdir.clone())
-        .labels(
-            run.labels
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect::<HashMap<_, _>>(),
-        );
-    if !run.cmd.is_empty() {
-        cfg = cfg.cmd(run.cmd.clone());
-    }
-    let mut history: Vec<oci_spec::image::History> = base
-        .history
-        .iter()
-        .filter_map(|h| serde_json::from_value(h.clone()).ok())
-        .collect();
-    for _ in layers {
-        history.push(
-            HistoryBuilder::default()
-                .created(run.created.clone())
-                .created_by("binpack")
-                .build()?,
-        );
-    }
-    let mut config = ImageConfigurationBuilder::default()
-        .created(run.created.clone())
-        .architecture(Arch::from(platform.arch.as_str()))
-        .os(Os::from(platform.os.as_str()))
-        .config(cfg.build()?)
-        .rootfs(
-            RootFsBuilder::default()
-                .typ("layers")
-                .diff_ids(
-                    base.diff_ids
-                        .iter()
-                        .cloned()
-                        .chain(layers.iter().map(|l| l.diff_id.clone()))
-                        .collect::<Vec<_>>(),
-                )
-                .build()?,
-        )
-        .history(history);
-    if let Some(v) = &platform.variant {
-        config = config.variant(v.clone());
-    }
-    let config = canonical_json(&config.build()?);
+    let config = canonical_json(&config(run, platform, base, layers)?);
     let config_blob = Blob::of(CONFIG_MEDIA_TYPE, &config);
     let layer_blobs: Vec<Blob> = base
         .layers
         .iter()
         .cloned()
-        .chain(layers.iter().map(|l| Blob {
-            media_type: LAYER_MEDIA_TYPE.into(),
-            digest: l.digest.clone(),
-            size: l.size,
-        }))
+        .chain(layers.iter().map(Blob::layer))
         .collect();
     let manifest = ImageManifestBuilder::default()
         .schema_version(2u32)
@@ -194,18 +169,95 @@ pub fn build(
     })
 }
 
+fn config(
+    run: &RunConfig,
+    platform: &Platform,
+    base: &BaseLayers,
+    layers: &[LayerStats],
+) -> Result<oci_spec::image::ImageConfiguration, ImageError> {
+    let mut cfg = ConfigBuilder::default()
+        .env(run.env.clone())
+        .entrypoint(run.entrypoint.clone())
+        .user(run.user.clone())
+        .working_dir(run.workdir.clone())
+        .labels(
+            run.labels
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect::<HashMap<_, _>>(),
+        );
+    if !run.cmd.is_empty() {
+        cfg = cfg.cmd(run.cmd.clone());
+    }
+    let mut history = base.history.clone();
+    for _ in layers {
+        history.push(
+            HistoryBuilder::default()
+                .created(run.created.clone())
+                .created_by("binpack")
+                .build()?,
+        );
+    }
+    let diff_ids: Vec<String> = base
+        .diff_ids
+        .iter()
+        .chain(layers.iter().map(|l| &l.diff_id))
+        .map(Digest::to_string)
+        .collect();
+    let mut config = ImageConfigurationBuilder::default()
+        .created(run.created.clone())
+        .architecture(Arch::from(platform.arch.as_str()))
+        .os(Os::from(platform.os.as_str()))
+        .config(cfg.build()?)
+        .rootfs(
+            RootFsBuilder::default()
+                .typ("layers")
+                .diff_ids(diff_ids)
+                .build()?,
+        )
+        .history(history);
+    if let Some(v) = &platform.variant {
+        config = config.variant(v.clone());
+    }
+    Ok(config.build()?)
+}
+
+/// An index of `images`, one per platform, in the order given.
+pub fn index(images: Vec<Image>) -> Result<Index, ImageError> {
+    if images.is_empty() {
+        return Err(ImageError::EmptyIndex);
+    }
+    for (i, img) in images.iter().enumerate() {
+        if images[..i].iter().any(|o| o.platform == img.platform) {
+            return Err(ImageError::DuplicatePlatform(img.platform.to_string()));
+        }
+    }
+    let manifests = images
+        .iter()
+        .map(|i| descriptor(&i.manifest_blob, Some(&i.platform), None))
+        .collect::<Result<Vec<_>, _>>()?;
+    let json = canonical_json(
+        &ImageIndexBuilder::default()
+            .schema_version(2u32)
+            .media_type(MediaType::ImageIndex)
+            .manifests(manifests)
+            .build()?,
+    );
+    Ok(Index {
+        blob: Blob::of(INDEX_MEDIA_TYPE, &json),
+        json,
+        images,
+    })
+}
+
 fn descriptor(
     blob: &Blob,
     platform: Option<&Platform>,
     annotations: Option<HashMap<String, String>>,
-) -> Result<oci_spec::image::Descriptor, ImageError> {
+) -> Result<Descriptor, ImageError> {
     let mut d = DescriptorBuilder::default()
         .media_type(MediaType::from(blob.media_type.as_str()))
-        .digest(
-            blob.digest
-                .parse::<oci_spec::image::Digest>()
-                .expect("digests we computed parse"),
-        )
+        .digest(blob.digest.to_oci())
         .size(blob.size);
     if let Some(p) = platform {
         let mut pb = PlatformBuilder::default()
@@ -222,9 +274,9 @@ fn descriptor(
     Ok(d.build()?)
 }
 
-/// The OCI layout `index.json`: the manifest, named both ways engines look for a name
-/// (containerd and podman read the qualified name; umoci and skopeo the tag).
-pub fn index_json(image: &Image, reference: &Reference) -> Result<Vec<u8>, ImageError> {
+/// The OCI layout `index.json`: the image (or the index of images), named both ways engines
+/// look for a name (containerd and podman read the qualified name; umoci and skopeo the tag).
+pub fn layout_index_json(packed: &Packed, reference: &Reference) -> Result<Vec<u8>, ImageError> {
     let annotations = HashMap::from([
         (
             "io.containerd.image.name".to_string(),
@@ -235,25 +287,25 @@ pub fn index_json(image: &Image, reference: &Reference) -> Result<Vec<u8>, Image
             reference.tag.clone(),
         ),
     ]);
+    let entry = match packed {
+        Packed::Image(i) => descriptor(&i.manifest_blob, Some(&i.platform), Some(annotations))?,
+        Packed::Index(x) => descriptor(&x.blob, None, Some(annotations))?,
+    };
     let index = ImageIndexBuilder::default()
         .schema_version(2u32)
         .media_type(MediaType::ImageIndex)
-        .manifests(vec![descriptor(
-            &image.manifest_blob,
-            Some(&image.platform),
-            Some(annotations),
-        )?])
+        .manifests(vec![entry])
         .build()?;
     Ok(canonical_json(&index))
 }
 
-/// The Docker `manifest.json` that `docker load` needs, pointing at the same blobs.
+/// The Docker `manifest.json` that `docker load` needs, pointing at the same blobs. Docker
+/// 20.10 loads one platform: `image`.
 pub fn docker_manifest_json(image: &Image, reference: &Reference) -> Vec<u8> {
-    let path = |d: &str| format!("blobs/sha256/{}", d.trim_start_matches("sha256:"));
     canonical_json(&serde_json::json!([{
-        "Config": path(&image.config_blob.digest),
+        "Config": image.config_blob.digest.blob_rel(),
         "RepoTags": [reference.to_string()],
-        "Layers": image.layers.iter().map(|l| path(&l.digest)).collect::<Vec<_>>(),
+        "Layers": image.layers.iter().map(|l| l.digest.blob_rel()).collect::<Vec<_>>(),
     }]))
 }
 
@@ -277,8 +329,8 @@ mod tests {
 
     fn layer() -> LayerStats {
         LayerStats {
-            digest: format!("sha256:{}", "a".repeat(64)),
-            diff_id: format!("sha256:{}", "b".repeat(64)),
+            digest: Digest::parse(&format!("sha256:{}", "a".repeat(64))).unwrap(),
+            diff_id: Digest::parse(&format!("sha256:{}", "b".repeat(64))).unwrap(),
             size: 10,
             uncompressed_size: 20,
         }
@@ -302,18 +354,18 @@ mod tests {
         assert_eq!(cfg["config"]["Entrypoint"][0], "/app/hello");
         assert_eq!(cfg["config"]["Cmd"][1], "80");
         assert_eq!(cfg["config"]["Labels"]["label.7"], "v7");
-        assert_eq!(cfg["rootfs"]["diff_ids"][0], layer().diff_id);
+        assert_eq!(cfg["rootfs"]["diff_ids"][0], layer().diff_id.as_str());
         let m: serde_json::Value = serde_json::from_slice(&a.manifest).unwrap();
         assert_eq!(m["mediaType"], MANIFEST_MEDIA_TYPE);
-        assert_eq!(m["config"]["digest"], a.config_blob.digest);
+        assert_eq!(m["config"]["digest"], a.config_blob.digest.as_str());
         assert_eq!(m["config"]["size"], a.config.len());
         assert_eq!(m["layers"][0]["mediaType"], LAYER_MEDIA_TYPE);
-        assert_eq!(m["layers"][0]["digest"], layer().digest);
-        assert_eq!(a.manifest_blob.digest, sha256(&a.manifest));
+        assert_eq!(m["layers"][0]["digest"], layer().digest.as_str());
+        assert_eq!(a.manifest_blob.digest, Digest::of(&a.manifest));
     }
 
     #[test]
-    fn index_and_docker_manifest_name_the_image() {
+    fn layout_index_and_docker_manifest_name_the_image() {
         let img = build(
             &run(),
             &Platform::linux("arm64"),
@@ -322,10 +374,11 @@ mod tests {
         )
         .unwrap();
         let r = Reference::parse("hello:v1").unwrap();
+        let packed = Packed::Image(img.clone());
         let idx: serde_json::Value =
-            serde_json::from_slice(&index_json(&img, &r).unwrap()).unwrap();
+            serde_json::from_slice(&layout_index_json(&packed, &r).unwrap()).unwrap();
         let m = &idx["manifests"][0];
-        assert_eq!(m["digest"], img.manifest_blob.digest);
+        assert_eq!(m["digest"], img.manifest_blob.digest.as_str());
         assert_eq!(m["platform"]["architecture"], "arm64");
         assert_eq!(
             m["annotations"]["io.containerd.image.name"],
@@ -342,11 +395,26 @@ mod tests {
     }
 
     #[test]
-    fn env_merge() {
-        let base = vec!["PATH=/bin".to_string(), "A=1".to_string()];
-        let got = merge_env(&base, &["A=2".into(), "B=x=y".into()]).unwrap();
-        assert_eq!(got, ["PATH=/bin", "A=2", "B=x=y"]);
-        assert!(merge_env(&base, &["novalue".into()]).is_err());
-        assert!(merge_env(&base, &["=v".into()]).is_err());
+    fn an_index_lists_each_platform_once() {
+        let mut arm = Platform::linux("arm64");
+        arm.variant = Some("v8".into());
+        let images: Vec<Image> = [Platform::linux("amd64"), arm]
+            .iter()
+            .map(|p| build(&run(), p, &BaseLayers::default(), &[layer()]).unwrap())
+            .collect();
+        let x = index(images.clone()).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&x.json).unwrap();
+        assert_eq!(v["mediaType"], INDEX_MEDIA_TYPE);
+        assert_eq!(v["manifests"].as_array().unwrap().len(), 2);
+        assert_eq!(v["manifests"][1]["platform"]["variant"], "v8");
+        assert_eq!(
+            v["manifests"][0]["digest"],
+            images[0].manifest_blob.digest.as_str()
+        );
+        assert!(matches!(
+            index(vec![images[0].clone(), images[0].clone()]),
+            Err(ImageError::DuplicatePlatform(_))
+        ));
+        assert!(matches!(index(vec![]), Err(ImageError::EmptyIndex)));
     }
 }

@@ -1,8 +1,9 @@
 //! The filesystem tree of a layer and its deterministic tar+gzip encoding, hashed while it
 //! streams: sha256 of the tar is the diff_id, sha256 of the gzip is the blob digest.
 
+use crate::digest::Digest;
 use flate2::{write::GzEncoder, Compression, GzBuilder};
-use sha2::{Digest, Sha256};
+use sha2::{Digest as _, Sha256};
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -184,10 +185,10 @@ impl Tree {
 /// What writing a layer produced.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LayerStats {
-    /// `sha256:<hex>` of the compressed blob.
-    pub digest: String,
-    /// `sha256:<hex>` of the uncompressed tar.
-    pub diff_id: String,
+    /// Of the compressed blob.
+    pub digest: Digest,
+    /// Of the uncompressed tar.
+    pub diff_id: Digest,
     pub size: u64,
     pub uncompressed_size: u64,
 }
@@ -208,13 +209,9 @@ impl<W: Write> HashWriter<W> {
         }
     }
 
-    /// The inner writer, `sha256:<hex>` and the byte count.
-    pub fn finish(self) -> (W, String, u64) {
-        (
-            self.inner,
-            format!("sha256:{:x}", self.hasher.finalize()),
-            self.count,
-        )
+    /// The inner writer, the digest and the byte count.
+    pub fn finish(self) -> (W, Digest, u64) {
+        (self.inner, Digest::from_hasher(self.hasher), self.count)
     }
 }
 
@@ -406,16 +403,13 @@ mod tests {
     fn digests_sizes_modes_and_order() {
         let (bytes, stats) = encode(&sample(), 42);
         assert_eq!(stats.size, bytes.len() as u64);
-        assert_eq!(stats.digest, format!("sha256:{:x}", Sha256::digest(&bytes)));
+        assert_eq!(stats.digest, Digest::of(&bytes));
         let mut tar_bytes = Vec::new();
         flate2::read::GzDecoder::new(bytes.as_slice())
             .read_to_end(&mut tar_bytes)
             .unwrap();
         assert_eq!(stats.uncompressed_size, tar_bytes.len() as u64);
-        assert_eq!(
-            stats.diff_id,
-            format!("sha256:{:x}", Sha256::digest(&tar_bytes))
-        );
+        assert_eq!(stats.diff_id, Digest::of(&tar_bytes));
         let mut archive = tar::Archive::new(tar_bytes.as_slice());
         let entries: Vec<(String, u32, u64, u64, tar::EntryType)> = archive
             .entries()

@@ -97,6 +97,16 @@ impl Reference {
         }
     }
 
+    /// The repository's path on its registry: Docker Hub's official images live under
+    /// `library/`.
+    pub fn repository_path(&self) -> String {
+        if self.registry.is_none() && !self.repository.contains('/') {
+            format!("library/{}", self.repository)
+        } else {
+            self.repository.clone()
+        }
+    }
+
     /// The fully qualified name containerd and podman record (`docker.io/library/x:tag`).
     pub fn qualified(&self) -> String {
         match self.registry.as_deref() {

@@ -30,7 +30,7 @@ pub fn run(args: Args, reporter: &Reporter) -> anyhow::Result<()> {
         anyhow::bail!("--root {}: no such directory", args.root.display());
     }
     let artifact = Artifact::prebuilt(&args.file, &args.root);
-    let opts = args.pack.options(&artifact.name)?;
-    let summary = pack::pack(&artifact, &opts, reporter)?;
+    let outputs = args.pack.outputs(&artifact.name)?;
+    let summary = pack::pack(&artifact, &args.pack.options()?, &outputs, reporter)?;
     report::print_summary(&summary, args.pack.json)
 }

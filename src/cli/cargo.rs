@@ -3,7 +3,8 @@
 use super::pack_args::PackArgs;
 use super::report::{self, Reporter};
 use binpack::build::cargo::{self, CargoBuild};
-use binpack::pack::{self, Progress};
+use binpack::pack;
+use binpack::progress::Progress;
 use std::path::PathBuf;
 
 /// Build a binary target of a Cargo workspace (release) and pack it; the base is chosen from
@@ -48,7 +49,7 @@ pub fn run(args: Args, reporter: &Reporter) -> anyhow::Result<()> {
     reporter.finish_stage();
     let built = cargo::build(&spec)?;
     let artifact = &built.artifact;
-    let opts = args.pack.options(&artifact.name)?;
-    let summary = pack::pack(artifact, &opts, reporter)?;
+    let outputs = args.pack.outputs(&artifact.name)?;
+    let summary = pack::pack(artifact, &args.pack.options()?, &outputs, reporter)?;
     report::print_summary(&summary, args.pack.json)
 }

@@ -5,8 +5,9 @@ use super::report::{self, Reporter};
 use super::toolchain_args::ToolchainArgs;
 use binpack::build::go::{self, GoBuild};
 use binpack::build::toolchain::Toolchain;
-use binpack::pack::{self, Progress};
+use binpack::pack;
 use binpack::platform::Platform;
+use binpack::progress::Progress;
 
 /// Build a Go main package (CGO_ENABLED=0, -trimpath, stripped) and pack it into an image.
 ///
@@ -57,7 +58,7 @@ pub fn run(args: Args, reporter: &Reporter) -> anyhow::Result<()> {
     reporter.finish_stage();
     let built = go::build(&spec, &toolchain, reporter)?;
     let artifact = &built.artifact;
-    let opts = args.pack.options(&artifact.name)?;
-    let summary = pack::pack(artifact, &opts, reporter)?;
+    let outputs = args.pack.outputs(&artifact.name)?;
+    let summary = pack::pack(artifact, &args.pack.options()?, &outputs, reporter)?;
     report::print_summary(&summary, args.pack.json)
 }

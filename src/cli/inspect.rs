@@ -1,9 +1,10 @@
 //! `binpack inspect`: what an ELF needs at run time and which base binpack would pick.
 
-use binpack::choose::{self, Base, BaseRequest};
-use binpack::closure;
-use binpack::inspect;
-use binpack::pack::APP_DIR;
+use binpack::appfiles::entrypoint_of;
+use binpack::base;
+use binpack::build::Artifact;
+use binpack::choose::Base;
+use binpack::pack::{self, PackOptions, Plan};
 use std::path::PathBuf;
 
 /// Show what an ELF needs at run time (platform, interpreter, libraries, Go build info) and
@@ -24,22 +25,15 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let linkage = inspect::inspect_file(&args.file)?;
-    let choice = choose::choose(&linkage, &BaseRequest::Auto, &choose::default_alpine())?;
-    let name = args
-        .file
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let image_path = format!("{APP_DIR}/{name}");
-    let in_root = closure::Origin::root_path_of(&args.root, &args.file);
-    let origin = closure::Origin {
-        image_path: &image_path,
-        root_path: in_root.as_deref(),
-    };
+    // The same first stages as packing: inspect, choose, and the closure a pack would copy.
+    let artifact = Artifact::prebuilt(&args.file, &args.root);
+    let Plan {
+        linkage, choice, ..
+    } = pack::plan(&artifact, &PackOptions::default())?;
+    let entrypoint = entrypoint_of(&artifact.name);
     // A library that cannot be found is reported after what could be read.
     let (libraries, unresolved) = match choice.base {
-        Base::Closure => match closure::resolve(&args.root, &linkage, &origin) {
+        Base::Closure => match base::closure_of(&args.root, &linkage, &args.file, &entrypoint) {
             Ok(l) => (l, None),
             Err(e) => (vec![], Some(e)),
         },

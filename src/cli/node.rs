@@ -5,7 +5,8 @@ use super::report::{self, Reporter};
 use super::toolchain_args::ToolchainArgs;
 use binpack::build::node::{self, NodeBuild, Packer};
 use binpack::build::toolchain::Toolchain;
-use binpack::pack::{self, Progress};
+use binpack::pack;
+use binpack::progress::Progress;
 use std::path::PathBuf;
 
 /// Bundle a Node.js app (esbuild, ESM converted to CommonJS), turn it into one executable
@@ -54,7 +55,7 @@ pub fn run(args: Args, reporter: &Reporter) -> anyhow::Result<()> {
     let built = node::build(&spec, &toolchain, reporter)?;
     let artifact = &built.artifact;
     reporter.finish_stage();
-    let opts = args.pack.options(&artifact.name)?;
-    let summary = pack::pack(artifact, &opts, reporter)?;
+    let outputs = args.pack.outputs(&artifact.name)?;
+    let summary = pack::pack(artifact, &args.pack.options()?, &outputs, reporter)?;
     report::print_summary(&summary, args.pack.json)
 }

@@ -2,10 +2,13 @@
 
 use anyhow::{bail, Context};
 use binpack::choose::BaseRequest;
+use binpack::emit::{Archive, Load, OciLayout, Output, Push};
 use binpack::engine::Engine;
+use binpack::layers::LayerCache;
 use binpack::pack::PackOptions;
 use binpack::reference::Reference;
 use binpack::registry::RegistryOptions;
+use binpack::runconfig::RunOptions;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -63,6 +66,10 @@ pub struct PackArgs {
     #[arg(long, value_enum, value_name = "ENGINE", num_args = 0..=1, require_equals = true, default_missing_value = "auto")]
     load: Option<LoadEngine>,
 
+    /// Compress every layer again instead of taking a known one from the cache
+    #[arg(long)]
+    no_layer_cache: bool,
+
     /// Print the result as one JSON object on stdout
     #[arg(long)]
     pub json: bool,
@@ -115,50 +122,79 @@ fn source_date_epoch() -> anyhow::Result<Option<u64>> {
 
 impl PackArgs {
     /// The library's options for a program called `name`.
-    pub fn options(&self, name: &str) -> anyhow::Result<PackOptions> {
-        // The default archive is written only when no other sink was asked for.
-        let other_sink = self.oci_layout.is_some() || self.push.is_some() || self.load.is_some();
-        let archive = match &self.output {
-            Some(o) => Some(o.clone()),
-            None if other_sink => None,
-            None => Some(PathBuf::from("dist").join(format!("{name}.tar"))),
-        };
+    pub fn options(&self) -> anyhow::Result<PackOptions> {
         if let Some(ca) = &self.ca_certs {
             if !ca.is_file() {
                 bail!("--ca-certs {}: not a file", ca.display());
             }
         }
-        // Refuse an impossible output before any work is done.
-        if let Some(o) = &self.output {
-            if o.is_dir() {
-                bail!(
-                    "cannot write {}: it is a directory; -o names the archive file",
-                    o.display()
-                );
-            }
-        }
         Ok(PackOptions {
             base: self.base.clone(),
             alpine: self.alpine_base.clone(),
-            reference: self.tag.clone(),
-            user: self.user.clone(),
-            env: self.env.iter().map(|(k, v)| format!("{k}={v}")).collect(),
-            labels: self.label.iter().cloned().collect::<BTreeMap<_, _>>(),
-            cmd: self.cmd.clone(),
-            archive,
-            oci_layout: self.oci_layout.clone(),
-            source_date_epoch: source_date_epoch()?,
-            ca_bundle: self.ca_certs.clone(),
-            push: self.push.clone(),
-            registry: RegistryOptions {
-                insecure: self.insecure_registry.clone(),
-                attempts: None,
+            reference: self.tag.clone().or_else(|| self.push.clone()),
+            run: RunOptions {
+                user: self.user.clone(),
+                env: self.env.iter().map(|(k, v)| format!("{k}={v}")).collect(),
+                labels: self.label.iter().cloned().collect::<BTreeMap<_, _>>(),
+                cmd: self.cmd.clone(),
+                source_date_epoch: source_date_epoch()?,
             },
-            load: self.load.map(|l| match l {
+            ca_bundle: self.ca_certs.clone(),
+            registry: self.registry(),
+            layer_cache: if self.no_layer_cache {
+                LayerCache::off()
+            } else {
+                LayerCache::default_dir()
+            },
+        })
+    }
+
+    fn registry(&self) -> RegistryOptions {
+        RegistryOptions {
+            insecure: self.insecure_registry.clone(),
+            attempts: None,
+        }
+    }
+
+    /// Where the image of a program called `name` goes, in order: the archive (by default
+    /// `dist/<name>.tar`, unless another output was asked for), the layout, the engine (from
+    /// the archive when there is one), the registry.
+    pub fn outputs(&self, name: &str) -> anyhow::Result<Vec<Box<dyn Output>>> {
+        let other = self.oci_layout.is_some() || self.push.is_some() || self.load.is_some();
+        let archive = match &self.output {
+            Some(o) => Some(o.clone()),
+            None if other => None,
+            None => Some(PathBuf::from("dist").join(format!("{name}.tar"))),
+        };
+        // Refuse an impossible output before any work is done.
+        if let Some(o) = self.output.as_ref().filter(|o| o.is_dir()) {
+            bail!(
+                "cannot write {}: it is a directory; -o names the archive file",
+                o.display()
+            );
+        }
+        let mut outputs: Vec<Box<dyn Output>> = Vec::new();
+        if let Some(path) = &archive {
+            outputs.push(Box::new(Archive { path: path.clone() }));
+        }
+        if let Some(dir) = &self.oci_layout {
+            outputs.push(Box::new(OciLayout { dir: dir.clone() }));
+        }
+        if let Some(l) = self.load {
+            let engine = match l {
                 LoadEngine::Auto => None,
                 LoadEngine::Docker => Some(Engine::Docker),
                 LoadEngine::Podman => Some(Engine::Podman),
-            }),
-        })
+            };
+            outputs.push(Box::new(Load { engine, archive }));
+        }
+        if let Some(target) = &self.push {
+            let registry = self.registry();
+            outputs.push(Box::new(Push {
+                target: target.clone(),
+                registry,
+            }));
+        }
+        Ok(outputs)
     }
 }

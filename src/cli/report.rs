@@ -1,6 +1,7 @@
 //! Progress on stderr while binpack works, and the final summary.
 
-use binpack::pack::{Progress, Summary};
+use binpack::progress::Progress;
+use binpack::summary::Summary;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::cell::RefCell;
 use std::io::IsTerminal;
@@ -90,42 +91,42 @@ pub fn print_summary(s: &Summary, json: bool) -> anyhow::Result<()> {
         return Ok(());
     }
     println!("{}  {}", s.reference, s.digest);
-    println!("  base       {}: {}", s.base, s.base_reason);
-    if !s.libraries.is_empty() {
-        let names: Vec<&str> = s.libraries.iter().map(|l| l.name.as_str()).collect();
+    println!("  base       {}: {}", s.image.base, s.image.base_reason);
+    if !s.image.libraries.is_empty() {
+        let names: Vec<&str> = s.image.libraries.iter().map(|l| l.name.as_str()).collect();
         println!("  libraries  {}", names.join(", "));
     }
-    if let Some(r) = &s.runtime {
+    if let Some(r) = &s.image.runtime {
         println!("  runtime    {r}");
     }
-    if let Some(t) = &s.toolchain {
+    if let Some(t) = &s.image.toolchain {
         println!("  built on   {t}");
     }
     println!("  platform   {}", s.platform);
-    println!("  entrypoint {}", s.entrypoint);
+    println!("  entrypoint {}", s.image.entrypoint);
     println!(
         "  size       {} compressed, {} uncompressed (binary {})",
         human(s.size.compressed),
         human(s.size.uncompressed),
-        human(s.binary_size)
+        human(s.image.binary_size)
     );
-    if let Some(o) = &s.output {
+    if let Some(o) = &s.outputs.output {
         println!(
             "  output     {}  (docker load -i {})",
             o.display(),
             o.display()
         );
     }
-    if let Some(o) = &s.oci_layout {
+    if let Some(o) = &s.outputs.oci_layout {
         println!("  oci layout {}", o.display());
     }
-    if let (Some(p), Some(st)) = (&s.pushed, &s.push) {
+    if let (Some(p), Some(st)) = (&s.outputs.pushed, &s.outputs.push) {
         println!(
             "  pushed     {p}  ({} uploaded, {} mounted, {} already there)",
             st.uploaded, st.mounted, st.skipped
         );
     }
-    if let Some(l) = &s.loaded {
+    if let Some(l) = &s.outputs.loaded {
         println!("  loaded     {l}");
     }
     Ok(())

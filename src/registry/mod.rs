@@ -5,10 +5,11 @@
 pub mod auth;
 pub mod pull;
 pub mod push;
+pub mod records;
 
 use crate::reference::Reference;
 use auth::Credentials;
-use std::cell::RefCell;
+use std::cell::{OnceCell, RefCell};
 use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -80,7 +81,9 @@ pub struct Client {
     pub registry: String,
     base: String,
     pub repository: String,
-    credentials: Credentials,
+    /// Read when the registry first asks for them: running a credential helper for nothing
+    /// is slow, and may prompt.
+    credentials: OnceCell<Credentials>,
     /// The Authorization header that last worked.
     authorization: RefCell<Option<String>>,
     attempts: u32,
@@ -112,11 +115,7 @@ impl Client {
             .registry
             .clone()
             .unwrap_or_else(|| "docker.io".to_string());
-        let repository = if reference.registry.is_none() && !reference.repository.contains('/') {
-            format!("library/{}", reference.repository)
-        } else {
-            reference.repository.clone()
-        };
+        let repository = reference.repository_path();
         let scheme = if is_insecure(&registry, opts) {
             "http"
         } else {
@@ -132,12 +131,17 @@ impl Client {
         Ok(Client {
             agent,
             base: format!("{scheme}://{}", endpoint(&registry)),
-            credentials: Credentials::for_registry(&registry),
+            credentials: OnceCell::new(),
             registry,
             repository,
             authorization: RefCell::new(None),
             attempts: opts.attempts.unwrap_or(6).max(1),
         })
+    }
+
+    fn credentials(&self) -> &Credentials {
+        self.credentials
+            .get_or_init(|| Credentials::for_registry(&self.registry))
     }
 
     fn url(&self, path: &str) -> String {
@@ -256,8 +260,8 @@ impl Client {
             registry: self.registry.clone(),
             what: what.to_string(),
             status,
-            looked: self.credentials.looked.clone(),
-            had_credentials: self.credentials.credential.is_some(),
+            looked: self.credentials().looked.clone(),
+            had_credentials: self.credentials().credential.is_some(),
         }
     }
 
@@ -265,7 +269,7 @@ impl Client {
     /// endpoint (with the credentials when there are some, anonymously otherwise).
     fn authenticate(&self, challenge: &str, what: &str) -> Result<(), RegistryError> {
         let (scheme, params) = challenge.split_once(' ').unwrap_or((challenge, ""));
-        let cred = self.credentials.credential.as_ref();
+        let cred = self.credentials().credential.as_ref();
         if scheme.eq_ignore_ascii_case("basic") {
             let Some(c) = cred else {
                 return Err(self.auth_error(what, 401));

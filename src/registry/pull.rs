@@ -2,15 +2,15 @@
 //! verified against its digest and kept in the content-addressed cache. A base pinned by
 //! digest is served from the cache without the network once it has been pulled.
 
-use super::push::records;
-use super::{Body, Client, RegistryError, RegistryOptions};
+use super::{records, Body, Client, RegistryError, RegistryOptions};
 use crate::cache;
-use crate::image::{Blob, LAYER_MEDIA_TYPE};
+use crate::digest::Digest;
+use crate::image::{BaseLayers, Blob, LAYER_MEDIA_TYPE};
 use crate::platform::Platform;
 use crate::reference::Reference;
-use sha2::{Digest, Sha256};
+use oci_spec::image::{Arch, Descriptor, ImageConfiguration, ImageIndex, ImageManifest, Os};
 use std::io::{Read, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 const ACCEPT: &str = "application/vnd.oci.image.index.v1+json, \
 application/vnd.docker.distribution.manifest.list.v2+json, \
@@ -22,25 +22,44 @@ application/vnd.docker.distribution.manifest.v2+json";
 pub struct PulledBase {
     /// The reference as given, and the digest of the platform's manifest.
     pub reference: String,
-    pub manifest_digest: String,
+    pub manifest_digest: Digest,
     /// Layers bottom first, with OCI media types.
     pub layers: Vec<Blob>,
     /// The base's config (env, user, working dir, history, rootfs).
-    pub config: serde_json::Value,
+    pub config: ImageConfiguration,
     /// The layers' size once decompressed (gzip layers; others count as they are).
     pub uncompressed_size: u64,
 }
 
 impl PulledBase {
-    pub fn blob_path(digest: &str) -> PathBuf {
-        blob_path(digest)
+    /// Where a blob of the base is cached.
+    pub fn blob_path(digest: &Digest) -> PathBuf {
+        digest.blob_in(&cache::dir())
     }
-}
 
-fn blob_path(digest: &str) -> PathBuf {
-    cache::dir()
-        .join("blobs/sha256")
-        .join(digest.trim_start_matches("sha256:"))
+    /// The layers it puts under binpack's.
+    pub fn base_layers(&self) -> Result<BaseLayers, PullError> {
+        let diff_ids = self
+            .config
+            .rootfs()
+            .diff_ids()
+            .iter()
+            .map(|d| Digest::parse(d))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.bad(format!("config: {e}")))?;
+        Ok(BaseLayers {
+            layers: self.layers.clone(),
+            diff_ids,
+            history: self.config.history().clone().unwrap_or_default(),
+        })
+    }
+
+    fn bad(&self, why: String) -> PullError {
+        PullError::Bad {
+            reference: self.reference.clone(),
+            why,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -61,8 +80,27 @@ pub enum PullError {
         platform: String,
         available: String,
     },
-    #[error("{0}")]
-    Io(#[from] std::io::Error),
+    #[error("the cache {}: {source}", path.display())]
+    Cache {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+fn cache_err(path: &Path) -> impl FnOnce(std::io::Error) -> PullError + '_ {
+    move |source| PullError::Cache {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// One pull: the reference, and the registry connection, made only when something is not in
+/// the cache (a pinned, cached base needs no network and runs no credential helper).
+struct Puller<'a> {
+    reference: &'a Reference,
+    name: String,
+    opts: &'a RegistryOptions,
+    client: Option<Client>,
 }
 
 /// Pulls `reference` for `platform`.
@@ -71,123 +109,24 @@ pub fn pull(
     platform: &Platform,
     opts: &RegistryOptions,
 ) -> Result<PulledBase, PullError> {
-    let name = reference.to_string();
-    let bad = |why: String| PullError::Bad {
-        reference: name.clone(),
-        why,
-    };
-    let mut connect = Lazy {
+    let mut p = Puller {
         reference,
+        name: reference.to_string(),
         opts,
         client: None,
     };
-
-    let top_ref = reference
-        .digest
-        .clone()
-        .unwrap_or_else(|| reference.tag.clone());
-    let top = manifest(&mut connect, &top_ref, reference.digest.as_deref())?;
-    let top_json: serde_json::Value =
-        serde_json::from_slice(&top.1).map_err(|e| bad(format!("manifest: {e}")))?;
-    let (manifest_digest, manifest_json) = if top_json["manifests"].is_array() {
-        let entries = top_json["manifests"].as_array().expect("checked");
-        let pick = entries.iter().find(|m| {
-            let p = &m["platform"];
-            p["os"] == platform.os.as_str()
-                && p["architecture"] == platform.arch.as_str()
-                && platform
-                    .variant
-                    .as_ref()
-                    .is_none_or(|v| p["variant"].as_str().is_none_or(|pv| pv == v))
-        });
-        let Some(pick) = pick else {
-            let available: Vec<String> = entries
-                .iter()
-                .map(|m| {
-                    format!(
-                        "{}/{}",
-                        m["platform"]["os"].as_str().unwrap_or("?"),
-                        m["platform"]["architecture"].as_str().unwrap_or("?")
-                    )
-                })
-                .collect();
-            return Err(PullError::NoPlatform {
-                reference: name,
-                platform: platform.to_string(),
-                available: available.join(", "),
-            });
-        };
-        let digest = pick["digest"]
-            .as_str()
-            .ok_or_else(|| bad("index entry without a digest".into()))?
-            .to_string();
-        let (d, bytes) = manifest(&mut connect, &digest, Some(&digest))?;
-        let json = serde_json::from_slice(&bytes).map_err(|e| bad(format!("manifest: {e}")))?;
-        (d, json)
-    } else {
-        (top.0, top_json)
-    };
-
-    let config_digest = manifest_json["config"]["digest"]
-        .as_str()
-        .ok_or_else(|| bad("manifest without a config".into()))?
-        .to_string();
-    let config_path = blob(&mut connect, &config_digest)?;
-    let config: serde_json::Value = serde_json::from_slice(&std::fs::read(&config_path)?)
-        .map_err(|e| bad(format!("config: {e}")))?;
-    let base_platform = format!(
-        "{}/{}",
-        config["os"].as_str().unwrap_or("?"),
-        config["architecture"].as_str().unwrap_or("?")
-    );
-    if base_platform != format!("{}/{}", platform.os, platform.arch) {
-        return Err(PullError::PlatformMismatch {
-            reference: name,
-            base: base_platform,
-            binary: platform.to_string(),
-        });
-    }
+    let (manifest_digest, manifest) = p.platform_manifest(platform)?;
+    let config = p.config(&manifest, platform)?;
     let mut layers = Vec::new();
     let mut uncompressed_size = 0;
-    for l in manifest_json["layers"].as_array().into_iter().flatten() {
-        let digest = l["digest"]
-            .as_str()
-            .ok_or_else(|| bad("layer without a digest".into()))?
-            .to_string();
-        let media = l["mediaType"].as_str().unwrap_or(LAYER_MEDIA_TYPE);
-        // Docker's gzip layer type names the same bytes as OCI's.
-        let media_type = match media {
-            "application/vnd.docker.image.rootfs.diff.tar.gzip" => LAYER_MEDIA_TYPE,
-            m if m.ends_with("tar+gzip") || m.ends_with("tar") || m.ends_with("tar+zstd") => m,
-            other => return Err(bad(format!("unsupported layer type {other}"))),
-        };
-        let path = blob(&mut connect, &digest)?;
-        uncompressed_size += if media_type.ends_with("+gzip") {
-            let mut gz = flate2::read::GzDecoder::new(std::fs::File::open(&path)?);
-            std::io::copy(&mut gz, &mut std::io::sink())?
-        } else {
-            std::fs::metadata(&path)?.len()
-        };
-        layers.push(Blob {
-            media_type: media_type.to_string(),
-            size: std::fs::metadata(&path)?.len(),
-            digest,
-        });
+    for l in manifest.layers() {
+        let (blob, size) = p.layer(l)?;
+        uncompressed_size += size;
+        layers.push(blob);
     }
-    // The base's blobs are in its repository: a push to the same registry can mount them.
-    let registry = reference
-        .registry
-        .clone()
-        .unwrap_or_else(|| "docker.io".into());
-    let repo = connect
-        .get()
-        .map(|c| c.repository.clone())
-        .unwrap_or_default();
-    for l in &layers {
-        records::add(&registry, &l.digest, &repo);
-    }
+    p.record(&layers);
     Ok(PulledBase {
-        reference: name,
+        reference: p.name,
         manifest_digest,
         layers,
         config,
@@ -195,119 +134,249 @@ pub fn pull(
     })
 }
 
-/// The registry connection, made only when something is not in the cache: a pinned, cached
-/// base needs no network at all.
-struct Lazy<'a> {
-    reference: &'a Reference,
-    opts: &'a RegistryOptions,
-    client: Option<Client>,
-}
-
-impl Lazy<'_> {
-    fn get(&mut self) -> Result<&Client, PullError> {
+impl Puller<'_> {
+    fn client(&mut self) -> Result<&Client, PullError> {
         if self.client.is_none() {
             self.client = Some(Client::new(self.reference, self.opts)?);
         }
         Ok(self.client.as_ref().expect("just set"))
     }
-}
 
-fn sha256_hex(bytes: &[u8]) -> String {
-    format!("sha256:{:x}", Sha256::digest(bytes))
-}
+    fn bad(&self, why: impl Into<String>) -> PullError {
+        PullError::Bad {
+            reference: self.name.clone(),
+            why: why.into(),
+        }
+    }
 
-/// A manifest by tag or digest: (its digest, its bytes). By digest it comes from the cache
-/// when there, and is verified either way.
-fn manifest(
-    connect: &mut Lazy,
-    reference: &str,
-    expected: Option<&str>,
-) -> Result<(String, Vec<u8>), PullError> {
-    if let Some(d) = expected {
-        if let Ok(bytes) = std::fs::read(blob_path(d)) {
-            if sha256_hex(&bytes) == d {
-                return Ok((d.to_string(), bytes));
+    fn digest(&self, d: &oci_spec::image::Digest) -> Result<Digest, PullError> {
+        Digest::try_from(d).map_err(|e| self.bad(e.to_string()))
+    }
+
+    /// The manifest for `platform`, through the index when the reference names one.
+    fn platform_manifest(
+        &mut self,
+        platform: &Platform,
+    ) -> Result<(Digest, ImageManifest), PullError> {
+        let r = self.reference;
+        let top_ref = r.digest.clone().unwrap_or_else(|| r.tag.clone());
+        let expected = r.digest.as_deref().map(Digest::parse).transpose();
+        let expected = expected.map_err(|e| self.bad(e.to_string()))?;
+        let (digest, bytes) = self.manifest(&top_ref, expected.as_ref())?;
+        let probe: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|e| self.bad(format!("manifest: {e}")))?;
+        if probe.get("manifests").is_none() {
+            return Ok((digest, self.parse(&bytes, "manifest")?));
+        }
+        let index: ImageIndex = self.parse(&bytes, "index")?;
+        let pick = self.pick(&index, platform)?;
+        let (digest, bytes) = self.manifest(pick.as_str(), Some(&pick))?;
+        Ok((digest, self.parse(&bytes, "manifest")?))
+    }
+
+    fn parse<T: serde::de::DeserializeOwned>(
+        &self,
+        bytes: &[u8],
+        what: &str,
+    ) -> Result<T, PullError> {
+        serde_json::from_slice(bytes).map_err(|e| self.bad(format!("{what}: {e}")))
+    }
+
+    /// The index entry for `platform` (a variant is matched only when both name one).
+    fn pick(&self, index: &ImageIndex, platform: &Platform) -> Result<Digest, PullError> {
+        let matches = |m: &&Descriptor| {
+            m.platform().as_ref().is_some_and(|p| {
+                *p.os() == Os::from(platform.os.as_str())
+                    && *p.architecture() == Arch::from(platform.arch.as_str())
+                    && platform
+                        .variant
+                        .as_ref()
+                        .is_none_or(|v| p.variant().as_ref().is_none_or(|pv| pv == v))
+            })
+        };
+        match index.manifests().iter().find(matches) {
+            Some(m) => self.digest(m.digest()),
+            None => Err(PullError::NoPlatform {
+                reference: self.name.clone(),
+                platform: platform.to_string(),
+                available: index
+                    .manifests()
+                    .iter()
+                    .map(|m| match m.platform() {
+                        Some(p) => format!("{}/{}", p.os(), p.architecture()),
+                        None => "?/?".into(),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            }),
+        }
+    }
+
+    /// The config, checked to be of the binary's os and architecture.
+    fn config(
+        &mut self,
+        manifest: &ImageManifest,
+        platform: &Platform,
+    ) -> Result<ImageConfiguration, PullError> {
+        let digest = self.digest(manifest.config().digest())?;
+        let path = self.blob(&digest)?;
+        let bytes = std::fs::read(&path).map_err(cache_err(&path))?;
+        let config: ImageConfiguration = self.parse(&bytes, "config")?;
+        let base = format!("{}/{}", config.os(), config.architecture());
+        if base != format!("{}/{}", platform.os, platform.arch) {
+            return Err(PullError::PlatformMismatch {
+                reference: self.name.clone(),
+                base,
+                binary: platform.to_string(),
+            });
+        }
+        Ok(config)
+    }
+
+    /// A layer in the cache, as a blob with an OCI media type, and its uncompressed size.
+    fn layer(&mut self, l: &Descriptor) -> Result<(Blob, u64), PullError> {
+        let digest = self.digest(l.digest())?;
+        // Docker's gzip layer type names the same bytes as OCI's.
+        let media_type = match l.media_type().to_string().as_str() {
+            "application/vnd.docker.image.rootfs.diff.tar.gzip" => LAYER_MEDIA_TYPE.to_string(),
+            m if m.ends_with("tar+gzip") || m.ends_with("tar") || m.ends_with("tar+zstd") => {
+                m.to_string()
+            }
+            other => return Err(self.bad(format!("unsupported layer type {other}"))),
+        };
+        let path = self.blob(&digest)?;
+        let size = std::fs::metadata(&path).map_err(cache_err(&path))?.len();
+        let uncompressed = if media_type.ends_with("+gzip") {
+            let f = std::fs::File::open(&path).map_err(cache_err(&path))?;
+            let mut gz = flate2::read::GzDecoder::new(f);
+            std::io::copy(&mut gz, &mut std::io::sink()).map_err(cache_err(&path))?
+        } else {
+            size
+        };
+        let blob = Blob {
+            media_type,
+            digest,
+            size,
+        };
+        Ok((blob, uncompressed))
+    }
+
+    /// The base's blobs are in its repository: a push to the same registry can mount them.
+    fn record(&self, layers: &[Blob]) {
+        let registry = self
+            .reference
+            .registry
+            .clone()
+            .unwrap_or_else(|| "docker.io".into());
+        let repo = match &self.client {
+            Some(c) => c.repository.clone(),
+            None => self.reference.repository_path(),
+        };
+        for l in layers {
+            records::add(&registry, &l.digest, &repo);
+        }
+    }
+
+    /// A manifest by tag or digest: (its digest, its bytes). By digest it comes from the cache
+    /// when there, and is verified either way.
+    fn manifest(
+        &mut self,
+        reference: &str,
+        expected: Option<&Digest>,
+    ) -> Result<(Digest, Vec<u8>), PullError> {
+        if let Some(d) = expected {
+            if let Ok(bytes) = std::fs::read(PulledBase::blob_path(d)) {
+                if Digest::of(&bytes) == *d {
+                    return Ok((d.clone(), bytes));
+                }
             }
         }
-    }
-    let client = connect.get()?;
-    let what = format!("fetching the manifest {reference}");
-    let mut resp = client.send(
-        "GET",
-        &client.url(&format!("manifests/{reference}")),
-        &[("Accept", ACCEPT)],
-        &Body::Empty,
-        &what,
-    )?;
-    match resp.status().as_u16() {
-        200 => {}
-        404 => {
-            return Err(RegistryError::NotFound(
-                client.registry.clone(),
-                format!("{}:{reference}", client.repository),
-            )
-            .into())
-        }
-        _ => return Err(client.unexpected(&what, resp).into()),
-    }
-    let mut bytes = Vec::new();
-    resp.body_mut()
-        .as_reader()
-        .take(8 << 20)
-        .read_to_end(&mut bytes)?;
-    let digest = sha256_hex(&bytes);
-    if let Some(d) = expected {
-        if d != digest {
+        let bytes = self.fetch_manifest(reference)?;
+        let digest = Digest::of(&bytes);
+        if let Some(d) = expected.filter(|d| **d != digest) {
             return Err(PullError::Bad {
-                reference: reference.to_string(),
+                reference: format!("{}@{d}", self.name),
                 why: format!("the registry sent a manifest whose digest is {digest}"),
             });
         }
+        store(&digest, |w| w.write_all(&bytes))?;
+        Ok((digest, bytes))
     }
-    store(&digest, |w| w.write_all(&bytes))?;
-    Ok((digest, bytes))
-}
 
-/// A blob in the cache, fetched (streamed to disk, hashed on the way) when missing.
-fn blob(connect: &mut Lazy, digest: &str) -> Result<PathBuf, PullError> {
-    let path = blob_path(digest);
-    if path.is_file() {
-        return Ok(path);
+    fn fetch_manifest(&mut self, reference: &str) -> Result<Vec<u8>, PullError> {
+        let client = self.client()?;
+        let what = format!("fetching the manifest {reference}");
+        let mut resp = client.send(
+            "GET",
+            &client.url(&format!("manifests/{reference}")),
+            &[("Accept", ACCEPT)],
+            &Body::Empty,
+            &what,
+        )?;
+        match resp.status().as_u16() {
+            200 => {}
+            404 => {
+                return Err(RegistryError::NotFound(
+                    client.registry.clone(),
+                    format!("{}:{reference}", client.repository),
+                )
+                .into())
+            }
+            _ => return Err(client.unexpected(&what, resp).into()),
+        }
+        let mut bytes = Vec::new();
+        resp.body_mut()
+            .as_reader()
+            .take(8 << 20)
+            .read_to_end(&mut bytes)
+            .map_err(|e| client.protocol(&what, e))?;
+        Ok(bytes)
     }
-    let client = connect.get()?;
-    let what = format!("fetching {digest}");
-    let mut resp = client.send(
-        "GET",
-        &client.url(&format!("blobs/{digest}")),
-        &[],
-        &Body::Empty,
-        &what,
-    )?;
-    if resp.status().as_u16() != 200 {
-        return Err(client.unexpected(&what, resp).into());
+
+    /// A blob in the cache, fetched (streamed to disk, hashed on the way) when missing.
+    fn blob(&mut self, digest: &Digest) -> Result<PathBuf, PullError> {
+        let path = PulledBase::blob_path(digest);
+        if path.is_file() {
+            return Ok(path);
+        }
+        let client = self.client()?;
+        let what = format!("fetching {digest}");
+        let mut resp = client.send(
+            "GET",
+            &client.url(&format!("blobs/{digest}")),
+            &[],
+            &Body::Empty,
+            &what,
+        )?;
+        if resp.status().as_u16() != 200 {
+            return Err(client.unexpected(&what, resp).into());
+        }
+        let mut reader = resp.body_mut().with_config().limit(u64::MAX).reader();
+        store(digest, |w| std::io::copy(&mut reader, w).map(|_| ()))?;
+        Ok(path)
     }
-    let mut reader = resp.body_mut().with_config().limit(u64::MAX).reader();
-    store(digest, |w| std::io::copy(&mut reader, w).map(|_| ()))?;
-    Ok(path)
 }
 
 /// Writes a blob into the cache: to a temporary file first, renamed into place only when its
 /// sha256 is `digest`, so an interrupted or corrupt download never becomes an entry.
 fn store(
-    digest: &str,
+    digest: &Digest,
     write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
 ) -> Result<(), PullError> {
-    let dest = blob_path(digest);
+    let dest = PulledBase::blob_path(digest);
     let dir = dest.parent().expect("blob paths have a parent");
-    std::fs::create_dir_all(dir)?;
-    let tmp =
-        crate::cleanup::Tracked::new(tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir)?);
+    std::fs::create_dir_all(dir).map_err(cache_err(dir))?;
+    let tmp = tempfile::Builder::new()
+        .prefix(".tmp-")
+        .tempfile_in(dir)
+        .map_err(cache_err(dir))?;
+    let tmp = crate::cleanup::Tracked::new(tmp);
     let mut hashing = crate::layer::HashWriter::new(std::io::BufWriter::new(tmp.get().as_file()));
-    write(&mut hashing)?;
+    write(&mut hashing).map_err(cache_err(&dest))?;
     let (mut inner, got, _) = hashing.finish();
-    inner.flush()?;
+    inner.flush().map_err(cache_err(&dest))?;
     drop(inner);
-    if got != digest {
+    if got != *digest {
         return Err(PullError::Bad {
             reference: digest.to_string(),
             why: format!("downloaded bytes hash to {got}; not cached"),
@@ -315,6 +384,6 @@ fn store(
     }
     tmp.into_inner()
         .persist(&dest)
-        .map_err(|e| PullError::Io(e.error))?;
+        .map_err(|e| cache_err(&dest)(e.error))?;
     Ok(())
 }

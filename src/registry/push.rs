@@ -2,14 +2,13 @@
 //! same registry when binpack knows one, else uploaded streaming from disk; the manifest goes
 //! last, so a tag never points at missing blobs.
 
-use super::{Body, Client, RegistryError};
-use crate::cache;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use super::{records, Body, Client, RegistryError};
+use crate::digest::Digest;
+use std::path::PathBuf;
 
 /// One blob to push.
 pub struct PushBlob<'a> {
-    pub digest: &'a str,
+    pub digest: &'a Digest,
     pub size: u64,
     pub path: PathBuf,
 }
@@ -25,17 +24,14 @@ pub struct PushStats {
     pub uploaded_bytes: u64,
 }
 
-/// Pushes `blobs`, then the manifest under `tag`.
-pub fn push(
+/// Pushes the `blobs` the registry lacks, counting what it did in `stats`.
+pub fn push_blobs(
     client: &Client,
     blobs: &[PushBlob],
-    manifest: &[u8],
-    media_type: &str,
-    tag: &str,
-) -> Result<PushStats, RegistryError> {
-    let mut stats = PushStats::default();
+    stats: &mut PushStats,
+) -> Result<(), RegistryError> {
     for blob in blobs {
-        let what = format!("pushing {}", short(blob.digest));
+        let what = format!("pushing {}", blob.digest.short());
         let head = client.send(
             "HEAD",
             &client.url(&format!("blobs/{}", blob.digest)),
@@ -113,10 +109,21 @@ pub fn push(
         stats.uploaded_bytes += blob.size;
         records::add(&client.registry, blob.digest, &client.repository);
     }
-    let what = format!("pushing the manifest as {tag}");
+    Ok(())
+}
+
+/// Puts a manifest (or an index) under `reference`, a tag or its digest. Its blobs must be
+/// there already, so a tag never points at missing blobs.
+pub fn put_manifest(
+    client: &Client,
+    manifest: &[u8],
+    media_type: &str,
+    reference: &str,
+) -> Result<(), RegistryError> {
+    let what = format!("pushing the manifest as {reference}");
     let resp = client.send(
         "PUT",
-        &client.url(&format!("manifests/{tag}")),
+        &client.url(&format!("manifests/{reference}")),
         &[("Content-Type", media_type)],
         &Body::Bytes(manifest),
         &what,
@@ -124,7 +131,7 @@ pub fn push(
     if !matches!(resp.status().as_u16(), 200 | 201) {
         return Err(client.unexpected(&what, resp));
     }
-    Ok(stats)
+    Ok(())
 }
 
 fn start_upload(client: &Client, what: &str) -> Result<String, RegistryError> {
@@ -143,55 +150,4 @@ fn start_upload(client: &Client, what: &str) -> Result<String, RegistryError> {
         .and_then(|l| l.to_str().ok())
         .map(String::from)
         .ok_or_else(|| client.protocol(what, "upload started without a Location"))
-}
-
-fn short(digest: &str) -> &str {
-    let hex = digest.trim_start_matches("sha256:");
-    &hex[..hex.len().min(12)]
-}
-
-/// Which repositories of a registry hold a blob, as far as binpack has seen (pushed there, or
-/// pulled a base from there): one append-only file per registry, lines `digest repository`.
-/// Appends of one short line are atomic, so concurrent binpack processes do not tear it.
-pub mod records {
-    use super::*;
-
-    fn file(registry: &str) -> PathBuf {
-        let safe: String = registry
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        cache::dir().join("pushed").join(format!("{safe}.log"))
-    }
-
-    pub fn add(registry: &str, digest: &str, repository: &str) {
-        if repos_with(registry, digest).iter().any(|r| r == repository) {
-            return;
-        }
-        let path = file(registry);
-        let _ = std::fs::create_dir_all(path.parent().unwrap_or(Path::new(".")));
-        if let Ok(mut f) = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-        {
-            let _ = f.write_all(format!("{digest} {repository}\n").as_bytes());
-        }
-    }
-
-    pub fn repos_with(registry: &str, digest: &str) -> Vec<String> {
-        std::fs::read_to_string(file(registry))
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| l.split_once(' '))
-            .filter(|(d, _)| *d == digest)
-            .map(|(_, r)| r.to_string())
-            .collect()
-    }
 }

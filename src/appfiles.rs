@@ -1,0 +1,92 @@
+//! The app's file tree stage: what binpack puts in its layer: the executable and the files
+//! beside it, the closure's libraries, and, unless the base is an image that brings its own,
+//! the essentials every image carries (CA bundle, passwd, /tmp) and the OS files the runtime
+//! needs.
+
+use crate::base::ResolvedBase;
+use crate::build::Artifact;
+use crate::closure::{self, ClosureError};
+use crate::layer::{Content, LayerError, Tree};
+use crate::rootfs;
+use std::path::PathBuf;
+
+/// Where the executable lives in every image.
+pub const APP_DIR: &str = "/app";
+
+/// The files binpack writes, as layer trees bottom first, and the environment they need.
+#[derive(Clone, Debug)]
+pub struct AppFiles {
+    pub trees: Vec<Tree>,
+    pub entrypoint: String,
+    /// What the files need (SSL_CERT_FILE), under the artifact's and the user's.
+    pub env: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FilesError {
+    #[error(transparent)]
+    Layer(#[from] LayerError),
+    #[error(transparent)]
+    Closure(#[from] ClosureError),
+    #[error("the CA bundle {}: {source}", path.display())]
+    CaBundle {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// The executable's path in the image.
+pub fn entrypoint_of(name: &str) -> String {
+    format!("{APP_DIR}/{name}")
+}
+
+/// The tree of `artifact` on `base`; `ca_bundle` replaces the pinned CA bundle.
+pub fn app_files(
+    artifact: &Artifact,
+    base: &ResolvedBase,
+    ca_bundle: Option<&PathBuf>,
+) -> Result<AppFiles, FilesError> {
+    let mut tree = Tree::new();
+    closure::add_to_tree(&artifact.root, base.libraries(), &mut tree)?;
+    let ca = match ca_bundle {
+        Some(p) => {
+            std::fs::metadata(p).map_err(|source| FilesError::CaBundle {
+                path: p.clone(),
+                source,
+            })?;
+            Some(Content::Host(p.clone()))
+        }
+        None => None,
+    };
+    let env = match (base.image(), ca) {
+        // An image base brings its own users, certificates and hosts file; a bundle the user
+        // gave still goes in, over the base's.
+        (Some(_), None) => vec![],
+        (Some(_), Some(ca)) => {
+            tree.file(rootfs::CA_PATH, ca, 0o644)?;
+            vec![format!("SSL_CERT_FILE={}", rootfs::CA_PATH)]
+        }
+        (None, ca) => {
+            let ca = ca.unwrap_or_else(|| Content::Bytes(rootfs::DEFAULT_CA_BUNDLE.to_vec()));
+            rootfs::add_essentials(&mut tree, ca)?;
+            for (path, bytes) in &artifact.os_files {
+                tree.file(path, Content::Bytes(bytes.clone()), 0o644)?;
+            }
+            rootfs::default_env()
+        }
+    };
+    for (rel, host) in &artifact.files {
+        tree.copy_from_host(&format!("{APP_DIR}/{rel}"), host)?;
+    }
+    let entrypoint = entrypoint_of(&artifact.name);
+    tree.file(
+        &entrypoint,
+        Content::Host(artifact.executable.clone()),
+        0o755,
+    )?;
+    Ok(AppFiles {
+        trees: vec![tree],
+        entrypoint,
+        env,
+    })
+}

@@ -1,0 +1,129 @@
+//! The resolve-base stage: from the base choice to what the base brings: nothing (scratch),
+//! the binary's library closure from its root, or a pulled image. When an image cannot be had
+//! and the choice has a fallback (musl -> alpine, offline), the closure serves instead, with a
+//! note. Nothing else decides the base.
+
+use crate::build::Artifact;
+use crate::choose::{Base, Choice};
+use crate::closure::{self, ClosureError, Origin, Resolved};
+use crate::inspect::Linkage;
+use crate::platform::Platform;
+use crate::progress::Progress;
+use crate::registry::pull::{self, PullError, PulledBase};
+use crate::registry::RegistryOptions;
+use std::path::Path;
+
+/// What the base brings.
+#[derive(Clone, Debug)]
+pub enum BaseContent {
+    Scratch,
+    /// The interpreter and libraries, to copy from the artifact's root.
+    Closure(Vec<Resolved>),
+    Image(Box<PulledBase>),
+}
+
+/// The base as decided and resolved.
+#[derive(Clone, Debug)]
+pub struct ResolvedBase {
+    pub choice: Choice,
+    pub content: BaseContent,
+    /// Things worth knowing (a fallback taken).
+    pub notes: Vec<String>,
+}
+
+impl ResolvedBase {
+    pub fn image(&self) -> Option<&PulledBase> {
+        match &self.content {
+            BaseContent::Image(b) => Some(b),
+            _ => None,
+        }
+    }
+
+    pub fn libraries(&self) -> &[Resolved] {
+        match &self.content {
+            BaseContent::Closure(l) => l,
+            _ => &[],
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BaseError {
+    #[error(transparent)]
+    Closure(#[from] ClosureError),
+    #[error(transparent)]
+    Pull(#[from] PullError),
+}
+
+/// Resolves `choice` for `artifact` (inspected as `linkage`, run as `entrypoint`).
+pub fn resolve(
+    choice: Choice,
+    artifact: &Artifact,
+    linkage: &Linkage,
+    platform: &Platform,
+    entrypoint: &str,
+    registry: &RegistryOptions,
+    progress: &dyn Progress,
+) -> Result<ResolvedBase, BaseError> {
+    let mut notes = Vec::new();
+    let mut choice = choice;
+    if let Base::Image(r) = &choice.base {
+        progress.stage(&format!("pulling the base {r}"));
+        match pull::pull(r, platform, registry) {
+            Ok(b) => return Ok(resolved(choice, BaseContent::Image(Box::new(b)), notes)),
+            Err(e) => match choice.fallback.take() {
+                Some(reason) => {
+                    notes.push(format!(
+                        "the base {r} could not be had ({e}); using the closure instead"
+                    ));
+                    choice = Choice {
+                        base: Base::Closure,
+                        reason,
+                        fallback: None,
+                    };
+                }
+                None => return Err(e.into()),
+            },
+        }
+    }
+    let content = match choice.base {
+        Base::Closure => {
+            progress.stage(&format!(
+                "resolving shared libraries in {}",
+                artifact.root.display()
+            ));
+            BaseContent::Closure(closure_of(
+                &artifact.root,
+                linkage,
+                &artifact.executable,
+                entrypoint,
+            )?)
+        }
+        _ => BaseContent::Scratch,
+    };
+    Ok(resolved(choice, content, notes))
+}
+
+fn resolved(choice: Choice, content: BaseContent, notes: Vec<String>) -> ResolvedBase {
+    ResolvedBase {
+        choice,
+        content,
+        notes,
+    }
+}
+
+/// The interpreter and libraries of `executable` from `root`, as the loader would find them
+/// with the executable at `entrypoint` in the image.
+pub fn closure_of(
+    root: &Path,
+    linkage: &Linkage,
+    executable: &Path,
+    entrypoint: &str,
+) -> Result<Vec<Resolved>, ClosureError> {
+    let in_root = Origin::root_path_of(root, executable);
+    let origin = Origin {
+        image_path: entrypoint,
+        root_path: in_root.as_deref(),
+    };
+    closure::resolve(root, linkage, &origin)
+}

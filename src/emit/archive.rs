@@ -1,0 +1,55 @@
+//! The default output: one tar that `docker load`, `podman load` and skopeo's `oci-archive:`
+//! and `docker-archive:` transports all read: an OCI layout plus Docker's `manifest.json`
+//! pointing at the same blobs (for an index, at the host platform's image: docker 20.10
+//! loads one platform).
+
+use super::fs::{atomic_file, write_err};
+use super::staging::blobs_of;
+use super::{Emit, EmitError, Outcome, Output};
+use crate::image;
+use crate::layer::{self, Content, Tree};
+use std::io::BufWriter;
+use std::path::PathBuf;
+
+pub(super) const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
+
+/// `-o FILE`.
+pub struct Archive {
+    pub path: PathBuf,
+}
+
+impl Output for Archive {
+    fn describe(&self) -> String {
+        format!("writing {}", self.path.display())
+    }
+
+    fn emit(&self, e: &Emit) -> Result<Outcome, EmitError> {
+        let tree = archive_tree(e)?;
+        let dest = &self.path;
+        atomic_file(dest, |f| {
+            let out = BufWriter::with_capacity(256 * 1024, f);
+            let w = layer::write_tar(&tree, e.mtime, out)?;
+            w.into_inner()
+                .map_err(|err| write_err(dest)(err.into_error()))?;
+            Ok(())
+        })?;
+        Ok(Outcome::Archive(dest.clone()))
+    }
+}
+
+/// The archive's entries: the layout files, then the blobs (read from the staging directory
+/// as the tar is written).
+fn archive_tree(e: &Emit) -> Result<Tree, EmitError> {
+    let mut tree = Tree::new();
+    let bytes = |b: Vec<u8>| Content::Bytes(b);
+    tree.file("oci-layout", bytes(OCI_LAYOUT.to_vec()), 0o644)?;
+    let index = image::layout_index_json(e.packed, e.reference)?;
+    tree.file("index.json", bytes(index), 0o644)?;
+    let docker = image::docker_manifest_json(e.packed.for_host(), e.reference);
+    tree.file("manifest.json", bytes(docker), 0o644)?;
+    for d in blobs_of(e.packed) {
+        let from = e.staging.blob_path(&d);
+        tree.file(&d.blob_rel(), Content::Host(from), 0o644)?;
+    }
+    Ok(tree)
+}

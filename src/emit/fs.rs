@@ -1,0 +1,143 @@
+//! Writing outputs so that a failure leaves nothing half-written: every output is written
+//! under a temporary name beside its destination and renamed into place; directories created
+//! for it are removed again on failure.
+
+use super::EmitError;
+use crate::cleanup::Tracked;
+use std::fs::{self, File};
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// tempfile's errors name the temporary path; the user only knows the destination.
+/// (tempfile wraps the OS error in a private type whose text ends with ` at path "..."`.)
+pub(super) fn plain(e: io::Error) -> io::Error {
+    if e.raw_os_error().is_some() {
+        return e;
+    }
+    let text = e.to_string();
+    match text.split_once(" at path \"") {
+        Some((cause, _)) => io::Error::new(e.kind(), cause.to_string()),
+        None => e,
+    }
+}
+
+pub(super) fn write_err(path: &Path) -> impl FnOnce(io::Error) -> EmitError + '_ {
+    move |source| EmitError::Write {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+pub(super) fn is_empty_dir(p: &Path) -> bool {
+    fs::read_dir(p)
+        .map(|mut d| d.next().is_none())
+        .unwrap_or(false)
+}
+
+fn parent_of(dest: &Path) -> PathBuf {
+    match dest.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// Creates `dir` and missing ancestors; returns those it created, deepest last.
+fn ensure_dir(dir: &Path) -> Result<Vec<PathBuf>, EmitError> {
+    let mut missing = Vec::new();
+    let mut cur = Some(dir);
+    while let Some(d) = cur {
+        if d.as_os_str().is_empty() || d.exists() {
+            break;
+        }
+        missing.push(d.to_path_buf());
+        cur = d.parent();
+    }
+    missing.reverse();
+    for (i, d) in missing.iter().enumerate() {
+        if let Err(e) = fs::create_dir(d) {
+            remove_created(&missing[..i]);
+            return Err(write_err(d)(e));
+        }
+    }
+    Ok(missing)
+}
+
+fn remove_created(created: &[PathBuf]) {
+    for d in created.iter().rev() {
+        let _ = fs::remove_dir(d);
+    }
+}
+
+/// Writes `dest` through a temporary file beside it, renamed into place only when `write`
+/// succeeded; directories created for it are removed again on failure.
+pub fn atomic_file(
+    dest: &Path,
+    write: impl FnOnce(&File) -> Result<(), EmitError>,
+) -> Result<(), EmitError> {
+    if dest.is_dir() {
+        return Err(write_err(dest)(io::Error::new(
+            io::ErrorKind::IsADirectory,
+            "it is a directory",
+        )));
+    }
+    with_parent(dest, |parent| {
+        let tmp = Tracked::new(
+            tempfile::Builder::new()
+                .prefix(".binpack-")
+                .suffix(".tmp")
+                .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
+                .tempfile_in(parent)
+                .map_err(|e| write_err(dest)(plain(e)))?,
+        );
+        write(tmp.get().as_file())?;
+        tmp.into_inner()
+            .persist(dest)
+            .map_err(|e| EmitError::Write {
+                path: dest.to_path_buf(),
+                source: plain(e.error),
+            })?;
+        Ok(())
+    })
+}
+
+/// Runs `write` with `dest`'s parent directory, creating it (and missing ancestors) first
+/// and removing what it created if `write` fails.
+pub(super) fn with_parent<T>(
+    dest: &Path,
+    write: impl FnOnce(&Path) -> Result<T, EmitError>,
+) -> Result<T, EmitError> {
+    let parent = parent_of(dest);
+    let created = ensure_dir(&parent)?;
+    let result = write(&parent);
+    if result.is_err() {
+        remove_created(&created);
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn atomic_file_leaves_nothing_on_failure() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("new/deeper/out.tar");
+        let err = atomic_file(&dest, |_| {
+            Err(write_err(Path::new("x"))(io::Error::other("boom")))
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("boom"));
+        assert!(!dir.path().join("new").exists(), "created dirs removed");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+
+        atomic_file(&dest, |mut f| f.write_all(b"ok").map_err(write_err(&dest))).unwrap();
+        assert_eq!(fs::read(&dest).unwrap(), b"ok");
+        let leftovers: Vec<_> = fs::read_dir(dest.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(leftovers, ["out.tar"]);
+    }
+}

@@ -1,0 +1,203 @@
+//! The layers stage: the trees binpack writes, as compressed blobs in the staging directory.
+//! A layer's input has a key (every path, mode, owner, link target and content hash, the
+//! timestamp, and the encoding scheme): the same key gives the same blob, so a layer whose key
+//! the cache knows is linked from there instead of compressed again.
+
+use crate::cache;
+use crate::digest::Digest;
+use crate::emit::{EmitError, Staging};
+use crate::layer::{self, Content, LayerError, LayerStats, Node, Tree};
+use crate::progress::Progress;
+use sha2::{Digest as _, Sha256};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Names the tar format and the compressor with its level: the bytes depend on all three,
+/// so a change to any of them must change this (and so every key).
+pub const SCHEME: &str = "binpack-layer/1 tar=gnu-sorted gzip=zlib-rs level=9";
+
+#[derive(Debug, thiserror::Error)]
+pub enum LayersError {
+    #[error(transparent)]
+    Layer(#[from] LayerError),
+    #[error(transparent)]
+    Emit(#[from] EmitError),
+}
+
+/// Where known layers are kept; None compresses every layer.
+#[derive(Clone, Debug)]
+pub struct LayerCache {
+    dir: Option<PathBuf>,
+}
+
+impl LayerCache {
+    /// binpack's cache directory.
+    pub fn default_dir() -> LayerCache {
+        LayerCache {
+            dir: Some(cache::dir()),
+        }
+    }
+
+    pub fn off() -> LayerCache {
+        LayerCache { dir: None }
+    }
+
+    pub fn at(dir: &Path) -> LayerCache {
+        LayerCache {
+            dir: Some(dir.to_path_buf()),
+        }
+    }
+}
+
+/// Writes `trees` (bottom first) into `staging`, each from the cache when it is known there.
+pub fn write_layers(
+    trees: &[Tree],
+    mtime: u64,
+    staging: &Staging,
+    cache: &LayerCache,
+    progress: &dyn Progress,
+) -> Result<Vec<LayerStats>, LayersError> {
+    let mut out = Vec::new();
+    for tree in trees {
+        let key = match &cache.dir {
+            Some(_) => Some(key(tree, mtime)?),
+            None => None,
+        };
+        let known = cache.dir.as_deref().zip(key.as_ref());
+        if let Some(stats) = known.and_then(|(dir, k)| lookup(dir, k, staging)) {
+            progress.stage(&format!(
+                "the layer is known ({}): taken from the cache",
+                stats.digest.short()
+            ));
+            out.push(stats);
+            continue;
+        }
+        let stats = compress(tree, mtime, staging, progress)?;
+        if let Some((dir, k)) = known {
+            // A cache that cannot be written only costs the next build its time.
+            let _ = remember(dir, k, &stats, staging);
+        }
+        out.push(stats);
+    }
+    progress.finish_stage();
+    Ok(out)
+}
+
+fn compress(
+    tree: &Tree,
+    mtime: u64,
+    staging: &Staging,
+    progress: &dyn Progress,
+) -> Result<LayerStats, LayersError> {
+    let total = layer::content_size(tree);
+    progress.stage("writing the layer (tar + gzip)");
+    staging.blob_with(
+        |w| {
+            layer::write_layer(tree, mtime, w, &mut |done| progress.bytes(done, total))
+                .map_err(LayersError::from)
+        },
+        |s| &s.digest,
+    )
+}
+
+/// The layer's key: what goes into it, and how it is encoded.
+pub fn key(tree: &Tree, mtime: u64) -> Result<Digest, LayerError> {
+    let mut h = Sha256::new();
+    writeln!(h, "{SCHEME}\nmtime {mtime}").expect("hashing does not fail");
+    for (path, node) in tree.iter() {
+        match node {
+            Node::Dir { mode, owner } => writeln!(h, "d {path:?} {mode:o} {owner}"),
+            Node::Symlink { target } => writeln!(h, "l {path:?} {target:?}"),
+            Node::File { content, mode } => {
+                let (sum, len) = content_hash(content)?;
+                writeln!(h, "f {path:?} {mode:o} {len} {sum}")
+            }
+        }
+        .expect("hashing does not fail");
+    }
+    Ok(Digest::from_hasher(h))
+}
+
+fn content_hash(content: &Content) -> Result<(Digest, u64), LayerError> {
+    match content {
+        Content::Bytes(b) => Ok((Digest::of(b), b.len() as u64)),
+        Content::Host(p) => {
+            let read_err = |source| LayerError::Read {
+                path: p.clone(),
+                source,
+            };
+            let mut f = std::fs::File::open(p).map_err(read_err)?;
+            let mut h = Sha256::new();
+            let len = std::io::copy(&mut f, &mut h).map_err(read_err)?;
+            Ok((Digest::from_hasher(h), len))
+        }
+    }
+}
+
+fn record_path(dir: &Path, key: &Digest) -> PathBuf {
+    dir.join("layers").join(format!("{}.json", key.hex()))
+}
+
+/// The layer recorded under `key`, its blob verified and linked into `staging`.
+fn lookup(dir: &Path, key: &Digest, staging: &Staging) -> Option<LayerStats> {
+    let text = std::fs::read(record_path(dir, key)).ok()?;
+    let r: Record = serde_json::from_slice(&text).ok()?;
+    let stats = LayerStats {
+        digest: Digest::parse(&r.digest).ok()?,
+        diff_id: Digest::parse(&r.diff_id).ok()?,
+        size: r.size,
+        uncompressed_size: r.uncompressed_size,
+    };
+    let blob = stats.digest.blob_in(dir);
+    // A damaged cache entry is not used: the layer is compressed again.
+    let mut f = std::fs::File::open(&blob).ok()?;
+    let mut h = Sha256::new();
+    let len = std::io::copy(&mut f, &mut h).ok()?;
+    if len != stats.size || Digest::from_hasher(h) != stats.digest {
+        return None;
+    }
+    staging.link_blob(&stats.digest, &blob).ok()?;
+    Some(stats)
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Record {
+    digest: String,
+    diff_id: String,
+    size: u64,
+    uncompressed_size: u64,
+}
+
+/// Keeps the staged blob and its record in the cache, each renamed into place whole.
+fn remember(
+    dir: &Path,
+    key: &Digest,
+    stats: &LayerStats,
+    staging: &Staging,
+) -> std::io::Result<()> {
+    let blob = stats.digest.blob_in(dir);
+    if !blob.is_file() {
+        let parent = blob.parent().expect("blob paths have a parent");
+        std::fs::create_dir_all(parent)?;
+        let tmp = tempfile::Builder::new()
+            .prefix(".tmp-")
+            .tempfile_in(parent)?;
+        std::fs::copy(staging.blob_path(&stats.digest), tmp.path())?;
+        tmp.persist(&blob).map_err(|e| e.error)?;
+    }
+    let record = Record {
+        digest: stats.digest.to_string(),
+        diff_id: stats.diff_id.to_string(),
+        size: stats.size,
+        uncompressed_size: stats.uncompressed_size,
+    };
+    let path = record_path(dir, key);
+    let parent = path.parent().expect("record paths have a parent");
+    std::fs::create_dir_all(parent)?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".tmp-")
+        .tempfile_in(parent)?;
+    tmp.write_all(&serde_json::to_vec(&record).expect("a record serializes"))?;
+    tmp.persist(&path).map_err(|e| e.error)?;
+    Ok(())
+}

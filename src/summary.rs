@@ -1,0 +1,200 @@
+//! The summary stage: what was built and where it went, for the CLI's lines and `--json`.
+
+use crate::build::Artifact;
+use crate::choose::Base;
+use crate::closure::Resolved;
+use crate::digest::Digest;
+use crate::emit::Outcome;
+use crate::image::Packed;
+use crate::inspect::Linkage;
+use crate::pack::PlatformImage;
+use crate::reference::Reference;
+use crate::registry::push::PushStats;
+use serde::Serialize;
+use std::path::PathBuf;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Size {
+    pub compressed: u64,
+    pub uncompressed: u64,
+}
+
+/// What was produced.
+#[derive(Clone, Debug, Serialize)]
+pub struct Summary {
+    pub reference: String,
+    /// What the name points at: the manifest, or the index.
+    pub digest: Digest,
+    /// `linux/amd64`, or the platforms of an index joined with `, `.
+    pub platform: String,
+    pub size: Size,
+    /// The image of the host's platform (the only one, unless this is an index).
+    #[serde(flatten)]
+    pub image: ImageSummary,
+    /// Things worth knowing that did not stop the build.
+    pub notes: Vec<String>,
+    #[serde(flatten)]
+    pub outputs: OutputsSummary,
+    /// Each platform's manifest, when the result is an index.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub manifests: Vec<PlatformManifest>,
+}
+
+/// One image: its base, its program, and how it was built.
+#[derive(Clone, Debug, Serialize)]
+pub struct ImageSummary {
+    pub base: Base,
+    pub base_reason: String,
+    /// The digest of the base image's manifest, when the base is an image.
+    pub base_manifest: Option<Digest>,
+    /// The shared libraries carried by a closure base.
+    pub libraries: Vec<Resolved>,
+    pub entrypoint: String,
+    pub binary_size: u64,
+    /// The language runtime in the executable (node), when there is one.
+    pub runtime: Option<String>,
+    /// Where binpack built it, when it did.
+    pub toolchain: Option<String>,
+    pub linkage: Linkage,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct PlatformManifest {
+    pub platform: String,
+    pub digest: Digest,
+}
+
+/// Where the image went.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct OutputsSummary {
+    /// The archive, when one was written.
+    pub output: Option<PathBuf>,
+    pub oci_layout: Option<PathBuf>,
+    /// `registry/repo:tag@digest` when pushed, and what the push did.
+    pub pushed: Option<String>,
+    pub push: Option<PushStats>,
+    /// `engine: name` when loaded into a local engine.
+    pub loaded: Option<String>,
+}
+
+impl OutputsSummary {
+    pub fn of(outcomes: &[Outcome]) -> OutputsSummary {
+        let mut s = OutputsSummary::default();
+        for o in outcomes {
+            match o {
+                Outcome::Archive(p) => s.output = Some(p.clone()),
+                Outcome::Layout(p) => s.oci_layout = Some(p.clone()),
+                Outcome::Loaded(l) => s.loaded = Some(l.clone()),
+                Outcome::Pushed { reference, stats } => {
+                    s.pushed = Some(reference.clone());
+                    s.push = Some(stats.clone());
+                }
+            }
+        }
+        s
+    }
+}
+
+impl ImageSummary {
+    fn of(artifact: &Artifact, built: &PlatformImage) -> ImageSummary {
+        let choice = &built.base.choice;
+        ImageSummary {
+            base: choice.base.clone(),
+            base_reason: choice.reason.clone(),
+            base_manifest: built.base.image().map(|b| b.manifest_digest.clone()),
+            libraries: built.base.libraries().to_vec(),
+            entrypoint: built.entrypoint.clone(),
+            binary_size: std::fs::metadata(&artifact.executable)
+                .map(|m| m.len())
+                .unwrap_or(0),
+            runtime: artifact.provenance.runtime.clone(),
+            toolchain: artifact.provenance.toolchain.clone(),
+            linkage: built.plan.linkage.clone(),
+        }
+    }
+}
+
+/// Compressed: every blob as stored (base layers, binpack's, the JSON documents);
+/// uncompressed: the layers' tars and the documents.
+fn size_of(built: &PlatformImage) -> Size {
+    let img = &built.image;
+    let docs = (img.config.len() + img.manifest.len()) as u64;
+    let (base_c, base_u) = built
+        .base
+        .image()
+        .map(|b| (b.layers.iter().map(|l| l.size).sum(), b.uncompressed_size))
+        .unwrap_or((0, 0));
+    Size {
+        compressed: base_c + built.layers.iter().map(|l| l.size).sum::<u64>() + docs,
+        uncompressed: base_u
+            + built
+                .layers
+                .iter()
+                .map(|l| l.uncompressed_size)
+                .sum::<u64>()
+            + docs,
+    }
+}
+
+impl Summary {
+    /// `artifacts[i]` was built into `built[i]`; `packed` holds their images.
+    pub fn new(
+        reference: &Reference,
+        packed: &Packed,
+        artifacts: &[&Artifact],
+        built: &[PlatformImage],
+        outcomes: &[Outcome],
+    ) -> Summary {
+        let host = packed.for_host();
+        let at = built
+            .iter()
+            .position(|b| b.image.manifest_blob == host.manifest_blob)
+            .unwrap_or(0);
+        let mut size = Size {
+            compressed: 0,
+            uncompressed: 0,
+        };
+        for b in built {
+            let s = size_of(b);
+            size.compressed += s.compressed;
+            size.uncompressed += s.uncompressed;
+        }
+        let mut notes: Vec<String> = Vec::new();
+        for (a, b) in artifacts.iter().zip(built) {
+            for n in a.notes.iter().chain(&b.base.notes) {
+                if !notes.contains(n) {
+                    notes.push(n.clone());
+                }
+            }
+        }
+        let manifests = match packed {
+            Packed::Image(_) => vec![],
+            Packed::Index(x) => {
+                size.compressed += x.blob.size;
+                size.uncompressed += x.blob.size;
+                x.images
+                    .iter()
+                    .map(|i| PlatformManifest {
+                        platform: i.platform.to_string(),
+                        digest: i.manifest_blob.digest.clone(),
+                    })
+                    .collect()
+            }
+        };
+        let platforms: Vec<String> = packed
+            .images()
+            .iter()
+            .map(|i| i.platform.to_string())
+            .collect();
+        Summary {
+            reference: reference.to_string(),
+            digest: packed.top().digest.clone(),
+            platform: platforms.join(", "),
+            size,
+            image: ImageSummary::of(artifacts[at], &built[at]),
+            notes,
+            outputs: OutputsSummary::of(outcomes),
+            manifests,
+        }
+    }
+}
