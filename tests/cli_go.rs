@@ -474,7 +474,8 @@ fn default_output_and_inspect_report() {
     ] {
         assert!(text.contains(want), "{want} not in {text}");
     }
-    // Without -q, each stage is reported on stderr, and stdout keeps only the summary.
+    // Without -q, each stage is reported on stderr, and stdout keeps only the summary. The
+    // layer was written by the builds above: this one takes it from the cache, and says so.
     let out = ok(binpack()
         .current_dir(dir.path())
         .args(["go", &example("hello-http"), "--json"]));
@@ -482,7 +483,7 @@ fn default_output_and_inspect_report() {
     for stage in [
         "binpack: go build",
         "binpack: inspecting",
-        "binpack: writing the layer",
+        "binpack: the layer is known (",
         "binpack: writing dist/hello-http.tar",
     ] {
         assert!(progress.contains(stage), "{stage} not in {progress}");
@@ -530,6 +531,25 @@ fn cross_compiled_image_says_its_platform() {
     let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(j["Architecture"], "arm64");
     assert_eq!(j["Digest"], s["digest"]);
+
+    // The ELF header cannot tell arm v6 from v7: the image says what was built.
+    let s = pack_example(
+        "hello-http",
+        dir.path(),
+        "hello:armv6",
+        &["--platform", "linux/arm/v6"],
+    );
+    assert_eq!(s["platform"], "linux/arm/v6");
+    assert_eq!(s["linkage"]["go"]["settings"]["GOARM"], "6");
+    let out = ok(Command::new("skopeo").arg("inspect").arg(format!(
+        "oci-archive:{}",
+        dir.path().join("hello-http.tar").display()
+    )));
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (j["Architecture"].as_str(), j["Variant"].as_str()),
+        (Some("arm"), Some("v6"))
+    );
 }
 
 /// What the flags and the source put into the image config: user, env, Cmd, labels, created.
