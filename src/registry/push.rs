@@ -32,82 +32,79 @@ pub fn push_blobs(
 ) -> Result<(), RegistryError> {
     for blob in blobs {
         let what = format!("pushing {}", blob.digest.short());
-        let head = client.send(
-            "HEAD",
-            &client.url(&format!("blobs/{}", blob.digest)),
-            &[],
-            &Body::Empty,
-            &what,
-        )?;
+        let url = client.url(&format!("blobs/{}", blob.digest));
+        let head = client.send("HEAD", &url, &[], &Body::Empty, &what)?;
         if head.status().as_u16() == 200 {
             stats.skipped += 1;
-            records::add(&client.registry, blob.digest, &client.repository);
+        } else {
+            match mount(client, blob, &what)? {
+                Mount::Mounted => stats.mounted += 1,
+                Mount::Upload(location) => {
+                    let location = match location {
+                        Some(l) => l,
+                        None => start_upload(client, &what)?,
+                    };
+                    upload(client, blob, &location, &what)?;
+                    stats.uploaded += 1;
+                    stats.uploaded_bytes += blob.size;
+                }
+            }
+        }
+        records::add(&client.registry, blob.digest, &client.repository);
+    }
+    Ok(())
+}
+
+/// What a cross-repository mount attempt gave.
+enum Mount {
+    Mounted,
+    /// Upload instead, to this location when the registry opened one.
+    Upload(Option<String>),
+}
+
+/// Mounts the blob from a repository of the registry that binpack has seen holding it.
+fn mount(client: &Client, blob: &PushBlob, what: &str) -> Result<Mount, RegistryError> {
+    for from in records::repos_with(&client.registry, blob.digest) {
+        if from == client.repository {
             continue;
         }
-        let mut location = None;
-        for from in records::repos_with(&client.registry, blob.digest) {
-            if from == client.repository {
-                continue;
-            }
-            let mount = client.send(
-                "POST",
-                &client.url(&format!("blobs/uploads/?mount={}&from={from}", blob.digest)),
-                &[],
-                &Body::Empty,
-                &what,
-            );
-            let resp = match mount {
-                Ok(r) => r,
-                // No pull right on the other repository: upload the blob instead.
-                Err(RegistryError::Auth { .. }) => continue,
-                Err(e) => return Err(e),
-            };
-            match resp.status().as_u16() {
-                201 => {
-                    stats.mounted += 1;
-                    location = Some(None);
-                    break;
-                }
-                // Not mountable (the source is gone): the registry opened an upload instead.
-                202 => {
-                    location = Some(
-                        resp.headers()
-                            .get("Location")
-                            .and_then(|l| l.to_str().ok())
-                            .map(String::from),
-                    );
-                    break;
-                }
-                _ => continue,
-            }
-        }
-        let upload = match location {
-            Some(None) => {
-                records::add(&client.registry, blob.digest, &client.repository);
-                continue;
-            }
-            Some(Some(l)) => l,
-            None => start_upload(client, &what)?,
+        let url = client.url(&format!("blobs/uploads/?mount={}&from={from}", blob.digest));
+        let resp = match client.send("POST", &url, &[], &Body::Empty, what) {
+            Ok(r) => r,
+            // No pull right on the other repository: upload the blob instead.
+            Err(RegistryError::Auth { .. }) => continue,
+            Err(e) => return Err(e),
         };
-        let sep = if upload.contains('?') { '&' } else { '?' };
-        let url = format!("{}{sep}digest={}", client.absolute(&upload), blob.digest);
-        let len = blob.size.to_string();
-        let resp = client.send(
-            "PUT",
-            &url,
-            &[
-                ("Content-Type", "application/octet-stream"),
-                ("Content-Length", &len),
-            ],
-            &Body::File(&blob.path),
-            &what,
-        )?;
-        if resp.status().as_u16() != 201 {
-            return Err(client.unexpected(&what, resp));
+        match resp.status().as_u16() {
+            201 => return Ok(Mount::Mounted),
+            // Not mountable (the source is gone): the registry opened an upload instead.
+            202 => {
+                let location = resp.headers().get("Location").and_then(|l| l.to_str().ok());
+                return Ok(Mount::Upload(location.map(String::from)));
+            }
+            _ => continue,
         }
-        stats.uploaded += 1;
-        stats.uploaded_bytes += blob.size;
-        records::add(&client.registry, blob.digest, &client.repository);
+    }
+    Ok(Mount::Upload(None))
+}
+
+/// Streams the blob from disk to an open upload.
+fn upload(
+    client: &Client,
+    blob: &PushBlob,
+    location: &str,
+    what: &str,
+) -> Result<(), RegistryError> {
+    let sep = if location.contains('?') { '&' } else { '?' };
+    let url = format!("{}{sep}digest={}", client.absolute(location), blob.digest);
+    let len = blob.size.to_string();
+    let headers = [
+        ("Content-Type", "application/octet-stream"),
+        ("Content-Length", len.as_str()),
+    ];
+    let resp = client.send("PUT", &url, &headers, &Body::File(&blob.path), what)?;
+    if resp.status().as_u16() != 201 {
+        return Err(client.unexpected(what, resp));
     }
     Ok(())
 }
