@@ -4,6 +4,7 @@
 //! the cache knows is linked from there instead of compressed again.
 
 use crate::cache;
+use crate::cleanup::Tracked;
 use crate::digest::Digest;
 use crate::emit::{EmitError, Staging};
 use crate::layer::{self, Content, LayerError, LayerStats, Node, Tree};
@@ -177,13 +178,10 @@ fn remember(
 ) -> std::io::Result<()> {
     let blob = stats.digest.blob_in(dir);
     if !blob.is_file() {
-        let parent = blob.parent().expect("blob paths have a parent");
-        std::fs::create_dir_all(parent)?;
-        let tmp = tempfile::Builder::new()
-            .prefix(".tmp-")
-            .tempfile_in(parent)?;
-        std::fs::copy(staging.blob_path(&stats.digest), tmp.path())?;
-        tmp.persist(&blob).map_err(|e| e.error)?;
+        let from = staging.blob_path(&stats.digest);
+        whole_file(&blob, |f| {
+            std::io::copy(&mut std::fs::File::open(&from)?, f).map(|_| ())
+        })?;
     }
     let record = Record {
         digest: stats.digest.to_string(),
@@ -191,13 +189,22 @@ fn remember(
         size: stats.size,
         uncompressed_size: stats.uncompressed_size,
     };
-    let path = record_path(dir, key);
-    let parent = path.parent().expect("record paths have a parent");
+    let bytes = serde_json::to_vec(&record).expect("a record serializes");
+    whole_file(&record_path(dir, key), |f| f.write_all(&bytes))
+}
+
+/// Writes `dest` through a temporary file beside it (removed on a signal), renamed into place.
+fn whole_file(
+    dest: &Path,
+    write: impl FnOnce(&mut &std::fs::File) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    let parent = dest.parent().expect("cache paths have a parent");
     std::fs::create_dir_all(parent)?;
-    let mut tmp = tempfile::Builder::new()
+    let tmp = tempfile::Builder::new()
         .prefix(".tmp-")
         .tempfile_in(parent)?;
-    tmp.write_all(&serde_json::to_vec(&record).expect("a record serializes"))?;
-    tmp.persist(&path).map_err(|e| e.error)?;
+    let tmp = Tracked::new(tmp);
+    write(&mut tmp.get().as_file())?;
+    tmp.into_inner().persist(dest).map_err(|e| e.error)?;
     Ok(())
 }
