@@ -4,6 +4,7 @@
 
 use crate::inspect::{DynamicDeps, Linkage};
 use crate::layer::{Content, LayerError, Tree};
+use goblin::elf::header::EM_NONE;
 use goblin::elf::Elf;
 use std::collections::{HashSet, VecDeque};
 use std::fs;
@@ -225,11 +226,7 @@ fn lexical(path: &str) -> String {
 /// Expands `$ORIGIN`, `$LIB` and `$PLATFORM`-free entries of RPATH/RUNPATH for an object in
 /// `origin`.
 fn expand(entry: &str, origin: &Dir, l: &Linkage) -> Dir {
-    let lib = if l.platform.arch.ends_with("64") || l.platform.arch == "s390x" {
-        "lib64"
-    } else {
-        "lib"
-    };
+    let lib = if is_64(l) { "lib64" } else { "lib" };
     let with = |o: &str| {
         entry
             .replace("${ORIGIN}", o)
@@ -347,6 +344,11 @@ fn walk_depth(
     Ok(real)
 }
 
+/// 64-bit targets also search `lib64` (and expand `$LIB` to it).
+fn is_64(l: &Linkage) -> bool {
+    l.platform.elf_machine().is_some_and(|(_, is_64)| is_64)
+}
+
 /// The ELF class and machine a library must have to be loaded with the binary.
 struct Machine {
     machine: u16,
@@ -355,16 +357,8 @@ struct Machine {
 
 impl Machine {
     fn of_linkage(l: &Linkage) -> Machine {
-        let (machine, is_64) = match l.platform.arch.as_str() {
-            "amd64" => (62, true),
-            "arm64" => (183, true),
-            "386" => (3, false),
-            "arm" => (40, false),
-            "riscv64" => (243, true),
-            "ppc64le" => (21, true),
-            "s390x" => (22, true),
-            _ => (0, true),
-        };
+        // An architecture outside the table matches no library: none is of machine EM_NONE.
+        let (machine, is_64) = l.platform.elf_machine().unwrap_or((EM_NONE, true));
         Machine { machine, is_64 }
     }
 
@@ -445,7 +439,7 @@ fn system_dirs(root: &Path, l: &Linkage) -> Vec<String> {
     let triplet = l.platform.multiarch_triplet();
     dirs.push(format!("/lib/{triplet}"));
     dirs.push(format!("/usr/lib/{triplet}"));
-    if l.platform.arch.ends_with("64") || l.platform.arch == "s390x" {
+    if is_64(l) {
         dirs.push("/lib64".into());
         dirs.push("/usr/lib64".into());
     }

@@ -4,6 +4,7 @@ mod common;
 
 use binpack::sea::blob::{Blob, Layout};
 use binpack::sea::inject::{make_executable, SeaError, FUSE};
+use goblin::elf::program_header::{PF_R, PT_LOAD, PT_NOTE, PT_PHDR};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -115,6 +116,24 @@ fn injected_node_runs_prints_and_still_parses() {
         .filter(|n| n.name == "NODE_SEA_BLOB")
         .collect();
     assert_eq!(notes.len(), 1);
+    // The new table is page-aligned, PT_PHDR points at it, and one read-only PT_LOAD maps it
+    // and the note, after the other PT_LOADs.
+    let phoff = elf.header.e_phoff;
+    assert_eq!(phoff % 0x1000, 0);
+    let table_len = u64::from(elf.header.e_phnum) * 56;
+    let find = |t| elf.program_headers.iter().filter(move |p| p.p_type == t);
+    let pt_phdr = find(PT_PHDR).next().expect("PT_PHDR");
+    assert_eq!((pt_phdr.p_offset, pt_phdr.p_filesz), (phoff, table_len));
+    let loads: Vec<_> = find(PT_LOAD).collect();
+    let last = loads.last().unwrap();
+    assert!(loads.windows(2).all(|w| w[0].p_vaddr < w[1].p_vaddr));
+    assert_eq!((last.p_offset, last.p_flags), (phoff, PF_R));
+    assert_eq!(
+        last.p_vaddr - last.p_offset,
+        loads[0].p_vaddr - loads[0].p_offset
+    );
+    let note = find(PT_NOTE).next_back().unwrap();
+    assert_eq!(note.p_offset + note.p_filesz, last.p_offset + last.p_filesz);
     assert!(!elf.section_headers.iter().any(|s| {
         let name = elf.shdr_strtab.get_at(s.sh_name).unwrap_or("");
         name.starts_with(".debug") || name == ".symtab"

@@ -14,6 +14,12 @@
 //! blob, not with the ~100 MB binary.
 
 use super::blob::{Blob, Layout};
+use crate::platform::Platform;
+use goblin::elf::header::{EI_CLASS, EI_DATA, ELFCLASS64, ELFDATA2LSB, ELFMAG};
+use goblin::elf::program_header::{PF_R, PT_LOAD, PT_NOTE, PT_PHDR};
+use goblin::elf::section_header::{
+    SHF_ALLOC, SHF_INFO_LINK, SHT_NOBITS, SHT_REL, SHT_RELA, SHT_SYMTAB,
+};
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::ops::Range;
@@ -24,19 +30,22 @@ use std::path::{Path, PathBuf};
 pub const FUSE: &[u8] = b"NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2:";
 const NOTE_NAME: &[u8] = b"NODE_SEA_BLOB\0";
 
-const PT_LOAD: u32 = 1;
-const PT_NOTE: u32 = 4;
-const PT_PHDR: u32 = 6;
-const PF_R: u32 = 4;
-const SHT_SYMTAB: u32 = 2;
-const SHT_RELA: u32 = 4;
-const SHT_NOBITS: u32 = 8;
-const SHT_REL: u32 = 9;
-const SHF_ALLOC: u64 = 2;
-const SHF_INFO_LINK: u64 = 0x40;
+/// The node runtimes supported, by OCI architecture, with the page size the new segment is
+/// aligned to: arm64 kernels may run with 64 KiB pages.
+const ARCHES: [(&str, u64); 2] = [("amd64", 0x1000), ("arm64", 0x10000)];
+
 const EHDR: usize = 64;
 const PHDR: usize = 56;
 const SHDR: usize = 64;
+// Offsets of the ELF64 header fields read or rewritten.
+const E_MACHINE: usize = 18;
+const E_PHOFF: usize = 32;
+const E_SHOFF: usize = 40;
+const E_PHENTSIZE: usize = 54;
+const E_PHNUM: usize = 56;
+const E_SHENTSIZE: usize = 58;
+const E_SHNUM: usize = 60;
+const E_SHSTRNDX: usize = 62;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SeaError {
@@ -158,6 +167,14 @@ impl Shdr {
     fn file_range(&self) -> Option<Range<u64>> {
         (self.sh_type != SHT_NOBITS && self.size > 0).then(|| self.offset..self.offset + self.size)
     }
+    fn is_alloc(&self) -> bool {
+        self.flags & u64::from(SHF_ALLOC) != 0
+    }
+    /// Whether sh_info holds a section index (to renumber), not a count or a flag.
+    fn info_is_index(&self) -> bool {
+        self.flags & u64::from(SHF_INFO_LINK) != 0
+            || ((self.sh_type == SHT_REL || self.sh_type == SHT_RELA) && self.info != 0)
+    }
 }
 
 fn align_up(x: u64, a: u64) -> u64 {
@@ -170,343 +187,532 @@ fn align_up(x: u64, a: u64) -> u64 {
 
 /// Is this section one `strip` removes: the symbol table, its string table, debug info?
 fn droppable(name: &[u8], s: &Shdr) -> bool {
-    s.flags & SHF_ALLOC == 0
+    !s.is_alloc()
         && (s.sh_type == SHT_SYMTAB
             || name.starts_with(b".debug")
             || name.starts_with(b".zdebug")
             || name == b".strtab")
 }
 
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> SeaError {
+    let path = path.to_path_buf();
+    move |source| SeaError::Io { path, source }
+}
+
 /// Writes `out`: `node` with `blob` injected, its fuse flipped, its symbols and debug info
 /// dropped. `out` gets mode 0755.
 pub fn make_executable(node: &Path, out: &Path, blob: &Blob) -> Result<Stats, SeaError> {
-    let io_err = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| SeaError::Io { path, source }
-    };
-    let unsupported = |why: &str| SeaError::Unsupported {
-        path: node.to_path_buf(),
-        why: why.to_string(),
-    };
-    let file = File::open(node).map_err(io_err(node))?;
-    let len = file.metadata().map_err(io_err(node))?.len();
-    let read_at = |at: u64, n: usize| -> Result<Vec<u8>, SeaError> {
+    let input = Input::read(node)?;
+    let plan = Plan::new(&input, blob)?;
+    let output_size = write(&input, &plan, out)?;
+    Ok(Stats {
+        layout: input.layout,
+        input_size: input.src.len,
+        dropped: plan.dropped(&input),
+        output_size,
+    })
+}
+
+// Reading: the node binary's headers, checked, and where its fuse is.
+
+/// The open node binary: reads that stay inside it, errors that name it.
+struct Source<'a> {
+    path: &'a Path,
+    file: File,
+    len: u64,
+}
+
+impl<'a> Source<'a> {
+    fn open(path: &'a Path) -> Result<Source<'a>, SeaError> {
+        let file = File::open(path).map_err(io_err(path))?;
+        let len = file.metadata().map_err(io_err(path))?.len();
+        Ok(Source { path, file, len })
+    }
+
+    fn unsupported(&self, why: impl Into<String>) -> SeaError {
+        SeaError::Unsupported {
+            path: self.path.to_path_buf(),
+            why: why.into(),
+        }
+    }
+
+    /// `n` bytes at `at`; past the end means the headers lie.
+    fn read_at(&self, at: u64, n: usize) -> Result<Vec<u8>, SeaError> {
         match at.checked_add(n as u64) {
-            Some(end) if end <= len => {}
-            _ => return Err(unsupported("truncated or malformed ELF headers")),
+            Some(end) if end <= self.len => {}
+            _ => return Err(self.unsupported("truncated or malformed ELF headers")),
         }
         let mut v = vec![0u8; n];
-        file.read_exact_at(&mut v, at).map_err(io_err(node))?;
+        self.file
+            .read_exact_at(&mut v, at)
+            .map_err(io_err(self.path))?;
         Ok(v)
-    };
-    let ident = read_at(0, (len as usize).min(EHDR))?;
-    if !ident.starts_with(b"\x7fELF") {
-        return Err(SeaError::NotElf(node.to_path_buf()));
     }
-    if ident.len() < EHDR || ident[4] != 2 || ident[5] != 1 {
-        return Err(unsupported(
+}
+
+/// The node binary as read: its headers, its segments and sections, its fuse.
+struct Input<'a> {
+    src: Source<'a>,
+    /// The ELF header as it is in the file.
+    ehdr: Vec<u8>,
+    /// The page size the new segment aligns to (see ARCHES).
+    page: u64,
+    phoff: u64,
+    phdrs: Vec<Phdr>,
+    /// The PT_LOAD with the lowest address, and the index of the last PT_LOAD.
+    first_load: Phdr,
+    last_load: usize,
+    /// e_shnum as the header has it: its whole table is replaced, so counted as dropped.
+    shnum: usize,
+    shdrs: Vec<Shdr>,
+    shstrndx: usize,
+    shstrtab: Vec<u8>,
+    /// The offset of the fuse's `0`.
+    fuse_digit: u64,
+    layout: Layout,
+}
+
+impl<'a> Input<'a> {
+    fn read(path: &'a Path) -> Result<Input<'a>, SeaError> {
+        let src = Source::open(path)?;
+        let ehdr = src.read_at(0, (src.len as usize).min(EHDR))?;
+        let page = check_header(&src, &ehdr)?;
+        let phoff = u64_at(&ehdr, E_PHOFF);
+        let phdrs: Vec<Phdr> = src
+            .read_at(phoff, u16_at(&ehdr, E_PHNUM) as usize * PHDR)?
+            .chunks(PHDR)
+            .map(Phdr::read)
+            .collect();
+        let shstrndx = u16_at(&ehdr, E_SHSTRNDX) as usize;
+        let (shdrs, shstrtab) = read_sections(&src, &ehdr)?;
+        let (first_load, last_load) = check_segments(&src, &phdrs)?;
+        let (fuse_digit, layout) = find_fuse(&src)?;
+        Ok(Input {
+            shnum: u16_at(&ehdr, E_SHNUM) as usize,
+            src,
+            ehdr,
+            page,
+            phoff,
+            phdrs,
+            first_load,
+            last_load,
+            shdrs,
+            shstrndx,
+            shstrtab,
+            fuse_digit,
+            layout,
+        })
+    }
+
+    fn unsupported(&self, why: impl Into<String>) -> SeaError {
+        self.src.unsupported(why)
+    }
+
+    /// The name of section `s`, empty when the name table does not have it.
+    fn name_of(&self, s: &Shdr) -> &[u8] {
+        self.shstrtab
+            .get(s.name as usize..)
+            .map(|n| &n[..n.iter().position(|&c| c == 0).unwrap_or(n.len())])
+            .unwrap_or(b"")
+    }
+}
+
+/// Checks the ELF header is a supported node runtime's; returns the page size to align to.
+fn check_header(src: &Source, ehdr: &[u8]) -> Result<u64, SeaError> {
+    if !ehdr.starts_with(ELFMAG) {
+        return Err(SeaError::NotElf(src.path.to_path_buf()));
+    }
+    if ehdr.len() < EHDR || ehdr[EI_CLASS] != ELFCLASS64 || ehdr[EI_DATA] != ELFDATA2LSB {
+        return Err(src.unsupported(
             "only 64-bit little-endian ELF node runtimes (x86-64, arm64) are supported",
         ));
     }
-    let b = ident.as_slice();
-    let machine = u16_at(b, 18);
-    if machine != 62 && machine != 183 {
-        return Err(unsupported(&format!(
-            "ELF machine {machine}: only x86-64 and arm64 node runtimes are supported"
-        )));
+    let machine = u16_at(ehdr, E_MACHINE);
+    let page = Platform::from_elf_machine(machine, true, true)
+        .and_then(|p| ARCHES.iter().find(|(arch, _)| *arch == p.arch))
+        .map(|(_, page)| *page)
+        .ok_or_else(|| {
+            src.unsupported(format!(
+                "ELF machine {machine}: only x86-64 and arm64 node runtimes are supported"
+            ))
+        })?;
+    if u16_at(ehdr, E_PHENTSIZE) as usize != PHDR {
+        return Err(src.unsupported("malformed program headers"));
     }
+    Ok(page)
+}
 
-    let phoff = u64_at(b, 32);
-    let shoff = u64_at(b, 40);
-    let phnum = u16_at(b, 56) as usize;
-    let shnum = u16_at(b, 60) as usize;
-    let shstrndx = u16_at(b, 62) as usize;
-    if u16_at(b, 54) as usize != PHDR {
-        return Err(unsupported("malformed program headers"));
-    }
-    let phdrs: Vec<Phdr> = read_at(phoff, phnum * PHDR)?
-        .chunks(PHDR)
-        .map(Phdr::read)
-        .collect();
+/// The section headers (none when e_shoff is 0) and the section name table, checked to lie
+/// inside the file.
+fn read_sections(src: &Source, ehdr: &[u8]) -> Result<(Vec<Shdr>, Vec<u8>), SeaError> {
+    let shoff = u64_at(ehdr, E_SHOFF);
+    let shnum = u16_at(ehdr, E_SHNUM) as usize;
+    let shstrndx = u16_at(ehdr, E_SHSTRNDX) as usize;
     let shdrs: Vec<Shdr> = if shoff == 0 {
         vec![]
     } else {
-        if shnum == 0 || u16_at(b, 58) as usize != SHDR {
-            return Err(unsupported("extended section numbering is not supported"));
+        if shnum == 0 || u16_at(ehdr, E_SHENTSIZE) as usize != SHDR {
+            return Err(src.unsupported("extended section numbering is not supported"));
         }
-        read_at(shoff, shnum * SHDR)?
+        src.read_at(shoff, shnum * SHDR)?
             .chunks(SHDR)
             .map(Shdr::read)
             .collect()
     };
     if !shdrs.is_empty() && shstrndx >= shdrs.len() {
-        return Err(unsupported("the section name table index is out of range"));
+        return Err(src.unsupported("the section name table index is out of range"));
     }
     for sh in &shdrs {
-        if sh.sh_type != SHT_NOBITS && sh.offset.checked_add(sh.size).is_none_or(|e| e > len) {
-            return Err(unsupported(
-                "a section extends past the end of the file (truncated?)",
-            ));
+        if sh.sh_type != SHT_NOBITS && sh.offset.checked_add(sh.size).is_none_or(|e| e > src.len) {
+            return Err(src.unsupported("a section extends past the end of the file (truncated?)"));
         }
     }
     let shstrtab = match shdrs.get(shstrndx) {
-        Some(s) if s.sh_type != SHT_NOBITS => read_at(s.offset, s.size as usize)?,
+        Some(s) if s.sh_type != SHT_NOBITS => src.read_at(s.offset, s.size as usize)?,
         _ => vec![],
     };
-    let loads: Vec<&Phdr> = phdrs.iter().filter(|p| p.p_type == PT_LOAD).collect();
-    let (Some(first), Some(last_load_idx)) = (
-        loads.iter().min_by_key(|p| p.vaddr),
-        phdrs.iter().rposition(|p| p.p_type == PT_LOAD),
+    Ok((shdrs, shstrtab))
+}
+
+/// Checks every segment lies inside the file and its addresses do not wrap; returns the
+/// PT_LOAD with the lowest address and the index of the last PT_LOAD.
+fn check_segments(src: &Source, phdrs: &[Phdr]) -> Result<(Phdr, usize), SeaError> {
+    let is_load = |p: &Phdr| p.p_type == PT_LOAD;
+    let (Some(first), Some(last)) = (
+        phdrs.iter().filter(|p| is_load(p)).min_by_key(|p| p.vaddr),
+        phdrs.iter().rposition(is_load),
     ) else {
-        return Err(unsupported("no loadable segment"));
+        return Err(src.unsupported("no loadable segment"));
     };
     if phdrs.iter().any(|p| {
-        p.offset.checked_add(p.filesz).is_none_or(|e| e > len)
+        p.offset.checked_add(p.filesz).is_none_or(|e| e > src.len)
             || p.vaddr.checked_add(p.memsz).is_none()
     }) {
-        return Err(unsupported(
-            "a segment extends past the end of the file (truncated?)",
-        ));
+        return Err(src.unsupported("a segment extends past the end of the file (truncated?)"));
     }
+    Ok((*first, last))
+}
 
-    // The fuse: exactly once, not yet flipped.
-    let scan = scan(&file, len).map_err(io_err(node))?;
-    let fuse_digit = match scan.fuses.as_slice() {
-        [] => return Err(SeaError::FuseMissing(node.to_path_buf())),
+/// The offset of the fuse's `0` (the fuse must be there once, not yet flipped) and the blob
+/// layout, found in the same pass over the file.
+fn find_fuse(src: &Source) -> Result<(u64, Layout), SeaError> {
+    let scan = scan(&src.file, src.len).map_err(io_err(src.path))?;
+    let digit = match scan.fuses.as_slice() {
+        [] => return Err(SeaError::FuseMissing(src.path.to_path_buf())),
         [one] => one + FUSE.len() as u64,
-        more => return Err(SeaError::FuseDoubled(node.to_path_buf(), more.len())),
+        more => return Err(SeaError::FuseDoubled(src.path.to_path_buf(), more.len())),
     };
-    match read_at(fuse_digit, 1).ok().as_deref() {
-        Some(b"0") => {}
-        Some(b"1") => return Err(SeaError::FuseFlipped(node.to_path_buf())),
-        _ => return Err(SeaError::FuseMissing(node.to_path_buf())),
+    match src.read_at(digit, 1).ok().as_deref() {
+        Some(b"0") => Ok((digit, scan.layout)),
+        Some(b"1") => Err(SeaError::FuseFlipped(src.path.to_path_buf())),
+        _ => Err(SeaError::FuseMissing(src.path.to_path_buf())),
     }
-    let layout = scan.layout;
+}
 
-    // Which sections stay, and where the non-loaded ones go.
-    let name_of = |s: &Shdr| -> &[u8] {
-        shstrtab
-            .get(s.name as usize..)
-            .map(|n| &n[..n.iter().position(|&c| c == 0).unwrap_or(n.len())])
-            .unwrap_or(b"")
-    };
-    let keep: Vec<bool> = shdrs
-        .iter()
-        .enumerate()
-        .map(|(i, s)| i == 0 || i == shstrndx || !droppable(name_of(s), s))
-        .collect();
-    let mut new_index = vec![0u32; shdrs.len()];
-    let mut n = 0u32;
-    for (i, k) in keep.iter().enumerate() {
-        if *k {
-            new_index[i] = n;
-            n += 1;
-        }
-    }
-    // Everything the loader maps (and every allocated section) is copied as it is.
-    let mut loaded_end = (EHDR as u64).max(phoff + (phnum * PHDR) as u64);
-    for p in &phdrs {
-        loaded_end = loaded_end.max(p.offset + p.filesz);
-    }
-    for s in shdrs.iter().filter(|s| s.flags & SHF_ALLOC != 0) {
-        if let Some(r) = s.file_range() {
-            loaded_end = loaded_end.max(r.end);
-        }
-    }
-    if loaded_end > len {
-        return Err(unsupported(
-            "a section extends past the end of the file (truncated?)",
-        ));
-    }
-    let mut cursor = loaded_end;
-    let mut moved: Vec<(Range<u64>, u64)> = Vec::new(); // (source range, new offset)
-    let mut new_shdrs: Vec<Shdr> = Vec::new();
-    for (i, s) in shdrs.iter().enumerate() {
-        if !keep[i] {
-            continue;
-        }
-        let mut ns = *s;
-        if let Some(r) = s
-            .file_range()
-            .filter(|r| r.start < loaded_end && r.end > loaded_end)
-        {
-            return Err(unsupported(&format!(
-                "a non-loaded section spans bytes {}..{}, across the end of the loaded data",
-                r.start, r.end
-            )));
-        }
-        if let Some(r) = s.file_range().filter(|r| r.start >= loaded_end) {
-            if s.addralign > 1 << 24 {
-                return Err(unsupported(
-                    "a non-loaded section asks for an alignment above 16 MiB",
-                ));
-            }
-            if r.end > len {
-                return Err(unsupported("a section extends past the end of the file"));
-            }
-            cursor = align_up(cursor, s.addralign);
-            ns.offset = cursor;
-            moved.push((r.clone(), cursor));
-            cursor += r.end - r.start;
-        }
-        let remap = |idx: u32| -> u32 {
-            if (idx as usize) < shdrs.len() && keep[idx as usize] {
-                new_index[idx as usize]
-            } else {
-                0
-            }
-        };
-        ns.link = remap(s.link);
-        if s.flags & SHF_INFO_LINK != 0
-            || ((s.sh_type == SHT_REL || s.sh_type == SHT_RELA) && s.info != 0)
-        {
-            ns.info = remap(s.info);
-        }
-        new_shdrs.push(ns);
-    }
-    let new_shoff = if new_shdrs.is_empty() {
-        0
-    } else {
-        align_up(cursor, 8)
-    };
-    if !new_shdrs.is_empty() {
-        cursor = new_shoff + (new_shdrs.len() * SHDR) as u64;
+// Planning: where every kept byte goes, and the new headers.
+
+/// The output's layout.
+struct Plan {
+    /// The ELF header with e_phoff, e_phnum and the section header fields rewritten.
+    ehdr: Vec<u8>,
+    sections: Sections,
+    region: Region,
+}
+
+/// Loaded bytes stay where they are; kept non-loaded sections follow them, closing the gaps
+/// dropped ones leave; then the new section header table.
+struct Sections {
+    /// Everything before this is copied as it is: headers, segments, allocated sections.
+    loaded_end: u64,
+    moved: Vec<Move>,
+    headers: Vec<Shdr>,
+    /// The new section header table's offset; 0 when there is none.
+    shoff: u64,
+    shstrndx: u16,
+    /// Where the section data and table end.
+    end: u64,
+}
+
+/// A kept non-loaded section: its bytes in the input, and their new offset.
+struct Move {
+    from: Range<u64>,
+    to: u64,
+}
+
+/// The appended region, page-aligned past every segment: the new program header table (the
+/// old entries, PT_PHDR re-pointed, + one read-only PT_LOAD over the region + one PT_NOTE),
+/// then the note.
+struct Region {
+    off: u64,
+    phdrs: Vec<Phdr>,
+    note_off: u64,
+    note: Note,
+}
+
+/// The `NODE_SEA_BLOB` note: namesz, descsz, type 0, the name and the blob, each padded to 4.
+struct Note {
+    blob: Vec<u8>,
+}
+
+impl Plan {
+    fn new(input: &Input, blob: &Blob) -> Result<Plan, SeaError> {
+        let sections = Sections::plan(input)?;
+        let region = Region::plan(input, sections.end, blob)?;
+        let mut ehdr = input.ehdr.clone();
+        let mut put = |at: usize, v: &[u8]| ehdr[at..at + v.len()].copy_from_slice(v);
+        put(E_PHOFF, &region.off.to_le_bytes());
+        put(E_PHNUM, &(region.phdrs.len() as u16).to_le_bytes());
+        put(E_SHOFF, &sections.shoff.to_le_bytes());
+        put(E_SHNUM, &(sections.headers.len() as u16).to_le_bytes());
+        put(E_SHSTRNDX, &sections.shstrndx.to_le_bytes());
+        Ok(Plan {
+            ehdr,
+            sections,
+            region,
+        })
     }
 
-    // The appended region: page-aligned, above every segment, with the same vaddr - offset
-    // as the first PT_LOAD (kernels before 5.18 compute AT_PHDR as load address + e_phoff).
-    let page: u64 = if machine == 183 { 0x10000 } else { 0x1000 };
-    let delta = first
-        .vaddr
-        .checked_sub(first.offset)
-        .ok_or_else(|| unsupported("first PT_LOAD maps below its file offset"))?;
-    let max_end = loads.iter().map(|p| p.vaddr + p.memsz).max().unwrap_or(0);
-    let off = align_up(cursor.max(max_end.saturating_sub(delta)), page);
-    if off - cursor > 1 << 30 {
-        return Err(unsupported(
-            "its segments map more than 1 GiB past the end of the file",
-        ));
+    /// Input bytes not in the output: dropped sections and the old section header table.
+    fn dropped(&self, input: &Input) -> u64 {
+        let s = &self.sections;
+        let copied = s.loaded_end
+            + s.moved
+                .iter()
+                .map(|m| m.from.end - m.from.start)
+                .sum::<u64>();
+        input
+            .src
+            .len
+            .saturating_sub(copied + (input.shnum * SHDR) as u64)
     }
-    let vaddr = off + delta;
-    let new_phnum = phnum + 2;
-    if new_phnum >= 0xffff {
-        return Err(unsupported("too many program headers"));
-    }
-    let phdr_size = (new_phnum * PHDR) as u64;
-    let note_off = off + align_up(phdr_size, 8);
-    let blob_bytes = blob.to_bytes(layout);
-    let name_pad = align_up(NOTE_NAME.len() as u64, 4) as usize - NOTE_NAME.len();
-    let blob_pad = align_up(blob_bytes.len() as u64, 4) as usize - blob_bytes.len();
-    let note_len = (12 + NOTE_NAME.len() + name_pad + blob_bytes.len() + blob_pad) as u64;
-    let region = (note_off - off) + note_len;
+}
 
-    let mut table = Vec::with_capacity(phdr_size as usize);
-    for (i, p) in phdrs.iter().enumerate() {
-        if p.p_type == PT_PHDR {
-            Phdr {
-                offset: off,
-                vaddr,
-                paddr: vaddr,
-                filesz: phdr_size,
-                memsz: phdr_size,
-                align: 8,
-                ..*p
+impl Sections {
+    fn plan(input: &Input) -> Result<Sections, SeaError> {
+        let index = new_indices(input);
+        let loaded_end = loaded_end(input)?;
+        let mut cursor = loaded_end;
+        let mut moved = Vec::new();
+        let mut headers = Vec::new();
+        for (s, new) in input.shdrs.iter().zip(&index) {
+            if new.is_none() {
+                continue;
             }
-            .write(&mut table);
+            let mut ns = renumbered(s, &index);
+            if let Some(m) = place(input, s, loaded_end, &mut cursor)? {
+                ns.offset = m.to;
+                moved.push(m);
+            }
+            headers.push(ns);
+        }
+        let (shoff, end) = if headers.is_empty() {
+            (0, cursor)
         } else {
-            p.write(&mut table);
-        }
-        if i == last_load_idx {
-            // PT_LOADs stay sorted by address: the new one follows the last.
-            Phdr {
-                p_type: PT_LOAD,
-                flags: PF_R,
-                offset: off,
-                vaddr,
-                paddr: vaddr,
-                filesz: region,
-                memsz: region,
-                align: page,
-            }
-            .write(&mut table);
-        }
+            let shoff = align_up(cursor, 8);
+            (shoff, shoff + (headers.len() * SHDR) as u64)
+        };
+        Ok(Sections {
+            loaded_end,
+            moved,
+            headers,
+            shoff,
+            shstrndx: index.get(input.shstrndx).copied().flatten().unwrap_or(0) as u16,
+            end,
+        })
     }
-    let note_vaddr = vaddr + (note_off - off);
-    Phdr {
-        p_type: PT_NOTE,
-        flags: PF_R,
-        offset: note_off,
-        vaddr: note_vaddr,
-        paddr: note_vaddr,
-        filesz: note_len,
-        memsz: note_len,
-        align: 4,
-    }
-    .write(&mut table);
+}
 
-    let mut head = ident.clone();
-    head[32..40].copy_from_slice(&off.to_le_bytes());
-    head[56..58].copy_from_slice(&(new_phnum as u16).to_le_bytes());
-    head[40..48].copy_from_slice(&new_shoff.to_le_bytes());
-    head[60..62].copy_from_slice(&(new_shdrs.len() as u16).to_le_bytes());
-    let new_shstrndx = if shdrs.is_empty() {
-        0
-    } else {
-        new_index[shstrndx] as u16
+/// Each section's index in the output; None for a dropped one. The null section and the
+/// name table always stay.
+fn new_indices(input: &Input) -> Vec<Option<u32>> {
+    let mut n = 0u32;
+    let mut index = Vec::with_capacity(input.shdrs.len());
+    for (i, s) in input.shdrs.iter().enumerate() {
+        let keep = i == 0 || i == input.shstrndx || !droppable(input.name_of(s), s);
+        index.push(keep.then(|| {
+            n += 1;
+            n - 1
+        }));
+    }
+    index
+}
+
+/// `s` with its links to other sections renumbered; a link to a dropped section becomes 0.
+fn renumbered(s: &Shdr, index: &[Option<u32>]) -> Shdr {
+    let remap = |i: u32| index.get(i as usize).copied().flatten().unwrap_or(0);
+    let mut ns = *s;
+    ns.link = remap(s.link);
+    if s.info_is_index() {
+        ns.info = remap(s.info);
+    }
+    ns
+}
+
+/// The end of what the loader maps (and of every allocated section): copied as it is.
+fn loaded_end(input: &Input) -> Result<u64, SeaError> {
+    let mut end = (EHDR as u64).max(input.phoff + (input.phdrs.len() * PHDR) as u64);
+    for p in &input.phdrs {
+        end = end.max(p.offset + p.filesz);
+    }
+    for s in input.shdrs.iter().filter(|s| s.is_alloc()) {
+        if let Some(r) = s.file_range() {
+            end = end.max(r.end);
+        }
+    }
+    if end > input.src.len {
+        return Err(input.unsupported("a section extends past the end of the file (truncated?)"));
+    }
+    Ok(end)
+}
+
+/// Where kept section `s` goes: a non-loaded one moves to `cursor` (aligned), which advances;
+/// a loaded one stays (None).
+fn place(
+    input: &Input,
+    s: &Shdr,
+    loaded_end: u64,
+    cursor: &mut u64,
+) -> Result<Option<Move>, SeaError> {
+    let Some(r) = s.file_range() else {
+        return Ok(None);
     };
-    head[62..64].copy_from_slice(&new_shstrndx.to_le_bytes());
+    if r.start < loaded_end && r.end > loaded_end {
+        return Err(input.unsupported(format!(
+            "a non-loaded section spans bytes {}..{}, across the end of the loaded data",
+            r.start, r.end
+        )));
+    }
+    if r.start < loaded_end {
+        return Ok(None);
+    }
+    if s.addralign > 1 << 24 {
+        return Err(input.unsupported("a non-loaded section asks for an alignment above 16 MiB"));
+    }
+    if r.end > input.src.len {
+        return Err(input.unsupported("a section extends past the end of the file"));
+    }
+    *cursor = align_up(*cursor, s.addralign);
+    let to = *cursor;
+    *cursor += r.end - r.start;
+    Ok(Some(Move { from: r, to }))
+}
 
+impl Region {
+    /// The region placed past `after` and every segment, with the same vaddr - offset as the
+    /// first PT_LOAD (kernels before 5.18 compute AT_PHDR as load address + e_phoff).
+    fn plan(input: &Input, after: u64, blob: &Blob) -> Result<Region, SeaError> {
+        let first = &input.first_load;
+        let delta = first
+            .vaddr
+            .checked_sub(first.offset)
+            .ok_or_else(|| input.unsupported("first PT_LOAD maps below its file offset"))?;
+        let max_end = input
+            .phdrs
+            .iter()
+            .filter(|p| p.p_type == PT_LOAD)
+            .map(|p| p.vaddr + p.memsz)
+            .max()
+            .unwrap_or(0);
+        let off = align_up(after.max(max_end.saturating_sub(delta)), input.page);
+        if off - after > 1 << 30 {
+            return Err(
+                input.unsupported("its segments map more than 1 GiB past the end of the file")
+            );
+        }
+        let phnum = input.phdrs.len() + 2;
+        if phnum >= 0xffff {
+            return Err(input.unsupported("too many program headers"));
+        }
+        let note = Note {
+            blob: blob.to_bytes(input.layout),
+        };
+        let note_off = off + align_up((phnum * PHDR) as u64, 8);
+        let phdrs = program_headers(input, off, off + delta, note_off, note.len());
+        Ok(Region {
+            off,
+            phdrs,
+            note_off,
+            note,
+        })
+    }
+}
+
+/// The new program header table, at `off`/`vaddr`, for a note of `note_len` at `note_off`.
+fn program_headers(input: &Input, off: u64, vaddr: u64, note_off: u64, note_len: u64) -> Vec<Phdr> {
+    let table_len = ((input.phdrs.len() + 2) * PHDR) as u64;
+    let region_len = (note_off - off) + note_len;
+    let segment = |p_type, offset, filesz, align| Phdr {
+        p_type,
+        flags: PF_R,
+        offset,
+        vaddr: vaddr + (offset - off),
+        paddr: vaddr + (offset - off),
+        filesz,
+        memsz: filesz,
+        align,
+    };
+    let mut phdrs = Vec::with_capacity(input.phdrs.len() + 2);
+    for (i, p) in input.phdrs.iter().enumerate() {
+        phdrs.push(if p.p_type == PT_PHDR {
+            Phdr {
+                flags: p.flags,
+                ..segment(PT_PHDR, off, table_len, 8)
+            }
+        } else {
+            *p
+        });
+        if i == input.last_load {
+            // PT_LOADs stay sorted by address: the new one follows the last.
+            phdrs.push(segment(PT_LOAD, off, region_len, input.page));
+        }
+    }
+    phdrs.push(segment(PT_NOTE, note_off, note_len, 4));
+    phdrs
+}
+
+impl Note {
+    fn name_pad() -> usize {
+        align_up(NOTE_NAME.len() as u64, 4) as usize - NOTE_NAME.len()
+    }
+
+    fn blob_pad(&self) -> usize {
+        align_up(self.blob.len() as u64, 4) as usize - self.blob.len()
+    }
+
+    fn len(&self) -> u64 {
+        (12 + NOTE_NAME.len() + Note::name_pad() + self.blob.len() + self.blob_pad()) as u64
+    }
+
+    /// The note header and name, up to the blob.
+    fn head(&self) -> Vec<u8> {
+        let mut h = Vec::with_capacity(12 + NOTE_NAME.len() + Note::name_pad());
+        h.extend_from_slice(&(NOTE_NAME.len() as u32).to_le_bytes());
+        h.extend_from_slice(&(self.blob.len() as u32).to_le_bytes());
+        h.extend_from_slice(&0u32.to_le_bytes());
+        h.extend_from_slice(NOTE_NAME);
+        h.resize(h.len() + Note::name_pad(), 0);
+        h
+    }
+}
+
+// Writing.
+
+/// Writes `plan` to `out` with mode 0755; returns its size.
+fn write(input: &Input, plan: &Plan, out: &Path) -> Result<u64, SeaError> {
     let f = File::create(out).map_err(io_err(out))?;
     let mut w = Out {
         out: f,
-        src: &file,
+        src: &input.src.file,
         pos: 0,
-        fuse_digit,
+        fuse_digit: input.fuse_digit,
         flipped: false,
     };
-    (|| -> io::Result<()> {
-        w.write(&head)?;
-        w.copy(EHDR as u64..loaded_end)?;
-        for (r, at) in &moved {
-            w.pad_to(*at)?;
-            w.copy(r.clone())?;
-        }
-        if !new_shdrs.is_empty() {
-            w.pad_to(new_shoff)?;
-            let mut t = Vec::with_capacity(new_shdrs.len() * SHDR);
-            for s in &new_shdrs {
-                s.write(&mut t);
-            }
-            w.write(&t)?;
-        }
-        w.pad_to(off)?;
-        w.write(&table)?;
-        w.pad_to(note_off)?;
-        let mut nhdr = Vec::with_capacity(12 + NOTE_NAME.len() + name_pad);
-        nhdr.extend_from_slice(&(NOTE_NAME.len() as u32).to_le_bytes());
-        nhdr.extend_from_slice(&(blob_bytes.len() as u32).to_le_bytes());
-        nhdr.extend_from_slice(&0u32.to_le_bytes());
-        nhdr.extend_from_slice(NOTE_NAME);
-        nhdr.resize(nhdr.len() + name_pad, 0);
-        w.write(&nhdr)?;
-        w.write(&blob_bytes)?;
-        w.write(&vec![0u8; blob_pad])
-    })()
-    .map_err(io_err(out))?;
+    w.write_plan(plan).map_err(io_err(out))?;
     if !w.flipped {
-        return Err(unsupported(
-            "the SEA fuse is not in a loaded part of the file",
-        ));
+        return Err(input.unsupported("the SEA fuse is not in a loaded part of the file"));
     }
-    let output_size = w.pos;
     std::fs::set_permissions(out, std::fs::Permissions::from_mode(0o755)).map_err(io_err(out))?;
-    let copied = loaded_end + moved.iter().map(|(r, _)| r.end - r.start).sum::<u64>();
-    Ok(Stats {
-        layout,
-        input_size: len,
-        dropped: len.saturating_sub(copied + (shnum * SHDR) as u64),
-        output_size,
-    })
+    Ok(w.pos)
 }
 
 /// The output: tracks its position, copies input ranges in the kernel (`copy_file_range`
@@ -520,6 +726,30 @@ struct Out<'a> {
 }
 
 impl Out<'_> {
+    fn write_plan(&mut self, plan: &Plan) -> io::Result<()> {
+        let (sections, region) = (&plan.sections, &plan.region);
+        self.write(&plan.ehdr)?;
+        self.copy(EHDR as u64..sections.loaded_end)?;
+        for m in &sections.moved {
+            self.pad_to(m.to)?;
+            self.copy(m.from.clone())?;
+        }
+        if !sections.headers.is_empty() {
+            self.pad_to(sections.shoff)?;
+            let mut table = Vec::with_capacity(sections.headers.len() * SHDR);
+            sections.headers.iter().for_each(|s| s.write(&mut table));
+            self.write(&table)?;
+        }
+        self.pad_to(region.off)?;
+        let mut table = Vec::with_capacity(region.phdrs.len() * PHDR);
+        region.phdrs.iter().for_each(|p| p.write(&mut table));
+        self.write(&table)?;
+        self.pad_to(region.note_off)?;
+        self.write(&region.note.head())?;
+        self.write(&region.note.blob)?;
+        self.write(&vec![0u8; region.note.blob_pad()])
+    }
+
     fn write(&mut self, data: &[u8]) -> io::Result<()> {
         self.out.write_all(data)?;
         self.pos += data.len() as u64;
