@@ -24,7 +24,7 @@ PATH_ENV='PATH=/usr/local/bin:/usr/lib/go-1.23/bin:/usr/local/sbin:/usr/sbin:/us
 
 work=$(mktemp -d /tmp/binpack-toolchain-images.XXXXXX)
 trap 'rm -rf "$work"' EXIT
-# This machine's podman needs runc and no default ulimits (DESIGN.md); never edit /etc for it.
+# podman here needs runc and no default ulimits (docs/machine-setup.md); never edit /etc for it.
 if [ -z "${CONTAINERS_CONF:-}" ]; then
   printf '[containers]\ndefault_ulimits = []\n[engine]\nruntime = "runc"\n' >"$work/containers.conf"
   export CONTAINERS_CONF=$work/containers.conf

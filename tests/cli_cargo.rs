@@ -6,10 +6,10 @@ use common::*;
 use std::process::Command;
 
 #[test]
+#[ignore = "needs cargo and a Docker engine"]
 fn binpack_packs_itself() {
-    if !have("cargo", "binpack cargo") {
-        return;
-    }
+    need(&["cargo"]);
+    need_docker();
     let dir = tempfile::tempdir().unwrap();
     let archive = dir.path().join("binpack.tar");
     let tag = "binpack-test/self:it";
@@ -42,9 +42,6 @@ fn binpack_packs_itself() {
     );
     assert!(!dir.path().join("nope.tar").exists());
 
-    if !have_docker("binpack cargo: run") {
-        return;
-    }
     let _cleanup = DockerCleanup(vec![tag.into()]);
     ok(Command::new("docker").arg("load").arg("-i").arg(&archive));
     let run =

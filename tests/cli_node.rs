@@ -30,10 +30,6 @@ fn npm_ci(dir: &Path) {
     });
 }
 
-fn node_tools(test: &str) -> bool {
-    have("node", test) && have("npm", test)
-}
-
 /// Runs binpack with a cache shared by the test runs (esbuild, official node runtimes).
 fn binpack_node() -> Command {
     let mut c = binpack();
@@ -43,10 +39,10 @@ fn binpack_node() -> Command {
 }
 
 #[test]
+#[ignore = "needs node, npm and a Docker engine"]
 fn express_server_answers_from_docker() {
-    if !node_tools("express") || !have_docker("express") {
-        return;
-    }
+    need(&["node", "npm"]);
+    need_docker();
     let app = example("node-express");
     npm_ci(&app);
     let dir = tempfile::tempdir().unwrap();
@@ -91,10 +87,10 @@ fn express_server_answers_from_docker() {
 }
 
 #[test]
+#[ignore = "needs node, npm and a Docker engine"]
 fn esm_entry_runs_and_the_digest_is_reproducible() {
-    if !node_tools("esm") {
-        return;
-    }
+    need(&["node", "npm"]);
+    need_docker();
     let app = example("node-esm");
     npm_ci(&app);
     let dir = tempfile::tempdir().unwrap();
@@ -113,9 +109,6 @@ fn esm_entry_runs_and_the_digest_is_reproducible() {
         std::fs::read(dir.path().join("a.tar")).unwrap(),
         std::fs::read(dir.path().join("b.tar")).unwrap()
     );
-    if !have_docker("esm run") {
-        return;
-    }
     let _cleanup = DockerCleanup(vec![tag.into()]);
     ok(Command::new("docker")
         .arg("load")
@@ -126,10 +119,10 @@ fn esm_entry_runs_and_the_digest_is_reproducible() {
 }
 
 #[test]
+#[ignore = "needs node, npm and a Docker engine"]
 fn official_runtime_and_assets() {
-    if !node_tools("official runtime") || !have_docker("official runtime") {
-        return;
-    }
+    need(&["node", "npm"]);
+    need_docker();
     let dir = tempfile::tempdir().unwrap();
     let app = dir.path().join("app");
     std::fs::create_dir_all(app.join("data")).unwrap();
@@ -163,10 +156,9 @@ fn official_runtime_and_assets() {
 }
 
 #[test]
+#[ignore = "needs node and npm"]
 fn what_a_bundle_cannot_hold_is_refused_by_name() {
-    if !node_tools("refusals") {
-        return;
-    }
+    need(&["node", "npm"]);
     let dir = tempfile::tempdir().unwrap();
     let out_file = dir.path().join("out.tar");
     let cases: Vec<(&str, Vec<String>, &str)> = vec![
@@ -216,55 +208,76 @@ fn what_a_bundle_cannot_hold_is_refused_by_name() {
     }
 }
 
+/// Writes stand-in executables into `dir`, each a shell script given as (name, body).
+fn stand_ins(dir: &Path, scripts: &[(&str, &str)]) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(dir).unwrap();
+    for (name, script) in scripts {
+        let path = dir.join(name);
+        std::fs::write(&path, format!("#!/bin/sh\n{script}\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    dir.to_path_buf()
+}
+
+/// `--packer pkg` with the node on PATH: pkg (a stand-in in the project that records its
+/// arguments and fails) is refused with node 20, whatever node the machine has, because
+/// neither of pkg's modes can work offline with it; with node 22 binpack runs `pkg --sea`.
+/// The node is a stand-in too: binpack asks it only for its version before it decides.
 #[test]
 fn pkg_is_refused_where_it_cannot_work() {
-    if !have("node", "pkg refusal") {
-        return;
-    }
-    let version = stdout(&ok(Command::new("node").arg("--version")));
-    let major: u32 = version
-        .trim()
-        .trim_start_matches('v')
-        .split('.')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
-    if major >= 22 {
-        eprintln!("*** SKIP pkg refusal: the host node {version} is new enough for pkg --sea ***");
-        return;
-    }
-    // A project that has pkg installed (a stand-in executable: binpack must stop before
-    // running it, because no pkg mode can work with this node offline).
     let dir = tempfile::tempdir().unwrap();
-    let app = dir.path();
-    std::fs::create_dir_all(app.join("node_modules/.bin")).unwrap();
+    let app = dir.path().join("app");
+    std::fs::create_dir_all(&app).unwrap();
     std::fs::write(
         app.join("package.json"),
         r#"{"name":"p","main":"index.js"}"#,
     )
     .unwrap();
     std::fs::write(app.join("index.js"), "console.log(1)\n").unwrap();
-    let pkg = app.join("node_modules/.bin/pkg");
-    std::fs::write(&pkg, "#!/bin/sh\ntouch \"$0.ran\"\nexit 1\n").unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&pkg, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let out = binpack_node()
-        .arg(app)
-        .args(["--packer", "pkg", "-o"])
-        .arg(app.join("out.tar"))
-        .output()
-        .unwrap();
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    stand_ins(
+        &app.join("node_modules/.bin"),
+        &[(
+            "pkg",
+            "echo \"$@\" > \"$0.ran\"\necho 'pkg: cannot fetch a node binary' >&2\nexit 1",
+        )],
+    );
+    let ran = app.join("node_modules/.bin/pkg.ran");
+    let out_file = app.join("out.tar");
+    let pack_with_node = |version: &str| {
+        let bin = stand_ins(
+            &dir.path().join(format!("node-{version}")),
+            &[("node", &format!("echo v{version}"))],
+        );
+        let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+        let out = binpack_node()
+            .env("PATH", path)
+            .arg(&app)
+            .args(["--packer", "pkg", "-o"])
+            .arg(&out_file)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        assert!(!out_file.exists(), "output left behind");
+        assert_eq!(leftovers(&app), Vec::<String>::new());
+        stderr(&out)
+    };
+
+    let err = pack_with_node("20.20.2");
     assert!(
-        err.contains("patched node binaries that it downloads from GitHub"),
+        err.contains("binpack: error: --packer pkg cannot work with node v20.20.2: pkg's classic mode needs patched node binaries that it downloads from GitHub"),
         "{err}"
     );
-    assert!(err.contains("--sea mode needs node 22 or later"), "{err}");
+    assert!(err.contains("its --sea mode needs node 22 or later; use the default packer (sea), or --node-version 22 or later"), "{err}");
+    assert!(!ran.exists(), "pkg was run: {err}");
+
+    // Node 22: pkg --sea is worth a try; its failure is its own output, then binpack's line.
+    let err = pack_with_node("22.23.3");
+    let args = std::fs::read_to_string(&ran).unwrap_or_else(|_| panic!("pkg was not run: {err}"));
+    assert!(args.starts_with("index.js --sea --output /"), "{args}");
+    assert!(err.contains("pkg: cannot fetch a node binary"), "{err}");
     assert!(
-        !app.join("node_modules/.bin/pkg.ran").exists(),
-        "pkg was run"
+        err.contains("binpack: error: pkg --sea failed (its output is above); the default packer (sea) works offline"),
+        "{err}"
     );
-    assert!(!app.join("out.tar").exists());
 }

@@ -40,18 +40,25 @@ impl Registry {
         }
         let cfg = dir.path().join("config.yml");
         std::fs::write(&cfg, config).unwrap();
-        let child = Command::new("docker-registry")
+        let mut child = Command::new("docker-registry")
             .arg("serve")
             .arg(&cfg)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
+        let mut listening = false;
         for _ in 0..100 {
             if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                listening = true;
                 break;
             }
             std::thread::sleep(Duration::from_millis(50));
+        }
+        if !listening {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("docker-registry did not listen on 127.0.0.1:{port} within 5 s");
         }
         Registry {
             child,
@@ -72,10 +79,6 @@ impl Drop for Registry {
     }
 }
 
-fn registry_tools(test: &str) -> bool {
-    have("docker-registry", test) && have("skopeo", test)
-}
-
 /// binpack with a private cache (pushed-blob records, base blobs) per test.
 fn binpack_in(cache: &Path) -> Command {
     let mut c = binpack();
@@ -84,25 +87,65 @@ fn binpack_in(cache: &Path) -> Command {
     c
 }
 
-fn skopeo_digest(reference: &str, creds: Option<&str>) -> Option<String> {
+/// What the registry says of a tag, asked with skopeo (an independent client).
+#[derive(Debug, PartialEq)]
+enum Tag {
+    /// The tag points at the manifest with this digest.
+    Digest(String),
+    /// The registry answered that it has no such manifest.
+    Missing,
+}
+
+/// `skopeo inspect docker://REFERENCE`: the digest of the tag, or [`Tag::Missing`] when the
+/// registry says it does not have it. Any other failure (the registry down, credentials
+/// refused, skopeo broken) fails the test: it says nothing about the tag.
+fn skopeo_tag(reference: &str, creds: Option<&str>) -> Tag {
     let mut c = Command::new("skopeo");
     c.args(["inspect", "--tls-verify=false"]);
     if let Some(cr) = creds {
         c.args(["--creds", cr]);
     }
-    let out = c.arg(format!("docker://{reference}")).output().unwrap();
-    if !out.status.success() {
-        return None;
+    let out = c
+        .arg(format!("docker://{reference}"))
+        .output()
+        .unwrap_or_else(|e| panic!("skopeo: {e}"));
+    if out.status.success() {
+        let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "skopeo inspect {reference}: bad JSON ({e}): {}",
+                stdout(&out)
+            )
+        });
+        let digest = j["Digest"]
+            .as_str()
+            .unwrap_or_else(|| panic!("skopeo inspect {reference}: no Digest in {j}"));
+        return Tag::Digest(digest.to_string());
     }
-    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    j["Digest"].as_str().map(String::from)
+    // The distribution registry's MANIFEST_UNKNOWN, as skopeo prints it (for a tag, and for a
+    // repository that never got a manifest).
+    let err = stderr(&out);
+    if err.contains("manifest unknown") {
+        return Tag::Missing;
+    }
+    panic!(
+        "skopeo inspect {reference} failed, and not because the tag is missing ({}): {err}",
+        out.status
+    );
+}
+
+/// The digest the tag points at; the test fails if there is none.
+fn skopeo_digest(reference: &str, creds: Option<&str>) -> String {
+    match skopeo_tag(reference, creds) {
+        Tag::Digest(d) => d,
+        Tag::Missing => panic!("the registry has no {reference}"),
+    }
 }
 
 #[test]
+#[ignore = "needs docker-registry, skopeo and a Docker engine"]
 fn push_then_pull_and_run_and_a_second_push_uploads_nothing() {
-    if !registry_tools("push") {
-        return;
-    }
+    need(&["docker-registry", "skopeo"]);
+    need_docker();
     let reg = Registry::start(None);
     let cache = tempfile::tempdir().unwrap();
     let target = format!("{}/binpack-test/id:1", reg.host());
@@ -115,10 +158,7 @@ fn push_then_pull_and_run_and_a_second_push_uploads_nothing() {
     let digest = s["digest"].as_str().unwrap().to_string();
     assert_eq!(s["push"]["uploaded"], 2, "{s}");
     assert_eq!(s["pushed"], format!("{target}@{digest}"));
-    assert_eq!(
-        skopeo_digest(&target, None).as_deref(),
-        Some(digest.as_str())
-    );
+    assert_eq!(skopeo_digest(&target, None), digest);
     // The archive written alongside is the same image.
     let oci = ok(Command::new("skopeo")
         .arg("inspect")
@@ -138,9 +178,6 @@ fn push_then_pull_and_run_and_a_second_push_uploads_nothing() {
     assert_eq!(mounted["push"]["uploaded"], 0, "{mounted}");
     assert_eq!(mounted["push"]["mounted"], 2, "{mounted}");
 
-    if !have_docker("push: docker pull") {
-        return;
-    }
     let _cleanup = DockerCleanup(vec![target.clone()]);
     ok(Command::new("docker").args(["pull", "-q", &target]));
     let run = ok(Command::new("docker").args(["run", "--rm", "--network", "none", &target]));
@@ -152,10 +189,9 @@ fn push_then_pull_and_run_and_a_second_push_uploads_nothing() {
 }
 
 #[test]
+#[ignore = "needs docker-registry, skopeo and htpasswd"]
 fn authenticated_registry_takes_docker_config_credentials_and_refuses_without() {
-    if !registry_tools("auth") || !have("htpasswd", "auth") {
-        return;
-    }
+    need(&["docker-registry", "skopeo", "htpasswd"]);
     let reg = Registry::start(Some(("ci", "s3cret-pass")));
     let cache = tempfile::tempdir().unwrap();
     let target = format!("{}/private/id:1", reg.host());
@@ -173,7 +209,7 @@ fn authenticated_registry_takes_docker_config_credentials_and_refuses_without() 
         err.contains("docker-config/config.json"),
         "names where it looked: {err}"
     );
-    assert_eq!(skopeo_digest(&target, Some("ci:s3cret-pass")), None);
+    assert_eq!(skopeo_tag(&target, Some("ci:s3cret-pass")), Tag::Missing);
 
     // Wrong credentials: refused, and the secret is not printed.
     let config_dir = cache.path().join("docker-config");
@@ -196,13 +232,11 @@ fn authenticated_registry_takes_docker_config_credentials_and_refuses_without() 
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("were not accepted"), "{err}");
     assert!(!err.contains("wrong-pass"), "secret printed: {err}");
+    assert_eq!(skopeo_tag(&target, Some("ci:s3cret-pass")), Tag::Missing);
 
     write_auth("ci", "s3cret-pass");
     let s = pack_json(binpack_in(cache.path()).args(["bin", "/usr/bin/id", "--push", &target]));
-    assert_eq!(
-        skopeo_digest(&target, Some("ci:s3cret-pass")).as_deref(),
-        s["digest"].as_str()
-    );
+    assert_eq!(skopeo_digest(&target, Some("ci:s3cret-pass")), s["digest"]);
 
     // A credential helper named for the registry (credHelpers), run as docker runs it:
     // `docker-credential-<name> get`, the server on stdin, JSON on stdout.
@@ -229,10 +263,7 @@ fn authenticated_registry_takes_docker_config_credentials_and_refuses_without() 
         "--push",
         &helped,
     ]));
-    assert_eq!(
-        skopeo_digest(&helped, Some("ci:s3cret-pass")).as_deref(),
-        s["digest"].as_str()
-    );
+    assert_eq!(skopeo_digest(&helped, Some("ci:s3cret-pass")), s["digest"]);
 }
 
 /// An alpine-like base (musl's loader + busybox-static), made with umoci and pushed with
@@ -287,14 +318,26 @@ fn push_alpine_like(reg: &Registry, dir: &Path) -> String {
 }
 
 #[test]
+#[cfg_attr(
+    target_arch = "x86_64",
+    ignore = "needs docker-registry, skopeo, umoci, musl-gcc, busybox, go and a Docker engine"
+)]
+#[cfg_attr(
+    not(target_arch = "x86_64"),
+    ignore = "x86_64 only: the base is made from musl's x86_64 loader"
+)]
 fn musl_binary_gets_the_alpine_base_and_runs() {
-    if !registry_tools("musl base")
-        || !have("umoci", "musl base")
-        || !have("musl-gcc", "musl base")
-        || !have("busybox", "musl base")
-        || !cfg!(target_arch = "x86_64")
-    {
-        return;
+    need(&[
+        "docker-registry",
+        "skopeo",
+        "umoci",
+        "musl-gcc",
+        "busybox",
+        "go",
+    ]);
+    need_docker();
+    if !cfg!(target_arch = "x86_64") {
+        panic!("this test makes an amd64 base from musl's x86_64 loader: it runs on x86_64 only");
     }
     let reg = Registry::start(None);
     let dir = tempfile::tempdir().unwrap();
@@ -380,29 +423,24 @@ fn musl_binary_gets_the_alpine_base_and_runs() {
     );
 
     // A base whose platform is not the binary's is refused, and nothing is written.
-    if have("go", "musl base: platform mismatch") {
-        let arm = dir.path().join("arm.tar");
-        let out = binpack_in(&cache)
-            .arg("go")
-            .arg(repo().join("examples/hello-http"))
-            .args(["--platform", "linux/arm64", "--base", &base, "-o"])
-            .arg(&arm)
-            .output()
-            .unwrap();
-        let err = stderr(&out);
-        assert_eq!(out.status.code(), Some(1), "{err}");
-        assert!(
-            err.contains(&format!(
-                "base {base} is linux/amd64, but the binary is linux/arm64"
-            )),
-            "{err}"
-        );
-        assert!(!arm.exists());
-    }
+    let arm = dir.path().join("arm.tar");
+    let out = binpack_in(&cache)
+        .arg("go")
+        .arg(repo().join("examples/hello-http"))
+        .args(["--platform", "linux/arm64", "--base", &base, "-o"])
+        .arg(&arm)
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!(
+            "base {base} is linux/amd64, but the binary is linux/arm64"
+        )),
+        "{err}"
+    );
+    assert!(!arm.exists());
 
-    if !have_docker("musl base: run") {
-        return;
-    }
     let _cleanup = DockerCleanup(vec![target.clone(), "binpack-test/musl-fallback:1".into()]);
     ok(Command::new("docker").args(["pull", "-q", &target]));
     let run = ok(Command::new("docker").args(["run", "--rm", "--network", "none", &target]));
@@ -535,10 +573,9 @@ fn manifest_refusing_proxy(upstream: u16, limit: usize) -> (u16, Arc<AtomicUsize
 }
 
 #[test]
+#[ignore = "needs docker-registry and skopeo"]
 fn push_survives_a_flaky_registry_and_fails_cleanly_on_a_dead_one() {
-    if !registry_tools("fault injection") {
-        return;
-    }
+    need(&["docker-registry", "skopeo"]);
     let reg = Registry::start(None);
     let cache = tempfile::tempdir().unwrap();
     // Four failures (500, dropped, 500, dropped), then a working registry.
@@ -547,10 +584,7 @@ fn push_survives_a_flaky_registry_and_fails_cleanly_on_a_dead_one() {
     let s = pack_json(binpack_in(cache.path()).args(["bin", "/usr/bin/id", "--push", &target]));
     assert!(seen.load(Ordering::SeqCst) > 4, "the proxy was used");
     let direct = format!("{}/flaky/id:1", reg.host());
-    assert_eq!(
-        skopeo_digest(&direct, None).as_deref(),
-        s["digest"].as_str()
-    );
+    assert_eq!(skopeo_digest(&direct, None), s["digest"]);
 
     // A registry that never recovers: a clear error, and no tag points at anything.
     let (port, _) = faulty_proxy(reg.port, 1000, 1000);
@@ -563,8 +597,8 @@ fn push_survives_a_flaky_registry_and_fails_cleanly_on_a_dead_one() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("failed after 6 attempts"), "{err}");
     assert_eq!(
-        skopeo_digest(&format!("{}/dead/id:1", reg.host()), None),
-        None
+        skopeo_tag(&format!("{}/dead/id:1", reg.host()), None),
+        Tag::Missing
     );
 
     // A registry that takes the blobs and then fails the manifest: the push fails after its
@@ -585,19 +619,18 @@ fn push_survives_a_flaky_registry_and_fails_cleanly_on_a_dead_one() {
     );
     let direct = format!("{}/halfway/id:1", reg.host());
     assert_eq!(
-        skopeo_digest(&direct, None),
-        None,
+        skopeo_tag(&direct, None),
+        Tag::Missing,
         "no tag after a failed push"
     );
 }
 
 #[test]
+#[ignore = "needs podman"]
 fn load_into_podman() {
-    if !have("podman", "podman load") {
-        return;
-    }
+    need(&["podman"]);
     let dir = tempfile::tempdir().unwrap();
-    // This machine's podman needs runc and no default ulimits (see DESIGN.md).
+    // podman here needs runc and no default ulimits (docs/machine-setup.md).
     let conf: PathBuf = dir.path().join("containers.conf");
     std::fs::write(
         &conf,
@@ -632,10 +665,9 @@ fn load_into_podman() {
 }
 
 #[test]
+#[ignore = "needs a Docker engine"]
 fn load_into_docker_and_archive_agree() {
-    if !have_docker("docker load") {
-        return;
-    }
+    need_docker();
     let dir = tempfile::tempdir().unwrap();
     let tag = "binpack-test/docker-load:1";
     let _cleanup = DockerCleanup(vec![tag.into()]);

@@ -2,6 +2,7 @@
 //! the toolchain images that scripts/toolchain-images.sh makes from this machine's Go and
 //! Node (tagged like the real ones), with docker and podman; caches in named volumes; the
 //! output handed back to the caller; clear errors for a missing image and a dead engine.
+//! The machine set-up these tests expect is in docs/machine-setup.md.
 
 mod common;
 
@@ -16,26 +17,20 @@ use std::time::{Duration, Instant};
 const GO_IMAGE: &str = "golang:1.23-bookworm";
 const NODE_IMAGE: &str = "node:20-bookworm-slim";
 
-/// True when `engine` has `image`; under CI its absence fails the test (the test set-up makes
-/// them), elsewhere it is a loud skip.
-fn have_image(engine: &str, image: &str, conf: Option<&Path>, test: &str) -> bool {
+/// Fails the test unless `engine` has `image` (scripts/toolchain-images.sh makes them).
+fn need_image(engine: &str, image: &str, conf: Option<&Path>) {
     let mut c = Command::new(engine);
     if let Some(conf) = conf {
         c.env("CONTAINERS_CONF", conf);
     }
-    if c.args(["image", "inspect", image])
+    let out = c
+        .args(["image", "inspect", image])
         .output()
-        .is_ok_and(|o| o.status.success())
-    {
-        return true;
-    }
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!(
-            "{engine} has no {image}: scripts/test.sh builds it with scripts/toolchain-images.sh"
-        );
-    }
-    eprintln!("\n*** SKIP {test}: {engine} has no {image} (run scripts/toolchain-images.sh {engine}) ***\n");
-    false
+        .unwrap_or_else(|e| panic!("{engine} image inspect: {e}"));
+    assert!(
+        out.status.success(),
+        "{engine} has no {image}: scripts/toolchain-images.sh {engine} builds it from this machine's Go and Node (docs/machine-setup.md)"
+    );
 }
 
 /// A PATH holding only the container engines: no go, no node, no npm.
@@ -51,7 +46,7 @@ fn engines_only_path(dir: &Path) -> PathBuf {
     bin
 }
 
-/// This machine's podman needs runc and no default ulimits (see DESIGN.md).
+/// podman here needs runc and no default ulimits (docs/machine-setup.md).
 fn podman_conf(dir: &Path) -> PathBuf {
     let conf = dir.join("containers.conf");
     std::fs::write(
@@ -113,11 +108,10 @@ fn timed(cmd: &mut Command) -> (serde_json::Value, Duration) {
 }
 
 #[test]
+#[ignore = "needs a Docker engine with the golang toolchain image"]
 fn go_in_docker_without_go_on_path_runs_and_caches() {
-    let test = "go --toolchain docker";
-    if !have_docker(test) || !have_image("docker", GO_IMAGE, None, test) {
-        return;
-    }
+    need_docker();
+    need_image("docker", GO_IMAGE, None);
     let dir = tempfile::tempdir().unwrap();
     let tag = "binpack-test/tc-hello:1";
     let name = "binpack-test-tc-hello";
@@ -162,13 +156,12 @@ fn go_in_docker_without_go_on_path_runs_and_caches() {
 }
 
 #[test]
+#[ignore = "needs podman with the golang toolchain image"]
 fn go_in_podman_prints_its_roots() {
-    let test = "go --toolchain podman";
+    need(&["podman"]);
     let dir = tempfile::tempdir().unwrap();
     let conf = podman_conf(dir.path());
-    if !have("podman", test) || !have_image("podman", GO_IMAGE, Some(&conf), test) {
-        return;
-    }
+    need_image("podman", GO_IMAGE, Some(&conf));
     let archive = dir.path().join("certpool.tar");
     let _volumes = Volumes(
         "podman",
@@ -215,11 +208,11 @@ fn go_in_podman_prints_its_roots() {
 }
 
 #[test]
+#[ignore = "needs npm and a Docker engine with the node toolchain image"]
 fn node_in_docker_without_node_on_path_answers_http() {
-    let test = "node --toolchain docker";
-    if !have_docker(test) || !have("npm", test) || !have_image("docker", NODE_IMAGE, None, test) {
-        return;
-    }
+    need(&["npm"]);
+    need_docker();
+    need_image("docker", NODE_IMAGE, None);
     let app = repo().join("examples/node-express");
     // The project's dependencies, installed on the host as a checkout would have them.
     ok(Command::new("npm")
@@ -291,11 +284,10 @@ fn node_in_docker_without_node_on_path_answers_http() {
 
 /// The container gives what it writes back to the owner of the output directory: the caller.
 #[test]
+#[ignore = "needs a Docker engine with the golang toolchain image"]
 fn container_output_is_owned_by_the_caller() {
-    let test = "toolchain output ownership";
-    if !have_docker(test) || !have_image("docker", GO_IMAGE, None, test) {
-        return;
-    }
+    need_docker();
+    need_image("docker", GO_IMAGE, None);
     let dir = tempfile::tempdir().unwrap();
     let (src, out) = (dir.path().join("src"), dir.path().join("out"));
     std::fs::create_dir_all(&src).unwrap();
@@ -328,11 +320,9 @@ fn container_output_is_owned_by_the_caller() {
 }
 
 #[test]
+#[ignore = "needs a Docker engine"]
 fn missing_image_dead_engine_and_no_toolchain_are_clear_errors() {
-    let test = "toolchain errors";
-    if !have_docker(test) {
-        return;
-    }
+    need_docker();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("app.tar");
     let go = |extra: &[&str]| {
@@ -399,11 +389,10 @@ fn go_in_docker(dir: &Path, example: &str) -> (Command, Volumes) {
 
 /// A failure inside the container (the cgo example) is go's own, named, and leaves nothing.
 #[test]
+#[ignore = "needs a Docker engine with the golang toolchain image"]
 fn a_build_failing_in_the_container_is_named_and_leaves_nothing() {
-    let test = "cgo in docker";
-    if !have_docker(test) || !have_image("docker", GO_IMAGE, None, test) {
-        return;
-    }
+    need_docker();
+    need_image("docker", GO_IMAGE, None);
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("cgo.tar");
     let (mut cmd, _volumes) = go_in_docker(dir.path(), "cgo");
@@ -417,11 +406,10 @@ fn a_build_failing_in_the_container_is_named_and_leaves_nothing() {
 
 /// An interrupted container build stops its container and removes its temporaries.
 #[test]
+#[ignore = "needs a Docker engine with the golang toolchain image"]
 fn an_interrupted_container_build_leaves_no_container() {
-    let test = "interrupted container build";
-    if !have_docker(test) || !have_image("docker", GO_IMAGE, None, test) {
-        return;
-    }
+    need_docker();
+    need_image("docker", GO_IMAGE, None);
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("app.tar");
     // A cold cache volume: compiling the standard library takes long enough to interrupt.

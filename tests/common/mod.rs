@@ -1,23 +1,79 @@
-//! Helpers shared by the integration tests: the real tools, skipped loudly on a developer's
-//! machine when missing, and a failure under CI (CI=true), never a skip.
+//! Helpers shared by the integration tests.
+//!
+//! A test that needs a tool outside Rust (docker, podman, skopeo, umoci, go, node, the
+//! registry, ...) says so where `cargo test` reports it: `#[ignore = "needs go and a Docker
+//! engine"]`. Plain `cargo test` lists it as `ignored, needs ...` and counts it in
+//! "N ignored"; `cargo test -- --include-ignored` (what scripts/test.sh and CI run) runs it,
+//! and [`need`] / [`need_docker`] fail it at once, naming what is missing. A test that ran is
+//! never reported as passed when it checked nothing.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// True when `tool` is on PATH. When it is not: panics under CI, else prints a loud SKIP.
+/// Where a missing tool comes from.
+const INSTALL: &str = "scripts/install-deps.sh all installs every tool the tests need, and `. scripts/env.sh` puts its Go on PATH (docs/machine-setup.md)";
+
+/// Fails the test unless every one of `tools` is on PATH.
+pub fn need(tools: &[&str]) {
+    let missing: Vec<&str> = tools
+        .iter()
+        .copied()
+        .filter(|t| which(t).is_none())
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "this test needs {} on PATH: {INSTALL}; plain `cargo test` skips (ignores) the tests that need tools",
+        missing.join(", ")
+    );
+}
+
+/// Fails the test unless docker is on PATH and its engine answers (`docker info`).
+pub fn need_docker() {
+    need(&["docker"]);
+    let info = Command::new("docker")
+        .args(["info", "--format", "{{.ServerVersion}}"])
+        .output()
+        .unwrap_or_else(|e| panic!("docker info: {e}"));
+    assert!(
+        info.status.success(),
+        "this test needs a running Docker engine and `docker info` says: {}; scripts/install-deps.sh all starts one (dockerd --iptables=false --bridge=none, docs/machine-setup.md)",
+        String::from_utf8_lossy(&info.stderr).trim()
+    );
+}
+
+/// Every test must run and a missing tool fails: under CI (CI=true), or when the person asked
+/// for the ignored tests too (`--include-ignored`, `--ignored`).
+fn strict() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+        || std::env::args().any(|a| a == "--include-ignored" || a == "--ignored")
+}
+
+/// Writes a SKIP line where a person sees it: libtest captures `eprintln!`, not the stderr
+/// handle itself.
+fn skip_line(test: &str, why: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "\n*** SKIP {test}: {why} ***\n");
+}
+
+/// The run-time check of tests that are not marked `#[ignore = "needs ..."]` (with [`need`]):
+/// true when `tool` is on PATH. When it is not: a failure under CI or `--include-ignored`,
+/// else a SKIP line on the terminal (not captured) and false. A test skipped this way is still
+/// counted as passed; the `#[ignore]` attribute is what `cargo test`'s summary counts.
 pub fn have(tool: &str, test: &str) -> bool {
     if which(tool).is_some() {
         return true;
     }
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{tool} is not on PATH: under CI every tool the tests need must be installed (scripts/test.sh does)");
+    if strict() {
+        panic!(
+            "{tool} is not on PATH, and under CI or --include-ignored every test runs: {INSTALL}"
+        );
     }
-    eprintln!("\n*** SKIP {test}: {tool} not on PATH (run scripts/test.sh to install it) ***\n");
+    skip_line(test, &format!("{tool} not on PATH; {INSTALL}"));
     false
 }
 
-/// True when a Docker engine answers (`docker info`); the same CI rule as [`have`].
+/// True when a Docker engine answers (`docker info`); the same rule as [`have`].
 pub fn have_docker(test: &str) -> bool {
     if !have("docker", test) {
         return false;
@@ -29,10 +85,13 @@ pub fn have_docker(test: &str) -> bool {
     if up {
         return true;
     }
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("no Docker engine is running: scripts/test.sh starts one");
+    if strict() {
+        panic!("no Docker engine is running, and under CI or --include-ignored every test runs: scripts/install-deps.sh all starts one");
     }
-    eprintln!("\n*** SKIP {test}: no Docker engine running (scripts/test.sh starts one) ***\n");
+    skip_line(
+        test,
+        "no Docker engine running (scripts/install-deps.sh all starts one)",
+    );
     false
 }
 
