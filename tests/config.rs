@@ -138,3 +138,85 @@ fn examples_makefile_image_target() {
         "{resp}"
     );
 }
+
+/// Runs binpack in `dir`, expecting a usage error (exit 2); returns its stderr.
+fn usage_error(dir: &Path, args: &[&str]) -> String {
+    let out = binpack().current_dir(dir).args(args).output().unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+    assert!(!err.contains("panicked"), "{args:?}: {err}");
+    err
+}
+
+#[test]
+fn config_flag_in_both_spellings() {
+    let dir = tempfile::tempdir().unwrap();
+    // The nearest binpack.toml is what --config replaces.
+    std::fs::write(dir.path().join("binpack.toml"), "tag = \"nearest:1\"\n").unwrap();
+    let other = dir.path().join("other.toml");
+    std::fs::write(&other, "tag = \"explicit:1\"\n").unwrap();
+    let other = other.to_str().unwrap();
+    let joined = format!("--config={other}");
+    for config in [vec!["--config", other], vec![joined.as_str()]] {
+        let s = pack_json(
+            binpack()
+                .current_dir(dir.path())
+                .args(&config)
+                .args(["bin", "/usr/bin/id"]),
+        );
+        assert_eq!(s["reference"], "explicit:1", "{config:?}");
+    }
+}
+
+/// A --config file that is not there is an error naming it and why, in both spellings.
+#[test]
+fn missing_config_file_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.toml");
+    let missing = missing.to_str().unwrap();
+    let joined = format!("--config={missing}");
+    for config in [vec!["--config", missing], vec![joined.as_str()]] {
+        let args = [config, vec!["bin", "/usr/bin/id"]].concat();
+        let err = usage_error(dir.path(), &args);
+        assert!(
+            err.contains(&format!("--config {missing}: No such file or directory")),
+            "{err}"
+        );
+        assert!(!err.contains("os error"), "{err}");
+    }
+}
+
+/// No subcommand, or --config after it: clap's usage errors, not a crash.
+#[test]
+fn misplaced_config_flag_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let other = dir.path().join("other.toml");
+    std::fs::write(&other, "tag = \"explicit:1\"\n").unwrap();
+    let other = other.to_str().unwrap();
+    let err = usage_error(dir.path(), &["--config", other]);
+    assert!(err.contains("subcommand"), "{err}");
+    usage_error(dir.path(), &["--config"]);
+    let err = usage_error(dir.path(), &["bin", "/usr/bin/id", "--config", other]);
+    assert!(err.contains("--config"), "{err}");
+}
+
+/// A top-level key no command has is a typo: named with the file and the nearest key.
+#[test]
+fn top_level_typo_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("binpack.toml");
+    std::fs::write(&file, "tagg = \"x:1\"\n").unwrap();
+    let err = usage_error(dir.path(), &["bin", "/usr/bin/id"]);
+    assert!(err.contains("unknown key tagg"), "{err}");
+    assert!(err.contains(file.to_str().unwrap()), "{err}");
+    assert!(err.contains("did you mean tag?"), "{err}");
+
+    // A key only go has is for go: bin skips it.
+    std::fs::write(&file, "ldflags = \"-s\"\ntag = \"top:1\"\n").unwrap();
+    let s = pack_json(
+        binpack()
+            .current_dir(dir.path())
+            .args(["bin", "/usr/bin/id"]),
+    );
+    assert_eq!(s["reference"], "top:1");
+}

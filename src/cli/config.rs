@@ -8,7 +8,8 @@
 
 use anyhow::{anyhow, bail, Context};
 use clap::CommandFactory;
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 const FILE: &str = "binpack.toml";
@@ -24,35 +25,23 @@ fn find(start: &Path) -> Option<PathBuf> {
 
 /// The command line with the config file's options inserted after the subcommand.
 pub fn expand_args(args: Vec<OsString>) -> anyhow::Result<Vec<OsString>> {
-    let Some(pos) = args
-        .iter()
-        .position(|a| a.to_str().is_some_and(|a| COMMANDS.contains(&a)))
-    else {
+    let (Some(pos), explicit) = scan(&args) else {
         return Ok(args);
     };
-    // A `--` before the subcommand would mean it is not one: keep it simple, only look before.
-    if args[..pos].iter().any(|a| a == "--") {
+    let command = args[pos].to_string_lossy().into_owned();
+    // Other commands (inspect) take no options from the file.
+    if !COMMANDS.contains(&command.as_str()) {
         return Ok(args);
     }
-    let explicit = args[..pos]
-        .iter()
-        .position(|a| a == "--config")
-        .and_then(|i| args.get(i + 1))
-        .map(PathBuf::from);
-    let path = match explicit {
-        Some(p) => p,
-        None => match find(&std::env::current_dir()?) {
-            Some(p) => p,
+    let (path, flag) = match explicit {
+        Some(p) => (p, "--config "),
+        None => match find(&std::env::current_dir().context("the current directory")?) {
+            Some(p) => (p, ""),
             None => return Ok(args),
         },
     };
-    let command = args[pos].to_string_lossy().into_owned();
-    let text =
-        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    let table: toml::Table =
-        toml::from_str(&text).map_err(|e| anyhow!("{}: {e}", path.display()))?;
-    let (extra, cmd) =
-        options_for(&table, &command).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+    let text = read(&path).map_err(|e| anyhow!("{flag}{}: {e}", path.display()))?;
+    let (extra, cmd) = parse(&text, &command).with_context(|| path.display().to_string())?;
     let mut out: Vec<OsString> = args[..=pos].to_vec();
     out.extend(extra.into_iter().map(OsString::from));
     let rest = &args[pos + 1..];
@@ -65,63 +54,155 @@ pub fn expand_args(args: Vec<OsString>) -> anyhow::Result<Vec<OsString>> {
     Ok(out)
 }
 
+/// The subcommand's position and the `--config` value given before it. Of the top-level
+/// options only `--config` takes a value, as `--config FILE` or `--config=FILE`; the last
+/// one wins, as in clap. `None` for the position when there is no subcommand: clap says so.
+fn scan(args: &[OsString]) -> (Option<usize>, Option<PathBuf>) {
+    let mut config = None;
+    let mut i = 1;
+    while let Some(a) = args.get(i) {
+        let bytes = a.as_bytes();
+        if a == "--config" {
+            config = args.get(i + 1).map(PathBuf::from);
+            i += 2;
+        } else if let Some(v) = bytes.strip_prefix(b"--config=") {
+            config = Some(PathBuf::from(OsStr::from_bytes(v)));
+            i += 1;
+        } else if a == "--" {
+            return (None, config);
+        } else if bytes.starts_with(b"-") {
+            i += 1;
+        } else {
+            return (Some(i), config);
+        }
+    }
+    (None, config)
+}
+
+/// The file's text; the error is the cause alone (the caller names the path), without the
+/// "(os error N)" the user has no use for.
+fn read(path: &Path) -> Result<String, String> {
+    std::fs::read_to_string(path).map_err(|e| {
+        let text = e.to_string();
+        match text.split_once(" (os error ") {
+            Some((cause, _)) => cause.to_string(),
+            None => text,
+        }
+    })
+}
+
+/// Arguments for `command` from the file's text, and its default Cmd.
+fn parse(text: &str, command: &str) -> anyhow::Result<(Vec<String>, Vec<String>)> {
+    let table: toml::Table = toml::from_str(text)?;
+    options_for(&table, command)
+}
+
+/// Each config command's long flag names, globals (`quiet`) included: `build` propagates
+/// them. `help` is no option to set from a file.
+fn flags() -> Vec<(&'static str, Vec<String>)> {
+    let mut cli = super::Cli::command();
+    cli.build();
+    let longs = |c: &str| -> Vec<String> {
+        cli.find_subcommand(c)
+            .into_iter()
+            .flat_map(|sub| sub.get_arguments())
+            .filter_map(|a| a.get_long())
+            .filter(|l| *l != "help")
+            .map(String::from)
+            .collect()
+    };
+    COMMANDS.iter().map(|&c| (c, longs(c))).collect()
+}
+
 /// Arguments for `command` from the table, and its default Cmd.
 fn options_for(table: &toml::Table, command: &str) -> anyhow::Result<(Vec<String>, Vec<String>)> {
-    let cli = super::Cli::command();
-    let sub = cli
-        .find_subcommand(command)
+    let flags = flags();
+    let known = flags
+        .iter()
+        .find(|(c, _)| *c == command)
+        .map(|(_, f)| f)
         .ok_or_else(|| anyhow!("no command {command}"))?;
-    let known: Vec<String> = sub
-        .get_arguments()
-        .filter_map(|a| a.get_long().map(String::from))
-        .collect();
-    let mut args = Vec::new();
-    let mut cmd = Vec::new();
-    let mut add = |key: &str, value: &toml::Value, scope: &str| -> anyhow::Result<()> {
-        if key == "args" {
-            cmd = strings(value).with_context(|| format!("{scope}args"))?;
-            return Ok(());
-        }
-        if !known.iter().any(|k| k == key) {
-            bail!("unknown key {scope}{key}: binpack {command} has no --{key}");
-        }
-        match value {
-            toml::Value::Boolean(true) => args.push(format!("--{key}")),
-            toml::Value::Boolean(false) => {}
-            toml::Value::Array(_) => {
-                for v in strings(value).with_context(|| format!("{scope}{key}"))? {
-                    args.push(format!("--{key}={v}"));
-                }
-            }
-            other => args.push(format!(
-                "--{key}={}",
-                scalar(other).with_context(|| format!("{scope}{key}"))?
-            )),
-        }
-        Ok(())
-    };
+    let mut out = (Vec::new(), Vec::new());
     for (key, value) in table {
         if COMMANDS.contains(&key.as_str()) {
-            continue;
-        }
-        // Top-level keys are for every command: skip those this one does not have.
-        if key == "args"
-            || sub
-                .get_arguments()
-                .any(|a| a.get_long() == Some(key.as_str()))
-        {
-            add(key, value, "")?;
+            if !value.is_table() {
+                bail!("{key} must be a table ([{key}])");
+            }
+        } else if key == "args" || known.contains(key) {
+            add(&mut out, key, value, "")?;
+        } else if !flags.iter().any(|(_, f)| f.contains(key)) {
+            // Top-level keys are for every command, so one this command lacks is skipped
+            // (`ldflags` for bin); one that no command has is a typo.
+            let all = flags.iter().flat_map(|(_, f)| f.iter().map(String::as_str));
+            bail!(
+                "unknown key {key}: no binpack command has --{key}{}",
+                hint(key, all)
+            );
         }
     }
-    if let Some(section) = table.get(command) {
-        let section = section
-            .as_table()
-            .ok_or_else(|| anyhow!("[{command}] must be a table"))?;
+    if let Some(section) = table.get(command).and_then(|s| s.as_table()) {
         for (key, value) in section {
-            add(key, value, &format!("{command}."))?;
+            if key != "args" && !known.contains(key) {
+                let near = hint(key, known.iter().map(String::as_str));
+                bail!("unknown key {command}.{key}: binpack {command} has no --{key}{near}");
+            }
+            add(&mut out, key, value, &format!("{command}."))?;
         }
     }
-    Ok((args, cmd))
+    Ok(out)
+}
+
+/// Appends to the arguments the flags one known key stands for, or sets the Cmd for `args`.
+fn add(
+    (args, cmd): &mut (Vec<String>, Vec<String>),
+    key: &str,
+    value: &toml::Value,
+    scope: &str,
+) -> anyhow::Result<()> {
+    if key == "args" {
+        *cmd = strings(value).with_context(|| format!("{scope}args"))?;
+        return Ok(());
+    }
+    match value {
+        toml::Value::Boolean(true) => args.push(format!("--{key}")),
+        toml::Value::Boolean(false) => {}
+        toml::Value::Array(_) => {
+            for v in strings(value).with_context(|| format!("{scope}{key}"))? {
+                args.push(format!("--{key}={v}"));
+            }
+        }
+        other => args.push(format!(
+            "--{key}={}",
+            scalar(other).with_context(|| format!("{scope}{key}"))?
+        )),
+    }
+    Ok(())
+}
+
+/// " (did you mean KEY?)" for the known key nearest a misspelt one, when one is near.
+fn hint<'a>(key: &str, known: impl Iterator<Item = &'a str>) -> String {
+    known
+        .chain(["args"])
+        .map(|k| (distance(key, k), k))
+        .filter(|&(d, _)| d <= 2)
+        .min()
+        .map(|(_, k)| format!(" (did you mean {k}?)"))
+        .unwrap_or_default()
+}
+
+/// Levenshtein distance: edits (insert, delete, replace) from `a` to `b`.
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let replace = prev[j] + usize::from(ca != *cb);
+            cur.push(replace.min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
 }
 
 fn scalar(v: &toml::Value) -> anyhow::Result<String> {
@@ -184,8 +265,41 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("unknown key go.node-version"), "{e}");
-        // A top-level key no command has is ignored for this one, not an error... unless
-        // no command has it at all, which the user would want to know: checked in the section.
-        assert!(run("tag = 3\n", "bin").is_ok());
+        // A top-level key is for every command: one only go has is skipped for bin...
+        let (args, _) = run("ldflags = \"-s\"\ntag = \"a:1\"\n", "bin").unwrap();
+        assert_eq!(args, ["--tag=a:1"]);
+        // ...but one no command has is a typo, named with the nearest known key.
+        let e = run("tagg = \"x\"\n", "bin").unwrap_err().to_string();
+        assert!(
+            e.contains("unknown key tagg") && e.contains("did you mean tag?"),
+            "{e}"
+        );
+        let e = run("[bin]\narg = [\"x\"]\n", "bin")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("did you mean args?"), "{e}");
+        // Globals are options of every command.
+        assert_eq!(run("quiet = true\n", "go").unwrap().0, ["--quiet"]);
+    }
+
+    #[test]
+    fn config_flag_in_both_spellings() {
+        let argv = |s: &str| s.split(' ').map(OsString::from).collect::<Vec<_>>();
+        let c = |p: &str| Some(PathBuf::from(p));
+        assert_eq!(
+            scan(&argv("binpack --config a.toml go .")),
+            (Some(3), c("a.toml"))
+        );
+        assert_eq!(
+            scan(&argv("binpack -q --config=a.toml go .")),
+            (Some(3), c("a.toml"))
+        );
+        // A file named like a command is still the value; the last --config wins.
+        assert_eq!(
+            scan(&argv("binpack --config go --config=b bin x")),
+            (Some(4), c("b"))
+        );
+        assert_eq!(scan(&argv("binpack --config a.toml")), (None, c("a.toml")));
+        assert_eq!(scan(&argv("binpack go --config a.toml")), (Some(1), None));
     }
 }
