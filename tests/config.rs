@@ -102,10 +102,10 @@ oci-layout = "layout"
 
 /// examples/Makefile's image target: one short line, the rest from examples/binpack.toml.
 #[test]
+#[ignore = "needs make, go and a Docker engine"]
 fn examples_makefile_image_target() {
-    if !have("make", "make image") || !have("go", "make image") {
-        return;
-    }
+    need(&["make", "go"]);
+    need_docker();
     let dir = tempfile::tempdir().unwrap();
     ok(Command::new("make")
         .arg("-C")
@@ -125,9 +125,6 @@ fn examples_makefile_image_target() {
         .unwrap()
         .iter()
         .any(|e| e == "PORT=8080"));
-    if !have_docker("make image: run") {
-        return;
-    }
     let (tag, name) = ("hello-http:t1", "binpack-test-make-image");
     let _cleanup = DockerCleanup(vec![name.into(), tag.into()]);
     let port = docker_serve(&archive, tag, name);

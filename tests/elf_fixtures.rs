@@ -13,21 +13,18 @@ use std::process::Command;
 /// A glibc-dynamic executable every Debian machine has.
 const DYNAMIC: &str = "/usr/bin/id";
 
-fn static_go_binary(dir: &Path) -> Option<std::path::PathBuf> {
-    if !common::have("go", "static Go fixture") {
-        return None;
-    }
+fn static_go_binary(dir: &Path) -> std::path::PathBuf {
+    common::need(&["go"]);
     let out = dir.join("hello");
     common::go_build(&common::repo().join("examples/hello-http"), &out, false);
-    Some(out)
+    out
 }
 
 #[test]
+#[ignore = "needs go"]
 fn static_go_binary_is_static_with_build_info() {
     let dir = tempfile::tempdir().unwrap();
-    let Some(bin) = static_go_binary(dir.path()) else {
-        return;
-    };
+    let bin = static_go_binary(dir.path());
     let l = inspect_file(&bin).unwrap();
     assert!(l.is_static);
     assert_eq!(l.interpreter, None);
@@ -192,10 +189,10 @@ fn broken_and_foreign_inputs_are_named() {
 }
 
 #[test]
+#[ignore = "needs gcc and a Docker engine"]
 fn origin_relative_libraries_are_found_and_placed_where_the_loader_looks() {
-    if !common::have("gcc", "$ORIGIN fixture") {
-        return;
-    }
+    common::need(&["gcc"]);
+    common::need_docker();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().canonicalize().unwrap();
     std::fs::create_dir_all(d.join("bin")).unwrap();
@@ -242,9 +239,6 @@ fn origin_relative_libraries_are_found_and_placed_where_the_loader_looks() {
     let real = follow(&tree, "/lib/libfoo.so", 0).expect("reachable at /lib/libfoo.so");
     assert!(matches!(tree.get(&real), Some(Node::File { .. })), "{real}");
 
-    if !common::have_docker("$ORIGIN run") {
-        return;
-    }
     let tag = "binpack-test/origin:it";
     let _cleanup = common::DockerCleanup(vec![tag.into()]);
     let archive = d.join("app.tar");

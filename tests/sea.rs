@@ -8,8 +8,9 @@ use goblin::elf::program_header::{PF_R, PT_LOAD, PT_NOTE, PT_PHDR};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn host_node(test: &str) -> Option<PathBuf> {
-    common::have("node", test).then(|| common::which("node").unwrap())
+fn host_node() -> PathBuf {
+    common::need(&["node"]);
+    common::which("node").unwrap()
 }
 
 /// The blob `node --experimental-sea-config` writes for `script`.
@@ -61,27 +62,24 @@ fn blob_matches(node: &Path) {
 }
 
 #[test]
+#[ignore = "needs node"]
 fn blob_is_byte_equal_to_nodes_own_for_the_host_node() {
-    let Some(node) = host_node("blob_host") else {
-        return;
-    };
-    blob_matches(&node);
+    blob_matches(&host_node());
 }
 
 #[test]
+#[ignore = "needs npm (an official node from the npm registry)"]
 fn blob_is_byte_equal_to_nodes_own_for_another_version() {
-    if !common::have("npm", "blob_other_version") {
-        return;
-    }
+    common::need(&["npm"]);
     let node = common::official_node("22.23.3");
     blob_matches(&node);
 }
 
 #[test]
+#[ignore = "needs node and readelf"]
 fn injected_node_runs_prints_and_still_parses() {
-    let Some(node) = host_node("inject") else {
-        return;
-    };
+    common::need(&["readelf"]);
+    let node = host_node();
     let dir = tempfile::tempdir().unwrap();
     let main = script(dir.path());
     let exe = dir.path().join("app");
@@ -138,22 +136,22 @@ fn injected_node_runs_prints_and_still_parses() {
         let name = elf.shdr_strtab.get_at(s.sh_name).unwrap_or("");
         name.starts_with(".debug") || name == ".symtab"
     }));
-    if common::have("readelf", "inject readelf") {
-        let out = common::ok(Command::new("readelf").args(["-lSW"]).arg(&exe));
-        assert!(
-            common::stderr(&out).is_empty(),
-            "readelf complains: {}",
-            common::stderr(&out)
-        );
-        assert!(common::stdout(&out).contains("NOTE"));
-    }
+    let out = common::ok(Command::new("readelf").args(["-lSW"]).arg(&exe));
+    assert!(
+        common::stderr(&out).is_empty(),
+        "readelf complains: {}",
+        common::stderr(&out)
+    );
+    assert!(common::stdout(&out).contains("NOTE"));
     // Injecting into the result is refused: the fuse is flipped.
     let again = make_executable(&exe, &dir.path().join("twice"), &blob).unwrap_err();
     assert!(matches!(again, SeaError::FuseFlipped(_)), "{again}");
 }
 
 #[test]
+#[ignore = "needs gcc"]
 fn fuse_missing_doubled_flipped_and_non_elf_are_refused() {
+    common::need(&["gcc"]);
     let dir = tempfile::tempdir().unwrap();
     let blob = Blob::default();
     let out = dir.path().join("out");
@@ -168,9 +166,6 @@ fn fuse_missing_doubled_flipped_and_non_elf_are_refused() {
     let e = make_executable(&text, &out, &blob).unwrap_err();
     assert!(matches!(e, SeaError::NotElf(_)), "{e}");
 
-    if !common::have("gcc", "fuse fixtures") {
-        return;
-    }
     // Tiny ELF executables carrying the fuse the way node does, once, twice, or flipped.
     let build = |name: &str, body: &str| -> PathBuf {
         let src = dir.path().join(format!("{name}.c"));

@@ -42,59 +42,6 @@ pub fn need_docker() {
     );
 }
 
-/// Every test must run and a missing tool fails: under CI (CI=true), or when the person asked
-/// for the ignored tests too (`--include-ignored`, `--ignored`).
-fn strict() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true")
-        || std::env::args().any(|a| a == "--include-ignored" || a == "--ignored")
-}
-
-/// Writes a SKIP line where a person sees it: libtest captures `eprintln!`, not the stderr
-/// handle itself.
-fn skip_line(test: &str, why: &str) {
-    use std::io::Write;
-    let _ = writeln!(std::io::stderr(), "\n*** SKIP {test}: {why} ***\n");
-}
-
-/// The run-time check of tests that are not marked `#[ignore = "needs ..."]` (with [`need`]):
-/// true when `tool` is on PATH. When it is not: a failure under CI or `--include-ignored`,
-/// else a SKIP line on the terminal (not captured) and false. A test skipped this way is still
-/// counted as passed; the `#[ignore]` attribute is what `cargo test`'s summary counts.
-pub fn have(tool: &str, test: &str) -> bool {
-    if which(tool).is_some() {
-        return true;
-    }
-    if strict() {
-        panic!(
-            "{tool} is not on PATH, and under CI or --include-ignored every test runs: {INSTALL}"
-        );
-    }
-    skip_line(test, &format!("{tool} not on PATH; {INSTALL}"));
-    false
-}
-
-/// True when a Docker engine answers (`docker info`); the same rule as [`have`].
-pub fn have_docker(test: &str) -> bool {
-    if !have("docker", test) {
-        return false;
-    }
-    let up = Command::new("docker")
-        .args(["info", "--format", "{{.ServerVersion}}"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if up {
-        return true;
-    }
-    if strict() {
-        panic!("no Docker engine is running, and under CI or --include-ignored every test runs: scripts/install-deps.sh all starts one");
-    }
-    skip_line(
-        test,
-        "no Docker engine running (scripts/install-deps.sh all starts one)",
-    );
-    false
-}
-
 pub fn which(tool: &str) -> Option<PathBuf> {
     std::env::var_os("PATH").and_then(|paths| {
         std::env::split_paths(&paths)
