@@ -25,7 +25,7 @@ Examples:
 
 Environment:
   SOURCE_DATE_EPOCH     timestamps in the image (default: the Unix epoch)
-  BINPACK_CACHE         the cache: node runtimes, esbuild, base image blobs
+  BINPACK_CACHE         the cache: node runtimes, esbuild, base image blobs, known layers
                         (default: $XDG_CACHE_HOME/binpack or ~/.cache/binpack)
   BINPACK_ALPINE_BASE   the alpine image for musl binaries
   BINPACK_VOLUME_PREFIX prefix of the toolchain containers' cache volumes (default
