@@ -1,8 +1,12 @@
-//! `cargo build --release` of one binary target of a Cargo workspace; cargo_metadata finds the
-//! targets and the target directory.
+//! One binary target of a Cargo workspace, built stripped (`cargo rustc --release --bin B --
+//! -C strip=symbols`); cargo_metadata finds the targets, and cargo's JSON messages say where
+//! the executable is (`--target`, a custom profile and `build.target` all move it).
 
 use super::{git, Built};
 use crate::cleanup::Tracked;
+use crate::platform::Platform;
+use cargo_metadata::{Message, PackageId};
+use std::io::{self, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -14,7 +18,7 @@ pub struct CargoBuild {
     /// The binary target; needed when the workspace has several.
     pub bin: Option<String>,
     pub package: Option<String>,
-    /// Extra `cargo build` arguments (features, target, ...).
+    /// Extra cargo build flags (features, target, profile, ...).
     pub flags: Vec<String>,
 }
 
@@ -26,10 +30,36 @@ pub enum CargoError {
     Metadata(PathBuf, String),
     #[error("{0}")]
     Target(String),
-    #[error("cargo build failed (its output is above)")]
+    #[error("cargo rustc failed (its output is above)")]
     BuildFailed,
-    #[error("{0}")]
-    Io(#[from] std::io::Error),
+    #[error("cargo rustc in {} named no executable for the binary target {bin}", dir.display())]
+    NoExecutable { dir: PathBuf, bin: String },
+    #[error("cargo rustc made {bin} several times ({}): binpack packs one, give one --target", list(.paths))]
+    SeveralExecutables { bin: String, paths: Vec<PathBuf> },
+    #[error("{what} {}: {source}", path.display())]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        source: io::Error,
+    },
+    #[error("copying {} to {}: {source}", from.display(), to.display())]
+    Copy {
+        from: PathBuf,
+        to: PathBuf,
+        source: io::Error,
+    },
+}
+
+/// Paths for a message: `a, b`.
+fn list(paths: &[PathBuf]) -> String {
+    let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    shown.join(", ")
+}
+
+/// A [`CargoError::Io`] maker for `map_err`.
+fn io_err(what: &'static str, path: &Path) -> impl FnOnce(io::Error) -> CargoError {
+    let path = path.to_path_buf();
+    move |source| CargoError::Io { what, path, source }
 }
 
 /// Builds the binary target and returns it.
@@ -42,69 +72,278 @@ pub fn build(spec: &CargoBuild) -> Result<Built, CargoError> {
         .no_deps()
         .exec()
         .map_err(|e| CargoError::Metadata(spec.dir.clone(), e.to_string()))?;
-    let bins: Vec<(String, String)> = meta
+    let (package, bin) = select_bin(&meta, spec, &manifest)?;
+    // Made before the build, so that a broken temporary directory fails before a long build.
+    let tmp = std::env::temp_dir();
+    let out_dir = Tracked::new(
+        tempfile::Builder::new()
+            .prefix("binpack-cargo-")
+            .tempdir()
+            .map_err(io_err("creating a temporary directory in", &tmp))?,
+    );
+    let built = cargo_build(&cargo, spec, &package, &bin)?;
+    // Packed from a private copy: a later cargo build must not change it under binpack.
+    let exe = out_dir.path().join(&bin);
+    std::fs::copy(&built, &exe).map_err(|source| CargoError::Copy {
+        from: built.clone(),
+        to: exe.clone(),
+        source,
+    })?;
+    let target_dir = meta.target_directory.as_std_path();
+    let platform = target_triple(&spec.flags, &built, target_dir).and_then(|t| triple_platform(&t));
+    let mut built = Built::new(exe, bin, out_dir);
+    built.artifact.provenance.vcs = git::describe(&spec.dir);
+    built.artifact.provenance.toolchain = Some("host".into());
+    built.artifact.provenance.platform = platform;
+    Ok(built)
+}
+
+/// The package and binary target `spec` names: the only one there is, or an error listing them.
+fn select_bin(
+    meta: &cargo_metadata::Metadata,
+    spec: &CargoBuild,
+    manifest: &Path,
+) -> Result<(cargo_metadata::Package, String), CargoError> {
+    let wanted = |name: &str, want: &Option<String>| want.as_deref().is_none_or(|w| w == name);
+    let bins: Vec<(&cargo_metadata::Package, &str)> = meta
         .workspace_packages()
-        .iter()
-        .filter(|p| {
-            spec.package
-                .as_ref()
-                .is_none_or(|want| &p.name.to_string() == want)
-        })
+        .into_iter()
+        .filter(|p| wanted(&p.name, &spec.package))
         .flat_map(|p| {
             p.targets
                 .iter()
                 .filter(|t| t.is_bin())
-                .map(move |t| (p.name.to_string(), t.name.clone()))
+                .map(move |t| (p, &*t.name))
         })
-        .filter(|(_, t)| spec.bin.as_ref().is_none_or(|want| t == want))
+        .filter(|(_, t)| wanted(t, &spec.bin))
         .collect();
-    let (package, bin) = match bins.as_slice() {
-        [one] => one.clone(),
-        [] => {
-            return Err(CargoError::Target(format!(
-                "no binary target{}{} in {}",
-                spec.bin
-                    .as_ref()
-                    .map(|b| format!(" named {b}"))
-                    .unwrap_or_default(),
-                spec.package
-                    .as_ref()
-                    .map(|p| format!(" in package {p}"))
-                    .unwrap_or_default(),
-                manifest.display()
-            )))
-        }
+    match bins.as_slice() {
+        [(p, b)] => Ok(((*p).clone(), b.to_string())),
+        [] => Err(CargoError::Target(format!(
+            "no binary target{}{} in {}",
+            spec.bin
+                .as_ref()
+                .map(|b| format!(" named {b}"))
+                .unwrap_or_default(),
+            spec.package
+                .as_ref()
+                .map(|p| format!(" in package {p}"))
+                .unwrap_or_default(),
+            manifest.display()
+        ))),
         many => {
-            let names: Vec<String> = many.iter().map(|(p, b)| format!("{b} ({p})")).collect();
-            return Err(CargoError::Target(format!(
+            let names: Vec<String> = many
+                .iter()
+                .map(|(p, b)| format!("{b} ({})", p.name))
+                .collect();
+            Err(CargoError::Target(format!(
                 "several binary targets: {}; choose one with --bin (and --package)",
                 names.join(", ")
-            )));
+            )))
         }
-    };
-    // cargo's human output goes to the user's stderr; stdout stays clean for --json.
-    let status = Command::new(&cargo)
-        .current_dir(&spec.dir)
-        .args(["build", "--release", "--package", &package, "--bin", &bin])
+    }
+}
+
+/// Runs the build and returns the executable cargo reports for `bin`.
+fn cargo_build(
+    cargo: &Path,
+    spec: &CargoBuild,
+    package: &cargo_metadata::Package,
+    bin: &str,
+) -> Result<PathBuf, CargoError> {
+    let mut cmd = Command::new(cargo);
+    // `cargo rustc` passes -C strip to the final compile only: the dependencies stay shared
+    // with the user's own `cargo build` (a profile's strip setting would rebuild them all).
+    cmd.current_dir(&spec.dir)
+        .args(["rustc", "--package", &package.name, "--bin", bin])
+        .args(release_unless_chosen(&spec.flags))
+        // JSON on stdout for binpack; cargo renders the diagnostics itself, on stderr.
+        .arg("--message-format=json-render-diagnostics")
         .args(&spec.flags)
+        .args(["--", "-C", "strip=symbols"])
         .stdin(Stdio::null())
-        .stdout(Stdio::from(std::io::stderr()))
-        .status()?;
+        .stdout(Stdio::piped());
+    forget_cargo_run(&mut cmd);
+    let mut child = cmd
+        .spawn()
+        .map_err(io_err("running cargo rustc in", &spec.dir))?;
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let found = executables(BufReader::new(stdout), &package.id, bin);
+    let status = child
+        .wait()
+        .map_err(io_err("waiting for cargo rustc in", &spec.dir))?;
+    let found = found.map_err(io_err("reading the messages of cargo rustc in", &spec.dir))?;
     if !status.success() {
         return Err(CargoError::BuildFailed);
     }
-    let target_dir: &Path = meta.target_directory.as_std_path();
-    let built = target_dir.join("release").join(&bin);
-    // Packed from a private copy: a later cargo build must not change it under binpack.
-    let out_dir = Tracked::new(
-        tempfile::Builder::new()
-            .prefix("binpack-cargo-")
-            .tempdir()?,
-    );
-    let exe = out_dir.path().join(&bin);
-    std::fs::copy(&built, &exe)?;
-    let mut built = Built::new(exe, bin, out_dir);
-    built.artifact.provenance.vcs = git::describe(&spec.dir);
-    built.artifact.provenance.toolchain = Some("host".into());
-    Ok(built)
+    match <[PathBuf; 1]>::try_from(found) {
+        Ok([one]) => Ok(one),
+        Err(none) if none.is_empty() => Err(CargoError::NoExecutable {
+            dir: spec.dir.clone(),
+            bin: bin.into(),
+        }),
+        Err(paths) => Err(CargoError::SeveralExecutables {
+            bin: bin.into(),
+            paths,
+        }),
+    }
+}
+
+/// `--release`, unless the flags already choose a profile (cargo refuses both, or twice).
+fn release_unless_chosen(flags: &[String]) -> Option<&'static str> {
+    let chosen = flags.iter().any(|f| {
+        matches!(f.as_str(), "-r" | "--release" | "--profile") || f.starts_with("--profile=")
+    });
+    (!chosen).then_some("--release")
+}
+
+/// The executables cargo reports for the binary target `bin` of `package` (one per --target);
+/// lines that are not cargo's messages go on to the user's stderr.
+fn executables(
+    messages: impl io::BufRead,
+    package: &PackageId,
+    bin: &str,
+) -> io::Result<Vec<PathBuf>> {
+    let mut found = Vec::new();
+    for message in Message::parse_stream(messages) {
+        match message? {
+            Message::CompilerArtifact(a)
+                if &a.package_id == package && a.target.is_bin() && a.target.name == bin =>
+            {
+                found.extend(a.executable.map(PathBuf::from));
+            }
+            Message::TextLine(line) => eprintln!("{line}"),
+            _ => {}
+        }
+    }
+    Ok(found)
+}
+
+/// What `cargo run` (and `cargo test`) sets for the program it runs, besides CARGO_PKG_* and
+/// the build script's own `rustc-env` variables. Under `cargo run -- cargo`, binpack passing
+/// them on changes what the nested build's fingerprints see: build scripts that declare them
+/// (ring's) rerun and their crates rebuild, then again at the next plain `cargo build`. The
+/// user's own configuration (CARGO_HOME, CARGO_TARGET_DIR, CARGO_BUILD_*, RUSTFLAGS) stays.
+const CARGO_RUN_VARS: &[&str] = &[
+    "CARGO",
+    "CARGO_MANIFEST_DIR",
+    "CARGO_MANIFEST_PATH",
+    "OUT_DIR",
+];
+
+/// Removes from `cmd`'s environment what `cargo run` put in binpack's.
+fn forget_cargo_run(cmd: &mut Command) {
+    for (key, _) in std::env::vars_os() {
+        let name = key.to_string_lossy();
+        if CARGO_RUN_VARS.contains(&&*name) || name.starts_with("CARGO_PKG_") {
+            cmd.env_remove(&key);
+        }
+    }
+}
+
+/// The target triple the executable was built for: the last `--target` flag, else the
+/// directory cargo put it in (`<target-dir>/<triple>/<profile>/<bin>`, for a `build.target`
+/// in cargo's configuration).
+fn target_triple(flags: &[String], exe: &Path, target_dir: &Path) -> Option<String> {
+    let mut from_flags = None;
+    let mut args = flags.iter();
+    while let Some(f) = args.next() {
+        if f == "--target" {
+            from_flags = args.next().cloned();
+        } else if let Some(t) = f.strip_prefix("--target=") {
+            from_flags = Some(t.to_string());
+        }
+    }
+    from_flags.or_else(|| {
+        let parts: Vec<_> = exe.strip_prefix(target_dir).ok()?.iter().collect();
+        match parts.as_slice() {
+            [triple, _profile, _bin] => Some(triple.to_string_lossy().into_owned()),
+            _ => None,
+        }
+    })
+}
+
+/// The container platform of a Linux target triple (`aarch64-unknown-linux-gnu` ->
+/// linux/arm64); None for one binpack does not pack.
+fn triple_platform(triple: &str) -> Option<Platform> {
+    let (arch, rest) = triple.split_once('-')?;
+    if !rest.contains("-linux") {
+        return None;
+    }
+    let oci = match arch {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "i386" | "i586" | "i686" => "386",
+        // arm-unknown-linux-* is ARMv6 (the Raspberry Pi 1); armv7 and thumbv7neon are v7.
+        "arm" => "arm/v6",
+        a if a.starts_with("armv7") || a.starts_with("thumbv7") => "arm/v7",
+        "riscv64gc" | "riscv64" => "riscv64",
+        "powerpc64le" => "ppc64le",
+        "s390x" => "s390x",
+        _ => return None,
+    };
+    Platform::parse(&format!("linux/{oci}")).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn triples_map_to_platforms() {
+        for (triple, want) in [
+            ("x86_64-unknown-linux-gnu", Some("linux/amd64")),
+            ("x86_64-unknown-linux-musl", Some("linux/amd64")),
+            ("aarch64-unknown-linux-musl", Some("linux/arm64")),
+            ("i686-unknown-linux-gnu", Some("linux/386")),
+            ("armv7-unknown-linux-gnueabihf", Some("linux/arm/v7")),
+            ("arm-unknown-linux-gnueabihf", Some("linux/arm/v6")),
+            ("riscv64gc-unknown-linux-gnu", Some("linux/riscv64")),
+            ("powerpc64le-unknown-linux-gnu", Some("linux/ppc64le")),
+            ("s390x-unknown-linux-gnu", Some("linux/s390x")),
+            ("x86_64-apple-darwin", None),
+            ("wasm32-wasip1", None),
+            ("mips-unknown-linux-gnu", None),
+        ] {
+            let got = triple_platform(triple).map(|p| p.to_string());
+            assert_eq!(got.as_deref(), want, "{triple}");
+        }
+    }
+
+    #[test]
+    fn the_triple_comes_from_the_flags_else_the_directory() {
+        let flags = |f: &[&str]| f.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let t = Path::new("/w/target");
+        let host = Path::new("/w/target/release/app");
+        let cross = Path::new("/w/target/aarch64-unknown-linux-gnu/fast/app");
+        let triple = |f: &[&str], exe| target_triple(&flags(f), exe, t);
+        assert_eq!(triple(&[], host), None);
+        assert_eq!(triple(&[], cross).unwrap(), "aarch64-unknown-linux-gnu");
+        let two_args = ["--features=x", "--target", "armv7-unknown-linux-gnueabihf"];
+        assert_eq!(
+            triple(&two_args, cross).unwrap(),
+            "armv7-unknown-linux-gnueabihf"
+        );
+        let one_arg = ["--target=x86_64-unknown-linux-musl"];
+        assert_eq!(triple(&one_arg, host).unwrap(), "x86_64-unknown-linux-musl");
+        // Outside the target directory (a --target-dir flag): the ELF header will say.
+        assert_eq!(triple(&[], Path::new("/elsewhere/x/release/app")), None);
+    }
+
+    #[test]
+    fn release_is_added_only_when_no_profile_is_chosen() {
+        let flags = |f: &[&str]| f.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            release_unless_chosen(&flags(&["--locked"])),
+            Some("--release")
+        );
+        for chosen in [
+            &["-r"][..],
+            &["--release"],
+            &["--profile", "fast"],
+            &["--profile=dev"],
+        ] {
+            assert_eq!(release_unless_chosen(&flags(chosen)), None, "{chosen:?}");
+        }
+    }
 }

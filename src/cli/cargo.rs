@@ -7,9 +7,9 @@ use binpack::pack;
 use binpack::progress::Progress;
 use std::path::PathBuf;
 
-/// Build a binary target of a Cargo workspace (release) and pack it; the base is chosen from
-/// what the binary needs, as for any ELF (glibc -> its library closure, musl -> alpine, static
-/// -> scratch).
+/// Build a binary target of a Cargo workspace (release, stripped) and pack it; the base is chosen
+/// from what the binary needs, as for any ELF (glibc -> its library closure, musl -> alpine,
+/// static -> scratch).
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The binary target [default: the only one in the workspace]
@@ -24,7 +24,8 @@ pub struct Args {
     #[arg(long, value_name = "DIR", default_value = ".")]
     manifest_dir: PathBuf,
 
-    /// Extra flag for cargo build, e.g. --cargo-flag=--features=x (repeatable)
+    /// Extra cargo build flag, e.g. --cargo-flag=--features=x, --cargo-flag=--target=T,
+    /// --cargo-flag=--profile=P (repeatable)
     #[arg(long = "cargo-flag", value_name = "FLAG", allow_hyphen_values = true)]
     cargo_flags: Vec<String>,
 
@@ -40,11 +41,15 @@ pub fn run(args: Args, reporter: &Reporter) -> anyhow::Result<()> {
         flags: args.cargo_flags.clone(),
     };
     reporter.stage(&format!(
-        "cargo build --release{}",
+        "cargo build{}{} (stripped)",
         spec.bin
             .as_ref()
             .map(|b| format!(" --bin {b}"))
-            .unwrap_or_default()
+            .unwrap_or_default(),
+        spec.flags
+            .iter()
+            .map(|f| format!(" {f}"))
+            .collect::<String>()
     ));
     reporter.finish_stage();
     let built = cargo::build(&spec)?;
