@@ -2,7 +2,9 @@
 //! the SEA stage injects it into a copy of a node runtime (the host's, or an official one
 //! fetched with npm). `--packer pkg` hands the job to pkg instead.
 
-use super::toolchain::{pinned, volume, Runner, Toolchain, ToolchainError};
+use super::toolchain::{
+    cache_entry, file_error, pinned, temp_dir, volume, FileError, Runner, Toolchain, ToolchainError,
+};
 use super::{git, Built};
 use crate::cache;
 use crate::cleanup::Tracked;
@@ -70,8 +72,8 @@ pub enum NodeError {
     Sea(#[from] SeaError),
     #[error(transparent)]
     Toolchain(#[from] ToolchainError),
-    #[error("{0}")]
-    Io(#[from] io::Error),
+    #[error(transparent)]
+    File(#[from] FileError),
 }
 
 fn tool_err(what: &str, detail: impl Into<String>) -> NodeError {
@@ -96,7 +98,7 @@ pub fn build(
             "--packer pkg runs on the host toolchain only (--toolchain host); the default packer (sea) works in a toolchain container".into(),
         ));
     }
-    let out_dir = Tracked::new(tempfile::Builder::new().prefix("binpack-node-").tempdir()?);
+    let out_dir = Tracked::new(temp_dir("binpack-node-")?);
     let mount = mount_root(&entry.project);
     let runner = toolchain.runner(&mount, out_dir.path(), &volume("npm-cache"));
     let runtime = match (&spec.node_version, &runner) {
@@ -132,7 +134,7 @@ pub fn build(
             ));
             let blob = Blob {
                 main_path: format!("{}.js", entry.name),
-                code: std::fs::read(&bundle)?,
+                code: std::fs::read(&bundle).map_err(file_error("reading the bundle", &bundle))?,
                 ..Default::default()
             };
             sea::inject::make_executable(&runtime.node, &exe, &blob)?;
@@ -244,11 +246,16 @@ impl Entry {
         if !entry.exists() {
             return Err(NodeError::NoSuchEntry(entry.to_path_buf()));
         }
-        let entry = entry.canonicalize()?;
+        let entry = entry
+            .canonicalize()
+            .map_err(file_error("resolving the entry", entry))?;
         if entry.is_dir() {
             let pj = entry.join("package.json");
-            let text =
-                std::fs::read_to_string(&pj).map_err(|_| NodeError::BadEntry(entry.clone()))?;
+            // No package.json: not an app directory. Another failure is that file's.
+            let text = std::fs::read_to_string(&pj).map_err(|e| match e.kind() {
+                io::ErrorKind::NotFound => NodeError::BadEntry(entry.clone()),
+                _ => file_error("reading", &pj)(e).into(),
+            })?;
             let pkg: PackageJson =
                 serde_json::from_str(&text).map_err(|e| NodeError::PackageJson {
                     path: pj.clone(),
@@ -403,7 +410,7 @@ fn official_node(version: &str) -> Result<Runtime, NodeError> {
     let dir = cache::dir()
         .join("node")
         .join(format!("{exact}-linux-{arch}"));
-    let dir = cache::entry(&dir, |tmp| -> Result<(), NodeError> {
+    let dir = cache_entry(&dir, |tmp| -> Result<(), NodeError> {
         let pinned = format!("{package}@{exact}");
         let integrity = output_of(
             Command::new(&npm).args(["view", &pinned, "dist.integrity"]),
@@ -417,7 +424,9 @@ fn official_node(version: &str) -> Result<Runtime, NodeError> {
         )?;
         let tgz = tmp.join(file.lines().last().unwrap_or_default());
         let mut hasher = Sha512::new();
-        io::copy(&mut std::fs::File::open(&tgz)?, &mut hasher)?;
+        std::fs::File::open(&tgz)
+            .and_then(|mut f| io::copy(&mut f, &mut hasher))
+            .map_err(file_error("reading", &tgz))?;
         use base64::Engine;
         let ours = format!(
             "sha512-{}",
@@ -430,7 +439,7 @@ fn official_node(version: &str) -> Result<Runtime, NodeError> {
             });
         }
         extract_node(&tgz, &tmp.join("node"))?;
-        std::fs::remove_file(&tgz)?;
+        std::fs::remove_file(&tgz).map_err(file_error("removing", &tgz))?;
         Ok(())
     })?;
     Ok(Runtime {
@@ -442,14 +451,20 @@ fn official_node(version: &str) -> Result<Runtime, NodeError> {
 
 /// Extracts `package/bin/node` from the npm tarball.
 fn extract_node(tgz: &Path, dest: &Path) -> Result<(), NodeError> {
-    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(std::fs::File::open(tgz)?));
-    for entry in archive.entries()? {
-        let mut entry = entry?;
-        if entry.path()?.as_ref() == Path::new("package/bin/node") {
-            let mut out = std::fs::File::create(dest)?;
-            io::copy(&mut entry, &mut out)?;
+    let reading = || file_error("reading", tgz);
+    let file = std::fs::File::open(tgz).map_err(reading())?;
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
+    for entry in archive.entries().map_err(reading())? {
+        let mut entry = entry.map_err(reading())?;
+        if entry.path().map_err(reading())?.as_ref() == Path::new("package/bin/node") {
+            let writing = || file_error("writing", dest);
+            let mut out = std::fs::File::create(dest).map_err(writing())?;
+            // A failed copy may be the archive's fault or the disk's: io::copy cannot say.
+            io::copy(&mut entry, &mut out)
+                .map_err(file_error("extracting package/bin/node to", dest))?;
             use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(dest, std::fs::Permissions::from_mode(0o755))?;
+            std::fs::set_permissions(dest, std::fs::Permissions::from_mode(0o755))
+                .map_err(writing())?;
             return Ok(());
         }
     }
@@ -491,7 +506,7 @@ fn find_esbuild(project: &Path, progress: &dyn Progress) -> Result<PathBuf, Node
         return Ok(bin);
     }
     progress.stage(&format!("installing esbuild {version} with npm (once)"));
-    cache::entry(&dir, |tmp| -> Result<(), NodeError> {
+    cache_entry(&dir, |tmp| -> Result<(), NodeError> {
         output_of(
             Command::new(&npm)
                 .args([
@@ -625,9 +640,10 @@ fn parse_esbuild(stderr: &str) -> Vec<Message> {
 /// Where an asset goes, relative to the app directory: its path inside the project, else its
 /// file name.
 fn asset_path(project: &Path, asset: &Path) -> Result<(String, PathBuf), NodeError> {
-    let host = asset
-        .canonicalize()
-        .map_err(|_| NodeError::NoSuchEntry(asset.to_path_buf()))?;
+    let host = asset.canonicalize().map_err(|e| match e.kind() {
+        io::ErrorKind::NotFound => NodeError::NoSuchEntry(asset.to_path_buf()),
+        _ => file_error("resolving the asset", asset)(e).into(),
+    })?;
     let rel = host
         .strip_prefix(project)
         .map(Path::to_path_buf)
@@ -692,6 +708,42 @@ mod tests {
         assert_eq!(m[2].addon.as_deref(), Some("build/Release/addon.node"));
         assert_eq!(m[2].location, "index.js:2:22");
         assert_eq!(m[3].addon.as_deref(), Some("./missing.node"));
+    }
+
+    #[test]
+    fn io_failures_name_their_path() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path();
+        let gone = p.join("node-v1.tgz");
+        let err = extract_node(&gone, &p.join("node"))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            format!(
+                "reading {}: No such file or directory (os error 2)",
+                gone.display()
+            )
+        );
+        // A package.json that cannot be read is that file's error, not a bad entry.
+        std::fs::create_dir(p.join("package.json")).unwrap();
+        let err = Entry::resolve(p).unwrap_err().to_string();
+        let pj = p.canonicalize().unwrap().join("package.json");
+        assert!(
+            err.starts_with(&format!("reading {}: ", pj.display())),
+            "{err}"
+        );
+        // An asset below a file.
+        std::fs::write(p.join("file"), "").unwrap();
+        let below = p.join("file/asset");
+        let err = asset_path(p, &below).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!(
+                "resolving the asset {}: Not a directory (os error 20)",
+                below.display()
+            )
+        );
     }
 
     #[test]

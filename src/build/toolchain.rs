@@ -8,7 +8,7 @@ use crate::progress::Progress;
 use std::ffi::{OsStr, OsString};
 use std::io;
 use std::path::{Component, Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Command, Output, Stdio};
 
 /// The pinned toolchain data binpack ships (`runtimes/toolchains.json`).
 const TOOLCHAINS: &str = include_str!("../../runtimes/toolchains.json");
@@ -66,8 +66,123 @@ pub enum ToolchainError {
         engine: Engine,
         detail: String,
     },
-    #[error("{0}")]
-    Io(#[from] io::Error),
+    #[error("extracting the libraries of {image} into {}: {source}", dest.display())]
+    Extract {
+        image: String,
+        dest: PathBuf,
+        source: io::Error,
+    },
+    #[error(transparent)]
+    File(#[from] FileError),
+}
+
+/// An I/O failure on one path: what was being done, to which path, and why it failed (an
+/// io::Error alone prints `No such file or directory` and nothing else).
+#[derive(Debug, thiserror::Error)]
+#[error("{doing} {}: {source}", path.display())]
+pub struct FileError {
+    /// `reading`, `creating a temporary directory in`, ...
+    pub doing: &'static str,
+    pub path: PathBuf,
+    pub source: io::Error,
+}
+
+/// For `map_err`: an io::Error from `doing` on `path`.
+pub fn file_error(doing: &'static str, path: &Path) -> impl FnOnce(io::Error) -> FileError {
+    let path = path.to_path_buf();
+    move |source| FileError {
+        doing,
+        path,
+        source,
+    }
+}
+
+/// A fresh temporary directory named `prefix...` in the system's temporary directory.
+pub fn temp_dir(prefix: &str) -> Result<tempfile::TempDir, FileError> {
+    tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir()
+        .map_err(file_error(
+            "creating a temporary directory in",
+            &std::env::temp_dir(),
+        ))
+}
+
+/// [`cache::entry`], its own I/O failures (making the entry's temporary directory, renaming
+/// it into place) named by the entry's path; `fill`'s errors pass through as they are.
+pub fn cache_entry<E: From<FileError>>(
+    dest: &Path,
+    fill: impl FnOnce(&Path) -> Result<(), E>,
+) -> Result<PathBuf, E> {
+    enum Failed<E> {
+        Cache(io::Error),
+        Fill(E),
+    }
+    impl<E> From<io::Error> for Failed<E> {
+        fn from(e: io::Error) -> Self {
+            Failed::Cache(e)
+        }
+    }
+    cache::entry(dest, |tmp| fill(tmp).map_err(Failed::Fill)).map_err(|e| match e {
+        Failed::Cache(source) => file_error("creating the cache entry", dest)(source).into(),
+        Failed::Fill(e) => e,
+    })
+}
+
+/// What of a command's output reaches the user; the rest is returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Show {
+    /// Nothing: stdout is returned, stderr dropped.
+    Nothing,
+    /// Its stderr; stdout is returned.
+    Stderr,
+    /// All of it, on binpack's stderr so that `--json` keeps stdout clean; only the status
+    /// is returned.
+    All,
+}
+
+/// Runs a toolchain's commands: the seam between a builder and the processes it starts, so
+/// that its tests can answer with canned output and need no toolchain.
+pub trait Exec {
+    /// `program args` run from `cwd` with `env` added (see [`Runner::command`]). An error is
+    /// a command that could not start, named by the program actually spawned.
+    fn run(
+        &self,
+        program: &OsStr,
+        args: &[OsString],
+        cwd: &Path,
+        env: &[(&str, String)],
+        show: Show,
+    ) -> Result<Output, FileError>;
+}
+
+/// The real [`Exec`]: a [`Runner`]'s commands, with the caller's variables named in
+/// `pass_env` passed into a container.
+pub struct Commands<'a> {
+    pub runner: &'a Runner,
+    pub pass_env: &'a [&'a str],
+}
+
+impl Exec for Commands<'_> {
+    fn run(
+        &self,
+        program: &OsStr,
+        args: &[OsString],
+        cwd: &Path,
+        env: &[(&str, String)],
+        show: Show,
+    ) -> Result<Output, FileError> {
+        let mut cmd = self.runner.command(program, args, cwd, env, self.pass_env);
+        match show {
+            Show::Nothing => cmd.stderr(Stdio::null()),
+            Show::Stderr => cmd.stderr(Stdio::inherit()),
+            Show::All => cmd
+                .stdout(Stdio::from(io::stderr()))
+                .stderr(Stdio::inherit()),
+        };
+        let spawned = PathBuf::from(cmd.get_program());
+        cmd.output().map_err(file_error("running", &spawned))
+    }
 }
 
 /// A resolved toolchain: the host, or an engine with an image that is present.
@@ -489,21 +604,32 @@ impl Container {
         };
         let name = container_name(self.engine);
         let cid = run(&["create", "--name", &name, &self.image, "sh"])?;
-        let result = cache::entry(&dest, |tmp| -> Result<(), ToolchainError> {
+        let result = cache_entry(&dest, |tmp| -> Result<(), ToolchainError> {
+            let export = format!("{} export", self.engine);
+            let failed = |e: io::Error| ToolchainError::Run {
+                what: export.clone(),
+                engine: self.engine,
+                detail: e.to_string(),
+            };
             let mut child = Command::new(self.engine.to_string())
                 .args(["export", &cid])
                 .stdin(Stdio::null())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
-                .spawn()?;
+                .spawn()
+                .map_err(failed)?;
             let stdout = child.stdout.take().expect("piped");
             let extracted = extract_libraries(stdout, tmp);
-            let out = child.wait_with_output()?;
+            let out = child.wait_with_output().map_err(failed)?;
             // A failed extraction breaks export's pipe: report the cause, not the symptom.
-            extracted?;
+            extracted.map_err(|source| ToolchainError::Extract {
+                image: self.image.clone(),
+                dest: dest.clone(),
+                source,
+            })?;
             if !out.status.success() {
                 return Err(ToolchainError::Run {
-                    what: format!("{} export", self.engine),
+                    what: export,
                     engine: self.engine,
                     detail: last_line(&out.stderr),
                 });
@@ -641,6 +767,54 @@ mod tests {
         );
         assert!(!d.path().join("usr/lib/go").exists());
         assert!(!d.path().join("usr/bin").exists());
+    }
+
+    #[test]
+    fn cache_entries_name_their_path() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("file"), "").unwrap();
+        let dest = d.path().join("file/entry");
+        let err = cache_entry(&dest, |_| Ok::<(), FileError>(())).unwrap_err();
+        let want = format!("creating the cache entry {}: File exists", dest.display());
+        assert!(err.to_string().starts_with(&want), "{err}");
+        // The filler's own error passes through untouched.
+        let dest = d.path().join("entry");
+        let err = cache_entry(&dest, |tmp| {
+            std::fs::read(tmp.join("x")).map_err(file_error("reading", &tmp.join("x")))?;
+            Ok::<(), FileError>(())
+        })
+        .unwrap_err();
+        assert_eq!(err.doing, "reading");
+        assert!(err.path.ends_with("x") && !dest.exists(), "{err}");
+    }
+
+    #[test]
+    fn a_command_that_cannot_start_names_its_program() {
+        let commands = Commands {
+            runner: &Runner::Host,
+            pass_env: &[],
+        };
+        let missing = OsStr::new("/nonexistent/bin/go");
+        let err = commands
+            .run(missing, &[], Path::new("/"), &[], Show::Nothing)
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "running /nonexistent/bin/go: No such file or directory (os error 2)"
+        );
+        let ok = commands
+            .run(
+                OsStr::new("sh"),
+                &["-c".into(), "echo $X; echo e >&2".into()],
+                Path::new("/"),
+                &[("X", "1".into())],
+                Show::Nothing,
+            )
+            .unwrap();
+        assert_eq!(
+            (ok.status.success(), ok.stdout.as_slice()),
+            (true, &b"1\n"[..])
+        );
     }
 
     #[test]
