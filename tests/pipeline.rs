@@ -65,6 +65,12 @@ fn layout(dir: &Path) -> Vec<Box<dyn Output>> {
     })]
 }
 
+/// Packs `artifact` into an OCI layout at `out`, with no layer cache.
+fn pack_layout(artifact: &Artifact, out: &Path) -> Summary {
+    let opts = options(LayerCache::off());
+    pack::pack(artifact, &opts, &layout(out), &Silent).unwrap()
+}
+
 fn json(path: &Path) -> Value {
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }
@@ -114,13 +120,7 @@ fn a_static_fixture_packs_to_an_oci_layout() {
     let exe = write_fixture(dir.path(), "hello", EM_X86_64);
     let artifact = Artifact::prebuilt(&exe, Path::new("/"));
     let out = dir.path().join("layout");
-    let s = pack::pack(
-        &artifact,
-        &options(LayerCache::off()),
-        &layout(&out),
-        &Silent,
-    )
-    .unwrap();
+    let s = pack_layout(&artifact, &out);
     assert_eq!(s.image.base.to_string(), "scratch");
     assert_eq!(s.reference, "hello:latest");
     assert_eq!(s.outputs.oci_layout.as_deref(), Some(out.as_path()));
@@ -177,13 +177,7 @@ fn a_static_fixture_packs_to_an_oci_layout() {
 
     // The same input gives the same digest.
     let again = dir.path().join("again");
-    let s2 = pack::pack(
-        &artifact,
-        &options(LayerCache::off()),
-        &layout(&again),
-        &Silent,
-    )
-    .unwrap();
+    let s2 = pack_layout(&artifact, &again);
     assert_eq!(s2.digest, s.digest);
 }
 
