@@ -68,107 +68,15 @@ pub fn inspect_file(path: &Path) -> Result<Linkage, InspectError> {
 
 /// Inspects ELF bytes; `path` only names the file in errors.
 pub fn inspect_bytes(bytes: &[u8], path: &Path) -> Result<Linkage, InspectError> {
-    let malformed = |reason: String| InspectError::Malformed {
-        path: path.to_path_buf(),
-        reason,
-    };
-    if !bytes.starts_with(b"\x7fELF") {
-        return Err(InspectError::NotElf {
-            path: path.to_path_buf(),
-        });
-    }
-    if bytes.len() < 52 {
-        return Err(malformed(format!(
-            "only {} bytes, shorter than an ELF header",
-            bytes.len()
-        )));
-    }
-    let osabi = bytes[header::EI_OSABI];
-    // 0 (System V) and 3 (GNU/Linux) are what Linux toolchains write.
-    if osabi != header::ELFOSABI_NONE && osabi != header::ELFOSABI_LINUX {
-        return Err(InspectError::NotLinux {
-            path: path.to_path_buf(),
-            os: osabi_name(osabi),
-        });
-    }
-    // Say "truncated" for a cut file rather than goblin's "bad offset".
-    let (shoff, shnum, shentsize) = if bytes[4] == 2 {
-        let le = bytes[5] == 1;
-        let r16 = |at: usize| {
-            if le {
-                u16::from_le_bytes([bytes[at], bytes[at + 1]])
-            } else {
-                u16::from_be_bytes([bytes[at], bytes[at + 1]])
-            }
-        };
-        let r64 = |at: usize| {
-            let b: [u8; 8] = bytes[at..at + 8].try_into().expect("8 bytes");
-            if le {
-                u64::from_le_bytes(b)
-            } else {
-                u64::from_be_bytes(b)
-            }
-        };
-        if bytes.len() < 64 {
-            return Err(malformed(format!(
-                "only {} bytes, shorter than an ELF header",
-                bytes.len()
-            )));
-        }
-        (r64(40), u64::from(r16(60)), u64::from(r16(58)))
-    } else {
-        (0, 0, 0)
-    };
-    if shoff != 0 && shoff.saturating_add(shnum.saturating_mul(shentsize)) > bytes.len() as u64 {
-        return Err(malformed(format!(
-            "its section headers at byte {shoff} lie past the end of the file ({} bytes): truncated",
-            bytes.len()
-        )));
-    }
-    let elf = Elf::parse(bytes).map_err(|e| malformed(e.to_string()))?;
-    match elf.header.e_type {
-        header::ET_EXEC | header::ET_DYN => {}
-        header::ET_REL => {
-            return Err(InspectError::NotExecutable {
-                path: path.to_path_buf(),
-                kind: "a relocatable object file",
-            })
-        }
-        header::ET_CORE => {
-            return Err(InspectError::NotExecutable {
-                path: path.to_path_buf(),
-                kind: "a core dump",
-            })
-        }
-        _ => return Err(malformed(format!("unknown ELF type {}", elf.header.e_type))),
-    }
-    if elf.header.e_type == header::ET_DYN && elf.entry == 0 {
-        return Err(InspectError::NotExecutable {
-            path: path.to_path_buf(),
-            kind: "a shared library",
-        });
-    }
+    check_ident(bytes, path)?;
+    let elf = Elf::parse(bytes).map_err(|e| malformed(path, e.to_string()))?;
+    check_kind(&elf, path)?;
     let platform = Platform::from_elf_machine(elf.header.e_machine, elf.is_64, elf.little_endian)
         .ok_or_else(|| InspectError::UnsupportedMachine {
         path: path.to_path_buf(),
         machine: header::machine_to_str(elf.header.e_machine).to_string(),
     })?;
-    // goblin accepts a file cut inside a segment's data; the loader would not.
-    let len = bytes.len() as u64;
-    for ph in &elf.program_headers {
-        if ph.p_type == program_header::PT_LOAD
-            && ph
-                .p_offset
-                .checked_add(ph.p_filesz)
-                .is_none_or(|end| end > len)
-        {
-            return Err(malformed(format!(
-                "a loadable segment of {} bytes at offset {} does not fit in the file's {len} bytes",
-                ph.p_filesz, ph.p_offset
-            )));
-        }
-    }
-
+    check_segments(&elf, bytes.len() as u64, path)?;
     let go_section = elf
         .section_headers
         .iter()
@@ -186,6 +94,107 @@ pub fn inspect_bytes(bytes: &[u8], path: &Path) -> Result<Linkage, InspectError>
         rpath: deps.rpath,
         go: goinfo::decode(go_section, bytes),
     })
+}
+
+fn malformed(path: &Path, reason: String) -> InspectError {
+    InspectError::Malformed {
+        path: path.to_path_buf(),
+        reason,
+    }
+}
+
+/// The identification bytes and header, checked before goblin parses: a clear word for a
+/// file that is not an ELF, not Linux's, or cut short.
+fn check_ident(bytes: &[u8], path: &Path) -> Result<(), InspectError> {
+    if !bytes.starts_with(b"\x7fELF") {
+        return Err(InspectError::NotElf {
+            path: path.to_path_buf(),
+        });
+    }
+    let header_len = if bytes.get(4) == Some(&2) { 64 } else { 52 };
+    if bytes.len() < header_len {
+        return Err(malformed(
+            path,
+            format!("only {} bytes, shorter than an ELF header", bytes.len()),
+        ));
+    }
+    let osabi = bytes[header::EI_OSABI];
+    // 0 (System V) and 3 (GNU/Linux) are what Linux toolchains write.
+    if osabi != header::ELFOSABI_NONE && osabi != header::ELFOSABI_LINUX {
+        return Err(InspectError::NotLinux {
+            path: path.to_path_buf(),
+            os: osabi_name(osabi),
+        });
+    }
+    // Say "truncated" for a cut file rather than goblin's "bad offset".
+    let (shoff, shnum, shentsize) = section_table(bytes);
+    if shoff != 0 && shoff.saturating_add(shnum.saturating_mul(shentsize)) > bytes.len() as u64 {
+        return Err(malformed(
+            path,
+            format!(
+                "its section headers at byte {shoff} lie past the end of the file ({} bytes): truncated",
+                bytes.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// (e_shoff, e_shnum, e_shentsize) of a 64-bit header; zeros for a 32-bit one.
+fn section_table(bytes: &[u8]) -> (u64, u64, u64) {
+    if bytes[4] != 2 {
+        return (0, 0, 0);
+    }
+    let le = bytes[5] == 1;
+    let r16 = |at: usize| {
+        let b = [bytes[at], bytes[at + 1]];
+        u64::from(if le {
+            u16::from_le_bytes(b)
+        } else {
+            u16::from_be_bytes(b)
+        })
+    };
+    let b: [u8; 8] = bytes[40..48].try_into().expect("8 bytes");
+    let shoff = if le {
+        u64::from_le_bytes(b)
+    } else {
+        u64::from_be_bytes(b)
+    };
+    (shoff, r16(60), r16(58))
+}
+
+/// An executable: not an object file, a core dump or a shared library.
+fn check_kind(elf: &Elf, path: &Path) -> Result<(), InspectError> {
+    let not = |kind| {
+        Err(InspectError::NotExecutable {
+            path: path.to_path_buf(),
+            kind,
+        })
+    };
+    match elf.header.e_type {
+        header::ET_DYN if elf.entry == 0 => not("a shared library"),
+        header::ET_EXEC | header::ET_DYN => Ok(()),
+        header::ET_REL => not("a relocatable object file"),
+        header::ET_CORE => not("a core dump"),
+        t => Err(malformed(path, format!("unknown ELF type {t}"))),
+    }
+}
+
+/// goblin accepts a file cut inside a segment's data; the loader would not.
+fn check_segments(elf: &Elf, len: u64, path: &Path) -> Result<(), InspectError> {
+    for ph in &elf.program_headers {
+        let end = ph.p_offset.checked_add(ph.p_filesz);
+        if ph.p_type == program_header::PT_LOAD && end.is_none_or(|end| end > len) {
+            return Err(malformed(
+                path,
+                format!(
+                    "a loadable segment of {} bytes at offset {} does not fit in the file's {len} bytes",
+                    ph.p_filesz, ph.p_offset
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The dynamic section entries the loader searches with, for executables and libraries alike.
