@@ -12,12 +12,13 @@ use std::path::PathBuf;
 
 /// Where the executable lives in every image.
 pub const APP_DIR: &str = "/app";
+/// Where `--ca-certs` goes on an image base.
+pub const IMAGE_BASE_CA_PATH: &str = "/app/.ca-certificates.crt";
 
 /// The files binpack writes, as layer trees bottom first, and the environment they need.
 #[derive(Clone, Debug)]
 pub struct AppFiles {
     pub trees: Vec<Tree>,
-    pub entrypoint: String,
     /// What the files need (SSL_CERT_FILE), under the artifact's and the user's.
     pub env: Vec<String>,
 }
@@ -40,10 +41,12 @@ pub fn entrypoint_of(name: &str) -> String {
     format!("{APP_DIR}/{name}")
 }
 
-/// The tree of `artifact` on `base`; `ca_bundle` replaces the pinned CA bundle.
+/// The tree of `artifact` on `base`, its executable at `entrypoint`; `ca_bundle` replaces the
+/// pinned CA bundle.
 pub fn app_files(
     artifact: &Artifact,
     base: &ResolvedBase,
+    entrypoint: &str,
     ca_bundle: Option<&PathBuf>,
 ) -> Result<AppFiles, FilesError> {
     let mut tree = Tree::new();
@@ -59,12 +62,13 @@ pub fn app_files(
         None => None,
     };
     let env = match (base.image(), ca) {
-        // An image base brings its own users, certificates and hosts file; a bundle the user
-        // gave still goes in, over the base's.
+        // An image base brings its own users, certificates and hosts file. A bundle the user
+        // gave still goes in, beside the app: written over the base's /etc/ssl/certs, its
+        // directory entries would replace a symlink there (Fedora's points into /etc/pki).
         (Some(_), None) => vec![],
         (Some(_), Some(ca)) => {
-            tree.file(rootfs::CA_PATH, ca, 0o644)?;
-            vec![format!("SSL_CERT_FILE={}", rootfs::CA_PATH)]
+            tree.file(IMAGE_BASE_CA_PATH, ca, 0o644)?;
+            vec![format!("SSL_CERT_FILE={IMAGE_BASE_CA_PATH}")]
         }
         (None, ca) => {
             let ca = ca.unwrap_or_else(|| Content::Bytes(rootfs::DEFAULT_CA_BUNDLE.to_vec()));
@@ -78,15 +82,13 @@ pub fn app_files(
     for (rel, host) in &artifact.files {
         tree.copy_from_host(&format!("{APP_DIR}/{rel}"), host)?;
     }
-    let entrypoint = entrypoint_of(&artifact.name);
     tree.file(
-        &entrypoint,
+        entrypoint,
         Content::Host(artifact.executable.clone()),
         0o755,
     )?;
     Ok(AppFiles {
         trees: vec![tree],
-        entrypoint,
         env,
     })
 }

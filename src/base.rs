@@ -7,7 +7,7 @@ use crate::build::Artifact;
 use crate::choose::{Base, Choice};
 use crate::closure::{self, ClosureError, Origin, Resolved};
 use crate::inspect::Linkage;
-use crate::platform::Platform;
+use crate::pack::Plan;
 use crate::progress::Progress;
 use crate::registry::pull::{self, PullError, PulledBase};
 use crate::registry::RegistryOptions;
@@ -55,21 +55,19 @@ pub enum BaseError {
     Pull(#[from] PullError),
 }
 
-/// Resolves `choice` for `artifact` (inspected as `linkage`, run as `entrypoint`).
+/// Resolves the base `plan` chose for `artifact`, run as `entrypoint`.
 pub fn resolve(
-    choice: Choice,
+    plan: &Plan,
     artifact: &Artifact,
-    linkage: &Linkage,
-    platform: &Platform,
     entrypoint: &str,
     registry: &RegistryOptions,
     progress: &dyn Progress,
 ) -> Result<ResolvedBase, BaseError> {
     let mut notes = Vec::new();
-    let mut choice = choice;
+    let mut choice = plan.choice.clone();
     if let Base::Image(r) = &choice.base {
         progress.stage(&format!("pulling the base {r}"));
-        match pull::pull(r, platform, registry) {
+        match pull::pull(r, &plan.platform, registry) {
             Ok(b) => return Ok(resolved(choice, BaseContent::Image(Box::new(b)), notes)),
             Err(e) => match choice.fallback.take() {
                 Some(reason) => {
@@ -94,7 +92,7 @@ pub fn resolve(
             ));
             BaseContent::Closure(closure_of(
                 &artifact.root,
-                linkage,
+                &plan.linkage,
                 &artifact.executable,
                 entrypoint,
             )?)

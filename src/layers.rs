@@ -17,6 +17,27 @@ use std::path::{Path, PathBuf};
 /// so a change to any of them must change this (and so every key).
 pub const SCHEME: &str = "binpack-layer/1 tar=gnu-sorted gzip=zlib-rs level=9";
 
+/// What the key says of the encoder: the scheme, binpack's version, and the digest of a fixed
+/// sample encoded now, so an upgraded compressor or tar writer that changed its bytes cannot
+/// be answered with a blob the old one wrote.
+fn encoder_id() -> &'static str {
+    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ID.get_or_init(|| {
+        let mut sample = Tree::new();
+        let text: Vec<u8> = (0..64 * 1024u32)
+            .map(|i| b"binpack layer sample "[(i % 21) as usize] ^ (i % 251) as u8)
+            .collect();
+        let _ = sample.file("sample", Content::Bytes(text), 0o644);
+        let mut out = Vec::new();
+        let stats = layer::write_layer(&sample, 0, &mut out, &mut |_| {});
+        let sample = stats.map(|s| s.digest.to_string()).unwrap_or_default();
+        format!(
+            "{SCHEME} binpack={} sample={sample}",
+            env!("CARGO_PKG_VERSION")
+        )
+    })
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum LayersError {
     #[error(transparent)]
@@ -60,11 +81,11 @@ pub fn write_layers(
 ) -> Result<Vec<LayerStats>, LayersError> {
     let mut out = Vec::new();
     for tree in trees {
-        let key = match &cache.dir {
+        let wanted = match &cache.dir {
             Some(_) => Some(key(tree, mtime)?),
             None => None,
         };
-        let known = cache.dir.as_deref().zip(key.as_ref());
+        let known = cache.dir.as_deref().zip(wanted.as_ref());
         if let Some(stats) = known.and_then(|(dir, k)| lookup(dir, k, staging)) {
             progress.stage(&format!(
                 "the layer is known ({}): taken from the cache",
@@ -74,9 +95,13 @@ pub fn write_layers(
             continue;
         }
         let stats = compress(tree, mtime, staging, progress)?;
+        // Only when the files still hash to the key: one rewritten while it was compressed
+        // (a build finishing beside binpack) must not file its new bytes under the old key.
+        // A cache that cannot be written only costs the next build its time.
         if let Some((dir, k)) = known {
-            // A cache that cannot be written only costs the next build its time.
-            let _ = remember(dir, k, &stats, staging);
+            if key(tree, mtime).is_ok_and(|again| again == *k) {
+                let _ = remember(dir, k, &stats, staging);
+            }
         }
         out.push(stats);
     }
@@ -94,8 +119,16 @@ fn compress(
     progress.stage("writing the layer (tar + gzip)");
     staging.blob_with(
         |w| {
-            layer::write_layer(tree, mtime, w, &mut |done| progress.bytes(done, total))
-                .map_err(LayersError::from)
+            layer::write_layer(tree, mtime, w, &mut |done| progress.bytes(done, total)).map_err(
+                |e| match e {
+                    // Name where it was being written (a full disk says so there).
+                    LayerError::Write(source) => LayersError::Emit(EmitError::Write {
+                        path: staging.path().to_path_buf(),
+                        source,
+                    }),
+                    other => other.into(),
+                },
+            )
         },
         |s| &s.digest,
     )
@@ -104,7 +137,7 @@ fn compress(
 /// The layer's key: what goes into it, and how it is encoded.
 pub fn key(tree: &Tree, mtime: u64) -> Result<Digest, LayerError> {
     let mut h = Sha256::new();
-    writeln!(h, "{SCHEME}\nmtime {mtime}").expect("hashing does not fail");
+    writeln!(h, "{}\nmtime {mtime}", encoder_id()).expect("hashing does not fail");
     for (path, node) in tree.iter() {
         match node {
             Node::Dir { mode, owner } => writeln!(h, "d {path:?} {mode:o} {owner}"),
@@ -150,11 +183,12 @@ fn lookup(dir: &Path, key: &Digest, staging: &Staging) -> Option<LayerStats> {
         uncompressed_size: r.uncompressed_size,
     };
     let blob = stats.digest.blob_in(dir);
-    // A damaged cache entry is not used: the layer is compressed again.
     let mut f = std::fs::File::open(&blob).ok()?;
     let mut h = Sha256::new();
     let len = std::io::copy(&mut f, &mut h).ok()?;
     if len != stats.size || Digest::from_hasher(h) != stats.digest {
+        // Damaged: not used, and removed so that the layer compressed now takes its place.
+        let _ = std::fs::remove_file(&blob);
         return None;
     }
     staging.link_blob(&stats.digest, &blob).ok()?;
@@ -200,8 +234,10 @@ fn whole_file(
 ) -> std::io::Result<()> {
     let parent = dest.parent().expect("cache paths have a parent");
     std::fs::create_dir_all(parent)?;
+    // Blobs are linked into layouts, which whoever reads the layout must be able to read.
     let tmp = tempfile::Builder::new()
         .prefix(".tmp-")
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
         .tempfile_in(parent)?;
     let tmp = Tracked::new(tmp);
     write(&mut tmp.get().as_file())?;

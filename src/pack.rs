@@ -97,12 +97,16 @@ pub fn plan(artifact: &Artifact, opts: &PackOptions) -> Result<Plan, PackError> 
     })
 }
 
-/// The ELF's platform, with what the build asked for when it is the same machine: the header
-/// cannot tell arm v6 from v7.
+/// The ELF's platform, with the variant the build asked for when it is the same machine: the
+/// header cannot tell arm v6 from v7.
 fn platform_of(linkage: &Linkage, artifact: &Artifact) -> Platform {
+    let elf = &linkage.platform;
     match &artifact.provenance.platform {
-        Some(p) if p.os == linkage.platform.os && p.arch == linkage.platform.arch => p.clone(),
-        _ => linkage.platform.clone(),
+        Some(p) if p.os == elf.os && p.arch == elf.arch => Platform {
+            variant: p.variant.clone().or_else(|| elf.variant.clone()),
+            ..p.clone()
+        },
+        _ => elf.clone(),
     }
 }
 
@@ -126,22 +130,23 @@ pub fn image_of(
     progress.stage(&format!("inspecting {}", artifact.executable.display()));
     let plan = plan(artifact, opts)?;
     let entrypoint = entrypoint_of(&artifact.name);
-    let (linkage, platform) = (&plan.linkage, &plan.platform);
-    let base = base::resolve(
-        plan.choice.clone(),
-        artifact,
-        linkage,
-        platform,
-        &entrypoint,
-        &opts.registry,
-        progress,
-    )?;
-    let files = appfiles::app_files(artifact, &base, opts.ca_bundle.as_ref())?;
+    let base = base::resolve(&plan, artifact, &entrypoint, &opts.registry, progress)?;
+    let files = appfiles::app_files(artifact, &base, &entrypoint, opts.ca_bundle.as_ref())?;
     let mtime = opts.run.mtime();
     let layers = layers::write_layers(&files.trees, mtime, staging, &opts.layer_cache, progress)?;
-    let base_config = base.image().and_then(|b| b.config.config().as_ref());
-    let run = runconfig::run_config(artifact, &entrypoint, &files.env, &opts.run, base_config)?;
-    let image = image::build(&run, platform, &stage_base(base.image(), staging)?, &layers)?;
+    // An image base without a config object still counts as one: its user is "", not ours.
+    let base_config = base
+        .image()
+        .map(|b| b.config.config().clone().unwrap_or_default());
+    let run = runconfig::run_config(
+        artifact,
+        &entrypoint,
+        &files.env,
+        &opts.run,
+        base_config.as_ref(),
+    )?;
+    let base_layers = stage_base(base.image(), staging)?;
+    let image = image::build(&run, &plan.platform, &base_layers, &layers)?;
     Ok(PlatformImage {
         image,
         plan,
@@ -194,11 +199,10 @@ pub fn pack_all(
         )?),
     };
     staging.documents(&packed)?;
-    let first = artifacts.first().ok_or(ImageError::EmptyIndex)?;
     let reference = opts
         .reference
         .clone()
-        .unwrap_or_else(|| Reference::for_program(&first.name));
+        .unwrap_or_else(|| Reference::for_program(&artifacts[0].name));
     let emit = Emit {
         packed: &packed,
         reference: &reference,

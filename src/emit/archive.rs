@@ -7,7 +7,7 @@ use super::fs::{atomic_file, write_err};
 use super::staging::blobs_of;
 use super::{Emit, EmitError, Outcome, Output};
 use crate::image;
-use crate::layer::{self, Content, Tree};
+use crate::layer::{self, Content, LayerError, Tree};
 use std::io::BufWriter;
 use std::path::PathBuf;
 
@@ -28,7 +28,11 @@ impl Output for Archive {
         let dest = &self.path;
         atomic_file(dest, |f| {
             let out = BufWriter::with_capacity(256 * 1024, f);
-            let w = layer::write_tar(&tree, e.mtime, out)?;
+            let w = layer::write_tar(&tree, e.mtime, out).map_err(|err| match err {
+                // Name the archive, not "the layer".
+                LayerError::Write(io) => write_err(dest)(io),
+                other => EmitError::Layer(other),
+            })?;
             w.into_inner()
                 .map_err(|err| write_err(dest)(err.into_error()))?;
             Ok(())

@@ -18,7 +18,8 @@ impl Output for Load {
     }
 
     fn emit(&self, e: &Emit) -> Result<Outcome, EmitError> {
-        let archive = match &self.archive {
+        // The archive an earlier output wrote, else one of its own.
+        let archive = match self.archive.as_ref().filter(|a| a.is_file()) {
             Some(a) => a.clone(),
             None => {
                 let path = e.staging.path().join("load.tar");

@@ -366,8 +366,10 @@ fn store(
     let dest = PulledBase::blob_path(digest);
     let dir = dest.parent().expect("blob paths have a parent");
     std::fs::create_dir_all(dir).map_err(cache_err(dir))?;
+    // Base blobs are linked into layouts: 0644, as the layout's other blobs.
     let tmp = tempfile::Builder::new()
         .prefix(".tmp-")
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
         .tempfile_in(dir)
         .map_err(cache_err(dir))?;
     let tmp = crate::cleanup::Tracked::new(tmp);

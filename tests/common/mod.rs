@@ -8,6 +8,8 @@
 //! never reported as passed when it checked nothing.
 #![allow(dead_code)]
 
+pub mod fixture;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
