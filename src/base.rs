@@ -86,6 +86,9 @@ pub fn resolve(
     }
     let content = match choice.base {
         Base::Closure => {
+            if let Some(note) = foreign_root_note(artifact) {
+                notes.push(note);
+            }
             progress.stage(&format!(
                 "resolving shared libraries in {}",
                 artifact.root.display()
@@ -100,6 +103,19 @@ pub fn resolve(
         _ => BaseContent::Scratch,
     };
     Ok(resolved(choice, content, notes))
+}
+
+/// A dynamic binary built in a container whose filesystem the builder did not export would
+/// get this machine's libraries: say so, it may not run.
+fn foreign_root_note(artifact: &Artifact) -> Option<String> {
+    let toolchain = artifact.provenance.toolchain.as_deref()?;
+    (toolchain != "host" && artifact.root == Path::new("/")).then(|| {
+        format!(
+            "{} is dynamic but was built in {toolchain}; its libraries come from this machine's /, \
+             which may not match the ones it was linked against",
+            artifact.name
+        )
+    })
 }
 
 fn resolved(choice: Choice, content: BaseContent, notes: Vec<String>) -> ResolvedBase {
