@@ -29,6 +29,7 @@ pub mod layer;
 pub mod layers;
 pub mod pack;
 pub mod platform;
+pub mod printable;
 pub mod progress;
 pub mod reference;
 pub mod registry;
