@@ -9,6 +9,7 @@ use crate::image::{BaseLayers, Blob, LAYER_MEDIA_TYPE};
 use crate::platform::Platform;
 use crate::reference::Reference;
 use oci_spec::image::{Arch, Descriptor, ImageConfiguration, ImageIndex, ImageManifest, Os};
+use sha2::Digest as _;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -29,6 +30,8 @@ pub struct PulledBase {
     pub config: ImageConfiguration,
     /// The layers' size once decompressed (gzip layers; others count as they are).
     pub uncompressed_size: u64,
+    /// Things worth knowing (a damaged cache entry fetched again).
+    pub notes: Vec<String>,
 }
 
 impl PulledBase {
@@ -101,7 +104,11 @@ struct Puller<'a> {
     name: String,
     opts: &'a RegistryOptions,
     client: Option<Client>,
+    notes: Vec<String>,
 }
+
+/// The most a manifest or index may be: they are small, and read whole into memory.
+const MANIFEST_LIMIT: u64 = 8 << 20;
 
 /// Pulls `reference` for `platform`.
 pub fn pull(
@@ -114,6 +121,7 @@ pub fn pull(
         name: reference.to_string(),
         opts,
         client: None,
+        notes: Vec::new(),
     };
     let (manifest_digest, manifest) = p.platform_manifest(platform)?;
     let config = p.config(&manifest, platform)?;
@@ -131,6 +139,7 @@ pub fn pull(
         layers,
         config,
         uncompressed_size,
+        notes: p.notes,
     })
 }
 
@@ -219,7 +228,7 @@ impl Puller<'_> {
         platform: &Platform,
     ) -> Result<ImageConfiguration, PullError> {
         let digest = self.digest(manifest.config().digest())?;
-        let path = self.blob(&digest)?;
+        let path = self.blob(&digest, manifest.config().size())?;
         let bytes = std::fs::read(&path).map_err(cache_err(&path))?;
         let config: ImageConfiguration = self.parse(&bytes, "config")?;
         let base = format!("{}/{}", config.os(), config.architecture());
@@ -244,8 +253,8 @@ impl Puller<'_> {
             }
             other => return Err(self.bad(format!("unsupported layer type {other}"))),
         };
-        let path = self.blob(&digest)?;
-        let size = std::fs::metadata(&path).map_err(cache_err(&path))?.len();
+        let size = l.size();
+        let path = self.blob(&digest, size)?;
         let uncompressed = if media_type.ends_with("+gzip") {
             let f = std::fs::File::open(&path).map_err(cache_err(&path))?;
             let mut gz = flate2::read::GzDecoder::new(f);
@@ -285,10 +294,13 @@ impl Puller<'_> {
         expected: Option<&Digest>,
     ) -> Result<(Digest, Vec<u8>), PullError> {
         if let Some(d) = expected {
-            if let Ok(bytes) = std::fs::read(PulledBase::blob_path(d)) {
+            let path = PulledBase::blob_path(d);
+            if let Ok(bytes) = std::fs::read(&path) {
                 if Digest::of(&bytes) == *d {
                     return Ok((d.clone(), bytes));
                 }
+                // Replaced below by the registry's copy, once that is verified.
+                self.damaged(&path, "its bytes do not match its digest");
             }
         }
         let bytes = self.fetch_manifest(reference)?;
@@ -299,7 +311,8 @@ impl Puller<'_> {
                 why: format!("the registry sent a manifest whose digest is {digest}"),
             });
         }
-        store(&digest, |w| w.write_all(&bytes))?;
+        let path = PulledBase::blob_path(&digest);
+        store(&digest, |w| w.write_all(&bytes).map_err(cache_err(&path)))?;
         Ok((digest, bytes))
     }
 
@@ -327,18 +340,41 @@ impl Puller<'_> {
         let mut bytes = Vec::new();
         resp.body_mut()
             .as_reader()
-            .take(8 << 20)
+            .take(MANIFEST_LIMIT + 1)
             .read_to_end(&mut bytes)
             .map_err(|e| client.protocol(&what, e))?;
+        if bytes.len() as u64 > MANIFEST_LIMIT {
+            let why = format!("the manifest {reference} is larger than 8 MiB; refused");
+            return Err(client.protocol(&what, why).into());
+        }
         Ok(bytes)
     }
 
-    /// A blob in the cache, fetched (streamed to disk, hashed on the way) when missing.
-    fn blob(&mut self, digest: &Digest) -> Result<PathBuf, PullError> {
+    /// A blob in the cache, checked against its digest and declared size; fetched (streamed
+    /// to disk, hashed on the way) when missing or damaged.
+    fn blob(&mut self, digest: &Digest, size: u64) -> Result<PathBuf, PullError> {
         let path = PulledBase::blob_path(digest);
-        if path.is_file() {
-            return Ok(path);
+        match check_cached(&path, digest, size)? {
+            Cached::Good => return Ok(path),
+            Cached::Missing => {}
+            Cached::Damaged(why) => {
+                std::fs::remove_file(&path).map_err(cache_err(&path))?;
+                self.damaged(&path, &why);
+            }
         }
+        self.fetch_blob(digest, size)?;
+        Ok(path)
+    }
+
+    fn damaged(&mut self, path: &Path, why: &str) {
+        self.notes.push(format!(
+            "the cache {}: {why}; removed, and fetched again from the registry",
+            path.display()
+        ));
+    }
+
+    fn fetch_blob(&mut self, digest: &Digest, size: u64) -> Result<(), PullError> {
+        let name = self.name.clone();
         let client = self.client()?;
         let what = format!("fetching {digest}");
         let mut resp = client.send(
@@ -351,9 +387,81 @@ impl Puller<'_> {
         if resp.status().as_u16() != 200 {
             return Err(client.unexpected(&what, resp).into());
         }
-        let mut reader = resp.body_mut().with_config().limit(u64::MAX).reader();
-        store(digest, |w| std::io::copy(&mut reader, w).map(|_| ()))?;
-        Ok(path)
+        // One byte past the declared size is enough to know the registry lies.
+        let mut body = resp.body_mut().as_reader().take(size.saturating_add(1));
+        let dest = PulledBase::blob_path(digest);
+        store(digest, |w| {
+            let got = copy(&mut body, w).map_err(|e| match e {
+                Copy::Read(e) => PullError::from(client.protocol(&what, e)),
+                Copy::Write(e) => cache_err(&dest)(e),
+            })?;
+            if got == size {
+                return Ok(());
+            }
+            let sent = if got > size {
+                "more than".to_string()
+            } else {
+                format!("only {got} of")
+            };
+            let why = format!(
+                "the registry sent {sent} the {size} bytes the manifest declares for {digest}; not cached"
+            );
+            Err(PullError::Bad {
+                reference: name,
+                why,
+            })
+        })
+    }
+}
+
+/// What the cache holds for a blob.
+enum Cached {
+    Good,
+    Missing,
+    /// Not the blob its name says (why).
+    Damaged(String),
+}
+
+/// Checks the cached `path` is `size` bytes that hash to `digest`: a blob trusted because
+/// it exists would pass on whatever a disk error or a stray write left there.
+fn check_cached(path: &Path, digest: &Digest, size: u64) -> Result<Cached, PullError> {
+    let mut f = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Cached::Missing),
+        Err(e) => return Err(cache_err(path)(e)),
+    };
+    let len = f.metadata().map_err(cache_err(path))?.len();
+    if len != size {
+        let why = format!("it is {len} bytes, where {digest} is {size}");
+        return Ok(Cached::Damaged(why));
+    }
+    let mut h = sha2::Sha256::new();
+    std::io::copy(&mut f, &mut h).map_err(cache_err(path))?;
+    if Digest::from_hasher(h) != *digest {
+        return Ok(Cached::Damaged("its bytes do not match its digest".into()));
+    }
+    Ok(Cached::Good)
+}
+
+/// Which side of a copy failed.
+enum Copy {
+    Read(std::io::Error),
+    Write(std::io::Error),
+}
+
+/// Copies `from` to `to`, returning the bytes copied; says which side failed.
+fn copy(from: &mut dyn Read, to: &mut dyn Write) -> Result<u64, Copy> {
+    let mut buf = vec![0u8; 64 << 10];
+    let mut total = 0;
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) => return Ok(total),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Copy::Read(e)),
+        };
+        to.write_all(&buf[..n]).map_err(Copy::Write)?;
+        total += n as u64;
     }
 }
 
@@ -361,7 +469,7 @@ impl Puller<'_> {
 /// sha256 is `digest`, so an interrupted or corrupt download never becomes an entry.
 fn store(
     digest: &Digest,
-    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+    write: impl FnOnce(&mut dyn Write) -> Result<(), PullError>,
 ) -> Result<(), PullError> {
     let dest = PulledBase::blob_path(digest);
     let dir = dest.parent().expect("blob paths have a parent");
@@ -374,7 +482,7 @@ fn store(
         .map_err(cache_err(dir))?;
     let tmp = crate::cleanup::Tracked::new(tmp);
     let mut hashing = crate::layer::HashWriter::new(std::io::BufWriter::new(tmp.get().as_file()));
-    write(&mut hashing).map_err(cache_err(&dest))?;
+    write(&mut hashing)?;
     let (mut inner, got, _) = hashing.finish();
     inner.flush().map_err(cache_err(&dest))?;
     drop(inner);
