@@ -172,15 +172,32 @@ impl Puller<'_> {
         let expected = r.digest.as_deref().map(Digest::parse).transpose();
         let expected = expected.map_err(|e| self.bad(e.to_string()))?;
         let (digest, bytes) = self.manifest(&top_ref, expected.as_ref())?;
-        let probe: serde_json::Value =
-            serde_json::from_slice(&bytes).map_err(|e| self.bad(format!("manifest: {e}")))?;
+        let probe = self.probe(&bytes)?;
         if probe.get("manifests").is_none() {
             return Ok((digest, self.parse(&bytes, "manifest")?));
         }
         let index: ImageIndex = self.parse(&bytes, "index")?;
         let pick = self.pick(&index, platform)?;
         let (digest, bytes) = self.manifest(pick.as_str(), Some(&pick))?;
+        self.probe(&bytes)?;
         Ok((digest, self.parse(&bytes, "manifest")?))
+    }
+
+    /// A manifest or index as JSON, each digest it names checked first: a digest becomes a
+    /// path in the cache, and a bad one should be named whole, not as a parse error.
+    fn probe(&self, bytes: &[u8]) -> Result<serde_json::Value, PullError> {
+        let v: serde_json::Value =
+            serde_json::from_slice(bytes).map_err(|e| self.bad(format!("manifest: {e}")))?;
+        let config = v.pointer("/config/digest").into_iter();
+        let list = |key: &str| v.get(key).and_then(|l| l.as_array()).into_iter().flatten();
+        let listed = list("layers")
+            .chain(list("manifests"))
+            .filter_map(|d| d.get("digest"));
+        for d in config.chain(listed) {
+            let d = d.as_str().unwrap_or_default();
+            Digest::parse(d).map_err(|e| self.bad(format!("manifest: {e}")))?;
+        }
+        Ok(v)
     }
 
     fn parse<T: serde::de::DeserializeOwned>(
