@@ -68,7 +68,10 @@ pub fn resolve(
     if let Base::Image(r) = &choice.base {
         progress.stage(&format!("pulling the base {r}"));
         match pull::pull(r, &plan.platform, registry) {
-            Ok(b) => return Ok(resolved(choice, BaseContent::Image(Box::new(b)), notes)),
+            Ok(b) => {
+                notes.extend(b.notes.iter().cloned());
+                return Ok(resolved(choice, BaseContent::Image(Box::new(b)), notes));
+            }
             Err(e) => match choice.fallback.take() {
                 Some(reason) => {
                     notes.push(format!(
