@@ -53,9 +53,17 @@ pub enum ClosureError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{}: not a valid shared library: {}", printable(path), printable(reason))]
+    #[error(
+        "{}: not a valid shared library: {}",
+        printable(path),
+        printable(reason)
+    )]
     BadLibrary { path: String, reason: String },
-    #[error("{} in {}: too many levels of symbolic links (the kernel follows at most {MAX_LINKS})", printable(path), shown(root))]
+    #[error(
+        "{} in {}: too many levels of symbolic links (the kernel follows at most {MAX_LINKS})",
+        printable(path),
+        shown(root)
+    )]
     SymlinkLoop { path: String, root: PathBuf },
     #[error(transparent)]
     Layer(#[from] LayerError),
@@ -451,7 +459,9 @@ impl Machine {
             Ok(f) => f,
             Err(NotRegular::Io(e)) if is_missing(&e) => return Err(Refusal::Missing),
             Err(NotRegular::Io(e)) => return Err(Refusal::Bad(e.to_string())),
-            Err(NotRegular::Kind(kind)) => return Err(Refusal::Bad(format!("{kind}, not a regular file"))),
+            Err(NotRegular::Kind(kind)) => {
+                return Err(Refusal::Bad(format!("{kind}, not a regular file")))
+            }
         };
         let mut head = [0u8; 20];
         if file.read_exact(&mut head).is_err() || !head.starts_with(b"\x7fELF") {

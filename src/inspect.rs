@@ -49,11 +49,21 @@ pub enum InspectError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{} is {kind}, not a regular file; binpack reads executables from regular files", shown(path))]
+    #[error(
+        "{} is {kind}, not a regular file; binpack reads executables from regular files",
+        shown(path)
+    )]
     NotRegular { path: PathBuf, kind: &'static str },
-    #[error("{} is not an ELF file (it does not start with \\x7fELF); binpack packs Linux executables", shown(path))]
+    #[error(
+        "{} is not an ELF file (it does not start with \\x7fELF); binpack packs Linux executables",
+        shown(path)
+    )]
     NotElf { path: PathBuf },
-    #[error("{} is a truncated or malformed ELF: {}", shown(path), printable(reason))]
+    #[error(
+        "{} is a truncated or malformed ELF: {}",
+        shown(path),
+        printable(reason)
+    )]
     Malformed { path: PathBuf, reason: String },
     #[error("{} is an ELF for {os}, not Linux", shown(path))]
     NotLinux { path: PathBuf, os: String },
@@ -136,7 +146,9 @@ pub(crate) enum NotRegular {
 
 /// Refuses, naming the path, anything but an existing regular file (after symlinks).
 pub fn check_regular(path: &Path) -> Result<(), InspectError> {
-    open_regular(path).map(drop).map_err(|e| not_regular(path, e))
+    open_regular(path)
+        .map(drop)
+        .map_err(|e| not_regular(path, e))
 }
 
 fn not_regular(path: &Path, e: NotRegular) -> InspectError {
