@@ -472,7 +472,7 @@ fn an_ld_so_conf_whose_includes_fan_out_is_read_once_per_file() {
 }
 
 #[test]
-fn a_symlink_loop_or_bomb_in_the_root_gives_eloop_quickly() {
+fn a_symlink_loop_in_the_root_gives_eloop() {
     let s = Scene::new();
     std::fs::create_dir_all(s.root().join("lib64")).unwrap();
     symlink("loop-b", s.root().join("lib64/loop-a")).unwrap();
@@ -482,7 +482,11 @@ fn a_symlink_loop_or_bomb_in_the_root_gives_eloop_quickly() {
     let (out, _) = run_within(&mut s.bin(&bin), LIMIT);
     assert_refused(&out, &[GLIBC_INTERP, "too many levels of symbolic links"]);
     s.assert_nothing_written();
+}
 
+#[test]
+fn a_symlink_bomb_in_the_root_gives_eloop_quickly() {
+    let s = Scene::new();
     // Each link names the one below twice: 2^30 links to follow if only nesting is limited.
     std::fs::create_dir(s.root().join("b")).unwrap();
     symlink(".", s.root().join("b/l0")).unwrap();
