@@ -151,11 +151,33 @@ pub fn resolve(
         .filter_map(|i| i.rsplit('/').next())
         .map(String::from)
         .collect();
-    let dir_of = |p: &str| {
-        p.rsplit_once('/')
-            .map(|(d, _)| d.to_string())
-            .unwrap_or_default()
-    };
+    let mut queue = VecDeque::from([executable(origin, linkage)]);
+    while let Some(obj) = queue.pop_front() {
+        for name in &obj.needed {
+            if !seen.insert(name.clone()) {
+                continue;
+            }
+            let (path, image_path) = find(root, name, &obj, &system, &machine)?;
+            queue.push_back(library(root, &path, image_path.as_deref(), &obj, linkage)?);
+            out.push(Resolved {
+                name: name.clone(),
+                path,
+                image_path,
+                needed_by: obj.name.clone(),
+            });
+        }
+    }
+    Ok(out)
+}
+
+fn dir_of(path: &str) -> String {
+    path.rsplit_once('/')
+        .map(|(d, _)| d.to_string())
+        .unwrap_or_default()
+}
+
+/// The executable as the first loaded object.
+fn executable(origin: &Origin, linkage: &Linkage) -> Object {
     let exe_origin = Dir {
         // Without a place in the root, $ORIGIN paths of the executable cannot be searched.
         host: origin
@@ -169,7 +191,7 @@ pub fn resolve(
             .map(|d| expand(d, &exe_origin, linkage))
             .collect::<Vec<_>>()
     };
-    let mut queue = VecDeque::from([Object {
+    Object {
         name: origin.image_path.to_string(),
         needed: linkage.needed.clone(),
         runpath: exe_expand(&linkage.runpath),
@@ -179,41 +201,36 @@ pub fn resolve(
         } else {
             vec![]
         },
-    }]);
-    while let Some(obj) = queue.pop_front() {
-        for name in &obj.needed {
-            if !seen.insert(name.clone()) {
-                continue;
-            }
-            let (path, image_path) = find(root, name, &obj, &system, &machine)?;
-            let seen_as = image_path.clone().unwrap_or_else(|| path.clone());
-            let lib_dir = Dir {
-                host: dir_of(&path),
-                image: dir_of(&seen_as),
-            };
-            let deps = read_object(root, &path)?;
-            let own = |v: &[String]| {
-                v.iter()
-                    .map(|d| expand(d, &lib_dir, linkage))
-                    .collect::<Vec<_>>()
-            };
-            let mut rpath_chain = own(&deps.rpath);
-            rpath_chain.extend(obj.rpath_chain.iter().cloned());
-            queue.push_back(Object {
-                name: seen_as,
-                needed: deps.needed,
-                runpath: own(&deps.runpath),
-                rpath_chain,
-            });
-            out.push(Resolved {
-                name: name.clone(),
-                path,
-                image_path,
-                needed_by: obj.name.clone(),
-            });
-        }
     }
-    Ok(out)
+}
+
+/// The library found at `path` (seen at `image_path` in the image), loaded by `parent`.
+fn library(
+    root: &Path,
+    path: &str,
+    image_path: Option<&str>,
+    parent: &Object,
+    linkage: &Linkage,
+) -> Result<Object, ClosureError> {
+    let seen_as = image_path.unwrap_or(path).to_string();
+    let lib_dir = Dir {
+        host: dir_of(path),
+        image: dir_of(&seen_as),
+    };
+    let deps = read_object(root, path)?;
+    let own = |v: &[String]| {
+        v.iter()
+            .map(|d| expand(d, &lib_dir, linkage))
+            .collect::<Vec<_>>()
+    };
+    let mut rpath_chain = own(&deps.rpath);
+    rpath_chain.extend(parent.rpath_chain.iter().cloned());
+    Ok(Object {
+        name: seen_as,
+        needed: deps.needed,
+        runpath: own(&deps.runpath),
+        rpath_chain,
+    })
 }
 
 /// The interpreter must be an ELF of the binary's class and machine: PT_INTERP is whatever the
