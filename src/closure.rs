@@ -372,12 +372,19 @@ pub fn add_to_tree(root: &Path, libs: &[Resolved], tree: &mut Tree) -> Result<()
 }
 
 /// 0755 for executables, 0644 for the rest: host modes depend on umask (and may carry setuid
-/// bits), and must not reach the image.
+/// bits), and must not reach the image. Checked again here, as the file is about to be copied:
+/// only a regular file may be (the root may have changed since it was resolved).
 fn normal_mode(host: &Path) -> Result<u32, ClosureError> {
     let meta = fs::metadata(host).map_err(|source| ClosureError::Io {
         path: host.to_path_buf(),
         source,
     })?;
+    if !meta.is_file() {
+        return Err(ClosureError::Io {
+            path: host.to_path_buf(),
+            source: std::io::Error::other("not a regular file"),
+        });
+    }
     Ok(crate::layer::normal_mode(meta.permissions().mode()))
 }
 

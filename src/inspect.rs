@@ -91,31 +91,28 @@ pub(crate) fn kind_of(meta: &Metadata) -> &'static str {
         "a block device"
     } else if t.is_socket() {
         "a socket"
-    } else if t.is_symlink() {
-        "a symbolic link"
     } else {
-        "not a regular file"
+        "a special file"
     }
 }
 
 // O_NONBLOCK, so that opening a FIFO cannot wait for a writer (std has no name for it, and
 // the libc crate is not a dependency).
-#[cfg(any(target_arch = "mips", target_arch = "mips64"))]
-const O_NONBLOCK: i32 = 0x80;
-#[cfg(any(target_arch = "sparc", target_arch = "sparc64"))]
-const O_NONBLOCK: i32 = 0x4000;
-#[cfg(all(
-    not(target_os = "linux"),
-    not(any(target_arch = "mips", target_arch = "mips64")),
-    not(any(target_arch = "sparc", target_arch = "sparc64"))
-))]
-const O_NONBLOCK: i32 = 0x4; // the BSDs and macOS
-#[cfg(all(
-    target_os = "linux",
-    not(any(target_arch = "mips", target_arch = "mips64")),
-    not(any(target_arch = "sparc", target_arch = "sparc64"))
-))]
-const O_NONBLOCK: i32 = 0o4000;
+#[cfg(target_os = "linux")]
+const O_NONBLOCK: i32 = if cfg!(any(
+    target_arch = "mips",
+    target_arch = "mips64",
+    target_arch = "mips32r6",
+    target_arch = "mips64r6"
+)) {
+    0x80
+} else if cfg!(any(target_arch = "sparc", target_arch = "sparc64")) {
+    0x4000
+} else {
+    0o4000
+};
+#[cfg(not(target_os = "linux"))]
+const O_NONBLOCK: i32 = 0x4; // macOS and the BSDs
 
 /// Opens `path` (following symlinks) only if it is a regular file: a FIFO would block the
 /// open or the read, a device (`/dev/zero`) would be read forever. Checked before opening,
@@ -162,12 +159,16 @@ fn not_regular(path: &Path, e: NotRegular) -> InspectError {
 /// Inspects the ELF at `path`.
 pub fn inspect_file(path: &Path) -> Result<Linkage, InspectError> {
     let (mut file, meta) = open_regular(path).map_err(|e| not_regular(path, e))?;
-    let mut bytes = Vec::with_capacity(meta.len().try_into().unwrap_or(0));
-    file.read_to_end(&mut bytes)
-        .map_err(|source| InspectError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+    let io = |source| InspectError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut bytes = Vec::new();
+    // An error, not an abort, for a file larger than memory.
+    bytes
+        .try_reserve_exact(meta.len().try_into().unwrap_or(usize::MAX))
+        .map_err(|e| io(std::io::Error::new(std::io::ErrorKind::OutOfMemory, e)))?;
+    file.read_to_end(&mut bytes).map_err(io)?;
     inspect_bytes(&bytes, path)
 }
 
