@@ -770,6 +770,22 @@ mod tests {
     }
 
     #[test]
+    fn ld_so_conf_files_that_include_each_other_are_read_once() {
+        let root = tempfile::tempdir().unwrap();
+        let r = root.path();
+        fs::create_dir_all(r.join("etc/ld.so.conf.d")).unwrap();
+        fs::write(r.join("etc/ld.so.conf"), "include ld.so.conf.d/*.conf\n").unwrap();
+        for i in 0..3 {
+            let text =
+                format!("/opt/{i}\ninclude /etc/ld.so.conf.d/*.conf\ninclude /etc/ld.so.conf\n");
+            fs::write(r.join(format!("etc/ld.so.conf.d/{i}.conf")), text).unwrap();
+        }
+        let mut dirs = Vec::new();
+        read_ld_so_conf(r, "/etc/ld.so.conf", &mut dirs, &mut HashSet::new(), 0);
+        assert_eq!(dirs, ["/opt/0", "/opt/1", "/opt/2"]);
+    }
+
+    #[test]
     fn search_order_follows_glibc() {
         let l = Linkage {
             platform: crate::platform::Platform::linux("amd64"),
