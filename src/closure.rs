@@ -2,9 +2,10 @@
 //! the way the loader does (RPATH/RUNPATH, ld.so.conf, default dirs) inside a root directory,
 //! and copied into the layer at their real paths with every symlink on the way.
 
-use crate::inspect::{DynamicDeps, Linkage};
+use crate::inspect::{open_regular, DynamicDeps, Linkage, NotRegular};
 use crate::layer::{Content, LayerError, Tree};
-use goblin::elf::header::EM_NONE;
+use crate::printable::printable;
+use goblin::elf::header::{machine_to_str, EM_NONE};
 use goblin::elf::Elf;
 use std::collections::{HashSet, VecDeque};
 use std::fs;
@@ -29,26 +30,57 @@ pub struct Resolved {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClosureError {
-    #[error("{name} (needed by {needed_by}) is not in {}: searched {}", root.display(), searched.join(":"))]
+    #[error("{} (needed by {}) is not in {}: searched {}{}", printable(name), printable(needed_by), shown(root), printable(&searched.join(":")), skipped_note(skipped))]
     NotFound {
         name: String,
         needed_by: String,
         root: PathBuf,
         searched: Vec<String>,
+        /// Files of that name the loader would pass over, each with why.
+        skipped: Vec<String>,
     },
-    #[error("the interpreter {path} is not in {}", root.display())]
+    #[error("the interpreter {} is not in {}", printable(path), shown(root))]
     NoInterpreter { path: String, root: PathBuf },
-    #[error("reading {}: {source}", path.display())]
+    #[error("{what} {} in {} is refused: {}; only ELF files of the binary's class and machine are copied into the image", printable(path), shown(root), printable(reason))]
+    Refused {
+        what: &'static str,
+        path: String,
+        root: PathBuf,
+        reason: String,
+    },
+    #[error("reading {}: {source}", shown(path))]
     Io {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{path}: not a valid shared library: {reason}")]
+    #[error(
+        "{}: not a valid shared library: {}",
+        printable(path),
+        printable(reason)
+    )]
     BadLibrary { path: String, reason: String },
-    #[error("too many levels of symbolic links resolving {0}")]
-    SymlinkLoop(String),
+    #[error(
+        "{} in {}: too many levels of symbolic links (the kernel follows at most {MAX_LINKS})",
+        printable(path),
+        shown(root)
+    )]
+    SymlinkLoop { path: String, root: PathBuf },
     #[error(transparent)]
     Layer(#[from] LayerError),
+}
+
+/// Symlinks followed in one resolution before giving up, as Linux does (ELOOP).
+const MAX_LINKS: usize = 40;
+
+fn shown(path: &Path) -> String {
+    printable(&path.to_string_lossy()).into_owned()
+}
+
+fn skipped_note(skipped: &[String]) -> String {
+    if skipped.is_empty() {
+        return String::new();
+    }
+    format!(" (passed over: {})", printable(&skipped.join("; ")))
 }
 
 /// A search directory: where to look in the root, and what the loader will see in the image.
@@ -94,14 +126,10 @@ pub fn resolve(
     linkage: &Linkage,
     origin: &Origin,
 ) -> Result<Vec<Resolved>, ClosureError> {
+    let machine = Machine::of_linkage(linkage);
     let mut out = Vec::new();
     if let Some(interp) = &linkage.interpreter {
-        if walk(root, interp, &mut |_, _| {}).is_err() {
-            return Err(ClosureError::NoInterpreter {
-                path: interp.clone(),
-                root: root.to_path_buf(),
-            });
-        }
+        check_interpreter(root, interp, &machine)?;
         out.push(Resolved {
             name: interp.clone(),
             path: interp.clone(),
@@ -109,7 +137,6 @@ pub fn resolve(
             needed_by: origin.image_path.to_string(),
         });
     }
-    let machine = Machine::of_linkage(linkage);
     let system: Vec<Dir> = system_dirs(root, linkage)
         .into_iter()
         .map(|d| Dir {
@@ -124,11 +151,33 @@ pub fn resolve(
         .filter_map(|i| i.rsplit('/').next())
         .map(String::from)
         .collect();
-    let dir_of = |p: &str| {
-        p.rsplit_once('/')
-            .map(|(d, _)| d.to_string())
-            .unwrap_or_default()
-    };
+    let mut queue = VecDeque::from([executable(origin, linkage)]);
+    while let Some(obj) = queue.pop_front() {
+        for name in &obj.needed {
+            if !seen.insert(name.clone()) {
+                continue;
+            }
+            let (path, image_path) = find(root, name, &obj, &system, &machine)?;
+            queue.push_back(library(root, &path, image_path.as_deref(), &obj, linkage)?);
+            out.push(Resolved {
+                name: name.clone(),
+                path,
+                image_path,
+                needed_by: obj.name.clone(),
+            });
+        }
+    }
+    Ok(out)
+}
+
+fn dir_of(path: &str) -> String {
+    path.rsplit_once('/')
+        .map(|(d, _)| d.to_string())
+        .unwrap_or_default()
+}
+
+/// The executable as the first loaded object.
+fn executable(origin: &Origin, linkage: &Linkage) -> Object {
     let exe_origin = Dir {
         // Without a place in the root, $ORIGIN paths of the executable cannot be searched.
         host: origin
@@ -142,7 +191,7 @@ pub fn resolve(
             .map(|d| expand(d, &exe_origin, linkage))
             .collect::<Vec<_>>()
     };
-    let mut queue = VecDeque::from([Object {
+    Object {
         name: origin.image_path.to_string(),
         needed: linkage.needed.clone(),
         runpath: exe_expand(&linkage.runpath),
@@ -152,60 +201,105 @@ pub fn resolve(
         } else {
             vec![]
         },
-    }]);
-    while let Some(obj) = queue.pop_front() {
-        for name in &obj.needed {
-            if !seen.insert(name.clone()) {
-                continue;
-            }
-            let dirs = search_order(&obj, &system);
-            let found = if name.contains('/') {
-                Some((name.clone(), None)).filter(|(p, _)| machine.matches(root, p))
-            } else {
-                dirs.iter()
-                    .map(|d| {
-                        let host = format!("{}/{name}", d.host.trim_end_matches('/'));
-                        let image = lexical(&format!("{}/{name}", d.image.trim_end_matches('/')));
-                        (host.clone(), (image != host).then_some(image))
-                    })
-                    .find(|(host, _)| machine.matches(root, host))
-            };
-            let Some((path, image_path)) = found else {
-                return Err(ClosureError::NotFound {
-                    name: name.clone(),
-                    needed_by: obj.name.clone(),
+    }
+}
+
+/// The library found at `path` (seen at `image_path` in the image), loaded by `parent`.
+fn library(
+    root: &Path,
+    path: &str,
+    image_path: Option<&str>,
+    parent: &Object,
+    linkage: &Linkage,
+) -> Result<Object, ClosureError> {
+    let seen_as = image_path.unwrap_or(path).to_string();
+    let lib_dir = Dir {
+        host: dir_of(path),
+        image: dir_of(&seen_as),
+    };
+    let deps = read_object(root, path)?;
+    let own = |v: &[String]| {
+        v.iter()
+            .map(|d| expand(d, &lib_dir, linkage))
+            .collect::<Vec<_>>()
+    };
+    let mut rpath_chain = own(&deps.rpath);
+    rpath_chain.extend(parent.rpath_chain.iter().cloned());
+    Ok(Object {
+        name: seen_as,
+        needed: deps.needed,
+        runpath: own(&deps.runpath),
+        rpath_chain,
+    })
+}
+
+/// The interpreter must be an ELF of the binary's class and machine: PT_INTERP is whatever the
+/// binary says, and without this check any file in the root (`/etc/shadow`) would be copied.
+fn check_interpreter(root: &Path, interp: &str, machine: &Machine) -> Result<(), ClosureError> {
+    match machine.check(root, interp) {
+        Ok(_) => Ok(()),
+        Err(Refusal::Missing) => Err(ClosureError::NoInterpreter {
+            path: interp.to_string(),
+            root: root.to_path_buf(),
+        }),
+        Err(Refusal::Failed(e)) => Err(e),
+        Err(Refusal::Bad(reason)) => Err(ClosureError::Refused {
+            what: "the interpreter",
+            path: interp.to_string(),
+            root: root.to_path_buf(),
+            reason,
+        }),
+    }
+}
+
+/// Where the loader finds `name` for `obj`: (path in the root, path in the image when it
+/// differs). A name with a slash is opened as is and must be loadable; a bare name is looked
+/// for in each directory, passing over files of the wrong kind as the loader does.
+fn find(
+    root: &Path,
+    name: &str,
+    obj: &Object,
+    system: &[Dir],
+    machine: &Machine,
+) -> Result<(String, Option<String>), ClosureError> {
+    let dirs = search_order(obj, system);
+    let mut skipped = Vec::new();
+    if name.contains('/') {
+        match machine.check(root, name) {
+            Ok(_) => return Ok((name.to_string(), None)),
+            Err(Refusal::Missing) => {}
+            Err(Refusal::Failed(e)) => return Err(e),
+            Err(Refusal::Bad(reason)) => {
+                return Err(ClosureError::Refused {
+                    what: "the library",
+                    path: name.to_string(),
                     root: root.to_path_buf(),
-                    searched: dirs.iter().map(|d| d.host.clone()).collect(),
-                });
-            };
-            let shown = image_path.clone().unwrap_or_else(|| path.clone());
-            let lib_dir = Dir {
-                host: dir_of(&path),
-                image: dir_of(&shown),
-            };
-            let deps = read_object(root, &path)?;
-            let own = |v: &[String]| {
-                v.iter()
-                    .map(|d| expand(d, &lib_dir, linkage))
-                    .collect::<Vec<_>>()
-            };
-            let mut rpath_chain = own(&deps.rpath);
-            rpath_chain.extend(obj.rpath_chain.iter().cloned());
-            queue.push_back(Object {
-                name: shown,
-                needed: deps.needed,
-                runpath: own(&deps.runpath),
-                rpath_chain,
-            });
-            out.push(Resolved {
-                name: name.clone(),
-                path,
-                image_path,
-                needed_by: obj.name.clone(),
-            });
+                    reason,
+                })
+            }
+        }
+    } else {
+        for d in &dirs {
+            let host = format!("{}/{name}", d.host.trim_end_matches('/'));
+            let image = lexical(&format!("{}/{name}", d.image.trim_end_matches('/')));
+            match machine.check(root, &host) {
+                Ok(_) => {
+                    let image = (image != host).then_some(image);
+                    return Ok((host, image));
+                }
+                Err(Refusal::Missing) => {}
+                Err(Refusal::Failed(e)) => skipped.push(format!("{host}: {e}")),
+                Err(Refusal::Bad(reason)) => skipped.push(format!("{host}: {reason}")),
+            }
         }
     }
-    Ok(out)
+    Err(ClosureError::NotFound {
+        name: name.to_string(),
+        needed_by: obj.name.clone(),
+        root: root.to_path_buf(),
+        searched: dirs.iter().map(|d| d.host.clone()).collect(),
+        skipped,
+    })
 }
 
 /// `a/./b/../c` -> `a/c`, without touching the filesystem (for paths in the image).
@@ -278,12 +372,19 @@ pub fn add_to_tree(root: &Path, libs: &[Resolved], tree: &mut Tree) -> Result<()
 }
 
 /// 0755 for executables, 0644 for the rest: host modes depend on umask (and may carry setuid
-/// bits), and must not reach the image.
+/// bits), and must not reach the image. Checked again here, as the file is about to be copied:
+/// only a regular file may be (the root may have changed since it was resolved).
 fn normal_mode(host: &Path) -> Result<u32, ClosureError> {
     let meta = fs::metadata(host).map_err(|source| ClosureError::Io {
         path: host.to_path_buf(),
         source,
     })?;
+    if !meta.is_file() {
+        return Err(ClosureError::Io {
+            path: host.to_path_buf(),
+            source: std::io::Error::other("not a regular file"),
+        });
+    }
     Ok(crate::layer::normal_mode(meta.permissions().mode()))
 }
 
@@ -298,18 +399,25 @@ fn walk(
     path: &str,
     on_link: &mut dyn FnMut(&str, &str),
 ) -> Result<String, ClosureError> {
-    walk_depth(root, path, on_link, 0)
+    let mut links = 0;
+    walk_from(root, path, on_link, &mut links).map_err(|e| match e {
+        // Named by the path asked for, not the link where the count ran out.
+        ClosureError::SymlinkLoop { root, .. } => ClosureError::SymlinkLoop {
+            path: path.to_string(),
+            root,
+        },
+        e => e,
+    })
 }
 
-fn walk_depth(
+/// `links` counts every symlink followed in the whole resolution, as the kernel does: a limit
+/// on nesting alone lets links that each name several others expand exponentially.
+fn walk_from(
     root: &Path,
     path: &str,
     on_link: &mut dyn FnMut(&str, &str),
-    depth: usize,
+    links: &mut usize,
 ) -> Result<String, ClosureError> {
-    if depth > 40 {
-        return Err(ClosureError::SymlinkLoop(path.to_string()));
-    }
     let mut real = String::new();
     for comp in path.split('/').filter(|c| !c.is_empty() && *c != ".") {
         if comp == ".." {
@@ -320,26 +428,31 @@ fn walk_depth(
         }
         let candidate = format!("{real}/{comp}");
         let host = host_path(root, &candidate);
-        let meta = fs::symlink_metadata(&host).map_err(|source| ClosureError::Io {
+        let io = |source| ClosureError::Io {
             path: host.clone(),
             source,
-        })?;
-        if meta.file_type().is_symlink() {
-            let target = fs::read_link(&host).map_err(|source| ClosureError::Io {
-                path: host.clone(),
-                source,
-            })?;
-            let target = target.to_string_lossy().into_owned();
-            on_link(&candidate, &target);
-            let joined = if target.starts_with('/') {
-                target
-            } else {
-                format!("{real}/{target}")
-            };
-            real = walk_depth(root, &joined, on_link, depth + 1)?;
-        } else {
+        };
+        let meta = fs::symlink_metadata(&host).map_err(io)?;
+        if !meta.file_type().is_symlink() {
             real = candidate;
+            continue;
         }
+        *links += 1;
+        if *links > MAX_LINKS {
+            return Err(ClosureError::SymlinkLoop {
+                path: candidate,
+                root: root.to_path_buf(),
+            });
+        }
+        let target = fs::read_link(&host).map_err(io)?;
+        let target = target.to_string_lossy().into_owned();
+        on_link(&candidate, &target);
+        let joined = if target.starts_with('/') {
+            target
+        } else {
+            format!("{real}/{target}")
+        };
+        real = walk_from(root, &joined, on_link, links)?;
     }
     Ok(real)
 }
@@ -362,35 +475,92 @@ impl Machine {
         Machine { machine, is_64 }
     }
 
-    /// The loader skips a file of the wrong class or machine and keeps searching.
-    fn matches(&self, root: &Path, path: &str) -> bool {
-        let Ok(real) = walk(root, path, &mut |_, _| {}) else {
-            return false;
+    /// The symlink-free path of `path` in the root when it is a regular file that is an ELF
+    /// of this class and machine. The loader passes over anything else while searching.
+    fn check(&self, root: &Path, path: &str) -> Result<String, Refusal> {
+        let real = walk(root, path, &mut |_, _| {}).map_err(Refusal::of_walk)?;
+        let (mut file, _) = match open_regular(&host_path(root, &real)) {
+            Ok(f) => f,
+            Err(NotRegular::Io(e)) if is_missing(&e) => return Err(Refusal::Missing),
+            Err(NotRegular::Io(e)) => return Err(Refusal::Bad(e.to_string())),
+            Err(NotRegular::Kind(kind)) => {
+                return Err(Refusal::Bad(format!("{kind}, not a regular file")))
+            }
         };
         let mut head = [0u8; 20];
-        let ok = fs::File::open(host_path(root, &real))
-            .and_then(|mut f| f.read_exact(&mut head))
-            .is_ok();
-        let little = head[5] == 1;
-        let machine = if little {
+        if file.read_exact(&mut head).is_err() || !head.starts_with(b"\x7fELF") {
+            return Err(Refusal::Bad("not an ELF file".into()));
+        }
+        let machine = if head[5] == 1 {
             u16::from_le_bytes([head[18], head[19]])
         } else {
             u16::from_be_bytes([head[18], head[19]])
         };
-        ok && head.starts_with(b"\x7fELF")
-            && (head[4] == 2) == self.is_64
-            && machine == self.machine
+        let found = Machine {
+            machine,
+            is_64: head[4] == 2,
+        };
+        if found.machine != self.machine || found.is_64 != self.is_64 {
+            return Err(Refusal::Bad(format!(
+                "an ELF for {}, the binary is for {}",
+                found.describe(),
+                self.describe()
+            )));
+        }
+        Ok(real)
     }
+
+    fn describe(&self) -> String {
+        let bits = if self.is_64 { 64 } else { 32 };
+        format!("{} ({bits}-bit)", machine_to_str(self.machine))
+    }
+}
+
+/// Why a path cannot be loaded.
+enum Refusal {
+    /// Nothing there: the loader keeps searching.
+    Missing,
+    /// Something there that is not a loadable ELF: why.
+    Bad(String),
+    /// The path could not be resolved (a symlink loop, no permission).
+    Failed(ClosureError),
+}
+
+impl Refusal {
+    fn of_walk(e: ClosureError) -> Refusal {
+        match e {
+            ClosureError::Io { source, .. } if is_missing(&source) => Refusal::Missing,
+            e => Refusal::Failed(e),
+        }
+    }
+}
+
+/// ENOENT, or ENOTDIR for a path through a file.
+fn is_missing(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::NotFound || e.kind() == std::io::ErrorKind::NotADirectory
+}
+
+/// Reads the regular file at `path` in the root, at most `limit` bytes.
+fn read_regular(root: &Path, path: &str, limit: u64) -> Result<Vec<u8>, ClosureError> {
+    let real = walk(root, path, &mut |_, _| {})?;
+    let host = host_path(root, &real);
+    let (file, _) = open_regular(&host).map_err(|e| ClosureError::Io {
+        path: host.clone(),
+        source: match e {
+            NotRegular::Io(e) => e,
+            NotRegular::Kind(kind) => std::io::Error::other(format!("{kind}, not a regular file")),
+        },
+    })?;
+    let mut bytes = Vec::new();
+    file.take(limit)
+        .read_to_end(&mut bytes)
+        .map_err(|source| ClosureError::Io { path: host, source })?;
+    Ok(bytes)
 }
 
 /// The dynamic section of the library at `path` in the root.
 fn read_object(root: &Path, path: &str) -> Result<DynamicDeps, ClosureError> {
-    let real = walk(root, path, &mut |_, _| {})?;
-    let host = host_path(root, &real);
-    let bytes = fs::read(&host).map_err(|source| ClosureError::Io {
-        path: host.clone(),
-        source,
-    })?;
+    let bytes = read_regular(root, path, u64::MAX)?;
     let elf = Elf::parse(&bytes).map_err(|e| ClosureError::BadLibrary {
         path: path.to_string(),
         reason: e.to_string(),
@@ -435,7 +605,7 @@ fn system_dirs(root: &Path, l: &Linkage) -> Vec<String> {
         return vec!["/lib".into(), "/usr/local/lib".into(), "/usr/lib".into()];
     }
     let mut dirs = Vec::new();
-    read_ld_so_conf(root, "/etc/ld.so.conf", &mut dirs, 0);
+    read_ld_so_conf(root, "/etc/ld.so.conf", &mut dirs, &mut HashSet::new(), 0);
     let triplet = l.platform.multiarch_triplet();
     dirs.push(format!("/lib/{triplet}"));
     dirs.push(format!("/usr/lib/{triplet}"));
@@ -448,53 +618,78 @@ fn system_dirs(root: &Path, l: &Linkage) -> Vec<String> {
     dirs
 }
 
-/// Reads a text file at `path` inside the root, following symlinks within the root.
+/// Reads a text file at `path` inside the root, following symlinks within the root. A
+/// configuration file larger than 1 MiB is not one a loader would read either.
 fn read_in_root(root: &Path, path: &str) -> Result<String, ClosureError> {
-    let real = walk(root, path, &mut |_, _| {})?;
-    let host = host_path(root, &real);
-    fs::read_to_string(&host).map_err(|source| ClosureError::Io { path: host, source })
+    let bytes = read_regular(root, path, 1 << 20)?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
-/// ld.so.conf: one directory per line, `include GLOB` lines, `#` comments.
-fn read_ld_so_conf(root: &Path, file: &str, out: &mut Vec<String>, depth: usize) {
+/// ld.so.conf: one directory per line, `include GLOB` lines, `#` comments. Each file is read
+/// once and each pattern expanded once (`seen`): includes that name each other would
+/// otherwise be read a number of times exponential in their count.
+fn read_ld_so_conf(
+    root: &Path,
+    file: &str,
+    out: &mut Vec<String>,
+    seen: &mut HashSet<String>,
+    depth: usize,
+) {
     // Read through the root's own symlinks, never the host's.
-    let Ok(text) = read_in_root(root, file) else {
+    let Ok(real) = walk(root, file, &mut |_, _| {}) else {
         return;
     };
-    if depth > 8 {
+    if depth > 8 || !seen.insert(real.clone()) {
         return;
     }
+    let Ok(text) = read_in_root(root, &real) else {
+        return;
+    };
     for line in text.lines() {
         let line = line.split('#').next().unwrap_or("").trim();
         if let Some(pattern) = line.strip_prefix("include") {
-            let pattern = pattern.trim();
-            let abs = if pattern.starts_with('/') {
-                pattern.to_string()
-            } else {
-                let dir = file.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
-                format!("{dir}/{pattern}")
-            };
-            // The pattern's directory resolved inside the root, its file part globbed there.
-            let (dir, file_glob) = abs.rsplit_once('/').unwrap_or(("", abs.as_str()));
-            let Ok(real_dir) = walk(root, if dir.is_empty() { "/" } else { dir }, &mut |_, _| {})
-            else {
-                continue;
-            };
-            let host_pattern = host_path(root, &format!("{real_dir}/{file_glob}"));
-            let mut matches: Vec<PathBuf> = glob::glob(&host_pattern.to_string_lossy())
-                .map(|paths| paths.filter_map(Result::ok).collect())
-                .unwrap_or_default();
-            matches.sort();
-            for m in matches {
-                if let Ok(rel) = m.strip_prefix(root) {
-                    let inner = format!("/{}", rel.to_string_lossy());
-                    read_ld_so_conf(root, &inner, out, depth + 1);
-                }
+            for inner in include_matches(root, file, pattern.trim(), seen) {
+                read_ld_so_conf(root, &inner, out, seen, depth + 1);
             }
         } else if line.starts_with('/') {
             out.push(line.to_string());
         }
     }
+}
+
+/// The in-root paths an `include PATTERN` line of `file` names, sorted; none when the same
+/// pattern was expanded before.
+fn include_matches(
+    root: &Path,
+    file: &str,
+    pattern: &str,
+    seen: &mut HashSet<String>,
+) -> Vec<String> {
+    let abs = if pattern.starts_with('/') {
+        pattern.to_string()
+    } else {
+        let dir = file.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
+        format!("{dir}/{pattern}")
+    };
+    // The pattern's directory resolved inside the root, its file part globbed there.
+    let (dir, file_glob) = abs.rsplit_once('/').unwrap_or(("", abs.as_str()));
+    let Ok(real_dir) = walk(root, if dir.is_empty() { "/" } else { dir }, &mut |_, _| {}) else {
+        return vec![];
+    };
+    let in_root = format!("{real_dir}/{file_glob}");
+    if !seen.insert(format!("include {in_root}")) {
+        return vec![];
+    }
+    let host_pattern = host_path(root, &in_root);
+    let mut matches: Vec<PathBuf> = glob::glob(&host_pattern.to_string_lossy())
+        .map(|paths| paths.filter_map(Result::ok).collect())
+        .unwrap_or_default();
+    matches.sort();
+    matches
+        .iter()
+        .filter_map(|m| m.strip_prefix(root).ok())
+        .map(|rel| format!("/{}", rel.to_string_lossy()))
+        .collect()
 }
 
 #[cfg(test)]
@@ -553,7 +748,7 @@ mod tests {
         symlink("loop1", r.join("loop2")).unwrap();
         assert!(matches!(
             walk(r, "/loop1", &mut |_, _| {}),
-            Err(ClosureError::SymlinkLoop(_))
+            Err(ClosureError::SymlinkLoop { .. })
         ));
     }
 
@@ -570,8 +765,24 @@ mod tests {
         fs::write(r.join("etc/ld.so.conf.d/b.conf"), "/opt/b\n").unwrap();
         fs::write(r.join("etc/ld.so.conf.d/a.conf"), "/opt/a # trailing\n").unwrap();
         let mut dirs = Vec::new();
-        read_ld_so_conf(r, "/etc/ld.so.conf", &mut dirs, 0);
+        read_ld_so_conf(r, "/etc/ld.so.conf", &mut dirs, &mut HashSet::new(), 0);
         assert_eq!(dirs, ["/opt/first", "/opt/a", "/opt/b"]);
+    }
+
+    #[test]
+    fn ld_so_conf_files_that_include_each_other_are_read_once() {
+        let root = tempfile::tempdir().unwrap();
+        let r = root.path();
+        fs::create_dir_all(r.join("etc/ld.so.conf.d")).unwrap();
+        fs::write(r.join("etc/ld.so.conf"), "include ld.so.conf.d/*.conf\n").unwrap();
+        for i in 0..3 {
+            let text =
+                format!("/opt/{i}\ninclude /etc/ld.so.conf.d/*.conf\ninclude /etc/ld.so.conf\n");
+            fs::write(r.join(format!("etc/ld.so.conf.d/{i}.conf")), text).unwrap();
+        }
+        let mut dirs = Vec::new();
+        read_ld_so_conf(r, "/etc/ld.so.conf", &mut dirs, &mut HashSet::new(), 0);
+        assert_eq!(dirs, ["/opt/0", "/opt/1", "/opt/2"]);
     }
 
     #[test]

@@ -2,8 +2,12 @@
 
 use crate::goinfo::{self, GoInfo};
 use crate::platform::Platform;
+use crate::printable::printable;
 use goblin::elf::{header, program_header, Elf};
 use serde::Serialize;
+use std::fs::{File, Metadata};
+use std::io::Read;
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 /// What the loader will need to run a binary: the input of the base policy.
@@ -40,29 +44,131 @@ impl Linkage {
 
 #[derive(Debug, thiserror::Error)]
 pub enum InspectError {
-    #[error("cannot read {}: {source}", path.display())]
+    #[error("cannot read {}: {source}", shown(path))]
     Io {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{} is not an ELF file (it does not start with \\x7fELF); binpack packs Linux executables", path.display())]
+    #[error(
+        "{} is {kind}, not a regular file; binpack reads executables from regular files",
+        shown(path)
+    )]
+    NotRegular { path: PathBuf, kind: &'static str },
+    #[error(
+        "{} is not an ELF file (it does not start with \\x7fELF); binpack packs Linux executables",
+        shown(path)
+    )]
     NotElf { path: PathBuf },
-    #[error("{} is a truncated or malformed ELF: {reason}", path.display())]
+    #[error(
+        "{} is a truncated or malformed ELF: {}",
+        shown(path),
+        printable(reason)
+    )]
     Malformed { path: PathBuf, reason: String },
-    #[error("{} is an ELF for {os}, not Linux", path.display())]
+    #[error("{} is an ELF for {os}, not Linux", shown(path))]
     NotLinux { path: PathBuf, os: String },
-    #[error("{} is an ELF for an unsupported machine ({machine}); binpack packs amd64, arm64, 386, arm, riscv64, ppc64le and s390x", path.display())]
+    #[error("{} is an ELF for an unsupported machine ({machine}); binpack packs amd64, arm64, 386, arm, riscv64, ppc64le and s390x", shown(path))]
     UnsupportedMachine { path: PathBuf, machine: String },
-    #[error("{} is {kind}, not an executable", path.display())]
+    #[error("{} is {kind}, not an executable", shown(path))]
     NotExecutable { path: PathBuf, kind: &'static str },
+}
+
+/// A path in a message, its control characters escaped.
+fn shown(path: &Path) -> String {
+    printable(&path.to_string_lossy()).into_owned()
+}
+
+/// What a file that is not a regular one is, for messages.
+pub(crate) fn kind_of(meta: &Metadata) -> &'static str {
+    let t = meta.file_type();
+    if t.is_dir() {
+        "a directory"
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else if t.is_socket() {
+        "a socket"
+    } else {
+        "a special file"
+    }
+}
+
+// O_NONBLOCK, so that opening a FIFO cannot wait for a writer (std has no name for it, and
+// the libc crate is not a dependency).
+#[cfg(target_os = "linux")]
+const O_NONBLOCK: i32 = if cfg!(any(
+    target_arch = "mips",
+    target_arch = "mips64",
+    target_arch = "mips32r6",
+    target_arch = "mips64r6"
+)) {
+    0x80
+} else if cfg!(any(target_arch = "sparc", target_arch = "sparc64")) {
+    0x4000
+} else {
+    0o4000
+};
+#[cfg(not(target_os = "linux"))]
+const O_NONBLOCK: i32 = 0x4; // macOS and the BSDs
+
+/// Opens `path` (following symlinks) only if it is a regular file: a FIFO would block the
+/// open or the read, a device (`/dev/zero`) would be read forever. Checked before opening,
+/// and again on the open file, since the path may change in between.
+pub(crate) fn open_regular(path: &Path) -> Result<(File, Metadata), NotRegular> {
+    let before = std::fs::metadata(path).map_err(NotRegular::Io)?;
+    if !before.is_file() {
+        return Err(NotRegular::Kind(kind_of(&before)));
+    }
+    let file = File::options()
+        .read(true)
+        .custom_flags(O_NONBLOCK)
+        .open(path)
+        .map_err(NotRegular::Io)?;
+    let meta = file.metadata().map_err(NotRegular::Io)?;
+    if !meta.is_file() {
+        return Err(NotRegular::Kind(kind_of(&meta)));
+    }
+    Ok((file, meta))
+}
+
+/// Why [`open_regular`] refused.
+#[derive(Debug)]
+pub(crate) enum NotRegular {
+    Io(std::io::Error),
+    Kind(&'static str),
+}
+
+/// Refuses, naming the path, anything but an existing regular file (after symlinks).
+pub fn check_regular(path: &Path) -> Result<(), InspectError> {
+    open_regular(path)
+        .map(drop)
+        .map_err(|e| not_regular(path, e))
+}
+
+fn not_regular(path: &Path, e: NotRegular) -> InspectError {
+    let path = path.to_path_buf();
+    match e {
+        NotRegular::Io(source) => InspectError::Io { path, source },
+        NotRegular::Kind(kind) => InspectError::NotRegular { path, kind },
+    }
 }
 
 /// Inspects the ELF at `path`.
 pub fn inspect_file(path: &Path) -> Result<Linkage, InspectError> {
-    let bytes = std::fs::read(path).map_err(|source| InspectError::Io {
+    let (mut file, meta) = open_regular(path).map_err(|e| not_regular(path, e))?;
+    let io = |source| InspectError::Io {
         path: path.to_path_buf(),
         source,
-    })?;
+    };
+    let mut bytes = Vec::new();
+    // An error, not an abort, for a file larger than memory.
+    bytes
+        .try_reserve_exact(meta.len().try_into().unwrap_or(usize::MAX))
+        .map_err(|e| io(std::io::Error::new(std::io::ErrorKind::OutOfMemory, e)))?;
+    file.read_to_end(&mut bytes).map_err(io)?;
     inspect_bytes(&bytes, path)
 }
 
@@ -83,7 +189,7 @@ pub fn inspect_bytes(bytes: &[u8], path: &Path) -> Result<Linkage, InspectError>
         .find(|sh| elf.shdr_strtab.get_at(sh.sh_name) == Some(".go.buildinfo"))
         .and_then(|sh| sh.file_range())
         .and_then(|r| bytes.get(r));
-    let interpreter = elf.interpreter.map(String::from);
+    let interpreter = interpreter(&elf, bytes, path)?;
     let deps = DynamicDeps::of(&elf);
     Ok(Linkage {
         platform,
@@ -195,6 +301,50 @@ fn check_segments(elf: &Elf, len: u64, path: &Path) -> Result<(), InspectError> 
         }
     }
     Ok(())
+}
+
+/// PT_INTERP read as the kernel does (goblin gives None for one that is not UTF-8, which would
+/// make a broken binary look static): the first one, inside the file, NUL-terminated, at most
+/// PATH_MAX bytes, and UTF-8 here since it is used as a path in the image.
+fn interpreter(elf: &Elf, bytes: &[u8], path: &Path) -> Result<Option<String>, InspectError> {
+    let Some(ph) = elf
+        .program_headers
+        .iter()
+        .find(|ph| ph.p_type == program_header::PT_INTERP)
+    else {
+        return Ok(None);
+    };
+    let (at, len) = (ph.p_offset, ph.p_filesz);
+    let raw = at
+        .checked_add(len)
+        .filter(|&end| end <= bytes.len() as u64)
+        .map(|end| &bytes[at as usize..end as usize])
+        .ok_or_else(|| {
+            malformed(
+                path,
+                format!(
+                    "its interpreter path (PT_INTERP, {len} bytes at offset {at}) lies past the end of the file ({} bytes)",
+                    bytes.len()
+                ),
+            )
+        })?;
+    if !(2..=4096).contains(&raw.len()) || raw.last() != Some(&0) {
+        return Err(malformed(
+            path,
+            format!("its interpreter path (PT_INTERP, {len} bytes at offset {at}) is not a NUL-terminated path of 1 to 4095 bytes"),
+        ));
+    }
+    let name = raw.split(|&b| b == 0).next().unwrap_or_default();
+    match std::str::from_utf8(name) {
+        Ok(s) if !s.is_empty() => Ok(Some(s.to_string())),
+        _ => Err(malformed(
+            path,
+            format!(
+                "its interpreter path (PT_INTERP) \"{}\" is empty or not valid UTF-8",
+                name.escape_ascii()
+            ),
+        )),
+    }
 }
 
 /// The dynamic section entries the loader searches with, for executables and libraries alike.

@@ -23,9 +23,8 @@ pub struct Args {
 }
 
 pub fn run(args: Args, reporter: &Reporter) -> anyhow::Result<()> {
-    if !args.file.is_file() {
-        anyhow::bail!("{}: no such file", args.file.display());
-    }
+    // A FIFO or a device is refused here, before any output is prepared.
+    binpack::inspect::check_regular(&args.file)?;
     if !args.root.is_dir() {
         anyhow::bail!("--root {}: no such directory", args.root.display());
     }

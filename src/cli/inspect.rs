@@ -3,8 +3,12 @@
 use binpack::appfiles::entrypoint_of;
 use binpack::base;
 use binpack::build::Artifact;
-use binpack::choose::Base;
+use binpack::choose::{Base, Choice};
+use binpack::closure::Resolved;
+use binpack::goinfo::GoInfo;
+use binpack::inspect::Linkage;
 use binpack::pack::{self, PackOptions, Plan};
+use binpack::printable::printable;
 use std::path::PathBuf;
 
 /// Show what an ELF needs at run time (platform, interpreter, libraries, Go build info) and
@@ -50,47 +54,63 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
     }
+    print_text(&args, &linkage, &choice, &libraries);
+    match unresolved {
+        Some(e) => Err(e.into()),
+        None => Ok(()),
+    }
+}
+
+/// The human-readable report. Every string read from the ELF (paths, names, Go module info) is
+/// escaped: a crafted binary must not reach the terminal with control characters.
+fn print_text(args: &Args, linkage: &Linkage, choice: &Choice, libraries: &[Resolved]) {
+    let p = |s: &str| printable(s).into_owned();
     let kind = if linkage.is_static {
         "static".to_string()
     } else {
         format!("dynamic, {}", linkage.libc().unwrap_or("no interpreter"))
     };
-    println!("{}: {} ({kind})", args.file.display(), linkage.platform);
-    let none = || "(none)".to_string();
-    let list = |v: &[String]| if v.is_empty() { none() } else { v.join(", ") };
-    println!(
-        "  interpreter  {}",
-        linkage.interpreter.clone().unwrap_or_else(none)
-    );
+    let file = p(&args.file.to_string_lossy());
+    println!("{file}: {} ({kind})", linkage.platform);
+    let list = |v: &[String]| {
+        if v.is_empty() {
+            "(none)".to_string()
+        } else {
+            p(&v.join(", "))
+        }
+    };
+    let interpreter = linkage.interpreter.as_deref().map_or("(none)".into(), p);
+    println!("  interpreter  {interpreter}");
     println!("  needed       {}", list(&linkage.needed));
     if !linkage.runpath.is_empty() || !linkage.rpath.is_empty() {
         println!("  runpath      {}", list(&linkage.runpath));
         println!("  rpath        {}", list(&linkage.rpath));
     }
     match &linkage.go {
-        Some(go) => println!(
-            "  go           {}{}{}",
-            go.version.as_deref().unwrap_or("(version not recorded)"),
-            go.path
-                .as_deref()
-                .map(|p| format!(", {p}"))
-                .unwrap_or_default(),
-            match (go.settings.get("CGO_ENABLED"), go.deps.len()) {
-                (Some(c), n) => format!(", CGO_ENABLED={c}, {n} module dependencies"),
-                (None, n) => format!(", {n} module dependencies"),
-            }
-        ),
+        Some(go) => println!("  go           {}", p(&go_line(go))),
         None => println!("  go           not a Go binary"),
     }
-    println!("base: {} ({})", choice.base, choice.reason);
-    for lib in &libraries {
+    println!("base: {} ({})", choice.base, p(&choice.reason));
+    for lib in libraries {
+        let (name, path) = (p(&lib.name), p(&lib.path));
         match &lib.image_path {
-            Some(at) => println!("  {} => {} (at {at} in the image)", lib.name, lib.path),
-            None => println!("  {} => {}", lib.name, lib.path),
+            Some(at) => println!("  {name} => {path} (at {} in the image)", p(at)),
+            None => println!("  {name} => {path}"),
         }
     }
-    match unresolved {
-        Some(e) => Err(e.into()),
-        None => Ok(()),
-    }
+}
+
+fn go_line(go: &GoInfo) -> String {
+    format!(
+        "{}{}{}",
+        go.version.as_deref().unwrap_or("(version not recorded)"),
+        go.path
+            .as_deref()
+            .map(|p| format!(", {p}"))
+            .unwrap_or_default(),
+        match (go.settings.get("CGO_ENABLED"), go.deps.len()) {
+            (Some(c), n) => format!(", CGO_ENABLED={c}, {n} module dependencies"),
+            (None, n) => format!(", {n} module dependencies"),
+        }
+    )
 }
