@@ -2,6 +2,7 @@
 //! bases (alpine, registry images) join.
 
 use crate::inspect::Linkage;
+use crate::printable::printable;
 use crate::reference::Reference;
 use serde::Serialize;
 use std::fmt;
@@ -90,7 +91,7 @@ pub fn choose(
         let libc = linkage.libc().unwrap_or("no libc");
         format!(
             "{libc} dynamic binary: interpreter {} and {} needed {}",
-            linkage.interpreter.as_deref().unwrap_or("(none)"),
+            printable(linkage.interpreter.as_deref().unwrap_or("(none)")),
             linkage.needed.len(),
             if linkage.needed.len() == 1 {
                 "library"
@@ -130,7 +131,7 @@ pub fn choose(
                 .interpreter
                 .iter()
                 .chain(linkage.needed.iter())
-                .cloned()
+                .map(|n| printable(n).into_owned())
                 .collect();
             return Err(ChooseError::ScratchCannotRun { missing });
         }
