@@ -183,6 +183,39 @@ fn a_layout_gets_a_tag_added_or_replaced_and_keeps_the_others() {
     );
 }
 
+/// skopeo reads both tags of a layout written in two runs.
+#[test]
+#[ignore = "needs skopeo"]
+fn skopeo_reads_every_tag_of_a_merged_layout() {
+    need(&["skopeo"]);
+    let dir = tempfile::tempdir().unwrap();
+    fixture(dir.path());
+    let l = dir.path().join("layout");
+    let l = l.to_str().unwrap();
+    packed(
+        dir.path(),
+        &["hello", "-q", "-t", "app:a", "--oci-layout", l],
+    );
+    packed(
+        dir.path(),
+        &[
+            "hello",
+            "-q",
+            "-t",
+            "app:b",
+            "--env",
+            "B=1",
+            "--oci-layout",
+            l,
+        ],
+    );
+    for tag in ["a", "b"] {
+        ok(Command::new("skopeo")
+            .arg("inspect")
+            .arg(format!("oci:{l}:{tag}")));
+    }
+}
+
 /// A pid no process has: a child's, after it exited and was reaped.
 fn dead_pid() -> u32 {
     let mut child = Command::new("true").spawn().unwrap();
@@ -192,13 +225,13 @@ fn dead_pid() -> u32 {
     pid
 }
 
-/// Sets the modification time of `p` (and, for a directory, of everything in it) to two
-/// hours ago: long past the time a live writer leaves a temporary unchanged.
-fn age(p: &Path) {
-    let then = SystemTime::now() - Duration::from_secs(2 * 60 * 60);
+/// Sets the modification time of `p` (and, for a directory, of everything in it) to `hours`
+/// ago.
+fn age(p: &Path, hours: u64) {
+    let then = SystemTime::now() - Duration::from_secs(hours * 60 * 60);
     if p.is_dir() {
         for e in std::fs::read_dir(p).unwrap() {
-            age(&e.unwrap().path());
+            age(&e.unwrap().path(), hours);
         }
     }
     std::fs::File::open(p).unwrap().set_modified(then).unwrap();
@@ -206,32 +239,35 @@ fn age(p: &Path) {
 
 #[test]
 fn leftovers_of_a_killed_run_are_removed_and_nothing_else() {
+    use std::os::unix::fs::MetadataExt;
     let dir = tempfile::tempdir().unwrap();
     fixture(dir.path());
     let (dead, live) = (dead_pid(), std::process::id());
+    // The pid namespace binpack runs in (ours); a writer in another one cannot be looked up.
+    let ns = std::fs::metadata("/proc/self/ns/pid").unwrap().ino();
     let out_dir = dir.path().join("dist");
     std::fs::create_dir(&out_dir).unwrap();
-    let beside = |pid: u32| out_dir.join(format!(".binpack-{pid}-aB3xyz.tmp"));
+    let beside = |pid: u32, ns: u64| out_dir.join(format!(".binpack-{pid}-{ns}-aB3xyz.tmp"));
     let tmp = dir.path().join("tmpdir");
-    let staging = |pid: u32| tmp.join(format!("binpack-{pid}-Qw9erT"));
-    std::fs::create_dir_all(staging(dead).join("blobs/sha256")).unwrap();
-    std::fs::write(staging(dead).join("blobs/sha256/half"), "x").unwrap();
-    std::fs::create_dir_all(staging(live).join("blobs/sha256")).unwrap();
+    let staging = |pid: u32, ns: u64| tmp.join(format!("binpack-{pid}-{ns}-Qw9erT"));
+    for d in [staging(dead, ns), staging(live, ns), staging(dead, ns + 1)] {
+        std::fs::create_dir_all(d.join("blobs/sha256")).unwrap();
+        std::fs::write(d.join("blobs/sha256/half"), "x").unwrap();
+    }
     let others = [
         out_dir.join(".binpack-notapid.tmp"),
+        out_dir.join(format!(".binpack-{dead}-aB3xyz.tmp")),
         out_dir.join("user-file.tmp"),
         tmp.join(format!("binpack-{dead}")),
         tmp.join("binpack-cache"),
     ];
-    for p in [beside(dead), beside(live)].iter().chain(&others) {
+    let old_elsewhere = beside(dead, ns + 2);
+    let files = [beside(dead, ns), beside(live, ns), beside(dead, ns + 1)];
+    for p in files.iter().chain(&others).chain([&old_elsewhere]) {
         std::fs::write(p, "x").unwrap();
     }
-    for p in [beside(dead), beside(live), staging(dead), staging(live)]
-        .iter()
-        .chain(&others)
-    {
-        age(p);
-    }
+    // Past the longest run: stale whoever wrote it.
+    age(&old_elsewhere, 25);
 
     let archive = out_dir.join("hello.tar");
     packed(
@@ -240,15 +276,27 @@ fn leftovers_of_a_killed_run_are_removed_and_nothing_else() {
     );
     assert!(archive.is_file());
     assert!(
-        !beside(dead).exists(),
+        !beside(dead, ns).exists(),
         "the killed run's temporary is removed"
     );
     assert!(
-        !staging(dead).exists(),
+        !staging(dead, ns).exists(),
         "the killed run's staging is removed"
     );
-    assert!(beside(live).exists(), "a live writer's temporary is kept");
-    assert!(staging(live).exists(), "a live run's staging is kept");
+    assert!(!old_elsewhere.exists(), "a day-old temporary is removed");
+    assert!(
+        beside(live, ns).exists(),
+        "a live writer's temporary is kept"
+    );
+    assert!(staging(live, ns).exists(), "a live run's staging is kept");
+    assert!(
+        beside(dead, ns + 1).exists(),
+        "another namespace's recent one is kept"
+    );
+    assert!(
+        staging(dead, ns + 1).exists(),
+        "another namespace's recent one is kept"
+    );
     for p in &others {
         assert!(p.exists(), "not binpack's: {p:?} kept");
     }
@@ -257,5 +305,5 @@ fn leftovers_of_a_killed_run_are_removed_and_nothing_else() {
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(names.len(), 3, "{names:?}");
+    assert_eq!(names.len(), 4, "{names:?}");
 }

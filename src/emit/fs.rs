@@ -28,10 +28,10 @@ pub(super) fn write_err(path: &Path) -> impl FnOnce(io::Error) -> EmitError + '_
     }
 }
 
-/// `.binpack-<pid>-`: temporaries beside an output carry the writer's pid, so a later run
-/// can tell one whose writer was killed from one still being written.
+/// `.binpack-<pid>-<pid namespace>-`: temporaries beside an output name their writer, so a
+/// later run can tell one whose writer was killed from one still being written.
 pub(super) fn temp_prefix() -> String {
-    format!(".binpack-{}-", std::process::id())
+    format!(".binpack-{}-", super::leftovers::run_tag())
 }
 
 pub(super) fn is_empty_dir(p: &Path) -> bool {
