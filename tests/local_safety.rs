@@ -307,3 +307,63 @@ fn leftovers_of_a_killed_run_are_removed_and_nothing_else() {
         .collect();
     assert_eq!(names.len(), 4, "{names:?}");
 }
+
+/// `dir`'s entries whose names start with `prefix`.
+fn named(dir: &Path, prefix: &str) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(prefix))
+        .collect()
+}
+
+#[test]
+fn after_kill_9_the_next_run_removes_what_the_killed_one_left() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    fixture(dir.path());
+    // The fixture padded with incompressible bytes: writing the archive takes a moment.
+    let mut big = std::fs::read(dir.path().join("hello")).unwrap();
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    big.extend((0..96 << 20).map(|_| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x as u8
+    }));
+    let mut f = std::fs::File::create(dir.path().join("big")).unwrap();
+    f.write_all(&big).unwrap();
+    drop(f);
+    std::fs::set_permissions(dir.path().join("big"), PermissionsExt::from_mode(0o755)).unwrap();
+    let (out_dir, tmp) = (dir.path().join("dist"), dir.path().join("tmpdir"));
+    std::fs::create_dir_all(&tmp).unwrap();
+    let mut child = binpack()
+        .current_dir(dir.path())
+        .env("TMPDIR", &tmp)
+        .env("BINPACK_CACHE", dir.path().join("cache"))
+        .args(["bin", "big", "-q", "-o", "dist/big.tar"])
+        .spawn()
+        .unwrap();
+    // SIGKILL once the archive is being written beside its destination.
+    let started = std::time::Instant::now();
+    while !out_dir.is_dir() || named(&out_dir, ".binpack-").is_empty() {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "finished before the kill"
+        );
+        assert!(started.elapsed() < Duration::from_secs(120), "never wrote");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(named(&out_dir, ".binpack-").len(), 1);
+    assert_eq!(
+        named(&tmp, "binpack-").len(),
+        1,
+        "the staging directory is left"
+    );
+
+    packed(dir.path(), &["hello", "-q", "-o", "dist/big.tar"]);
+    assert_eq!(named(&out_dir, ""), ["big.tar"]);
+    assert!(named(&tmp, "binpack-").is_empty(), "{:?}", named(&tmp, ""));
+}
