@@ -18,7 +18,7 @@ use crate::registry::pull::{PullError, PulledBase};
 use crate::registry::RegistryOptions;
 use crate::runconfig::{self, RunConfigError, RunOptions};
 use crate::summary::Summary;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 pub use crate::appfiles::APP_DIR;
 
@@ -74,6 +74,8 @@ pub enum PackError {
     Emit(#[from] EmitError),
     #[error("nothing to write: give -o FILE, --oci-layout DIR, --push REF or --load")]
     NoOutput,
+    #[error("refusing to write {}: it would overwrite the input {}; choose another output path", output.display(), input.display())]
+    OutputIsInput { output: PathBuf, input: PathBuf },
 }
 
 /// What `binpack inspect` shows too: the ELF as read, its platform, and the base decision.
@@ -187,6 +189,13 @@ pub fn pack_all(
     if outputs.is_empty() {
         return Err(PackError::NoOutput);
     }
+    check_outputs(artifacts, opts, outputs)?;
+    // A run killed with SIGKILL cleaned up nothing: its temporaries go now.
+    emit::sweep_staging();
+    outputs
+        .iter()
+        .filter_map(|o| o.destination())
+        .for_each(emit::sweep_beside);
     let staging = Staging::new()?;
     let mut built = Vec::new();
     for a in artifacts {
@@ -213,4 +222,43 @@ pub fn pack_all(
     Ok(Summary::new(
         &reference, &packed, artifacts, &built, &outcomes,
     ))
+}
+
+/// Refuses, before anything is written, an output that is one of the inputs (or, for a
+/// layout directory, holds one): it would be replaced by the image made from it.
+fn check_outputs(
+    artifacts: &[&Artifact],
+    opts: &PackOptions,
+    outputs: &[Box<dyn Output>],
+) -> Result<(), PackError> {
+    let inputs = artifacts
+        .iter()
+        .flat_map(|a| std::iter::once(&a.executable).chain(a.files.iter().map(|(_, p)| p)))
+        .chain(opts.ca_bundle.as_ref());
+    let inputs: Vec<(&PathBuf, PathBuf)> =
+        inputs.filter_map(|p| Some((p, canonical(p)?))).collect();
+    for out in outputs.iter().filter_map(|o| o.destination()) {
+        let Some(dest) = canonical(out) else { continue };
+        if let Some((input, _)) = inputs.iter().find(|(_, c)| c.starts_with(&dest)) {
+            return Err(PackError::OutputIsInput {
+                output: out.to_path_buf(),
+                input: input.to_path_buf(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// `p` with links and `..` resolved; for a path that does not exist yet, its parent's
+/// (None when the parent does not exist either: then it is no input).
+fn canonical(p: &Path) -> Option<PathBuf> {
+    if let Ok(c) = std::fs::canonicalize(p) {
+        return Some(c);
+    }
+    let name = p.file_name()?;
+    let parent = match p.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    std::fs::canonicalize(parent).ok().map(|d| d.join(name))
 }

@@ -2,6 +2,7 @@
 
 mod common;
 
+use common::fixture;
 use common::*;
 use std::path::Path;
 use std::process::Command;
@@ -26,6 +27,8 @@ fn config_values_are_used_and_flags_win() {
     let dir = tempfile::tempdir().unwrap();
     let project = dir.path().join("project");
     std::fs::create_dir_all(project.join("sub")).unwrap();
+    // The project root: binpack.toml is looked for up to here.
+    std::fs::create_dir(project.join(".git")).unwrap();
     std::fs::write(
         project.join("binpack.toml"),
         r#"
@@ -98,6 +101,108 @@ oci-layout = "layout"
         "{}",
         stderr(&out)
     );
+}
+
+/// A static fixture ELF named `hello` in `dir`.
+fn fixture(dir: &Path) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let exe = fixture::write_fixture(dir, "hello", fixture::EM_X86_64);
+    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+    exe
+}
+
+/// `binpack bin FIXTURE -o out.tar ARGS` from `cwd`, with a private cache.
+fn bin_from(cwd: &Path, exe: &Path, args: &[&str]) -> std::process::Output {
+    binpack()
+        .current_dir(cwd)
+        .env("BINPACK_CACHE", cwd.join(".cache"))
+        .arg("bin")
+        .arg(exe)
+        .args(["-o", "out.tar"])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn write_mode(path: &Path, text: &str, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, text).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+#[test]
+fn a_config_above_the_project_root_is_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let exe = fixture(dir.path());
+    // Planted in a shared parent: it would add an output of the planter's choosing.
+    let planted = dir.path().join("planted");
+    let text = format!("oci-layout = \"{}\"\n", planted.display());
+    write_mode(&dir.path().join("binpack.toml"), &text, 0o644);
+    let project = dir.path().join("project");
+    std::fs::create_dir_all(project.join(".git")).unwrap();
+    std::fs::create_dir_all(project.join("sub")).unwrap();
+    // Not in a git work tree: the current directory only.
+    let loose = dir.path().join("loose");
+    std::fs::create_dir(&loose).unwrap();
+    for cwd in [project.join("sub"), loose] {
+        let out = bin_from(&cwd, &exe, &[]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert!(!stderr(&out).contains("options from"), "{}", stderr(&out));
+        assert!(cwd.join("out.tar").is_file());
+        assert!(!planted.exists(), "the planted file was read from {cwd:?}");
+    }
+}
+
+#[test]
+fn a_config_others_can_write_is_refused_and_the_one_read_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let exe = fixture(dir.path());
+    let project = dir.path().join("project");
+    std::fs::create_dir_all(project.join(".git")).unwrap();
+    let config = project.join("binpack.toml");
+    for mode in [0o664, 0o646] {
+        write_mode(&config, "tag = \"cfg:1\"\n", mode);
+        let out = bin_from(&project, &exe, &[]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(
+            err.contains(&config.display().to_string()) && err.contains("others can write"),
+            "{err}"
+        );
+        assert!(!project.join("out.tar").exists(), "nothing written");
+    }
+    write_mode(&config, "tag = \"cfg:1\"\n", 0o644);
+    let out = bin_from(&project, &exe, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let line = format!("binpack: options from {}\n", config.display());
+    assert!(stderr(&out).starts_with(&line), "{}", stderr(&out));
+    // -q: no progress, this line included.
+    let out = bin_from(&project, &exe, &["-q"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("options from"), "{}", stderr(&out));
+}
+
+#[test]
+#[ignore = "needs root (to give the file to another user)"]
+fn a_config_another_user_owns_is_refused() {
+    use std::os::unix::fs::MetadataExt;
+    let uid = std::fs::metadata("/proc/self").unwrap().uid();
+    assert_eq!(
+        uid, 0,
+        "this test needs root, to chown a file to another user"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let exe = fixture(dir.path());
+    let project = dir.path().join("project");
+    std::fs::create_dir_all(project.join(".git")).unwrap();
+    let config = project.join("binpack.toml");
+    write_mode(&config, "tag = \"cfg:1\"\n", 0o644);
+    std::os::unix::fs::chown(&config, Some(65534), None).unwrap();
+    let out = bin_from(&project, &exe, &[]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("belongs to another user (uid 65534)"), "{err}");
+    assert!(!project.join("out.tar").exists());
 }
 
 /// examples/Makefile's image target: one short line, the rest from examples/binpack.toml.

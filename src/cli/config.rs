@@ -7,7 +7,7 @@
 //! occurrence of a flag override an earlier one.
 
 use anyhow::{anyhow, bail, Context};
-use clap::CommandFactory;
+use clap::{CommandFactory, Parser};
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -15,12 +15,51 @@ use std::path::{Path, PathBuf};
 const FILE: &str = "binpack.toml";
 const COMMANDS: &[&str] = &["go", "node", "bin", "cargo"];
 
-/// `binpack.toml` in the current directory or the nearest ancestor that has one.
+/// `binpack.toml` in the current directory or the nearest parent that has one, up to the
+/// project root (the git work tree's top) and never above: a file planted in a shared parent
+/// such as /tmp must not choose where the image goes. Outside a work tree, the current
+/// directory only.
 fn find(start: &Path) -> Option<PathBuf> {
+    let top = start
+        .ancestors()
+        .find(|d| d.join(".git").exists())
+        .unwrap_or(start);
     start
         .ancestors()
+        .take_while(|d| d.starts_with(top))
         .map(|d| d.join(FILE))
         .find(|p| p.is_file())
+}
+
+/// Refuses a found file that someone else could have written: owned by another user, or
+/// writable by group or others.
+fn check_owner(path: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(path).with_context(|| path.display().to_string())?;
+    if Some(meta.uid()) != binpack::cleanup::effective_uid() {
+        bail!(
+            "{}: not using it: it belongs to another user (uid {}); use --config FILE to read it anyway",
+            path.display(),
+            meta.uid()
+        );
+    }
+    if meta.mode() & 0o022 != 0 {
+        bail!(
+            "{}: not using it: others can write to it (mode {:o}); `chmod go-w {}` if it is yours",
+            path.display(),
+            meta.mode() & 0o7777,
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+/// "binpack: options from PATH" on stderr, unless the final command line says --quiet.
+fn announce(path: &Path, args: &[OsString]) {
+    let quiet = super::Cli::try_parse_from(args).is_ok_and(|c| c.quiet);
+    if !quiet {
+        eprintln!("binpack: options from {}", path.display());
+    }
 }
 
 /// The command line with the config file's options inserted after the subcommand.
@@ -36,7 +75,10 @@ pub fn expand_args(args: Vec<OsString>) -> anyhow::Result<Vec<OsString>> {
     let (path, flag) = match explicit {
         Some(p) => (p, "--config "),
         None => match find(&std::env::current_dir().context("the current directory")?) {
-            Some(p) => (p, ""),
+            Some(p) => {
+                check_owner(&p)?;
+                (p, "")
+            }
             None => return Ok(args),
         },
     };
@@ -51,6 +93,7 @@ pub fn expand_args(args: Vec<OsString>) -> anyhow::Result<Vec<OsString>> {
         out.push("--".into());
         out.extend(cmd.into_iter().map(OsString::from));
     }
+    announce(&path, &out);
     Ok(out)
 }
 

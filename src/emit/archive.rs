@@ -9,7 +9,7 @@ use super::{Emit, EmitError, Outcome, Output};
 use crate::image;
 use crate::layer::{self, Content, LayerError, Tree};
 use std::io::BufWriter;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 pub(super) const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 
@@ -21,6 +21,10 @@ pub struct Archive {
 impl Output for Archive {
     fn describe(&self) -> String {
         format!("writing {}", self.path.display())
+    }
+
+    fn destination(&self) -> Option<&Path> {
+        Some(&self.path)
     }
 
     fn emit(&self, e: &Emit) -> Result<Outcome, EmitError> {

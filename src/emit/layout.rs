@@ -1,14 +1,19 @@
-//! `--oci-layout DIR`: an OCI image layout directory, written beside its destination and
-//! swapped into place; an existing directory that is not a layout is never replaced.
+//! `--oci-layout DIR`: an OCI image layout directory. A new one is written beside its
+//! destination and renamed into place; an existing one gets this image's tag added or
+//! replaced and keeps its other images; a directory that is not a layout is never touched.
 
 use super::archive::OCI_LAYOUT;
-use super::fs::{is_empty_dir, plain, with_parent, write_err};
+use super::fs::{atomic_file, is_empty_dir, plain, temp_prefix, with_parent, write_err};
 use super::staging::blobs_of;
 use super::{Emit, EmitError, Outcome, Output};
 use crate::cleanup::Tracked;
 use crate::image;
-use std::fs;
+use serde_json::Value;
+use std::fs::{self, File};
+use std::io::Write;
 use std::path::{Path, PathBuf};
+
+const REF_NAME: &str = "org.opencontainers.image.ref.name";
 
 pub struct OciLayout {
     pub dir: PathBuf,
@@ -19,23 +24,40 @@ impl Output for OciLayout {
         format!("writing the OCI layout {}", self.dir.display())
     }
 
+    fn destination(&self) -> Option<&Path> {
+        Some(&self.dir)
+    }
+
     fn emit(&self, e: &Emit) -> Result<Outcome, EmitError> {
         let dest = &self.dir;
-        let exists = dest.exists();
-        if exists && !dest.join("oci-layout").is_file() && !is_empty_dir(dest) {
+        if !dest.exists() {
+            create(dest, e)?;
+        } else if dest.join("oci-layout").is_file() || is_empty_dir(dest) {
+            merge(dest, e)?;
+        } else {
             return Err(EmitError::NotALayout { path: dest.clone() });
         }
-        with_parent(dest, |parent| {
-            let tmp = tempfile::Builder::new()
-                .prefix(".binpack-")
-                .tempdir_in(parent)
-                .map_err(|err| write_err(dest)(plain(err)))?;
-            let tmp = Tracked::new(tmp);
-            fill(tmp.path(), e).map_err(write_err(dest))?;
-            replace(dest, &tmp.into_inner().keep(), parent, exists)
-        })?;
         Ok(Outcome::Layout(dest.clone()))
     }
+}
+
+/// A new layout: filled under a temporary name beside `dest`, then renamed, so a failure
+/// leaves nothing at `dest`.
+fn create(dest: &Path, e: &Emit) -> Result<(), EmitError> {
+    with_parent(dest, |parent| {
+        let tmp = tempfile::Builder::new()
+            .prefix(&temp_prefix())
+            .suffix(".tmp")
+            .tempdir_in(parent)
+            .map_err(|err| write_err(dest)(plain(err)))?;
+        let tmp = Tracked::new(tmp);
+        fill(tmp.path(), e).map_err(write_err(dest))?;
+        let new = tmp.into_inner().keep();
+        fs::rename(&new, dest).map_err(|err| {
+            let _ = fs::remove_dir_all(&new);
+            write_err(dest)(err)
+        })
+    })
 }
 
 /// Writes the layout into the empty directory `root`.
@@ -55,21 +77,133 @@ fn fill(root: &Path, e: &Emit) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Puts the finished layout `new` at `dest`, moving an old one aside until the new one is in.
-fn replace(dest: &Path, new: &Path, parent: &Path, exists: bool) -> Result<(), EmitError> {
-    if !exists {
-        return fs::rename(new, dest).map_err(|err| {
-            let _ = fs::remove_dir_all(new);
-            write_err(dest)(err)
+/// An existing layout (or empty directory): the new blobs added, then index.json replaced in
+/// one rename with this tag's entry swapped in and every other entry kept.
+fn merge(dest: &Path, e: &Emit) -> Result<(), EmitError> {
+    let index_path = dest.join("index.json");
+    // A damaged index is refused before anything is added.
+    other_entries(&index_path, read_raw(&index_path)?.as_deref(), "")?;
+    let blobs = dest.join("blobs/sha256");
+    fs::create_dir_all(&blobs).map_err(write_err(&blobs))?;
+    let mut added = Vec::new();
+    let result = add_blobs(dest, e, &mut added).and_then(|()| {
+        let marker = dest.join("oci-layout");
+        if !marker.is_file() {
+            atomic_file(&marker, |mut f| {
+                f.write_all(OCI_LAYOUT).map_err(write_err(&marker))
+            })?;
+        }
+        write_index(&index_path, e)
+    });
+    if result.is_err() {
+        // Blobs only this run added are referenced by nothing now.
+        added.iter().for_each(|p| drop(fs::remove_file(p)));
+    }
+    result
+}
+
+/// Replaces index.json with this image's entry and every other tag's. Another run may add its
+/// tag meanwhile (std's file locks need a newer Rust than ours): the file is read again just
+/// before the rename, and the merge redone if it changed.
+fn write_index(index_path: &Path, e: &Emit) -> Result<(), EmitError> {
+    for _ in 0..10 {
+        let before = read_raw(index_path)?;
+        let others = other_entries(index_path, before.as_deref(), &e.reference.tag)?;
+        let index = merged_index(e, others)?;
+        let mut changed = false;
+        let written = atomic_file(index_path, |mut f| {
+            f.write_all(&index).map_err(write_err(index_path))?;
+            changed = read_raw(index_path)? != before;
+            match changed {
+                true => Err(write_err(index_path)(std::io::Error::other(
+                    "changed by another run while it was being updated",
+                ))),
+                false => Ok(()),
+            }
         });
+        if !changed {
+            return written;
+        }
     }
-    let old = parent.join(format!(".binpack-old-{}", std::process::id()));
-    fs::rename(dest, &old).map_err(write_err(dest))?;
-    if let Err(err) = fs::rename(new, dest) {
-        let _ = fs::rename(&old, dest);
-        let _ = fs::remove_dir_all(new);
-        return Err(write_err(dest)(err));
+    Err(write_err(index_path)(std::io::Error::other(
+        "other runs keep changing it; try again",
+    )))
+}
+
+/// The bytes of `path`, None if it does not exist.
+fn read_raw(path: &Path) -> Result<Option<Vec<u8>>, EmitError> {
+    match fs::read(path) {
+        Ok(b) => Ok(Some(b)),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(err) => Err(write_err(path)(err)),
     }
-    let _ = fs::remove_dir_all(&old);
+}
+
+/// The entries of the index `bytes` (read from `index_path`) whose tag is not `tag`; none
+/// without an index.
+fn other_entries(
+    index_path: &Path,
+    bytes: Option<&[u8]>,
+    tag: &str,
+) -> Result<Vec<Value>, EmitError> {
+    let bad = |reason: String| EmitError::BadIndex {
+        path: index_path.to_path_buf(),
+        reason,
+    };
+    let Some(bytes) = bytes else {
+        return Ok(Vec::new());
+    };
+    let index: Value = serde_json::from_slice(bytes).map_err(|err| bad(err.to_string()))?;
+    let manifests = index
+        .get("manifests")
+        .and_then(Value::as_array)
+        .ok_or_else(|| bad("no manifests list".into()))?;
+    Ok(manifests
+        .iter()
+        .filter(|m| m["annotations"][REF_NAME].as_str() != Some(tag))
+        .cloned()
+        .collect())
+}
+
+/// This image's index.json with the kept entries before its own.
+fn merged_index(e: &Emit, others: Vec<Value>) -> Result<Vec<u8>, EmitError> {
+    let ours = image::layout_index_json(e.packed, e.reference)?;
+    let mut index: Value = serde_json::from_slice(&ours).expect("our index is JSON");
+    let mut manifests = others;
+    if let Some(Value::Array(mine)) = index.get_mut("manifests") {
+        manifests.append(mine);
+    }
+    index["manifests"] = Value::Array(manifests);
+    Ok(image::canonical_json(&index))
+}
+
+/// Puts every blob of the image into the layout; `added` gets the ones that were not there.
+fn add_blobs(dest: &Path, e: &Emit, added: &mut Vec<PathBuf>) -> Result<(), EmitError> {
+    for d in blobs_of(e.packed) {
+        let from = e.staging.blob_path(&d);
+        let to = d.blob_in(dest);
+        let size = |p: &Path| fs::metadata(p).map(|m| m.len()).ok();
+        match size(&to) {
+            // Named by its digest: a blob of the right size is this one.
+            Some(n) if Some(n) == size(&from) => continue,
+            // A truncated one is replaced whole.
+            Some(_) => copy_blob(&from, &to)?,
+            None => {
+                if fs::hard_link(&from, &to).is_err() {
+                    copy_blob(&from, &to)?;
+                }
+                added.push(to);
+            }
+        }
+    }
     Ok(())
+}
+
+fn copy_blob(from: &Path, to: &Path) -> Result<(), EmitError> {
+    atomic_file(to, |f| {
+        let mut src = File::open(from).map_err(write_err(from))?;
+        std::io::copy(&mut src, &mut &*f)
+            .map(drop)
+            .map_err(write_err(to))
+    })
 }

@@ -6,6 +6,7 @@
 mod archive;
 mod fs;
 mod layout;
+mod leftovers;
 mod load;
 mod push;
 mod staging;
@@ -13,6 +14,7 @@ mod staging;
 pub use archive::Archive;
 pub use fs::atomic_file;
 pub use layout::OciLayout;
+pub use leftovers::{sweep_beside, sweep_staging};
 pub use load::Load;
 pub use push::Push;
 pub use staging::Staging;
@@ -24,7 +26,7 @@ use crate::progress::Progress;
 use crate::reference::Reference;
 use crate::registry::push::PushStats;
 use crate::registry::RegistryError;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// What every output is given.
 pub struct Emit<'a> {
@@ -55,6 +57,11 @@ pub enum Outcome {
 pub trait Output {
     /// What it is doing, for the progress line.
     fn describe(&self) -> String;
+    /// The file or directory it writes on this machine, if any: checked against the inputs
+    /// before anything is written, so no output replaces what it is made from.
+    fn destination(&self) -> Option<&Path> {
+        None
+    }
     fn emit(&self, e: &Emit) -> Result<Outcome, EmitError>;
 }
 
@@ -82,6 +89,8 @@ pub enum EmitError {
     },
     #[error("{} exists and is not an OCI image layout; not replacing it", path.display())]
     NotALayout { path: PathBuf },
+    #[error("{} is not a valid OCI image index ({reason}); not changing the layout", path.display())]
+    BadIndex { path: PathBuf, reason: String },
     #[error(transparent)]
     Layer(#[from] LayerError),
     #[error(transparent)]
