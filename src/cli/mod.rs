@@ -32,8 +32,9 @@ Environment:
                         binpack: binpack-go-cache, binpack-npm-cache)
   DOCKER_CONFIG         where registry credentials are read (config.json)
 
-Config: binpack.toml in the current directory (or the nearest parent that has one) holds the
-same options as the flags: top-level keys for every command, [go]/[node]/[bin]/[cargo] tables
+Config: binpack.toml in the current directory, or the nearest parent up to the project root
+(the top of the git work tree; outside one, the current directory only), holds the same
+options as the flags: top-level keys for every command, [go]/[node]/[bin]/[cargo] tables
 for one, `args` for the default Cmd. Flags on the command line win.";
 
 /// Turn a Go or Node.js program (or any Linux ELF) into the smallest container image that runs it.
