@@ -139,12 +139,14 @@ impl Body<'_> {
         match self {
             Body::Empty => Ok(0),
             Body::Bytes(b) => Ok(b.len() as u64),
-            Body::File(p) => std::fs::metadata(p)
-                .map(|m| m.len())
-                .map_err(|source| RegistryError::Io {
-                    path: p.to_path_buf(),
-                    source,
-                }),
+            Body::File(p) => {
+                std::fs::metadata(p)
+                    .map(|m| m.len())
+                    .map_err(|source| RegistryError::Io {
+                        path: p.to_path_buf(),
+                        source,
+                    })
+            }
         }
     }
 }
@@ -165,7 +167,10 @@ impl Read for Paced {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.read += n as u64;
-        let allowed = self.budget + self.timeouts.transfer(self.read.saturating_sub(self.expect));
+        let allowed = self.budget
+            + self
+                .timeouts
+                .transfer(self.read.saturating_sub(self.expect));
         let took = self.start.elapsed();
         if n > 0 && took > allowed {
             return Err(std::io::Error::new(
@@ -254,9 +259,8 @@ pub fn trust_roots(opts: &RegistryOptions) -> Result<ureq::tls::RootCerts, Regis
         .find_map(|p| pem_certs(&p).ok());
     match system {
         Some(s) => certs.extend(s),
-        None => certs.extend(
-            ureq::tls::parse_pem(crate::rootfs::DEFAULT_CA_BUNDLE).filter_map(cert_item),
-        ),
+        None => certs
+            .extend(ureq::tls::parse_pem(crate::rootfs::DEFAULT_CA_BUNDLE).filter_map(cert_item)),
     }
     Ok(ureq::tls::RootCerts::new_with_certs(&certs))
 }
@@ -516,7 +520,9 @@ impl Client {
             return Err(self.auth_error(what, status));
         }
         if status >= 500 || status == 429 {
-            let after = matches!(status, 429 | 503).then(|| retry_after(&resp)).flatten();
+            let after = matches!(status, 429 | 503)
+                .then(|| retry_after(&resp))
+                .flatten();
             return Ok(Step::Retry(format!("HTTP {status}"), after));
         }
         Ok(Step::Answer(resp))
@@ -624,10 +630,13 @@ impl Client {
             self.check_realm(realm, what)?;
             req = req.header("Authorization", &c.basic_header());
         }
-        let req = req.config().timeout_global(Some(self.timeouts.base)).build();
-        let mut resp = req
-            .call()
-            .map_err(|e| self.protocol(what, format!("token service {realm}: {}", self.explain(e))))?;
+        let req = req
+            .config()
+            .timeout_global(Some(self.timeouts.base))
+            .build();
+        let mut resp = req.call().map_err(|e| {
+            self.protocol(what, format!("token service {realm}: {}", self.explain(e)))
+        })?;
         let status = resp.status().as_u16();
         if status == 401 || status == 403 {
             return Err(self.auth_error(what, status));
