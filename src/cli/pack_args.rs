@@ -57,8 +57,8 @@ pub struct PackArgs {
     #[arg(long, value_name = "REF", value_parser = parse_reference)]
     push: Option<Reference>,
 
-    /// A registry (host[:port]) that may be spoken to over plain HTTP; 127.0.0.1 and
-    /// localhost always may (repeatable)
+    /// A registry (host[:port]) that may be spoken to over plain HTTP; this machine
+    /// (127.0.0.0/8, localhost, ::1) always may (repeatable)
     #[arg(long = "insecure-registry", value_name = "HOST[:PORT]")]
     insecure_registry: Vec<String>,
 

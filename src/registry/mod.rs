@@ -176,7 +176,7 @@ impl Read for Paced {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::TimedOut,
                 format!(
-                    "{} sent {} bytes in {}, slower than {} KiB/s after the first {}: giving up",
+                    "{} sent only {} bytes in {} (binpack needs {} KiB/s after the first {})",
                     self.registry,
                     self.read,
                     secs(took),
@@ -656,7 +656,11 @@ impl Client {
     /// Credentials go to a token service over TLS, or to this machine: over plain HTTP to
     /// anywhere else, anyone on the path could read them.
     fn check_realm(&self, realm: &str, what: &str) -> Result<(), RegistryError> {
-        let Some(rest) = realm.strip_prefix("http://") else {
+        let Some(rest) = realm
+            .get(..7)
+            .filter(|s| s.eq_ignore_ascii_case("http://"))
+            .map(|_| &realm[7..])
+        else {
             return Ok(());
         };
         let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
@@ -717,6 +721,57 @@ fn token_url(realm: &str, service: Option<&str>, repository: &str, asked: Option
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_real_loopback_is_loopback() {
+        for r in [
+            "127.0.0.1",
+            "127.0.0.1:5000",
+            "127.8.9.10:1",
+            "localhost:5000",
+            "[::1]:5000",
+        ] {
+            assert!(is_loopback(r), "{r}");
+        }
+        for r in [
+            "127.mycorp.example",
+            "127.mycorp.example:5000",
+            "127.0.0.1.example",
+            "10.0.0.1:5000",
+            "localhost.example",
+        ] {
+            assert!(!is_loopback(r), "{r}");
+        }
+    }
+
+    #[test]
+    fn credentials_go_only_to_tls_or_loopback_realms() {
+        let reference = Reference::parse("registry.example/team/app:1").unwrap();
+        let client = Client::new(&reference, &RegistryOptions::default()).unwrap();
+        for ok in [
+            "https://auth.example/token",
+            "http://127.0.0.1:5001/token",
+            "http://localhost/token",
+        ] {
+            assert!(client.check_realm(ok, "x").is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://auth.example/token",
+            "HTTP://auth.example/t",
+            "http://127.0.0.1@auth.example/t",
+            "http://127.mycorp.example/t",
+        ] {
+            let e = client.check_realm(bad, "x").unwrap_err().to_string();
+            assert!(e.contains(bad) && e.contains("plain HTTP"), "{e}");
+        }
+    }
+
+    #[test]
+    fn deadlines_scale_with_the_bytes() {
+        let t = Timeouts::default();
+        assert_eq!(t.deadline(0), Duration::from_secs(30));
+        assert_eq!(t.deadline(256 << 20), Duration::from_secs(30 + 1024));
+    }
 
     #[test]
     fn token_requests_add_the_challenge_scope() {
