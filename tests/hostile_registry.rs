@@ -8,7 +8,7 @@ use common::fixture::{write_fixture, EM_X86_64};
 use common::*;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -309,4 +309,145 @@ fn a_registry_ca_that_is_not_a_certificate_is_refused_before_any_work() {
         );
         assert!(!dir.path().join("out.tar").exists());
     }
+}
+
+/// A test CA and a certificate for `localhost` signed by it, made with openssl in `dir`:
+/// (ca.pem, server.pem, server.key).
+fn make_certs(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    ok(Command::new("openssl")
+        .current_dir(dir)
+        .args(["req", "-x509", "-days", "2", "-subj", "/CN=binpack test CA"])
+        .args(ec)
+        .args(["-keyout", "ca.key", "-out", "ca.pem"]));
+    ok(Command::new("openssl")
+        .current_dir(dir)
+        .args(["req", "-subj", "/CN=localhost"])
+        .args(ec)
+        .args(["-keyout", "server.key", "-out", "server.csr"]));
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    ok(Command::new("openssl").current_dir(dir).args([
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "ext.cnf",
+        "-out",
+        "server.pem",
+    ]));
+    (
+        dir.join("ca.pem"),
+        dir.join("server.pem"),
+        dir.join("server.key"),
+    )
+}
+
+/// An HTTPS server on 127.0.0.1 answering 404 to everything, logging each connection to
+/// `log`; it stops by itself after 90 s or 20 connections.
+const TLS_SERVER: &str = r#"
+import socket, ssl, sys, time
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(sys.argv[1], sys.argv[2])
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen(8)
+s.settimeout(1)
+print(s.getsockname()[1], flush=True)
+log = open(sys.argv[3], "a")
+end, n = time.time() + 90, 0
+while time.time() < end and n < 20:
+    try:
+        c, _ = s.accept()
+    except socket.timeout:
+        continue
+    n += 1
+    log.write("connection\n")
+    log.flush()
+    try:
+        c.settimeout(10)
+        t = ctx.wrap_socket(c, server_side=True)
+        t.recv(65536)
+        t.sendall(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        t.close()
+    except Exception:
+        c.close()
+"#;
+
+#[test]
+#[ignore = "needs openssl and python3"]
+fn a_private_ca_is_trusted_with_registry_ca_and_a_certificate_error_is_not_retried() {
+    need(&["openssl", "python3"]);
+    let (dir, bin) = setup();
+    let (ca, cert, key) = make_certs(dir.path());
+    let log = dir.path().join("connections");
+    let mut tls = Command::new("python3")
+        .args(["-c", TLS_SERVER])
+        .args([&cert, &key, &log])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(tls.stdout.as_mut().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let tls_port: u16 = line.trim().parse().unwrap();
+    // The registry sends binpack on to the TLS server, inside the same request.
+    let port = serve(20, move |_, mut s| {
+        read_head(&mut s);
+        let to = format!("Location: https://localhost:{tls_port}/v2/base/manifests/1");
+        answer(&mut s, "307 Temporary Redirect", &[&to]);
+    });
+    let base = format!("127.0.0.1:{port}/base:1");
+    let connections = || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
+
+    let (code, err, took) = pack_on_base(dir.path(), &bin, &base, Duration::from_secs(60));
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("certificate") && err.contains("--registry-ca"),
+        "{err}"
+    );
+    eprintln!("untrusted certificate: failed in {took:?}: {err}");
+    assert_eq!(connections(), 1, "a certificate error was retried: {err}");
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+
+    let ca = ca.to_str().unwrap();
+    let out = binpack_in(dir.path())
+        .arg("bin")
+        .arg(&bin)
+        .args(["--registry-ca", ca, "--base", &base, "-o", "out.tar"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("has no image"),
+        "the TLS server answered: {err}"
+    );
+    let _ = tls.kill();
+    let _ = tls.wait();
 }
