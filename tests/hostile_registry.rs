@@ -66,12 +66,14 @@ fn answer(s: &mut TcpStream, status: &str, headers: &[&str]) {
     let _ = s.write_all(text.as_bytes());
 }
 
-/// binpack with its own cache and Docker config under `dir`, no proxy from the environment.
+/// binpack with its own cache and Docker config under `dir`, no proxy or CA file from the
+/// environment.
 fn binpack_in(dir: &Path) -> Command {
     let mut c = binpack();
     c.env("BINPACK_CACHE", dir.join("cache"))
         .env("DOCKER_CONFIG", dir.join("docker-config"))
         .current_dir(dir);
+    c.env_remove("SSL_CERT_FILE");
     for v in ["ALL_PROXY", "HTTPS_PROXY", "HTTP_PROXY", "NO_PROXY"] {
         c.env_remove(v).env_remove(v.to_ascii_lowercase());
     }
@@ -444,6 +446,20 @@ fn a_private_ca_is_trusted_with_registry_ca_and_a_certificate_error_is_not_retri
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("has no image"),
+        "the TLS server answered: {err}"
+    );
+
+    // SSL_CERT_FILE names the trusted CAs, as for docker and skopeo.
+    let out = binpack_in(dir.path())
+        .env("SSL_CERT_FILE", ca)
+        .arg("bin")
+        .arg(&bin)
+        .args(["--base", &base, "-o", "out.tar"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("has no image"),
         "the TLS server answered: {err}"
