@@ -430,7 +430,8 @@ impl Client {
                 let pause = asked.take().unwrap_or_else(|| backoff(attempt));
                 std::thread::sleep(pause);
             }
-            let Some(left) = budget.checked_sub(start.elapsed()) else {
+            let left = budget.checked_sub(start.elapsed());
+            let Some(left) = left.filter(|l| !l.is_zero()) else {
                 break;
             };
             attempt += 1;
