@@ -57,10 +57,15 @@ pub struct PackArgs {
     #[arg(long, value_name = "REF", value_parser = parse_reference)]
     push: Option<Reference>,
 
-    /// A registry (host[:port]) that may be spoken to over plain HTTP; 127.0.0.1 and
-    /// localhost always may (repeatable)
+    /// A registry (host[:port]) that may be spoken to over plain HTTP; this machine
+    /// (127.0.0.0/8, localhost, ::1) always may (repeatable)
     #[arg(long = "insecure-registry", value_name = "HOST[:PORT]")]
     insecure_registry: Vec<String>,
+
+    /// A CA certificate (PEM) a registry's TLS certificate may chain to, trusted besides the
+    /// system's (SSL_CERT_FILE, else the distribution's bundle) (repeatable)
+    #[arg(long = "registry-ca", value_name = "FILE")]
+    registry_ca: Vec<PathBuf>,
 
     /// Load the image into the local engine: docker if on PATH, else podman (or name one)
     #[arg(long, value_enum, value_name = "ENGINE", num_args = 0..=1, require_equals = true, default_missing_value = "auto")]
@@ -128,6 +133,10 @@ impl PackArgs {
                 bail!("--ca-certs {}: not a file", ca.display());
             }
         }
+        // A wrong CA file is refused before any work, not after the image is built.
+        if !self.registry_ca.is_empty() {
+            binpack::registry::trust_roots(&self.registry())?;
+        }
         Ok(PackOptions {
             base: self.base.clone(),
             alpine: self.alpine_base.clone(),
@@ -153,6 +162,8 @@ impl PackArgs {
         RegistryOptions {
             insecure: self.insecure_registry.clone(),
             attempts: None,
+            timeouts: Default::default(),
+            ca_files: self.registry_ca.clone(),
         }
     }
 

@@ -13,16 +13,59 @@ use std::cell::{OnceCell, RefCell};
 use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use ureq::http;
 
 /// Where images are pushed to and pulled from, and how to talk to it.
 #[derive(Clone, Debug, Default)]
 pub struct RegistryOptions {
-    /// Registries (host[:port]) that may be spoken to over plain HTTP besides 127.0.0.1/localhost.
+    /// Registries (host[:port]) that may be spoken to over plain HTTP besides the loopback.
     pub insecure: Vec<String>,
     /// Attempts for one request before giving up (5xx, 429, dropped connections).
     pub attempts: Option<u32>,
+    /// How long to wait on a registry.
+    pub timeouts: Timeouts,
+    /// PEM files of CAs trusted besides the system's (a private registry's CA).
+    pub ca_files: Vec<PathBuf>,
+}
+
+/// How long binpack waits on a registry before it gives up.
+#[derive(Clone, Debug)]
+pub struct Timeouts {
+    /// To open a connection (TCP and TLS).
+    pub connect: Duration,
+    /// The longest one read or write may block: a registry silent this long has stalled.
+    pub stall: Duration,
+    /// Every request's deadline: this, plus the time its bytes take at `min_rate`.
+    pub base: Duration,
+    /// Bytes per second a transfer must average once `base` has passed.
+    pub min_rate: u64,
+    /// The longest `Retry-After` waited out; a registry asking for more is an error.
+    pub max_retry_after: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            connect: Duration::from_secs(10),
+            stall: Duration::from_secs(20),
+            base: Duration::from_secs(30),
+            min_rate: 256 * 1024,
+            max_retry_after: Duration::from_secs(60),
+        }
+    }
+}
+
+impl Timeouts {
+    /// The time `bytes` take at the slowest acceptable rate.
+    fn transfer(&self, bytes: u64) -> Duration {
+        Duration::from_secs_f64(bytes as f64 / self.min_rate.max(1) as f64)
+    }
+
+    /// The deadline of a request that moves `bytes`.
+    pub fn deadline(&self, bytes: u64) -> Duration {
+        self.base + self.transfer(bytes)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -35,13 +78,29 @@ pub enum RegistryError {
         looked: String,
         had_credentials: bool,
     },
-    #[error("{registry}: {what} failed after {attempts} attempts: {last}")]
+    #[error("{registry}: {what} failed after {attempts} attempts in {}: {last}", secs(*elapsed))]
     Unavailable {
         registry: String,
         what: String,
         attempts: u32,
+        elapsed: Duration,
         last: String,
     },
+    #[error("{registry}: {what}: the registry asked binpack to come back in {}, more than the {} it waits", secs(*asked), secs(*cap))]
+    Throttled {
+        registry: String,
+        what: String,
+        asked: Duration,
+        cap: Duration,
+    },
+    #[error("{registry}: {what}: refusing to send credentials to the token service {realm}: it is plain HTTP and not this machine")]
+    InsecureRealm {
+        registry: String,
+        what: String,
+        realm: String,
+    },
+    #[error("--registry-ca {}: {why}", path.display())]
+    Trust { path: PathBuf, why: String },
     #[error("{registry}: {what}: unexpected answer {status}: {body}")]
     Status {
         registry: String,
@@ -74,6 +133,62 @@ pub(crate) enum Body<'a> {
     File(&'a Path),
 }
 
+impl Body<'_> {
+    /// The bytes it sends.
+    fn len(&self) -> Result<u64, RegistryError> {
+        match self {
+            Body::Empty => Ok(0),
+            Body::Bytes(b) => Ok(b.len() as u64),
+            Body::File(p) => {
+                std::fs::metadata(p)
+                    .map(|m| m.len())
+                    .map_err(|source| RegistryError::Io {
+                        path: p.to_path_buf(),
+                        source,
+                    })
+            }
+        }
+    }
+}
+
+/// An answer's body that fails once it falls behind its deadline, so a registry dripping
+/// bytes cannot hold binpack forever (a stalled read is ended by the agent's per-read limit).
+struct Paced {
+    inner: ureq::BodyReader<'static>,
+    start: Instant,
+    budget: Duration,
+    expect: u64,
+    read: u64,
+    timeouts: Timeouts,
+    registry: String,
+}
+
+impl Read for Paced {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read += n as u64;
+        let allowed = self.budget
+            + self
+                .timeouts
+                .transfer(self.read.saturating_sub(self.expect));
+        let took = self.start.elapsed();
+        if n > 0 && took > allowed {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!(
+                    "{} sent only {} bytes in {} (binpack needs {} KiB/s after the first {})",
+                    self.registry,
+                    self.read,
+                    secs(took),
+                    self.timeouts.min_rate / 1024,
+                    secs(self.timeouts.base)
+                ),
+            ));
+        }
+        Ok(n)
+    }
+}
+
 /// A connection to one repository of one registry.
 pub struct Client {
     agent: ureq::Agent,
@@ -87,6 +202,7 @@ pub struct Client {
     /// The Authorization header that last worked.
     authorization: RefCell<Option<String>>,
     attempts: u32,
+    timeouts: Timeouts,
 }
 
 /// Docker Hub's API lives elsewhere than its name.
@@ -97,16 +213,128 @@ fn endpoint(registry: &str) -> &str {
     }
 }
 
+/// Whole seconds, for messages.
+fn secs(d: Duration) -> String {
+    format!("{} s", d.as_secs_f64().round())
+}
+
+/// The host of `host[:port]` (an IPv6 address in brackets loses them).
+fn host_of(registry: &str) -> &str {
+    if let Some(rest) = registry.strip_prefix('[') {
+        return rest.split_once(']').map_or(rest, |(h, _)| h);
+    }
+    registry.rsplit_once(':').map_or(registry, |(h, _)| h)
+}
+
+/// This machine: 127.0.0.0/8 written as an address, `localhost` or `::1`. A name such as
+/// `127.mycorp.example` is not: anyone can point it anywhere.
+pub fn is_loopback(registry: &str) -> bool {
+    let host = host_of(registry);
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 /// Plain HTTP only for the loopback and registries the user listed.
 fn is_insecure(registry: &str, opts: &RegistryOptions) -> bool {
-    let host = registry
-        .rsplit_once(':')
-        .map(|(h, _)| h)
-        .unwrap_or(registry);
-    host == "localhost"
-        || host.starts_with("127.")
-        || host == "[::1]"
-        || opts.insecure.iter().any(|r| r == registry)
+    is_loopback(registry) || opts.insecure.iter().any(|r| r == registry)
+}
+
+/// The CAs a registry's certificate may chain to: the system's (`SSL_CERT_FILE`, else the
+/// distribution's bundle, else the Mozilla roots pinned in binpack), plus `--registry-ca`.
+pub fn trust_roots(opts: &RegistryOptions) -> Result<ureq::tls::RootCerts, RegistryError> {
+    let mut certs = Vec::new();
+    for path in &opts.ca_files {
+        let found = pem_certs(path).map_err(|why| RegistryError::Trust {
+            path: path.clone(),
+            why,
+        })?;
+        certs.extend(found);
+    }
+    let system = std::env::var_os("SSL_CERT_FILE")
+        .map(PathBuf::from)
+        .into_iter()
+        .chain(SYSTEM_BUNDLES.iter().map(PathBuf::from))
+        .find_map(|p| pem_certs(&p).ok());
+    match system {
+        Some(s) => certs.extend(s),
+        None => certs
+            .extend(ureq::tls::parse_pem(crate::rootfs::DEFAULT_CA_BUNDLE).filter_map(cert_item)),
+    }
+    Ok(ureq::tls::RootCerts::new_with_certs(&certs))
+}
+
+/// Where Linux distributions keep their CA bundle (the list Go's crypto/x509 reads).
+const SYSTEM_BUNDLES: &[&str] = &[
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/ca-bundle.pem",
+    "/etc/pki/tls/cacert.pem",
+    "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
+    "/etc/ssl/cert.pem",
+];
+
+fn cert_item(
+    item: Result<ureq::tls::PemItem<'static>, ureq::Error>,
+) -> Option<ureq::tls::Certificate<'static>> {
+    match item {
+        Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
+        _ => None,
+    }
+}
+
+/// The certificates in a PEM file; none is an error (a wrong file given).
+fn pem_certs(path: &Path) -> Result<Vec<ureq::tls::Certificate<'static>>, String> {
+    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+    let certs: Vec<_> = ureq::tls::parse_pem(&bytes).filter_map(cert_item).collect();
+    if certs.is_empty() {
+        return Err("no PEM certificate in it".into());
+    }
+    Ok(certs)
+}
+
+/// What one attempt at a request gave.
+enum Step {
+    Answer(http::Response<ureq::Body>),
+    /// A 401 with this challenge.
+    Challenged(String),
+    /// Worth another attempt: why, and how long the registry asked to wait.
+    Retry(String, Option<Duration>),
+}
+
+/// 0.2 s, 0.4 s, 0.8 s ... capped at 5 s before attempt `n` (counted from 1).
+fn backoff(n: u32) -> Duration {
+    Duration::from_millis(200u64 << (n - 1).min(5)).min(Duration::from_secs(5))
+}
+
+/// `Retry-After` in seconds (the HTTP-date form is rare from registries: backoff instead).
+fn retry_after(resp: &http::Response<ureq::Body>) -> Option<Duration> {
+    let v = resp.headers().get("Retry-After")?.to_str().ok()?;
+    v.trim().parse().ok().map(Duration::from_secs)
+}
+
+/// An I/O failure that another attempt may not meet: the connection dropped or was refused.
+/// A certificate the system does not trust, garbage, or a name that does not resolve will
+/// fail the same way again.
+fn transient(e: &ureq::Error) -> bool {
+    use std::io::ErrorKind::*;
+    match e {
+        ureq::Error::Timeout(_) | ureq::Error::ConnectionFailed => true,
+        ureq::Error::Io(io) => matches!(
+            io.kind(),
+            ConnectionReset
+                | ConnectionAborted
+                | ConnectionRefused
+                | BrokenPipe
+                | UnexpectedEof
+                | TimedOut
+                | WouldBlock
+                | Interrupted
+                | NotConnected
+        ),
+        _ => false,
+    }
 }
 
 impl Client {
@@ -121,11 +349,20 @@ impl Client {
         } else {
             "https"
         };
+        let t = &opts.timeouts;
+        let tls = ureq::tls::TlsConfig::builder()
+            .root_certs(trust_roots(opts)?)
+            .build();
+        // Phases and single reads are bounded here; each request's overall deadline is set
+        // where its size is known.
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .max_redirects(5)
-            .timeout_connect(Some(Duration::from_secs(10)))
-            .timeout_recv_response(Some(Duration::from_secs(120)))
+            .tls_config(tls)
+            .timeout_connect(Some(t.connect))
+            .timeout_per_read(Some(t.stall))
+            .timeout_per_write(Some(t.stall))
+            .timeout_recv_response(Some(t.base))
             .build()
             .into();
         Ok(Client {
@@ -136,6 +373,7 @@ impl Client {
             repository,
             authorization: RefCell::new(None),
             attempts: opts.attempts.unwrap_or(6).max(1),
+            timeouts: t.clone(),
         })
     }
 
@@ -158,7 +396,8 @@ impl Client {
     }
 
     /// Sends one request: authenticates when challenged, retries 5xx, 429 and dropped
-    /// connections with exponential backoff. Returns any other answer to the caller.
+    /// connections with backoff (or the wait the registry asks for), all within a deadline.
+    /// Returns any other answer to the caller, its body held to the same pace.
     pub(crate) fn send(
         &self,
         method: &str,
@@ -167,84 +406,181 @@ impl Client {
         body: &Body,
         what: &str,
     ) -> Result<http::Response<ureq::Body>, RegistryError> {
-        let mut last = String::new();
+        self.send_expecting(method, url, headers, body, what, 0)
+    }
+
+    /// As `send`, for an answer expected to carry `expect` bytes (a blob's declared size):
+    /// its deadline grows by the time they take at the slowest acceptable rate.
+    pub(crate) fn send_expecting(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: &Body,
+        what: &str,
+        expect: u64,
+    ) -> Result<http::Response<ureq::Body>, RegistryError> {
+        let start = Instant::now();
+        let mut budget = self.timeouts.deadline(body.len()? + expect);
+        let (mut last, mut asked) = (String::new(), None);
         let mut authenticated = false;
         let mut attempt = 0;
         while attempt < self.attempts {
             if attempt > 0 {
-                // 0.2 s, 0.4 s, 0.8 s ... capped at 5 s.
-                let wait = Duration::from_millis(200u64 << (attempt - 1).min(5));
-                std::thread::sleep(wait.min(Duration::from_secs(5)));
+                let pause = asked.take().unwrap_or_else(|| backoff(attempt));
+                std::thread::sleep(pause);
             }
+            let left = budget.checked_sub(start.elapsed());
+            let Some(left) = left.filter(|l| !l.is_zero()) else {
+                break;
+            };
             attempt += 1;
-            let mut req = http::Request::builder().method(method).uri(url);
-            for (k, v) in headers {
-                req = req.header(*k, *v);
-            }
-            if let Some(a) = self.authorization.borrow().as_ref() {
-                req = req.header("Authorization", a);
-            }
-            let result = match body {
-                Body::Empty => self.agent.run(
-                    req.header("Content-Length", "0")
-                        .body(&b""[..])
-                        .map_err(|e| self.protocol(what, e))?,
-                ),
-                Body::Bytes(b) => self
-                    .agent
-                    .run(req.body(*b).map_err(|e| self.protocol(what, e))?),
-                Body::File(p) => {
-                    let f = File::open(p).map_err(|source| RegistryError::Io {
-                        path: p.to_path_buf(),
-                        source,
-                    })?;
-                    self.agent
-                        .run(req.body(f).map_err(|e| self.protocol(what, e))?)
+            match self.attempt(method, url, headers, body, what, left)? {
+                Step::Answer(r) => return Ok(self.paced(r, start, budget, expect)),
+                Step::Challenged(c) if !authenticated => {
+                    authenticated = true;
+                    self.authenticate(&c, what)?;
+                    attempt -= 1; // the challenge is not a failed attempt
                 }
-            };
-            let resp = match result {
-                Ok(r) => r,
-                // A dropped or refused connection, or a timeout, may pass; a name that does not
-                // resolve or a malformed request will not.
-                // (getaddrinfo failures arrive as I/O errors too; only their text tells them apart.)
-                Err(
-                    e @ (ureq::Error::Io(_)
-                    | ureq::Error::Timeout(_)
-                    | ureq::Error::ConnectionFailed),
-                ) if !e.to_string().contains("failed to lookup address") => {
-                    last = e.to_string();
-                    continue;
+                Step::Challenged(_) => return Err(self.auth_error(what, 401)),
+                Step::Retry(why, after) => {
+                    last = why;
+                    asked = self.honour(after, what)?;
+                    // The registry's own wait is not a stall: it does not use up the deadline.
+                    budget += asked.unwrap_or_default();
                 }
-                Err(e) => return Err(self.protocol(what, e)),
-            };
-            let status = resp.status().as_u16();
-            if status == 401 && !authenticated {
-                authenticated = true;
-                let challenge = resp
-                    .headers()
-                    .get("WWW-Authenticate")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("")
-                    .to_string();
-                self.authenticate(&challenge, what)?;
-                attempt -= 1; // the challenge is not a failed attempt
-                continue;
             }
-            if status == 401 || status == 403 {
-                return Err(self.auth_error(what, status));
-            }
-            if status >= 500 || status == 429 {
-                last = format!("HTTP {status}");
-                continue;
-            }
-            return Ok(resp);
         }
         Err(RegistryError::Unavailable {
             registry: self.registry.clone(),
             what: what.to_string(),
-            attempts: self.attempts,
+            attempts: attempt,
+            elapsed: start.elapsed(),
             last,
         })
+    }
+
+    /// The wait a `Retry-After` asks for, when binpack will wait that long.
+    fn honour(
+        &self,
+        after: Option<Duration>,
+        what: &str,
+    ) -> Result<Option<Duration>, RegistryError> {
+        match after {
+            Some(asked) if asked > self.timeouts.max_retry_after => Err(RegistryError::Throttled {
+                registry: self.registry.clone(),
+                what: what.to_string(),
+                asked,
+                cap: self.timeouts.max_retry_after,
+            }),
+            other => Ok(other),
+        }
+    }
+
+    /// One attempt, given `left` of the request's deadline.
+    fn attempt(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: &Body,
+        what: &str,
+        left: Duration,
+    ) -> Result<Step, RegistryError> {
+        let mut req = http::Request::builder().method(method).uri(url);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        if let Some(a) = self.authorization.borrow().as_ref() {
+            req = req.header("Authorization", a);
+        }
+        let result = match body {
+            Body::Empty => self.run(req.header("Content-Length", "0").body(&b""[..]), left),
+            Body::Bytes(b) => self.run(req.body(*b), left),
+            Body::File(p) => {
+                let f = File::open(p).map_err(|source| RegistryError::Io {
+                    path: p.to_path_buf(),
+                    source,
+                })?;
+                self.run(req.body(f), left)
+            }
+        };
+        let resp = match result {
+            Ok(r) => r,
+            Err(Ok(e)) if transient(&e) => return Ok(Step::Retry(e.to_string(), None)),
+            Err(Ok(e)) => return Err(self.protocol(what, self.explain(e))),
+            Err(Err(e)) => return Err(self.protocol(what, e)),
+        };
+        let status = resp.status().as_u16();
+        if status == 401 {
+            let challenge = resp.headers().get("WWW-Authenticate");
+            let challenge = challenge.and_then(|v| v.to_str().ok()).unwrap_or("");
+            return Ok(Step::Challenged(challenge.to_string()));
+        }
+        if status == 403 {
+            return Err(self.auth_error(what, status));
+        }
+        if status >= 500 || status == 429 {
+            let after = matches!(status, 429 | 503)
+                .then(|| retry_after(&resp))
+                .flatten();
+            return Ok(Step::Retry(format!("HTTP {status}"), after));
+        }
+        Ok(Step::Answer(resp))
+    }
+
+    /// Runs a built request with `left` as its deadline up to the answer's head (the body is
+    /// paced by `paced`). The outer error is ureq's; the inner one a request that could not
+    /// be built.
+    #[allow(clippy::type_complexity)]
+    fn run<B: ureq::AsSendBody>(
+        &self,
+        req: Result<http::Request<B>, http::Error>,
+        left: Duration,
+    ) -> Result<http::Response<ureq::Body>, Result<ureq::Error, http::Error>> {
+        use ureq::RequestExt;
+        req.map_err(Err)?
+            .with_agent(&self.agent)
+            .configure()
+            .timeout_recv_response(Some(left.min(self.timeouts.base)))
+            .timeout_send_body(Some(left))
+            .timeout_connect(Some(left.min(self.timeouts.connect)))
+            .build()
+            .run()
+            .map_err(Ok)
+    }
+
+    /// A ureq error with a hint when it is about trust.
+    fn explain(&self, e: ureq::Error) -> String {
+        let text = e.to_string();
+        if text.contains("certificate") {
+            return format!(
+                "{text}; a registry with a private CA needs --registry-ca FILE (or SSL_CERT_FILE)"
+            );
+        }
+        text
+    }
+
+    /// The answer with its body held to the request's pace: it must arrive within `budget`
+    /// of `start`, plus the time any bytes beyond `expect` take at the slowest rate.
+    fn paced(
+        &self,
+        resp: http::Response<ureq::Body>,
+        start: Instant,
+        budget: Duration,
+        expect: u64,
+    ) -> http::Response<ureq::Body> {
+        let (parts, body) = resp.into_parts();
+        let reader = Paced {
+            inner: body.into_reader(),
+            start,
+            budget,
+            expect,
+            read: 0,
+            timeouts: self.timeouts.clone(),
+            registry: self.registry.clone(),
+        };
+        http::Response::from_parts(parts, ureq::Body::builder().reader(reader))
     }
 
     fn protocol(&self, what: &str, e: impl std::fmt::Display) -> RegistryError {
@@ -292,9 +628,16 @@ impl Client {
         );
         let mut req = self.agent.get(&url);
         if let Some(c) = cred {
+            self.check_realm(realm, what)?;
             req = req.header("Authorization", &c.basic_header());
         }
-        let mut resp = req.call().map_err(|e| self.protocol(what, e))?;
+        let req = req
+            .config()
+            .timeout_global(Some(self.timeouts.base))
+            .build();
+        let mut resp = req.call().map_err(|e| {
+            self.protocol(what, format!("token service {realm}: {}", self.explain(e)))
+        })?;
         let status = resp.status().as_u16();
         if status == 401 || status == 403 {
             return Err(self.auth_error(what, status));
@@ -309,6 +652,28 @@ impl Client {
             .ok_or_else(|| self.protocol(what, "token endpoint returned no token"))?;
         *self.authorization.borrow_mut() = Some(format!("Bearer {token}"));
         Ok(())
+    }
+
+    /// Credentials go to a token service over TLS, or to this machine: over plain HTTP to
+    /// anywhere else, anyone on the path could read them.
+    fn check_realm(&self, realm: &str, what: &str) -> Result<(), RegistryError> {
+        let Some(rest) = realm
+            .get(..7)
+            .filter(|s| s.eq_ignore_ascii_case("http://"))
+            .map(|_| &realm[7..])
+        else {
+            return Ok(());
+        };
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+        let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+        if is_loopback(host) {
+            return Ok(());
+        }
+        Err(RegistryError::InsecureRealm {
+            registry: self.registry.clone(),
+            what: what.to_string(),
+            realm: realm.to_string(),
+        })
     }
 
     /// Reads an answer's body as text (for error messages; bounded).
@@ -357,6 +722,57 @@ fn token_url(realm: &str, service: Option<&str>, repository: &str, asked: Option
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_real_loopback_is_loopback() {
+        for r in [
+            "127.0.0.1",
+            "127.0.0.1:5000",
+            "127.8.9.10:1",
+            "localhost:5000",
+            "[::1]:5000",
+        ] {
+            assert!(is_loopback(r), "{r}");
+        }
+        for r in [
+            "127.mycorp.example",
+            "127.mycorp.example:5000",
+            "127.0.0.1.example",
+            "10.0.0.1:5000",
+            "localhost.example",
+        ] {
+            assert!(!is_loopback(r), "{r}");
+        }
+    }
+
+    #[test]
+    fn credentials_go_only_to_tls_or_loopback_realms() {
+        let reference = Reference::parse("registry.example/team/app:1").unwrap();
+        let client = Client::new(&reference, &RegistryOptions::default()).unwrap();
+        for ok in [
+            "https://auth.example/token",
+            "http://127.0.0.1:5001/token",
+            "http://localhost/token",
+        ] {
+            assert!(client.check_realm(ok, "x").is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://auth.example/token",
+            "HTTP://auth.example/t",
+            "http://127.0.0.1@auth.example/t",
+            "http://127.mycorp.example/t",
+        ] {
+            let e = client.check_realm(bad, "x").unwrap_err().to_string();
+            assert!(e.contains(bad) && e.contains("plain HTTP"), "{e}");
+        }
+    }
+
+    #[test]
+    fn deadlines_scale_with_the_bytes() {
+        let t = Timeouts::default();
+        assert_eq!(t.deadline(0), Duration::from_secs(30));
+        assert_eq!(t.deadline(256 << 20), Duration::from_secs(30 + 1024));
+    }
 
     #[test]
     fn token_requests_add_the_challenge_scope() {
