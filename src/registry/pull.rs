@@ -394,13 +394,9 @@ impl Puller<'_> {
         let name = self.name.clone();
         let client = self.client()?;
         let what = format!("fetching {digest}");
-        let mut resp = client.send(
-            "GET",
-            &client.url(&format!("blobs/{digest}")),
-            &[],
-            &Body::Empty,
-            &what,
-        )?;
+        // The deadline scales with the size the manifest declares.
+        let url = client.url(&format!("blobs/{digest}"));
+        let mut resp = client.send_expecting("GET", &url, &[], &Body::Empty, &what, size)?;
         if resp.status().as_u16() != 200 {
             return Err(client.unexpected(&what, resp).into());
         }
