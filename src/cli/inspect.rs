@@ -47,7 +47,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         v["base"] = serde_json::to_value(choice.base)?;
         v["base_reason"] = choice.reason.clone().into();
         v["libraries"] = serde_json::to_value(&libraries)?;
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        outln!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
     }
     let kind = if linkage.is_static {
@@ -55,20 +55,20 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     } else {
         format!("dynamic, {}", linkage.libc().unwrap_or("no interpreter"))
     };
-    println!("{}: {} ({kind})", args.file.display(), linkage.platform);
+    outln!("{}: {} ({kind})", args.file.display(), linkage.platform);
     let none = || "(none)".to_string();
     let list = |v: &[String]| if v.is_empty() { none() } else { v.join(", ") };
-    println!(
+    outln!(
         "  interpreter  {}",
         linkage.interpreter.clone().unwrap_or_else(none)
     );
-    println!("  needed       {}", list(&linkage.needed));
+    outln!("  needed       {}", list(&linkage.needed));
     if !linkage.runpath.is_empty() || !linkage.rpath.is_empty() {
-        println!("  runpath      {}", list(&linkage.runpath));
-        println!("  rpath        {}", list(&linkage.rpath));
+        outln!("  runpath      {}", list(&linkage.runpath));
+        outln!("  rpath        {}", list(&linkage.rpath));
     }
     match &linkage.go {
-        Some(go) => println!(
+        Some(go) => outln!(
             "  go           {}{}{}",
             go.version.as_deref().unwrap_or("(version not recorded)"),
             go.path
@@ -80,13 +80,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 (None, n) => format!(", {n} module dependencies"),
             }
         ),
-        None => println!("  go           not a Go binary"),
+        None => outln!("  go           not a Go binary"),
     }
-    println!("base: {} ({})", choice.base, choice.reason);
+    outln!("base: {} ({})", choice.base, choice.reason);
     for lib in &libraries {
         match &lib.image_path {
-            Some(at) => println!("  {} => {} (at {at} in the image)", lib.name, lib.path),
-            None => println!("  {} => {}", lib.name, lib.path),
+            Some(at) => outln!("  {} => {} (at {at} in the image)", lib.name, lib.path),
+            None => outln!("  {} => {}", lib.name, lib.path),
         }
     }
     match unresolved {
