@@ -76,10 +76,10 @@ fn a_closed_pipe_ends_quietly() {
     assert_eq!(err, "", "nothing on stderr");
 }
 
-/// An ELF64 x86-64 executable with one PT_LOAD over the whole file, whose p_memsz reaches the
-/// top of the address space, carrying an unflipped SEA fuse.
+/// An ELF64 x86-64 executable with one PT_LOAD over the whole file, mapped at its offset (0),
+/// whose p_memsz reaches the top of the address space, carrying an unflipped SEA fuse.
 fn elf_with_huge_memsz() -> Vec<u8> {
-    let vaddr = 0x400000u64;
+    let vaddr = 0u64;
     let size = (64 + 56 + FUSE.len() + 1) as u64;
     let mut b = vec![0x7f, b'E', b'L', b'F', 2, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0];
     b.extend(2u16.to_le_bytes()); // ET_EXEC
@@ -92,9 +92,10 @@ fn elf_with_huge_memsz() -> Vec<u8> {
     for v in [64u16, 56, 1, 64, 0, 0] {
         b.extend(v.to_le_bytes());
     }
-    b.extend(1u32.to_le_bytes()); // PT_LOAD
-    b.extend(5u32.to_le_bytes()); // R+X
-                                  // vaddr + memsz is exactly 2^64 - 1: it does not wrap, but no page boundary follows it.
+    // PT_LOAD, R+X. vaddr + memsz is exactly 2^64 - 1: it does not wrap, but the next page
+    // boundary, where the new segment would go, is 2^64 (align_up overflowed on it).
+    b.extend(1u32.to_le_bytes());
+    b.extend(5u32.to_le_bytes());
     for v in [0u64, vaddr, vaddr, size, u64::MAX - vaddr, 0x1000] {
         b.extend(v.to_le_bytes());
     }
