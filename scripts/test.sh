@@ -15,6 +15,7 @@ scripts/install-deps.sh all
 scripts/toolchain-images.sh docker podman
 echo "test.sh: $(go version), docker $(docker version --format '{{.Server.Version}}'), $(skopeo --version), umoci $(umoci --version | awk '{print $NF}')"
 cargo fmt --all -- --check
+cargo fmt --manifest-path fuzz/Cargo.toml -- --check
 cargo clippy --all-targets --quiet -- -D warnings
 # --include-ignored: also the tests that need tools (plain `cargo test` lists them as ignored);
 # --nocapture: the tests print what they measured (e.g. cold and warm toolchain builds).
