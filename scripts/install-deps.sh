@@ -2,9 +2,10 @@
 # Installs what binpack's demo and tests need on Debian, only when missing.
 #   scripts/install-deps.sh go     Go 1.23 (bookworm-backports) only
 #   scripts/install-deps.sh all    Go, docker.io, skopeo, umoci, gcc, node + npm, podman,
-#                                  docker-registry, htpasswd, musl-gcc, busybox, and a running
-#                                  Docker engine
-# Touches nothing beyond: one apt source file for backports, the packages, and a dockerd process.
+#                                  docker-registry, htpasswd, musl-gcc, busybox, cargo-fuzz,
+#                                  and a running Docker engine
+# Touches nothing beyond: one apt source file for backports, the packages, cargo-fuzz in
+# ~/.cargo/bin, and a dockerd process.
 set -euo pipefail
 
 want=${1:-all}
@@ -74,8 +75,23 @@ start_dockerd() {
   exit 1
 }
 
+# cargo-fuzz for the fuzz targets in fuzz/; it builds them with the nightly toolchain, which
+# comes with the machine's rustup (installed here only if missing, which needs its network).
+install_fuzz() {
+  if ! rustup toolchain list | grep -q '^nightly'; then
+    log "rustup toolchain install nightly --profile minimal"
+    rustup toolchain install nightly --profile minimal \
+      || { log "no nightly toolchain: the fuzz targets (fuzz/) cannot be built"; exit 1; }
+  fi
+  if ! cargo fuzz --version >/dev/null 2>&1; then
+    log "cargo install cargo-fuzz --locked"
+    cargo install cargo-fuzz --locked
+  fi
+}
+
 install_go
 if [ "$want" = all ]; then
+  install_fuzz
   pkgs=()
   command -v dockerd >/dev/null || pkgs+=(docker.io)
   command -v skopeo >/dev/null || pkgs+=(skopeo)
@@ -88,6 +104,8 @@ if [ "$want" = all ]; then
   command -v htpasswd >/dev/null || pkgs+=(apache2-utils)
   command -v musl-gcc >/dev/null || pkgs+=(musl-tools)
   command -v busybox >/dev/null || pkgs+=(busybox-static)
+  # A private CA for the registry TLS test.
+  command -v openssl >/dev/null || pkgs+=(openssl)
   # Node 20+ is what binpack node is tested with; Debian's own nodejs is older (18).
   command -v node >/dev/null || pkgs+=(nodejs)
   command -v npm >/dev/null || pkgs+=(npm)

@@ -3,6 +3,7 @@
 mod cli;
 
 use clap::Parser;
+use std::io::Write;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -18,7 +19,7 @@ fn main() -> ExitCode {
     let argv = match cli::config::expand_args(std::env::args_os().collect()) {
         Ok(a) => a,
         Err(e) => {
-            eprintln!("binpack: error: {e:#}");
+            error(&format!("{e:#}"));
             return ExitCode::from(2);
         }
     };
@@ -29,9 +30,22 @@ fn main() -> ExitCode {
         Err(_) if binpack::cleanup::interrupted() => loop {
             std::thread::park();
         },
+        // A reader that closed the pipe (`binpack ... | head -1`) chose to read no further: the
+        // work is done, so binpack ends quietly and successfully, as ripgrep does.
+        Err(e)
+            if e.downcast_ref()
+                .is_some_and(cli::StdoutError::is_closed_pipe) =>
+        {
+            ExitCode::SUCCESS
+        }
         Err(e) => {
-            eprintln!("binpack: error: {e}");
+            error(&e.to_string());
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error on stderr; if even that cannot be written, the exit code still tells.
+fn error(message: &str) {
+    let _ = writeln!(std::io::stderr(), "binpack: error: {message}");
 }

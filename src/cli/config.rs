@@ -9,6 +9,7 @@
 use anyhow::{anyhow, bail, Context};
 use clap::{CommandFactory, Parser};
 use std::ffi::{OsStr, OsString};
+use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -58,7 +59,12 @@ fn check_owner(path: &Path) -> anyhow::Result<()> {
 fn announce(path: &Path, args: &[OsString]) {
     let quiet = super::Cli::try_parse_from(args).is_ok_and(|c| c.quiet);
     if !quiet {
-        eprintln!("binpack: options from {}", path.display());
+        // Best effort, as progress is: a full stderr must not stop the build.
+        let _ = writeln!(
+            std::io::stderr(),
+            "binpack: options from {}",
+            path.display()
+        );
     }
 }
 

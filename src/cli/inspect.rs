@@ -1,5 +1,6 @@
 //! `binpack inspect`: what an ELF needs at run time and which base binpack would pick.
 
+use super::StdoutError;
 use binpack::appfiles::entrypoint_of;
 use binpack::base;
 use binpack::build::Artifact;
@@ -51,10 +52,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         v["base"] = serde_json::to_value(choice.base)?;
         v["base_reason"] = choice.reason.clone().into();
         v["libraries"] = serde_json::to_value(&libraries)?;
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        outln!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
     }
-    print_text(&args, &linkage, &choice, &libraries);
+    print_text(&args, &linkage, &choice, &libraries)?;
     match unresolved {
         Some(e) => Err(e.into()),
         None => Ok(()),
@@ -63,7 +64,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
 /// The human-readable report. Every string read from the ELF (paths, names, Go module info) is
 /// escaped: a crafted binary must not reach the terminal with control characters.
-fn print_text(args: &Args, linkage: &Linkage, choice: &Choice, libraries: &[Resolved]) {
+fn print_text(
+    args: &Args,
+    linkage: &Linkage,
+    choice: &Choice,
+    libraries: &[Resolved],
+) -> Result<(), StdoutError> {
     let p = |s: &str| printable(s).into_owned();
     let kind = if linkage.is_static {
         "static".to_string()
@@ -71,7 +77,7 @@ fn print_text(args: &Args, linkage: &Linkage, choice: &Choice, libraries: &[Reso
         format!("dynamic, {}", linkage.libc().unwrap_or("no interpreter"))
     };
     let file = p(&args.file.to_string_lossy());
-    println!("{file}: {} ({kind})", linkage.platform);
+    outln!("{file}: {} ({kind})", linkage.platform);
     let list = |v: &[String]| {
         if v.is_empty() {
             "(none)".to_string()
@@ -80,24 +86,25 @@ fn print_text(args: &Args, linkage: &Linkage, choice: &Choice, libraries: &[Reso
         }
     };
     let interpreter = linkage.interpreter.as_deref().map_or("(none)".into(), p);
-    println!("  interpreter  {interpreter}");
-    println!("  needed       {}", list(&linkage.needed));
+    outln!("  interpreter  {interpreter}");
+    outln!("  needed       {}", list(&linkage.needed));
     if !linkage.runpath.is_empty() || !linkage.rpath.is_empty() {
-        println!("  runpath      {}", list(&linkage.runpath));
-        println!("  rpath        {}", list(&linkage.rpath));
+        outln!("  runpath      {}", list(&linkage.runpath));
+        outln!("  rpath        {}", list(&linkage.rpath));
     }
     match &linkage.go {
-        Some(go) => println!("  go           {}", p(&go_line(go))),
-        None => println!("  go           not a Go binary"),
+        Some(go) => outln!("  go           {}", p(&go_line(go))),
+        None => outln!("  go           not a Go binary"),
     }
-    println!("base: {} ({})", choice.base, p(&choice.reason));
+    outln!("base: {} ({})", choice.base, p(&choice.reason));
     for lib in libraries {
         let (name, path) = (p(&lib.name), p(&lib.path));
         match &lib.image_path {
-            Some(at) => println!("  {name} => {path} (at {} in the image)", p(at)),
-            None => println!("  {name} => {path}"),
+            Some(at) => outln!("  {name} => {path} (at {} in the image)", p(at)),
+            None => outln!("  {name} => {path}"),
         }
     }
+    Ok(())
 }
 
 fn go_line(go: &GoInfo) -> String {

@@ -1,5 +1,13 @@
 //! Command-line parsing and the subcommands, one file each.
 
+/// `println!` that returns a [`StdoutError`] (with `?`) instead of panicking when stdout
+/// cannot be written: a full disk (`> /dev/full`) or a closed pipe (`| head -1`).
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::cli::print_out(&format!("{}\n", format_args!($($arg)*)))?
+    };
+}
+
 mod bin;
 mod cargo;
 pub mod config;
@@ -12,6 +20,7 @@ mod sea;
 mod toolchain_args;
 
 use clap::{Parser, Subcommand};
+use std::io::{self, Write};
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -76,4 +85,24 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Inspect(a) => inspect::run(a),
         Command::Sea(a) => sea::run(a),
     }
+}
+
+/// The result could not be written on stdout.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write the result to standard output: {0}")]
+pub struct StdoutError(#[from] io::Error);
+
+impl StdoutError {
+    /// The reader closed the pipe (`| head -1`): it wanted no more output.
+    pub fn is_closed_pipe(&self) -> bool {
+        self.0.kind() == io::ErrorKind::BrokenPipe
+    }
+}
+
+/// Writes `text` on stdout and flushes it, so that a failed write is seen here and returned.
+pub fn print_out(text: &str) -> Result<(), StdoutError> {
+    let mut out = io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()?;
+    Ok(())
 }

@@ -1,10 +1,11 @@
 //! Progress on stderr while binpack works, and the final summary.
 
+use binpack::printable::printable;
 use binpack::progress::Progress;
 use binpack::summary::Summary;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::cell::RefCell;
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
 /// Shows each stage: a spinner or byte bar on a terminal, one line per stage otherwise.
@@ -31,7 +32,7 @@ impl Progress for Reporter {
             return;
         }
         if !self.tty {
-            eprintln!("binpack: {message}");
+            say(&format!("binpack: {message}"));
             return;
         }
         let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
@@ -61,9 +62,15 @@ impl Progress for Reporter {
         if let Some(bar) = self.bar.borrow_mut().take() {
             let msg = bar.message();
             bar.finish_and_clear();
-            eprintln!("binpack: {msg}");
+            say(&format!("binpack: {msg}"));
         }
     }
+}
+
+/// One progress line on stderr. Progress is best-effort: a stderr that cannot be written
+/// (`2> /dev/full`) must not stop the build, so the error is dropped (eprintln! would panic).
+fn say(line: &str) {
+    let _ = writeln!(std::io::stderr(), "{line}");
 }
 
 fn human(bytes: u64) -> String {
@@ -81,53 +88,77 @@ fn human(bytes: u64) -> String {
     }
 }
 
-/// Prints the result: readable lines, or one JSON object with `--json`.
+/// Prints the result: readable lines, or one JSON object with `--json`. A failed write is a
+/// [`StdoutError`](super::StdoutError), not println!'s panic.
 pub fn print_summary(s: &Summary, json: bool) -> anyhow::Result<()> {
     for n in &s.notes {
-        eprintln!("binpack: note: {n}");
+        say(&format!("binpack: note: {n}"));
     }
-    if json {
-        println!("{}", serde_json::to_string(s)?);
-        return Ok(());
-    }
-    println!("{}  {}", s.reference, s.digest);
-    println!("  base       {}: {}", s.image.base, s.image.base_reason);
+    let text = if json {
+        format!("{}\n", serde_json::to_string(s)?)
+    } else {
+        summary_text(s)
+    };
+    super::print_out(&text)?;
+    Ok(())
+}
+
+/// The readable summary, one line per fact.
+fn summary_text(s: &Summary) -> String {
+    let mut t = String::new();
+    // Writing to a String cannot fail.
+    let mut line = |l: String| {
+        t.push_str(&l);
+        t.push('\n');
+    };
+    line(format!("{}  {}", s.reference, s.digest));
+    line(format!(
+        "  base       {}: {}",
+        s.image.base, s.image.base_reason
+    ));
     if !s.image.libraries.is_empty() {
+        // Library names come from the ELF: escaped, like everything read from it.
         let names: Vec<&str> = s.image.libraries.iter().map(|l| l.name.as_str()).collect();
-        println!("  libraries  {}", names.join(", "));
+        line(format!("  libraries  {}", printable(&names.join(", "))));
     }
     if let Some(r) = &s.image.runtime {
-        println!("  runtime    {r}");
+        line(format!("  runtime    {r}"));
     }
-    if let Some(t) = &s.image.toolchain {
-        println!("  built on   {t}");
+    if let Some(tc) = &s.image.toolchain {
+        line(format!("  built on   {tc}"));
     }
-    println!("  platform   {}", s.platform);
-    println!("  entrypoint {}", s.image.entrypoint);
-    println!(
+    line(format!("  platform   {}", s.platform));
+    line(format!("  entrypoint {}", s.image.entrypoint));
+    line(format!(
         "  size       {} compressed, {} uncompressed (binary {})",
         human(s.size.compressed),
         human(s.size.uncompressed),
         human(s.image.binary_size)
-    );
-    if let Some(o) = &s.outputs.output {
-        println!(
+    ));
+    outputs_text(s, &mut line);
+    t
+}
+
+/// The lines saying where the image went.
+fn outputs_text(s: &Summary, line: &mut impl FnMut(String)) {
+    let o = &s.outputs;
+    if let Some(p) = &o.output {
+        line(format!(
             "  output     {}  (docker load -i {})",
-            o.display(),
-            o.display()
-        );
+            p.display(),
+            p.display()
+        ));
     }
-    if let Some(o) = &s.outputs.oci_layout {
-        println!("  oci layout {}", o.display());
+    if let Some(p) = &o.oci_layout {
+        line(format!("  oci layout {}", p.display()));
     }
-    if let (Some(p), Some(st)) = (&s.outputs.pushed, &s.outputs.push) {
-        println!(
+    if let (Some(p), Some(st)) = (&o.pushed, &o.push) {
+        line(format!(
             "  pushed     {p}  ({} uploaded, {} mounted, {} already there)",
             st.uploaded, st.mounted, st.skipped
-        );
+        ));
     }
-    if let Some(l) = &s.outputs.loaded {
-        println!("  loaded     {l}");
+    if let Some(l) = &o.loaded {
+        line(format!("  loaded     {l}"));
     }
-    Ok(())
 }

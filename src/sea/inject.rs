@@ -61,6 +61,8 @@ pub enum SeaError {
     FuseDoubled(PathBuf, usize),
     #[error("{} already carries a SEA blob (its fuse is flipped); start from a stock node binary", .0.display())]
     FuseFlipped(PathBuf),
+    #[error("the SEA blob is {0} bytes: node reads it from an ELF note, whose 32-bit size field holds at most {max} bytes (4 GiB); bundle fewer or smaller assets", max = u32::MAX)]
+    BlobTooLarge(u64),
 }
 
 /// What the injection did.
@@ -165,7 +167,9 @@ impl Shdr {
         out.extend_from_slice(&self.entsize.to_le_bytes());
     }
     fn file_range(&self) -> Option<Range<u64>> {
-        (self.sh_type != SHT_NOBITS && self.size > 0).then(|| self.offset..self.offset + self.size)
+        // read_sections refused a range that wraps; saturating keeps this safe on its own.
+        (self.sh_type != SHT_NOBITS && self.size > 0)
+            .then(|| self.offset..self.offset.saturating_add(self.size))
     }
     fn is_alloc(&self) -> bool {
         self.flags & u64::from(SHF_ALLOC) != 0
@@ -177,11 +181,13 @@ impl Shdr {
     }
 }
 
-fn align_up(x: u64, a: u64) -> u64 {
+/// `x` rounded up to a multiple of `a`; None when that does not fit in 64 bits (hostile
+/// headers: a p_memsz near 2^64).
+fn align_up(x: u64, a: u64) -> Option<u64> {
     if a <= 1 {
-        x
+        Some(x)
     } else {
-        x.div_ceil(a) * a
+        x.checked_next_multiple_of(a)
     }
 }
 
@@ -452,6 +458,8 @@ struct Region {
 /// The `NODE_SEA_BLOB` note: namesz, descsz, type 0, the name and the blob, each padded to 4.
 struct Note {
     blob: Vec<u8>,
+    /// The blob's length, checked to fit the note's size field.
+    descsz: u32,
 }
 
 impl Plan {
@@ -475,15 +483,14 @@ impl Plan {
     /// Input bytes not in the output: dropped sections and the old section header table.
     fn dropped(&self, input: &Input) -> u64 {
         let s = &self.sections;
-        let copied = s.loaded_end
-            + s.moved
-                .iter()
-                .map(|m| m.from.end - m.from.start)
-                .sum::<u64>();
+        // Saturating: overlapping sections on lying headers may add up past the file.
+        let copied = s.moved.iter().fold(s.loaded_end, |n, m| {
+            n.saturating_add(m.from.end - m.from.start)
+        });
         input
             .src
             .len
-            .saturating_sub(copied + (input.shnum * SHDR) as u64)
+            .saturating_sub(copied.saturating_add((input.shnum * SHDR) as u64))
     }
 }
 
@@ -508,8 +515,9 @@ impl Sections {
         let (shoff, end) = if headers.is_empty() {
             (0, cursor)
         } else {
-            let shoff = align_up(cursor, 8);
-            (shoff, shoff + (headers.len() * SHDR) as u64)
+            let shoff = align_up(cursor, 8).ok_or_else(|| too_big(input))?;
+            let end = shoff.checked_add((headers.len() * SHDR) as u64);
+            (shoff, end.ok_or_else(|| too_big(input))?)
         };
         Ok(Sections {
             loaded_end,
@@ -550,9 +558,13 @@ fn renumbered(s: &Shdr, index: &[Option<u32>]) -> Shdr {
 
 /// The end of what the loader maps (and of every allocated section): copied as it is.
 fn loaded_end(input: &Input) -> Result<u64, SeaError> {
-    let mut end = (EHDR as u64).max(input.phoff + (input.phdrs.len() * PHDR) as u64);
+    // Each sum was checked to stay inside the file when read; saturating keeps it so here.
+    let table_end = input
+        .phoff
+        .saturating_add((input.phdrs.len() * PHDR) as u64);
+    let mut end = (EHDR as u64).max(table_end);
     for p in &input.phdrs {
-        end = end.max(p.offset + p.filesz);
+        end = end.max(p.offset.saturating_add(p.filesz));
     }
     for s in input.shdrs.iter().filter(|s| s.is_alloc()) {
         if let Some(r) = s.file_range() {
@@ -591,43 +603,40 @@ fn place(
     if r.end > input.src.len {
         return Err(input.unsupported("a section extends past the end of the file"));
     }
-    *cursor = align_up(*cursor, s.addralign);
-    let to = *cursor;
-    *cursor += r.end - r.start;
+    let to = align_up(*cursor, s.addralign).ok_or_else(|| too_big(input))?;
+    *cursor = to
+        .checked_add(r.end - r.start)
+        .ok_or_else(|| too_big(input))?;
     Ok(Some(Move { from: r, to }))
+}
+
+/// Offsets past 2^64: only headers that lie get there.
+fn too_big(input: &Input) -> SeaError {
+    input.unsupported("its sections add up to offsets past 2^64 (malformed headers)")
 }
 
 impl Region {
     /// The region placed past `after` and every segment, with the same vaddr - offset as the
     /// first PT_LOAD (kernels before 5.18 compute AT_PHDR as load address + e_phoff).
     fn plan(input: &Input, after: u64, blob: &Blob) -> Result<Region, SeaError> {
-        let first = &input.first_load;
-        let delta = first
-            .vaddr
-            .checked_sub(first.offset)
-            .ok_or_else(|| input.unsupported("first PT_LOAD maps below its file offset"))?;
-        let max_end = input
-            .phdrs
-            .iter()
-            .filter(|p| p.p_type == PT_LOAD)
-            .map(|p| p.vaddr + p.memsz)
-            .max()
-            .unwrap_or(0);
-        let off = align_up(after.max(max_end.saturating_sub(delta)), input.page);
-        if off - after > 1 << 30 {
-            return Err(
-                input.unsupported("its segments map more than 1 GiB past the end of the file")
-            );
-        }
         let phnum = input.phdrs.len() + 2;
         if phnum >= 0xffff {
             return Err(input.unsupported("too many program headers"));
         }
-        let note = Note {
-            blob: blob.to_bytes(input.layout),
-        };
-        let note_off = off + align_up((phnum * PHDR) as u64, 8);
-        let phdrs = program_headers(input, off, off + delta, note_off, note.len());
+        let note = Note::new(blob.to_bytes(input.layout))?;
+        let (off, vaddr) = region_start(input, after)?;
+        // (phnum * PHDR) is below 4 MiB: it aligns; the sums may not fit on lying headers.
+        let table = align_up((phnum * PHDR) as u64, 8).unwrap_or(u64::MAX);
+        let note_off = off.checked_add(table).ok_or_else(|| too_big(input))?;
+        let end = note_off
+            .checked_add(note.len())
+            .ok_or_else(|| too_big(input))?;
+        if vaddr.checked_add(end - off).is_none() {
+            return Err(input.unsupported(
+                "the new segment would map past the top of the address space (malformed PT_LOAD)",
+            ));
+        }
+        let phdrs = program_headers(input, off, vaddr, note_off, note.len());
         Ok(Region {
             off,
             phdrs,
@@ -635,6 +644,38 @@ impl Region {
             note,
         })
     }
+}
+
+/// The region's offset, page-aligned past `after` and past every PT_LOAD's end in memory,
+/// and its address, with the same vaddr - offset as the first PT_LOAD.
+fn region_start(input: &Input, after: u64) -> Result<(u64, u64), SeaError> {
+    let first = &input.first_load;
+    let delta = first
+        .vaddr
+        .checked_sub(first.offset)
+        .ok_or_else(|| input.unsupported("first PT_LOAD maps below its file offset"))?;
+    // check_segments refused a vaddr + memsz that wraps.
+    let max_end = input
+        .phdrs
+        .iter()
+        .filter(|p| p.p_type == PT_LOAD)
+        .map(|p| p.vaddr.saturating_add(p.memsz))
+        .max()
+        .unwrap_or(0);
+    let too_far = || {
+        input.unsupported(format!(
+            "its segments map more than 1 GiB past the end of the file (up to address {max_end:#x}: p_vaddr + p_memsz)"
+        ))
+    };
+    // A p_memsz near 2^64 puts the end where no page boundary follows it.
+    let off = align_up(after.max(max_end.saturating_sub(delta)), input.page).ok_or_else(too_far)?;
+    if off - after > 1 << 30 {
+        return Err(too_far());
+    }
+    let vaddr = off.checked_add(delta).ok_or_else(|| {
+        input.unsupported("the first PT_LOAD's address leaves no room for the new segment")
+    })?;
+    Ok((off, vaddr))
 }
 
 /// The new program header table, at `off`/`vaddr`, for a note of `note_len` at `note_off`.
@@ -670,13 +711,29 @@ fn program_headers(input: &Input, off: u64, vaddr: u64, note_off: u64, note_len:
     phdrs
 }
 
+/// The note's 32-bit size field for a blob of `len` bytes. A larger blob is refused: `as u32`
+/// would cut the size and node would read a truncated blob.
+fn desc_size(len: usize) -> Result<u32, SeaError> {
+    u32::try_from(len).map_err(|_| SeaError::BlobTooLarge(len as u64))
+}
+
+/// Zeros that pad `len` bytes to a multiple of 4.
+fn pad4(len: usize) -> usize {
+    (4 - len % 4) % 4
+}
+
 impl Note {
+    fn new(blob: Vec<u8>) -> Result<Note, SeaError> {
+        let descsz = desc_size(blob.len())?;
+        Ok(Note { blob, descsz })
+    }
+
     fn name_pad() -> usize {
-        align_up(NOTE_NAME.len() as u64, 4) as usize - NOTE_NAME.len()
+        pad4(NOTE_NAME.len())
     }
 
     fn blob_pad(&self) -> usize {
-        align_up(self.blob.len() as u64, 4) as usize - self.blob.len()
+        pad4(self.blob.len())
     }
 
     fn len(&self) -> u64 {
@@ -687,7 +744,7 @@ impl Note {
     fn head(&self) -> Vec<u8> {
         let mut h = Vec::with_capacity(12 + NOTE_NAME.len() + Note::name_pad());
         h.extend_from_slice(&(NOTE_NAME.len() as u32).to_le_bytes());
-        h.extend_from_slice(&(self.blob.len() as u32).to_le_bytes());
+        h.extend_from_slice(&self.descsz.to_le_bytes());
         h.extend_from_slice(&0u32.to_le_bytes());
         h.extend_from_slice(NOTE_NAME);
         h.resize(h.len() + Note::name_pad(), 0);
@@ -847,4 +904,28 @@ fn scan(file: &File, len: u64) -> io::Result<Scan> {
             main_format: found[2],
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_blob_over_4_gib_is_refused_not_cut() {
+        assert_eq!(desc_size(u32::MAX as usize).unwrap(), u32::MAX);
+        let e = desc_size(u32::MAX as usize + 1).unwrap_err();
+        assert!(matches!(e, SeaError::BlobTooLarge(4_294_967_296)), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("the SEA blob is 4294967296 bytes: node reads it from an ELF note"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn align_up_says_when_it_does_not_fit() {
+        assert_eq!(align_up(5, 0), Some(5));
+        assert_eq!(align_up(0x1001, 0x1000), Some(0x2000));
+        assert_eq!(align_up(u64::MAX - 5, 0x1000), None);
+    }
 }
