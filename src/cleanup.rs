@@ -106,3 +106,27 @@ pub fn effective_uid() -> Option<u32> {
     let probe = tempfile::NamedTempFile::new().ok()?;
     probe.as_file().metadata().ok().map(|m| m.uid())
 }
+
+/// `<pid>-<pid namespace inode>`: this run's part of its temporaries' names, so a later run can
+/// tell one whose writer was killed (SIGKILL runs no handler) from one still being written.
+pub fn run_tag() -> String {
+    format!("{}-{}", std::process::id(), pid_namespace())
+}
+
+/// The inode of this process's pid namespace (0 when /proc does not say).
+pub fn pid_namespace() -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self/ns/pid").map_or(0, |m| m.ino())
+}
+
+/// The prefix of this run's private directories under TMPDIR (staging, build outputs):
+/// `binpack-<pid>-<ns>-`, swept by a later run once the writer is gone.
+pub fn private_prefix() -> String {
+    format!("binpack-{}-", run_tag())
+}
+
+/// The prefix of this run's temporaries beside an output (`.binpack-<pid>-<ns>-`, with the
+/// suffix `.tmp`).
+pub fn beside_prefix() -> String {
+    format!(".binpack-{}-", run_tag())
+}

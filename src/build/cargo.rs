@@ -77,7 +77,7 @@ pub fn build(spec: &CargoBuild) -> Result<Built, CargoError> {
     let tmp = std::env::temp_dir();
     let out_dir = Tracked::new(
         tempfile::Builder::new()
-            .prefix("binpack-cargo-")
+            .prefix(&crate::cleanup::private_prefix())
             .tempdir()
             .map_err(io_err("creating a temporary directory in", &tmp))?,
     );

@@ -102,7 +102,7 @@ pub fn build(
         Toolchain::Container(_) => PathBuf::from("go"),
     };
     let (workdir, target) = locate(&spec.package)?;
-    let out_dir = Tracked::new(temp_dir("binpack-go-")?);
+    let out_dir = Tracked::new(temp_dir()?);
     let workdir = workdir
         .canonicalize()
         .map_err(file_error("resolving the package directory", &workdir))?;

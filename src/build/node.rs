@@ -98,7 +98,7 @@ pub fn build(
             "--packer pkg runs on the host toolchain only (--toolchain host); the default packer (sea) works in a toolchain container".into(),
         ));
     }
-    let out_dir = Tracked::new(temp_dir("binpack-node-")?);
+    let out_dir = Tracked::new(temp_dir()?);
     let mount = mount_root(&entry.project);
     let runner = toolchain.runner(&mount, out_dir.path(), &volume("npm-cache"));
     let runtime = match (&spec.node_version, &runner) {

@@ -97,10 +97,11 @@ pub fn file_error(doing: &'static str, path: &Path) -> impl FnOnce(io::Error) ->
     }
 }
 
-/// A fresh temporary directory named `prefix...` in the system's temporary directory.
-pub fn temp_dir(prefix: &str) -> Result<tempfile::TempDir, FileError> {
+/// A fresh private directory in the system's temporary directory, named so that a later run
+/// removes it if this one is killed.
+pub fn temp_dir() -> Result<tempfile::TempDir, FileError> {
     tempfile::Builder::new()
-        .prefix(prefix)
+        .prefix(&crate::cleanup::private_prefix())
         .tempdir()
         .map_err(file_error(
             "creating a temporary directory in",

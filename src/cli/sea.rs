@@ -37,7 +37,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     let tmp = binpack::cleanup::Tracked::new(
         tempfile::Builder::new()
-            .prefix(".binpack-")
+            .prefix(&binpack::cleanup::beside_prefix())
+            .suffix(".tmp")
             .tempfile_in(&dir)
             .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", args.output.display()))?,
     );

@@ -28,12 +28,6 @@ pub(super) fn write_err(path: &Path) -> impl FnOnce(io::Error) -> EmitError + '_
     }
 }
 
-/// `.binpack-<pid>-<pid namespace>-`: temporaries beside an output name their writer, so a
-/// later run can tell one whose writer was killed from one still being written.
-pub(super) fn temp_prefix() -> String {
-    format!(".binpack-{}-", super::leftovers::run_tag())
-}
-
 pub(super) fn is_empty_dir(p: &Path) -> bool {
     fs::read_dir(p)
         .map(|mut d| d.next().is_none())
@@ -89,7 +83,7 @@ pub fn atomic_file(
     with_parent(dest, |parent| {
         let tmp = Tracked::new(
             tempfile::Builder::new()
-                .prefix(&temp_prefix())
+                .prefix(&crate::cleanup::beside_prefix())
                 .suffix(".tmp")
                 .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
                 .tempfile_in(parent)

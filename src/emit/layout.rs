@@ -3,7 +3,7 @@
 //! replaced and keeps its other images; a directory that is not a layout is never touched.
 
 use super::archive::OCI_LAYOUT;
-use super::fs::{atomic_file, is_empty_dir, plain, temp_prefix, with_parent, write_err};
+use super::fs::{atomic_file, is_empty_dir, plain, with_parent, write_err};
 use super::staging::blobs_of;
 use super::{Emit, EmitError, Outcome, Output};
 use crate::cleanup::Tracked;
@@ -46,7 +46,7 @@ impl Output for OciLayout {
 fn create(dest: &Path, e: &Emit) -> Result<(), EmitError> {
     with_parent(dest, |parent| {
         let tmp = tempfile::Builder::new()
-            .prefix(&temp_prefix())
+            .prefix(&crate::cleanup::beside_prefix())
             .suffix(".tmp")
             .tempdir_in(parent)
             .map_err(|err| write_err(dest)(plain(err)))?;

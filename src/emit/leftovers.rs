@@ -3,7 +3,7 @@
 //! writer's pid and pid namespace; the next run removes those whose writer is gone, and
 //! nothing without binpack's pattern.
 
-use crate::cleanup::effective_uid;
+use crate::cleanup::{effective_uid, pid_namespace};
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
@@ -12,16 +12,6 @@ use std::time::{Duration, SystemTime};
 /// Longer than any run: past this a temporary is stale whatever its pid says (pids are reused,
 /// and a writer in another pid namespace, on a shared volume, cannot be looked up).
 const STALE: Duration = Duration::from_secs(24 * 60 * 60);
-
-/// `<pid>-<pid namespace inode>`, this run's part of its temporaries' names.
-pub(super) fn run_tag() -> String {
-    format!("{}-{}", std::process::id(), pid_namespace())
-}
-
-/// The inode of this process's pid namespace (0 when /proc does not say).
-fn pid_namespace() -> u64 {
-    fs::metadata("/proc/self/ns/pid").map_or(0, |m| m.ino())
-}
 
 /// Removes stale staging directories (`binpack-<pid>-<ns>-XXXXXX`) of this user under TMPDIR.
 pub fn sweep_staging() {

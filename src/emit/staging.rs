@@ -20,7 +20,7 @@ impl Staging {
         let tmp = std::env::temp_dir();
         let dir = tempfile::Builder::new()
             // The pid lets a later run tell a staging directory of a killed run (see leftovers).
-            .prefix(&format!("binpack-{}-", super::leftovers::run_tag()))
+            .prefix(&crate::cleanup::private_prefix())
             .tempdir()
             .map_err(write_err(&tmp))?;
         fs::create_dir_all(dir.path().join("blobs/sha256")).map_err(write_err(dir.path()))?;
