@@ -21,16 +21,7 @@ fn cached_base(cache: &Path) -> String {
         std::fs::write(dir.join(&hex), bytes).unwrap();
         format!("sha256:{hex}")
     };
-    let mut tar = tar::Builder::new(Vec::new());
-    let mut h = tar::Header::new_gnu();
-    h.set_size(12);
-    h.set_mode(0o644);
-    tar.append_data(&mut h, "etc/os-release", &b"ID=testbase\n"[..])
-        .unwrap();
-    let tar = tar.into_inner().unwrap();
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    std::io::Write::write_all(&mut gz, &tar).unwrap();
-    let gz = gz.finish().unwrap();
+    let (tar, gz) = base_layer();
     let layer = put(&gz);
     let config = serde_json::json!({
         "architecture": "amd64", "os": "linux",

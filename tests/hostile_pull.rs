@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::fixture::{write_fixture, EM_X86_64};
+use common::fixture::{base_layer, write_fixture, EM_X86_64};
 use sha2::{Digest as _, Sha256};
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
@@ -136,15 +136,7 @@ struct Base {
 
 impl Base {
     fn new() -> Base {
-        let mut tar = tar::Builder::new(Vec::new());
-        let mut h = tar::Header::new_gnu();
-        h.set_size(12);
-        h.set_mode(0o644);
-        tar.append_data(&mut h, "etc/os-release", &b"ID=testbase\n"[..])
-            .unwrap();
-        let tar = tar.into_inner().unwrap();
-        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-        gz.write_all(&tar).unwrap();
+        let (tar, gz) = base_layer();
         let config = serde_json::json!({
             "architecture": "amd64", "os": "linux",
             "config": {"Env": ["PATH=/usr/bin"]},
@@ -152,7 +144,7 @@ impl Base {
         });
         Base {
             config: serde_json::to_vec(&config).unwrap(),
-            layer: gz.finish().unwrap(),
+            layer: gz,
         }
     }
 

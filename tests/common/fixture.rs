@@ -112,3 +112,18 @@ pub fn layer_entries(path: &Path) -> Vec<(String, u32, u64, char)> {
         })
         .collect()
 }
+
+/// A base image's one layer: (the tar, its gzip), holding `/etc/os-release`.
+pub fn base_layer() -> (Vec<u8>, Vec<u8>) {
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(12);
+    h.set_mode(0o644);
+    tar.append_data(&mut h, "etc/os-release", &b"ID=testbase\n"[..])
+        .unwrap();
+    let tar = tar.into_inner().unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gz, &tar).unwrap();
+    let gz = gz.finish().unwrap();
+    (tar, gz)
+}
