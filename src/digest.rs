@@ -24,6 +24,13 @@ impl Digest {
         Digest(format!("sha256:{:x}", h.finalize()))
     }
 
+    /// The digest and length of everything `r` yields (a file, streamed).
+    pub fn of_reader(r: &mut impl std::io::Read) -> std::io::Result<(Digest, u64)> {
+        let mut h = Sha256::new();
+        let len = std::io::copy(r, &mut h)?;
+        Ok((Digest::from_hasher(h), len))
+    }
+
     pub fn parse(s: &str) -> Result<Digest, BadDigest> {
         let ok = s.strip_prefix("sha256:").is_some_and(|hex| {
             hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))

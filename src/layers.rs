@@ -4,9 +4,8 @@
 //! the cache knows is linked from there instead of compressed again.
 
 use crate::cache;
-use crate::cleanup::Tracked;
 use crate::digest::Digest;
-use crate::emit::{EmitError, Staging};
+use crate::emit::{atomic_file, EmitError, Staging};
 use crate::layer::{self, Content, LayerError, LayerStats, Node, Tree};
 use crate::progress::Progress;
 use sha2::{Digest as _, Sha256};
@@ -46,8 +45,8 @@ pub enum LayersError {
     Emit(#[from] EmitError),
 }
 
-/// Where known layers are kept; None compresses every layer.
-#[derive(Clone, Debug)]
+/// Where known layers are kept; None (the default) compresses every layer.
+#[derive(Clone, Debug, Default)]
 pub struct LayerCache {
     dir: Option<PathBuf>,
 }
@@ -161,9 +160,7 @@ fn content_hash(content: &Content) -> Result<(Digest, u64), LayerError> {
                 source,
             };
             let mut f = std::fs::File::open(p).map_err(read_err)?;
-            let mut h = Sha256::new();
-            let len = std::io::copy(&mut f, &mut h).map_err(read_err)?;
-            Ok((Digest::from_hasher(h), len))
+            Digest::of_reader(&mut f).map_err(read_err)
         }
     }
 }
@@ -183,10 +180,8 @@ fn lookup(dir: &Path, key: &Digest, staging: &Staging) -> Option<LayerStats> {
         uncompressed_size: r.uncompressed_size,
     };
     let blob = stats.digest.blob_in(dir);
-    let mut f = std::fs::File::open(&blob).ok()?;
-    let mut h = Sha256::new();
-    let len = std::io::copy(&mut f, &mut h).ok()?;
-    if len != stats.size || Digest::from_hasher(h) != stats.digest {
+    let (digest, len) = Digest::of_reader(&mut std::fs::File::open(&blob).ok()?).ok()?;
+    if len != stats.size || digest != stats.digest {
         // Damaged: not used, and removed so that the layer compressed now takes its place.
         let _ = std::fs::remove_file(&blob);
         return None;
@@ -203,18 +198,23 @@ struct Record {
     uncompressed_size: u64,
 }
 
-/// Keeps the staged blob and its record in the cache, each renamed into place whole.
+/// Keeps the staged blob and its record in the cache, each written whole through a
+/// temporary file (0644: blobs are linked into layouts others read).
 fn remember(
     dir: &Path,
     key: &Digest,
     stats: &LayerStats,
     staging: &Staging,
-) -> std::io::Result<()> {
+) -> Result<(), EmitError> {
     let blob = stats.digest.blob_in(dir);
     if !blob.is_file() {
         let from = staging.blob_path(&stats.digest);
-        whole_file(&blob, |f| {
-            std::io::copy(&mut std::fs::File::open(&from)?, f).map(|_| ())
+        atomic_file(&blob, |mut f| {
+            let copied = std::fs::File::open(&from).and_then(|mut r| std::io::copy(&mut r, &mut f));
+            copied.map(|_| ()).map_err(|source| EmitError::Write {
+                path: blob.clone(),
+                source,
+            })
         })?;
     }
     let record = Record {
@@ -224,23 +224,11 @@ fn remember(
         uncompressed_size: stats.uncompressed_size,
     };
     let bytes = serde_json::to_vec(&record).expect("a record serializes");
-    whole_file(&record_path(dir, key), |f| f.write_all(&bytes))
-}
-
-/// Writes `dest` through a temporary file beside it (removed on a signal), renamed into place.
-fn whole_file(
-    dest: &Path,
-    write: impl FnOnce(&mut &std::fs::File) -> std::io::Result<()>,
-) -> std::io::Result<()> {
-    let parent = dest.parent().expect("cache paths have a parent");
-    std::fs::create_dir_all(parent)?;
-    // Blobs are linked into layouts, which whoever reads the layout must be able to read.
-    let tmp = tempfile::Builder::new()
-        .prefix(".tmp-")
-        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
-        .tempfile_in(parent)?;
-    let tmp = Tracked::new(tmp);
-    write(&mut tmp.get().as_file())?;
-    tmp.into_inner().persist(dest).map_err(|e| e.error)?;
-    Ok(())
+    let path = record_path(dir, key);
+    atomic_file(&path, |mut f| {
+        f.write_all(&bytes).map_err(|source| EmitError::Write {
+            path: path.clone(),
+            source,
+        })
+    })
 }

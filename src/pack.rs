@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 pub use crate::appfiles::APP_DIR;
 
 /// Everything the user can say about the image besides where it goes.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct PackOptions {
     pub base: BaseRequest,
     /// The alpine image for musl binaries (default: pinned in runtimes/bases.json).
@@ -36,20 +36,6 @@ pub struct PackOptions {
     /// How to reach the registry of an image base.
     pub registry: RegistryOptions,
     pub layer_cache: LayerCache,
-}
-
-impl Default for PackOptions {
-    fn default() -> PackOptions {
-        PackOptions {
-            base: BaseRequest::Auto,
-            alpine: None,
-            reference: None,
-            run: RunOptions::default(),
-            ca_bundle: None,
-            registry: RegistryOptions::default(),
-            layer_cache: LayerCache::off(),
-        }
-    }
 }
 
 #[derive(Debug, thiserror::Error)]

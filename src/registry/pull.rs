@@ -9,7 +9,6 @@ use crate::image::{BaseLayers, Blob, LAYER_MEDIA_TYPE};
 use crate::platform::Platform;
 use crate::reference::Reference;
 use oci_spec::image::{Arch, Descriptor, ImageConfiguration, ImageIndex, ImageManifest, Os};
-use sha2::Digest as _;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -448,9 +447,8 @@ fn check_cached(path: &Path, digest: &Digest, size: u64) -> Result<Cached, PullE
         let why = format!("it is {len} bytes, where {digest} is {size}");
         return Ok(Cached::Damaged(why));
     }
-    let mut h = sha2::Sha256::new();
-    std::io::copy(&mut f, &mut h).map_err(cache_err(path))?;
-    if Digest::from_hasher(h) != *digest {
+    let (got, _) = Digest::of_reader(&mut f).map_err(cache_err(path))?;
+    if got != *digest {
         return Ok(Cached::Damaged("its bytes do not match its digest".into()));
     }
     Ok(Cached::Good)
