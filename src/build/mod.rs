@@ -46,6 +46,29 @@ pub struct Provenance {
     /// The platform the build targeted, when it said (it carries what the ELF header cannot,
     /// such as arm's variant).
     pub platform: Option<Platform>,
+    /// The packages that went into the executable or its files (npm packages bundled or
+    /// shipped, the node runtime, Go modules, crates), for the SBOM. Sorted, no duplicates.
+    pub components: Vec<Component>,
+}
+
+/// A software package inside the artifact, as an SBOM names it.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Component {
+    pub ecosystem: Ecosystem,
+    pub name: String,
+    pub version: String,
+    /// The license as the package declares it (an SPDX expression when it is one).
+    pub license: Option<String>,
+}
+
+/// Where a component comes from: decides its package URL (`pkg:npm/...`, `pkg:golang/...`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Ecosystem {
+    Npm,
+    Golang,
+    Cargo,
+    /// A language runtime shipped in the image (the node binary): `pkg:generic/node@v20.20.2`.
+    Runtime,
 }
 
 /// A builder's result: the artifact, and the temporary directory it lives in, which must
