@@ -23,6 +23,9 @@ pub struct GoBuild {
     pub flags: Vec<String>,
     /// Extra ldflags, appended to binpack's `-s -w -buildid=`.
     pub ldflags: Option<String>,
+    /// Embed Go's time zone database (the `timetzdata` tag, ~450 KB): scratch has no
+    /// /usr/share/zoneinfo, and `time.LoadLocation` fails without one or the other.
+    pub tzdata: bool,
 }
 
 /// How to get go, for the errors that say it is missing.
@@ -250,7 +253,15 @@ impl Go<'_> {
             ldflags.push_str(extra);
         }
         let out = out.to_string_lossy();
-        let args = self.args(&["build", "-trimpath", "-ldflags", &ldflags, "-o", &out]);
+        let goflags = std::env::var("GOFLAGS").unwrap_or_default();
+        let fixed = ["build", "-trimpath", "-ldflags", &ldflags, "-o", &out];
+        let args = fixed
+            .iter()
+            .map(|s| s.to_string())
+            .chain(build_flags(self.spec, &goflags))
+            .chain([self.target.clone()])
+            .map(OsString::from)
+            .collect();
         // go's own output reaches the user unchanged.
         let built = self.run("go build", "0", args, Show::All)?;
         if !built.status.success() {
@@ -283,6 +294,63 @@ impl Go<'_> {
 /// fails elsewhere); `-linkmode=external` and the c-shared and plugin buildmodes fail
 /// ("requires external (cgo) linking"), so counting them as dynamic costs nothing. GOFLAGS
 /// (passed into a container) counts as much as `--build-flag`.
+/// The user's build flags with binpack's: `-buildvcs=false` unless the user set it (a host
+/// build sees the .git, a container build does not: stamping would make their digests
+/// differ; the revision is in the image's labels either way), and the `timetzdata` tag merged
+/// into the user's `-tags` (go keeps only the last `-tags`; the command line's replaces
+/// GOFLAGS').
+fn build_flags(spec: &GoBuild, goflags: &str) -> Vec<String> {
+    let mut flags = Vec::new();
+    let vcs_set = |s: &str| s.contains("-buildvcs");
+    if !vcs_set(goflags) && !spec.flags.iter().any(|f| vcs_set(f)) {
+        flags.push("-buildvcs=false".to_string());
+    }
+    let mut user = spec.flags.clone();
+    if !spec.tzdata {
+        flags.extend(user);
+        return flags;
+    }
+    let with_tag = |tags: &str| {
+        let tags = tags.trim_matches(['\'', '"']);
+        // Space-separated is the old spelling; go reads commas when there are any.
+        let tags = if tags.contains(',') {
+            tags.to_string()
+        } else {
+            tags.split_whitespace().collect::<Vec<_>>().join(",")
+        };
+        if tags.is_empty() {
+            TZDATA_TAG.to_string()
+        } else {
+            format!("{tags},{TZDATA_TAG}")
+        }
+    };
+    let mut merged = false;
+    let mut i = 0;
+    while i < user.len() {
+        let flag = user[i].trim_start_matches('-');
+        if let Some(v) = flag.strip_prefix("tags=") {
+            user[i] = format!("-tags={}", with_tag(v));
+            merged = true;
+        } else if flag == "tags" && i + 1 < user.len() {
+            user[i + 1] = with_tag(&user[i + 1]);
+            merged = true;
+            i += 1;
+        }
+        i += 1;
+    }
+    if !merged {
+        let from_goflags = goflags
+            .split_whitespace()
+            .find_map(|f| f.trim_start_matches('-').strip_prefix("tags="));
+        flags.push(format!("-tags={}", with_tag(from_goflags.unwrap_or(""))));
+    }
+    flags.extend(user);
+    flags
+}
+
+/// The build tag that embeds Go's time zone database.
+const TZDATA_TAG: &str = "timetzdata";
+
 fn links_dynamically(spec: &GoBuild, goflags: &str) -> bool {
     let text = [goflags, spec.ldflags.as_deref().unwrap_or("")]
         .into_iter()
@@ -428,6 +496,7 @@ mod tests {
             platform: Platform::parse("linux/arm/v7").unwrap(),
             flags: flags.iter().map(|f| f.to_string()).collect(),
             ldflags: ldflags.map(String::from),
+            tzdata: true,
         }
     }
 
@@ -465,7 +534,9 @@ mod tests {
         assert_eq!(fake.args_of("list"), [words("list -e -json -tags=netgo .")]);
         let mut want = words("build -trimpath -ldflags");
         want.push("-s -w -buildid= -X main.v=1".into());
-        want.extend(words("-o /out/app -tags=netgo ."));
+        want.extend(words(
+            "-o /out/app -buildvcs=false -tags=netgo,timetzdata .",
+        ));
         assert_eq!(fake.args_of("build"), [want]);
         let calls = fake.calls.borrow();
         for var in ["GOOS=linux", "GOARCH=arm", "GOARM=7", "CGO_ENABLED=0"] {
@@ -478,6 +549,29 @@ mod tests {
         assert_eq!(
             calls.iter().map(|c| c.show).collect::<Vec<_>>(),
             [Show::Stderr, Show::All]
+        );
+    }
+
+    #[test]
+    fn tzdata_joins_the_users_tags_and_vcs_stamping_is_off_unless_asked() {
+        let flags = |f: &[&str], tz: bool, goflags: &str| {
+            let mut s = spec(f, None);
+            s.tzdata = tz;
+            build_flags(&s, goflags).join(" ")
+        };
+        assert_eq!(flags(&[], true, ""), "-buildvcs=false -tags=timetzdata");
+        assert_eq!(flags(&[], false, ""), "-buildvcs=false");
+        assert_eq!(
+            flags(&["-tags", "netgo osusergo", "-v"], true, ""),
+            "-buildvcs=false -tags netgo,osusergo,timetzdata -v"
+        );
+        assert_eq!(
+            flags(&["--tags=a,b"], true, "-buildvcs=true"),
+            "-tags=a,b,timetzdata"
+        );
+        assert_eq!(
+            flags(&["-buildvcs=true"], true, "-mod=vendor -tags=netgo"),
+            "-tags=netgo,timetzdata -buildvcs=true"
         );
     }
 

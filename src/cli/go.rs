@@ -34,6 +34,11 @@ pub struct Args {
     #[arg(long = "build-flag", value_name = "FLAG", allow_hyphen_values = true)]
     build_flags: Vec<String>,
 
+    /// Leave Go's embedded time zone database out (~450 KB; time.LoadLocation then needs
+    /// zoneinfo in the image, e.g. --add /usr/share/zoneinfo:/usr/share/zoneinfo)
+    #[arg(long)]
+    no_tzdata: bool,
+
     #[command(flatten)]
     toolchain: ToolchainArgs,
 
@@ -47,6 +52,7 @@ pub fn run(args: Args, reporter: &Reporter) -> anyhow::Result<()> {
         platform: args.platform.clone().unwrap_or_else(Platform::host),
         flags: args.build_flags.clone(),
         ldflags: args.ldflags.clone(),
+        tzdata: !args.no_tzdata,
     };
     let toolchain = Toolchain::select(&args.toolchain.request(), "go", go::INSTALL, reporter)?;
     reporter.stage(&format!(
