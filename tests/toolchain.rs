@@ -33,11 +33,12 @@ fn need_image(engine: &str, image: &str, conf: Option<&Path>) {
     );
 }
 
-/// A PATH holding only the container engines: no go, no node, no npm.
+/// A PATH holding only the container engines and git (the revision label): no go, no node, no
+/// npm.
 fn engines_only_path(dir: &Path) -> PathBuf {
     let bin = dir.join("bin");
     std::fs::create_dir_all(&bin).unwrap();
-    for tool in ["docker", "podman"] {
+    for tool in ["docker", "podman", "git"] {
         let link = bin.join(tool);
         if let (Some(p), false) = (which(tool), link.exists()) {
             std::os::unix::fs::symlink(p, link).unwrap();
@@ -108,8 +109,9 @@ fn timed(cmd: &mut Command) -> (serde_json::Value, Duration) {
 }
 
 #[test]
-#[ignore = "needs a Docker engine with the golang toolchain image"]
+#[ignore = "needs go and a Docker engine with the golang toolchain image"]
 fn go_in_docker_without_go_on_path_runs_and_caches() {
+    need(&["go"]);
     need_docker();
     need_image("docker", GO_IMAGE, None);
     let dir = tempfile::tempdir().unwrap();
@@ -141,6 +143,24 @@ fn go_in_docker_without_go_on_path_runs_and_caches() {
     assert_eq!(first["toolchain"], format!("docker {GO_IMAGE}"));
     assert_eq!(first["base"], "scratch");
     assert_eq!(first["digest"], second["digest"], "two builds, one digest");
+    // The host's go (the one the toolchain image was made from, scripts/toolchain-images.sh)
+    // on the same git checkout: the host sees .git, the container does not; same digest.
+    assert!(
+        repo().join(".git").exists(),
+        "the tests run in a git checkout"
+    );
+    let host = pack_json(
+        binpack()
+            .arg("go")
+            .arg(repo().join("examples/hello-http"))
+            .args(["--toolchain", "host", "-t", tag, "-o"])
+            .arg(dir.path().join("host.tar")),
+    );
+    assert_eq!(host["toolchain"], "host");
+    assert_eq!(
+        first["digest"], host["digest"],
+        "host and container builds, one digest"
+    );
     assert!(
         warm < cold,
         "the second build ({warm:?}) should reuse the cache volume and beat the first ({cold:?})"
