@@ -110,6 +110,9 @@ if [ "$want" = all ]; then
   command -v node >/dev/null || pkgs+=(nodejs)
   command -v npm >/dev/null || pkgs+=(npm)
   [ -e /etc/ssl/certs/ca-certificates.crt ] || pkgs+=(ca-certificates)
+  # The README's usage lines (tests/readme.rs) and the interpreter refusal (tests/cli_go.rs).
+  command -v curl >/dev/null || pkgs+=(curl)
+  command -v python3 >/dev/null || pkgs+=(python3-minimal)
   if [ "${#pkgs[@]}" -gt 0 ]; then apt_install "${pkgs[@]}"; fi
   start_dockerd
 fi
