@@ -404,14 +404,39 @@ fn missing_image_dead_engine_and_no_toolchain_are_clear_errors() {
             "node is not on PATH and neither docker nor podman is there",
         ),
     ];
+    // Where scripts/install-deps.sh puts Go: named by the errors that find no go on PATH.
+    let off_path = "go is installed in /usr/lib/go-1.23/bin, which is not on PATH: `export PATH=/usr/lib/go-1.23/bin:$PATH`";
     for (mut cmd, want) in table {
         let o = cmd.output().unwrap();
         assert_eq!(o.status.code(), Some(1), "{want}: {}", stderr(&o));
         let err = stderr(&o);
         assert!(err.contains(want), "wanted {want:?} in:\n{err}");
+        if want == "go not found on PATH" {
+            assert!(err.contains(off_path), "wanted {off_path:?} in:\n{err}");
+        }
         assert!(!out.exists(), "{want}: no output");
         assert!(leftovers(dir.path()).is_empty());
     }
+    // auto, only docker on PATH and its engine down: the Go off PATH is named too.
+    let only_docker = dir.path().join("only-docker");
+    std::fs::create_dir_all(&only_docker).unwrap();
+    std::os::unix::fs::symlink(which("docker").unwrap(), only_docker.join("docker")).unwrap();
+    let o = go(&[])
+        .env("PATH", &only_docker)
+        .env(
+            "DOCKER_HOST",
+            format!("unix://{}/no.sock", dir.path().display()),
+        )
+        .output()
+        .unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("docker is installed but its engine does not answer"),
+        "{err}"
+    );
+    assert!(err.contains(off_path), "wanted {off_path:?} in:\n{err}");
+    assert!(!out.exists());
 }
 
 /// `binpack go examples/<example>` in the golang image under docker, offline, with the test's
