@@ -83,8 +83,15 @@ pub fn add_all(tree: &mut Tree, additions: &[Addition]) -> Result<(), AddError> 
             dest: a.dest.clone(),
             source,
         };
+        // A symlink named on the command line is followed (as COPY does); links inside a
+        // directory are kept.
+        let src = a.src.canonicalize().map_err(|source| AddError::Source {
+            src: a.src.clone(),
+            dest: a.dest.clone(),
+            source,
+        })?;
         let mut own = Tree::new();
-        own.copy_from_host(&a.dest, &a.src).map_err(layer)?;
+        own.copy_from_host(&a.dest, &src).map_err(layer)?;
         for (path, node) in own.iter() {
             match (tree.get(path), node) {
                 (None, _) | (Some(Node::Dir { .. }), Node::Dir { .. }) => {}
@@ -137,7 +144,17 @@ mod tests {
         tree.dir("/tmp", 0o1777).unwrap();
         let add = |s: &str| -> Addition { s.parse().unwrap() };
         let d = dir.path().join("d").display().to_string();
-        add_all(&mut tree, &[add(&format!("{d}:/tmp"))]).unwrap();
+        std::os::unix::fs::symlink(dir.path().join("d/f"), dir.path().join("link")).unwrap();
+        let link = dir.path().join("link").display().to_string();
+        add_all(
+            &mut tree,
+            &[add(&format!("{d}:/tmp")), add(&format!("{link}:/etc/f"))],
+        )
+        .unwrap();
+        assert!(matches!(
+            tree.get("etc/f"),
+            Some(Node::File { mode: 0o644, .. })
+        ));
         assert!(matches!(
             tree.get("tmp"),
             Some(Node::Dir { mode: 0o1777, .. })
