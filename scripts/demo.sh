@@ -28,6 +28,7 @@ else
 fi
 if command -v podman >/dev/null && answers podman info; then
   echo "  run it with podman: podman load -i $archive && podman run --rm --network host $image"
+  echo "                      (here podman wants CONTAINERS_CONF: docs/machine-setup.md)"
   last="podman load -i $archive"
 else
   echo "  podman:             apt-get install podman (see docs/machine-setup.md for its configuration)"
