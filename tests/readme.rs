@@ -1,7 +1,7 @@
-//! The README's Usage section, run as written: every line of its `sh` blocks, in order, in a
-//! temporary copy of the repository's examples, with the binpack under test first on PATH and
-//! a registry on 127.0.0.1 where the README names `localhost:5000`. The README cannot drift
-//! from the tool.
+//! The README's Usage and Toolchain containers sections, run as written: every line of their
+//! `sh` blocks, in order, in a temporary copy of the repository's examples, with the binpack
+//! under test first on PATH and a registry on 127.0.0.1 where the README names
+//! `localhost:5000`. The README cannot drift from the tool.
 
 mod common;
 
@@ -11,11 +11,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-/// The command lines of the ```sh blocks between `## Usage` and the next `## ` heading.
-fn usage_commands(readme: &str) -> Vec<String> {
+/// The command lines of the ```sh blocks between `## <heading>` and the next `## ` heading.
+fn section_commands(readme: &str, heading: &str) -> Vec<String> {
     let start = readme
-        .find("\n## Usage")
-        .expect("README has a Usage section");
+        .find(&format!("\n## {heading}\n"))
+        .unwrap_or_else(|| panic!("README has a {heading} section"));
     let section = &readme[start + 1..];
     let end = section[3..].find("\n## ").map_or(section.len(), |i| i + 3);
     let mut commands = Vec::new();
@@ -100,13 +100,14 @@ fn path_with_binpack() -> std::ffi::OsString {
 #[test]
 fn the_usage_section_has_commands() {
     let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
-    let commands = usage_commands(&readme);
+    let commands = section_commands(&readme, "Usage");
     assert!(commands.len() >= 10, "{commands:#?}");
     assert!(commands.iter().all(|c| !c.starts_with("```")));
+    assert_eq!(section_commands(&readme, "Toolchain containers").len(), 2);
 }
 
 #[test]
-#[ignore = "needs go, curl, skopeo, openssl, docker-registry and a Docker engine"]
+#[ignore = "needs go, curl, skopeo, openssl, docker-registry and a Docker engine with the golang toolchain image"]
 fn every_usage_command_runs_as_written() {
     need(&["go", "curl", "skopeo", "openssl", "docker-registry"]);
     need_docker();
@@ -116,11 +117,26 @@ fn every_usage_command_runs_as_written() {
     copy_dir(&repo().join("examples"), &dir.path().join("examples"));
     let _cleanup = DockerCleanup(vec!["hello".into(), "hello:1".into()]);
     let mut outputs = Vec::new();
-    for line in usage_commands(&readme) {
+    // The toolchain lines run in a project whose binpack.toml names the local toolchain image
+    // (docs/machine-setup.md): the pinned digest cannot be pulled here.
+    let project = dir.path().join("project");
+    copy_dir(&repo().join("examples"), &project.join("examples"));
+    std::fs::write(
+        project.join("binpack.toml"),
+        "[go]\ntoolchain-image = \"golang:1.23-bookworm\"\n",
+    )
+    .unwrap();
+    let usage = section_commands(&readme, "Usage")
+        .into_iter()
+        .map(|l| (l, dir.path()));
+    let toolchain = section_commands(&readme, "Toolchain containers")
+        .into_iter()
+        .map(|l| (l, project.as_path()));
+    for (line, cwd) in usage.chain(toolchain) {
         let run = line.replace("localhost:5000", &format!("127.0.0.1:{}", registry.1));
         let out = Command::new("sh")
             .args(["-c", &run])
-            .current_dir(dir.path())
+            .current_dir(cwd)
             .env("PATH", path_with_binpack())
             .env("BINPACK_CACHE", dir.path().join("cache"))
             .stdin(Stdio::null())
@@ -167,6 +183,7 @@ fn every_usage_command_runs_as_written() {
         "{}",
         stdout(&pushed)
     );
+    assert!(project.join("dist/hello-http.tar").is_file());
     for archive in ["hello-http.tar", "id.tar", "openssl.tar"] {
         assert!(dir.path().join("dist").join(archive).is_file(), "{archive}");
     }
