@@ -23,7 +23,7 @@ pub struct GoBuild {
     pub flags: Vec<String>,
     /// Extra ldflags, appended to binpack's `-s -w -buildid=`.
     pub ldflags: Option<String>,
-    /// Embed Go's time zone database (the `timetzdata` tag, ~450 KB): scratch has no
+    /// Embed Go's time zone database (the `timetzdata` tag, ~400 KB): scratch has no
     /// /usr/share/zoneinfo, and `time.LoadLocation` fails without one or the other.
     pub tzdata: bool,
 }

@@ -34,7 +34,7 @@ pub struct Args {
     #[arg(long = "build-flag", value_name = "FLAG", allow_hyphen_values = true)]
     build_flags: Vec<String>,
 
-    /// Leave Go's embedded time zone database out (~450 KB; time.LoadLocation then needs
+    /// Leave Go's embedded time zone database out (~400 KB; time.LoadLocation then needs
     /// zoneinfo in the image, e.g. --add /usr/share/zoneinfo:/usr/share/zoneinfo)
     #[arg(long)]
     no_tzdata: bool,
