@@ -115,6 +115,8 @@ fn every_usage_command_runs_as_written() {
     let registry = Registry::start();
     let dir = tempfile::tempdir().unwrap();
     copy_dir(&repo().join("examples"), &dir.path().join("examples"));
+    // The README names its container "hello": one a killed run left behind goes first.
+    drop(DockerCleanup(vec!["hello".into()]));
     let _cleanup = DockerCleanup(vec!["hello".into(), "hello:1".into()]);
     let mut outputs = Vec::new();
     // The toolchain lines run in a project whose binpack.toml names the local toolchain image
