@@ -71,6 +71,15 @@ impl Drop for Registry {
     }
 }
 
+/// A container removed (if there) when dropped.
+struct Container(&'static str);
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        let _ = Command::new("docker").args(["rm", "-f", self.0]).output();
+    }
+}
+
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for e in std::fs::read_dir(from).unwrap() {
@@ -115,9 +124,12 @@ fn every_usage_command_runs_as_written() {
     let registry = Registry::start();
     let dir = tempfile::tempdir().unwrap();
     copy_dir(&repo().join("examples"), &dir.path().join("examples"));
-    // The README names its container "hello": one a killed run left behind goes first.
-    drop(DockerCleanup(vec!["hello".into()]));
-    let _cleanup = DockerCleanup(vec!["hello".into(), "hello:1".into()]);
+    // The README names its container "hello": one a killed run left behind goes first, and
+    // the container and the image hello:1 when the test ends (DockerCleanup would also remove
+    // an image called hello:latest that is not the test's).
+    drop(Container("hello"));
+    let _container = Container("hello");
+    let _cleanup = DockerCleanup(vec!["hello:1".into()]);
     let mut outputs = Vec::new();
     // The toolchain lines run in a project whose binpack.toml names the local toolchain image
     // (docs/machine-setup.md): the pinned digest cannot be pulled here.
