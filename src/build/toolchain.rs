@@ -379,8 +379,12 @@ pub fn off_path(tool: &str) -> Option<PathBuf> {
         .filter_map(|p| glob::glob(p).ok())
         .flat_map(|paths| paths.flatten())
         .filter(|p| p.is_file());
-    // go-1.9 < go-1.23: compare the version numbers, not the strings.
-    found.max_by_key(|p| {
+    newest(found)
+}
+
+/// The path with the highest version numbers in it: go-1.9 < go-1.23, not as strings.
+fn newest(paths: impl Iterator<Item = PathBuf>) -> Option<PathBuf> {
+    paths.max_by_key(|p| {
         let v = p.to_string_lossy();
         let digits = v.split(|c: char| !c.is_ascii_digit());
         digits
@@ -816,6 +820,17 @@ fn extract_libraries(reader: impl io::Read, dest: &Path) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_newest_go_off_path_wins() {
+        let paths = [
+            "/usr/lib/go-1.9/bin/go",
+            "/usr/lib/go-1.23/bin/go",
+            "/usr/lib/go-1.19/bin/go",
+        ];
+        let newest = newest(paths.iter().map(PathBuf::from));
+        assert_eq!(newest, Some(PathBuf::from("/usr/lib/go-1.23/bin/go")));
+    }
 
     #[test]
     fn library_filter() {
