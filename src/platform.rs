@@ -218,6 +218,15 @@ impl Platform {
         })
     }
 
+    /// The platforms named by binpack itself (`--platform all` of a command); panics on a
+    /// name binpack does not know, which is binpack's bug.
+    pub fn known(names: &[&str]) -> Vec<Platform> {
+        names
+            .iter()
+            .map(|n| Platform::parse(n).expect("binpack names known platforms"))
+            .collect()
+    }
+
     /// Every platform binpack knows, one per architecture at its default variant.
     pub fn every() -> Vec<Platform> {
         ARCHES

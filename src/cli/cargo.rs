@@ -43,7 +43,11 @@ pub struct Args {
 
 pub fn run(args: Args, reporter: &Reporter) -> anyhow::Result<()> {
     let platforms: Vec<Option<Platform>> = match &args.platform {
-        Some(p) => p.resolve(&ALL).into_iter().map(Some).collect(),
+        Some(p) => p
+            .resolve(&Platform::known(&["linux/amd64", "linux/arm64"]))
+            .into_iter()
+            .map(Some)
+            .collect(),
         None => vec![None],
     };
     let mut built = Vec::new();
@@ -64,14 +68,6 @@ pub fn run(args: Args, reporter: &Reporter) -> anyhow::Result<()> {
     let summary = pack::pack_all(&artifacts, &args.pack.options()?, &outputs, reporter)?;
     report::print_summary(&summary, args.pack.json)
 }
-
-/// What `--platform all` builds for cargo.
-static ALL: std::sync::LazyLock<Vec<Platform>> = std::sync::LazyLock::new(|| {
-    ["linux/amd64", "linux/arm64"]
-        .iter()
-        .map(|p| Platform::parse(p).expect("a known platform"))
-        .collect()
-});
 
 /// The progress line of one build.
 fn describe(spec: &CargoBuild) -> String {
