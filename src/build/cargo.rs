@@ -83,6 +83,13 @@ pub fn build(spec: &CargoBuild) -> Result<Built, CargoError> {
             .tempdir()
             .map_err(io_err("creating a temporary directory in", &tmp))?,
     );
+    if spec.platform.is_some()
+        && target_triple(&spec.flags, Path::new(""), Path::new("/")).is_some()
+    {
+        return Err(CargoError::Target(
+            "--platform and --cargo-flag=--target both choose the target: give one".into(),
+        ));
+    }
     let target = target_for(spec.platform.as_ref())?;
     let built = cargo_build(&cargo, spec, target.as_ref(), &package, &bin)?;
     // Packed from a private copy: a later cargo build must not change it under binpack.
@@ -376,7 +383,7 @@ mod tests {
         for (triple, want) in [
             ("x86_64-unknown-linux-gnu", Some("linux/amd64")),
             ("x86_64-unknown-linux-musl", Some("linux/amd64")),
-            ("aarch64-unknown-linux-musl", Some("linux/arm64")),
+            ("aarch64-unknown-linux-musl", Some("linux/arm64/v8")),
             ("i686-unknown-linux-gnu", Some("linux/386")),
             ("armv7-unknown-linux-gnueabihf", Some("linux/arm/v7")),
             ("arm-unknown-linux-gnueabihf", Some("linux/arm/v6")),
