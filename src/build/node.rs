@@ -113,8 +113,11 @@ pub fn build(
         }
         // The host's node runs on the host only: another platform gets the official node
         // of the same version.
-        (None, Runner::Host) if platform != host => {
-            let v = host_node()?.version;
+        (None, _) if platform != host => {
+            let v = match runner {
+                Runner::Host => host_node()?.version,
+                Runner::Container { .. } => image_node(&runner, &entry, out_dir.path())?.version,
+            };
             progress.stage(&format!(
                 "fetching the official node {v} for {platform} with npm"
             ));
