@@ -306,6 +306,27 @@ fn node_express_index_answers_http_on_arm64() {
         panic!("no answer under arm64 emulation: {}", stderr(&logs));
     });
     assert!(resp.contains("hello from binpack node"), "{resp}");
+
+    // A root without that platform's libraries is named, and nothing is written.
+    let empty = tmp.path().join("empty-root");
+    std::fs::create_dir(&empty).unwrap();
+    let out = binpack()
+        .env("BINPACK_CACHE", repo().join("target/test-cache/binpack"))
+        .arg("node")
+        .arg(&app)
+        .args(["--platform", "linux/arm64"])
+        .arg(format!("--root=linux/arm64={}", empty.display()))
+        .arg("-o")
+        .arg(tmp.path().join("no-libs.tar"))
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("ld-linux-aarch64.so.1") && err.contains(&*empty.to_string_lossy()),
+        "{err}"
+    );
+    assert!(!tmp.path().join("no-libs.tar").exists());
 }
 
 /// A crate whose binary prints the architecture it was compiled for.
