@@ -168,6 +168,16 @@ fn go_index_runs_on_amd64_and_arm64_and_is_reproducible() {
     for (m, s) in index["manifests"].as_array().unwrap().iter().zip(manifests) {
         assert_eq!(m["digest"], s["digest"]);
     }
+    // The archive and the layout hold the index, as skopeo reads them.
+    let one = tmp.path().join("one.tar");
+    for source in [
+        format!("oci-archive:{}", one.display()),
+        format!("oci:{}:1", tmp.path().join("one.tar.layout").display()),
+    ] {
+        let out = ok(Command::new("skopeo").args(["inspect", "--raw", &source]));
+        let raw: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(raw, index, "{source}");
+    }
     // The OCI layout names the same index.
     let layout = json(&tmp.path().join("one.tar.layout/index.json"));
     assert_eq!(layout["manifests"][0]["digest"], digest.as_str());
