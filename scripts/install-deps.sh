@@ -3,9 +3,13 @@
 #   scripts/install-deps.sh go     Go 1.23 (bookworm-backports) only
 #   scripts/install-deps.sh all    Go, docker.io, skopeo, umoci, gcc, node + npm, podman,
 #                                  docker-registry, htpasswd, musl-gcc, busybox, cargo-fuzz,
-#                                  and a running Docker engine
-# Touches nothing beyond: one apt source file for backports, the packages, cargo-fuzz in
-# ~/.cargo/bin, and a dockerd process.
+#                                  a running Docker engine, and for multi-arch: qemu-user-static
+#                                  (qemu-aarch64 registered with binfmt_misc), libc6:arm64 and
+#                                  libstdc++6:arm64, gcc-aarch64-linux-gnu, the Rust target
+#                                  aarch64-unknown-linux-gnu
+# Touches nothing beyond: one apt source file for backports, dpkg's arm64 architecture, the
+# packages, cargo-fuzz and the aarch64 target in ~/.cargo and ~/.rustup, the binfmt_misc
+# mount and its qemu-aarch64 entry (until reboot), and a dockerd process.
 set -euo pipefail
 
 want=${1:-all}
