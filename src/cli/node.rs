@@ -64,6 +64,9 @@ pub fn run(args: Args, reporter: &Reporter) -> anyhow::Result<()> {
         Some(p) => p.resolve(&Platform::known(&["linux/amd64", "linux/arm64"])),
         None => vec![Platform::host()],
     };
+    if args.packer == Packer::Pkg && platforms.iter().any(|p| *p != Platform::host()) {
+        bail!("--packer pkg builds for the host's platform only; the default packer (sea) builds for any --platform");
+    }
     let options = args.pack.options()?;
     let toolchain = Toolchain::select(&args.toolchain.request(), "node", node::INSTALL, reporter)?;
     let mut built = Vec::new();
