@@ -129,3 +129,24 @@ fn check_root(artifact: &binpack::build::Artifact, platform: &Platform) -> anyho
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roots_name_a_platform_and_a_directory() {
+        let (p, dir) = parse_root("linux/arm64=/").unwrap();
+        assert_eq!(p.to_string(), "linux/arm64/v8");
+        assert_eq!(dir, PathBuf::from("/"));
+        assert!(parse_root("/").unwrap_err().contains("OS/ARCH=DIR"));
+        assert!(parse_root("linux/mips=/")
+            .unwrap_err()
+            .contains("linux/mips"));
+        let missing = parse_root("linux/arm64=/no/such/dir").unwrap_err();
+        assert!(
+            missing.contains("/no/such/dir: no such directory"),
+            "{missing}"
+        );
+    }
+}
