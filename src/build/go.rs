@@ -150,8 +150,11 @@ fn go_env(platform: &Platform, in_container: bool) -> Vec<(&'static str, String)
         .variant
         .as_deref()
         .and_then(|v| v.strip_prefix('v'));
-    if let (Some(v), "arm") = (arm_version, platform.arch.as_str()) {
-        env.push(("GOARM", v.to_string()));
+    match (arm_version, platform.arch.as_str()) {
+        (Some(v), "arm") => env.push(("GOARM", v.to_string())),
+        // amd64's variant is a microarchitecture level; none is go's default (v1).
+        (Some(v), "amd64") => env.push(("GOAMD64", format!("v{v}"))),
+        _ => {}
     }
     if in_container {
         // The caches live in the named volume, so a second container build is fast.
@@ -585,6 +588,8 @@ mod tests {
         );
         let arm64 = Platform::parse("linux/arm64/v8").unwrap();
         assert!(!go_env(&arm64, false).iter().any(|(k, _)| *k == "GOARM"));
+        let v3 = Platform::parse("linux/amd64/v3").unwrap();
+        assert!(go_env(&v3, false).contains(&("GOAMD64", "v3".into())));
     }
 
     #[test]
