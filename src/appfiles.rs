@@ -41,6 +41,14 @@ pub fn entrypoint_of(name: &str) -> String {
     format!("{APP_DIR}/{name}")
 }
 
+/// Where `artifact`'s executable goes: where it asks, else `/app/<name>`.
+pub fn entrypoint_for(artifact: &Artifact) -> String {
+    artifact
+        .image_path
+        .clone()
+        .unwrap_or_else(|| entrypoint_of(&artifact.name))
+}
+
 /// The tree of `artifact` on `base`, its executable at `entrypoint`; `ca_bundle` replaces the
 /// pinned CA bundle.
 pub fn app_files(
@@ -61,7 +69,7 @@ pub fn app_files(
         }
         None => None,
     };
-    let env = match (base.image(), ca) {
+    let mut env = match (base.image(), ca) {
         // An image base brings its own users, certificates and hosts file. A bundle the user
         // gave still goes in, beside the app: written over the base's /etc/ssl/certs, its
         // directory entries would replace a symlink there (Fedora's points into /etc/pki).
@@ -79,6 +87,7 @@ pub fn app_files(
             rootfs::default_env()
         }
     };
+    env.extend(ca_aliases(&env, &artifact.ca_env));
     for (rel, host) in &artifact.files {
         tree.copy_from_host(&format!("{APP_DIR}/{rel}"), host)?;
     }
@@ -87,8 +96,22 @@ pub fn app_files(
         Content::Host(artifact.executable.clone()),
         0o755,
     )?;
-    Ok(AppFiles {
-        trees: vec![tree],
-        env,
-    })
+    let mut trees = vec![tree];
+    if !artifact.app_layer.is_empty() {
+        let mut app = Tree::new();
+        for (rel, host) in &artifact.app_layer {
+            app.copy_from_host(&format!("{APP_DIR}/{rel}"), host)?;
+        }
+        trees.push(app);
+    }
+    Ok(AppFiles { trees, env })
+}
+
+/// `NAME=<bundle>` for each of `names`, the bundle being what SSL_CERT_FILE names in `env`.
+fn ca_aliases(env: &[String], names: &[String]) -> Vec<String> {
+    let bundle = env.iter().find_map(|kv| kv.strip_prefix("SSL_CERT_FILE="));
+    match bundle {
+        Some(path) => names.iter().map(|n| format!("{n}={path}")).collect(),
+        None => vec![],
+    }
 }

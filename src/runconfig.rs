@@ -72,8 +72,10 @@ pub fn run_config(
         (None, Some(c)) => c.user().clone().unwrap_or_default(),
         (None, None) => rootfs::NONROOT.to_string(),
     };
-    let workdir = base
-        .and_then(|c| c.working_dir().clone())
+    let workdir = artifact
+        .workdir
+        .clone()
+        .or_else(|| base.and_then(|c| c.working_dir().clone()))
         .filter(|w| !w.is_empty())
         .unwrap_or_else(|| "/".into());
     let mut labels: BTreeMap<String, String> = base
@@ -84,7 +86,9 @@ pub fn run_config(
     labels.extend(own_labels(artifact, &created));
     labels.extend(opts.labels.clone());
     Ok(RunConfig {
-        entrypoint: vec![entrypoint.to_string()],
+        entrypoint: std::iter::once(entrypoint.to_string())
+            .chain(artifact.args.iter().cloned())
+            .collect(),
         cmd: opts.cmd.clone(),
         env,
         user,
