@@ -5,6 +5,8 @@ pub mod cargo;
 pub mod git;
 pub mod go;
 pub mod node;
+pub mod node_checks;
+pub mod node_trace;
 pub mod toolchain;
 
 use crate::cleanup::Tracked;
