@@ -127,7 +127,10 @@ fn files_layout_shares_the_runtime_layer() {
     assert!(express_layers[1].1 < 1_000_000, "{express_layers:?}");
     let entries: Vec<String> = app_layer_entries(&a).into_iter().map(|e| e.0).collect();
     assert!(entries.contains(&"app/node_modules/express/package.json".to_string()));
-    assert!(!entries.iter().any(|e| e.contains("esbuild")), "{entries:?}");
+    assert!(
+        !entries.iter().any(|e| e.contains("esbuild")),
+        "{entries:?}"
+    );
 
     let app = project(&dir.path().join("worker"), WORKER_APP);
     let w = dir.path().join("w.tar");
@@ -139,16 +142,16 @@ fn files_layout_shares_the_runtime_layer() {
         "{why}"
     );
     assert_eq!(layers(&w)[0], express_layers[0], "runtime layers differ");
-    assert_eq!(
-        run(&w, wtag, &[]).trim(),
-        "worker answered 42 cwd /app"
-    );
+    assert_eq!(run(&w, wtag, &[]).trim(), "worker answered 42 cwd /app");
 
     let name = format!("binpack-test-layout-{}", std::process::id());
     let _c = DockerCleanup(vec![name.clone()]);
     let port = docker_serve(&a, tag, &name);
     let resp = http_get(port, "/").unwrap_or_else(|| panic!("no answer on {port}"));
-    assert!(resp.contains("hello from binpack node (uid 65532"), "{resp}");
+    assert!(
+        resp.contains("hello from binpack node (uid 65532"),
+        "{resp}"
+    );
 }
 
 /// The single executable's fixes on small cases: import.meta (url, filename, dirname,
@@ -251,14 +254,20 @@ fn sea_refuses_what_a_bundle_cannot_hold() {
     );
     let out_file = dir.path().join("out.tar");
     let cases = [
-        ("fork.js", "a child process forked from a script path at fork.js:2"),
+        (
+            "fork.js",
+            "a child process forked from a script path at fork.js:2",
+        ),
         (
             "import.js",
             "an import() whose specifier is computed at run time at import.js:2:0",
         ),
         ("resolve.js", "require.resolve() of a file at resolve.js:1"),
         ("tla.mjs", "top-level await at tla.mjs:1"),
-        ("worker.js", "a worker started from a file path at worker.js:3"),
+        (
+            "worker.js",
+            "a worker started from a file path at worker.js:3",
+        ),
         (
             "../../../examples/node-addon/index.js",
             "a native addon (.node) at index.js:2",
@@ -300,7 +309,12 @@ fn sea_refuses_what_a_bundle_cannot_hold() {
             ("index.js", "console.log(require('ms')('1s'));\n"),
         ],
     );
-    let out = binpack_node().arg(&bare).arg("-o").arg(&out_file).output().unwrap();
+    let out = binpack_node()
+        .arg(&bare)
+        .arg("-o")
+        .arg(&out_file)
+        .output()
+        .unwrap();
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(1), "{err}");
     let canon = bare.canonicalize().unwrap();

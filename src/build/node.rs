@@ -705,20 +705,17 @@ fn find_esbuild(project: &Path, progress: &dyn Progress) -> Result<PathBuf, Node
     Ok(bin)
 }
 
-/// Gives bundled ESM code an `import.meta` (esbuild's CommonJS output leaves it empty): the
-/// executable's own path, so `createRequire(import.meta.url)` and `fileURLToPath` work.
-const IMPORT_META_SHIM: &str = r#"const { pathToFileURL } = require("url");
-const { dirname } = require("path");
-export const __binpack_import_meta = {
-  url: pathToFileURL(process.execPath).href,
-  filename: process.execPath,
-  dirname: dirname(process.execPath),
-};
-"#;
-
-/// The SEA's own require loads built-in modules only and warns on anything else (an optional
-/// dependency probed in a try/catch): node's documentation gives this replacement.
-const REQUIRE_PROLOGUE: &str = r#"require = require("module").createRequire(__filename);"#;
+/// The bundle's first line. The SEA's own require loads built-in modules only and warns on
+/// anything else (an optional dependency probed in a try/catch): node's documentation gives
+/// this replacement. And esbuild's CommonJS output leaves `import.meta` empty: defined as
+/// `__binpack_import_meta`, it is the executable's own path, so `createRequire(import.meta.url)`
+/// and `fileURLToPath` work. (A banner, not an injected file: esbuild would name that file's
+/// temporary path in the bundle.)
+const PROLOGUE: &str = concat!(
+    r#"require = require("module").createRequire(__filename); "#,
+    r#"var __binpack_import_meta = { url: require("url").pathToFileURL(process.execPath).href, "#,
+    r#"filename: process.execPath, dirname: require("path").dirname(process.execPath) };"#
+);
 
 /// esbuild's result: the bundle, what it could not hold, the sources it read.
 struct Bundle {
@@ -761,8 +758,7 @@ fn unresolved_package(stderr: &str) -> Option<String> {
         .map(String::from)
 }
 
-/// Bundles the entry with esbuild, its hidden diagnostics raised, the import.meta shim and
-/// the require prologue added; scans the sources it read for what it does not report.
+/// Bundles the entry with esbuild, its hidden diagnostics raised, the prologue added; scans the sources it read for what it does not report.
 fn bundle(ctx: &Ctx) -> Result<Bundle, NodeError> {
     let entry = ctx.entry;
     let esbuild = match ctx.runner {
@@ -774,8 +770,6 @@ fn bundle(ctx: &Ctx) -> Result<Bundle, NodeError> {
         entry.relative.display()
     ));
     let out = ctx.out_dir.join(format!("{}.js", entry.name));
-    let shim = ctx.out_dir.join("binpack-import-meta.js");
-    std::fs::write(&shim, IMPORT_META_SHIM).map_err(file_error("writing", &shim))?;
     let meta = ctx.out_dir.join("binpack-meta.json");
     let mut args: Vec<OsString> = vec![entry.relative.clone().into_os_string()];
     args.extend(
@@ -790,13 +784,9 @@ fn bundle(ctx: &Ctx) -> Result<Bundle, NodeError> {
         .map(OsString::from),
     );
     args.extend(node_checks::RAISE.iter().map(OsString::from));
-    args.push(format!("--banner:js={REQUIRE_PROLOGUE}").into());
+    args.push(format!("--banner:js={PROLOGUE}").into());
     args.push(format!("--target=node{}", ctx.runtime.major().max(12)).into());
-    for (flag, path) in [
-        ("--inject:", &shim),
-        ("--metafile=", &meta),
-        ("--outfile=", &out),
-    ] {
+    for (flag, path) in [("--metafile=", &meta), ("--outfile=", &out)] {
         let mut a = OsString::from(flag);
         a.push(ctx.runner.path(path));
         args.push(a);

@@ -15,7 +15,6 @@ use std::process::{Command, Stdio};
 const PACKAGE: &str = "@vercel/nft";
 
 /// Prints the traced files relative to BASE as JSON: `node trace.js NFT BASE ENTRY`.
-
 const SCRIPT: &str = r#"const [nft, base, entry] = process.argv.slice(2);
 const fs = require("fs"), path = require("path");
 const { nodeFileTrace } = require(nft);
