@@ -6,7 +6,7 @@ use super::node_checks::{self, Construct, Kind};
 use super::toolchain::{
     cache_entry, file_error, pinned, temp_dir, volume, FileError, Runner, Toolchain, ToolchainError,
 };
-use super::{git, node_trace, Built};
+use super::{git, node_trace, Built, Component, Ecosystem};
 use crate::cache;
 use crate::cleanup::Tracked;
 use crate::progress::Progress;
@@ -165,38 +165,53 @@ pub fn build(
     artifact.notes = made.notes;
     artifact.provenance.layout = Some(made.layout.into());
     artifact.provenance.layout_reason = Some(made.reason);
-    let mut components = made.components;
-    components.push(super::Component {
-        ecosystem: super::Ecosystem::Runtime,
+    artifact.provenance.components = with_runtime(made.components, &runtime);
+    match made.traced {
+        None => artifact.files = assets,
+        Some(traced) => lay_out_files(artifact, traced, assets, &entry, &mount),
+    }
+    Ok(built)
+}
+
+const APP: &str = crate::appfiles::APP_DIR;
+
+/// The npm components and the node runtime, sorted, without duplicates.
+fn with_runtime(mut components: Vec<Component>, runtime: &Runtime) -> Vec<Component> {
+    components.push(Component {
+        ecosystem: Ecosystem::Runtime,
         name: "node".into(),
         version: runtime.version.clone(),
         license: Some("MIT".into()),
     });
     components.sort();
     components.dedup();
-    artifact.provenance.components = components;
-    match made.traced {
-        None => artifact.files = assets,
-        Some(traced) => {
-            let app = |rel: &str| format!("{APP}/{rel}");
-            artifact.image_path = Some(NODE_PATH.into());
-            artifact.args = vec![app(&path_str(&entry_in_mount(&entry, &mount)))];
-            let project = path_str(entry.project.strip_prefix(&mount).unwrap_or(Path::new("")));
-            artifact.workdir = Some(app(&project).trim_end_matches('/').to_string());
-            artifact.app_layer = traced
-                .into_iter()
-                .map(|rel| (rel.clone(), mount.join(&rel)))
-                .chain(assets.into_iter().map(|(rel, host)| {
-                    let rel = Path::new(&project).join(rel);
-                    (path_str(&rel), host)
-                }))
-                .collect();
-        }
-    }
-    Ok(built)
+    components
 }
 
-const APP: &str = crate::appfiles::APP_DIR;
+/// The files layout: node at its fixed path running the entry under /app, from the project's
+/// directory; the traced files (relative to the mount root) and the assets in the app layer.
+fn lay_out_files(
+    artifact: &mut super::Artifact,
+    traced: Vec<String>,
+    assets: Vec<(String, PathBuf)>,
+    entry: &Entry,
+    mount: &Path,
+) {
+    let app = |rel: &str| format!("{APP}/{rel}");
+    artifact.image_path = Some(NODE_PATH.into());
+    artifact.args = vec![app(&path_str(&entry_in_mount(entry, mount)))];
+    let project = path_str(entry.project.strip_prefix(mount).unwrap_or(Path::new("")));
+    artifact.workdir = Some(app(&project).trim_end_matches('/').to_string());
+    artifact.app_layer = traced
+        .into_iter()
+        .map(|rel| (rel.clone(), mount.join(&rel)))
+        .chain(
+            assets
+                .into_iter()
+                .map(|(rel, host)| (path_str(&Path::new(&project).join(rel)), host)),
+        )
+        .collect();
+}
 
 fn path_str(p: &Path) -> String {
     p.to_string_lossy().into_owned()
@@ -225,7 +240,7 @@ struct Made {
     layout: &'static str,
     reason: String,
     notes: Vec<String>,
-    components: Vec<super::Component>,
+    components: Vec<Component>,
     /// The files layout's traced files, relative to the mount root.
     traced: Option<Vec<String>>,
 }
