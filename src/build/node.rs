@@ -88,7 +88,7 @@ fn tool_err(what: &str, detail: impl Into<String>) -> NodeError {
 }
 
 /// The caller's npm settings passed into a toolchain container.
-const PASS_ENV: &[&str] = &["NPM_CONFIG_REGISTRY", "npm_config_registry"];
+pub(crate) const PASS_ENV: &[&str] = &["NPM_CONFIG_REGISTRY", "npm_config_registry"];
 
 /// How the app is laid out in the image.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -320,7 +320,7 @@ fn files(ctx: &Ctx, reason: String) -> Result<Made, NodeError> {
             why: reason,
         });
     }
-    let nft = node_trace::tracer(ctx.runner, &entry.project, ctx.progress)?;
+    let nft = node_trace::tracer(ctx.runner, &entry.project, ctx.mount, ctx.progress)?;
     ctx.progress.stage(&format!(
         "tracing the files {} reads",
         entry.relative.display()

@@ -2,7 +2,7 @@
 //! standalone output uses), pinned in runtimes/toolchains.json and installed once into
 //! binpack's cache with npm; and the npm packages those files (or a bundle's inputs) belong to.
 
-use super::node::NodeError;
+use super::node::{NodeError, PASS_ENV};
 use super::toolchain::{cache_entry, file_error, pinned, Runner};
 use super::{Component, Ecosystem};
 use crate::cache;
@@ -57,9 +57,22 @@ fn tool_err(what: &str, detail: impl Into<String>) -> NodeError {
     }
 }
 
-/// The tracer's package directory, as `runner` sees it: installed into binpack's cache (on
-/// the host) or the cache volume (in a toolchain container), once.
-pub fn tracer(runner: &Runner, cwd: &Path, progress: &dyn Progress) -> Result<OsString, NodeError> {
+/// The tracer's package directory, as `runner` sees it: the project's own (node_modules of it
+/// or an ancestor inside `mount`), else installed into binpack's cache (on the host) or the
+/// cache volume (in a toolchain container), once.
+pub fn tracer(
+    runner: &Runner,
+    cwd: &Path,
+    mount: &Path,
+    progress: &dyn Progress,
+) -> Result<OsString, NodeError> {
+    let local = cwd
+        .ancestors()
+        .map(|d| d.join("node_modules").join(PACKAGE))
+        .find(|p| p.join("package.json").is_file());
+    if let Some(p) = local.filter(|p| p.starts_with(mount)) {
+        return Ok(runner.path(&p).into_os_string());
+    }
     let version = version();
     let what = format!("npm install {PACKAGE}@{version}");
     if runner.in_container() {
@@ -74,7 +87,7 @@ if [ ! -f "$d/node_modules/{PACKAGE}/package.json" ]; then
 fi
 echo "$d/node_modules/{PACKAGE}""#
         );
-        let out = run(&mut runner.script(&script, cwd, &[]), &what)?;
+        let out = run(&mut runner.script(&script, cwd, PASS_ENV), &what)?;
         return Ok(OsString::from(out.lines().last().unwrap_or_default()));
     }
     // Absolute: the script runs from the project, and require() wants a real path.
