@@ -190,6 +190,12 @@ fn sea_fixes_and_top_level_await() {
                 "const v = await Promise.resolve(7);\nconsole.log('awaited', v);\n",
             ),
             (
+                "probe.cjs",
+                "let ws = 'absent';\n\
+                 try { require('bufferutil'); ws = 'present'; } catch (e) { ws = e.code; }\n\
+                 console.log('optional:', ws);\n",
+            ),
+            (
                 "cli.ts",
                 "const n: number = 6 * 7;\nconsole.log(`typescript ${n}`);\n",
             ),
@@ -204,6 +210,11 @@ fn sea_fixes_and_top_level_await() {
         run(&archive, tag, &[]).trim(),
         "hello meta function absent true /app"
     );
+
+    // An optional dependency probed in try/catch: node's own error, and no SEA warning (run
+    // returns stderr too).
+    build(&[app.join("probe.cjs").to_str().unwrap()], &archive, tag);
+    assert_eq!(run(&archive, tag, &[]).trim(), "optional: MODULE_NOT_FOUND");
 
     let s = build(&[app.join("cli.ts").to_str().unwrap()], &archive, tag);
     assert_eq!(s["layout"], "sea");

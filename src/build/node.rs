@@ -298,8 +298,9 @@ fn make(ctx: &Ctx, layout: Layout) -> Result<Made, NodeError> {
     let reason = match layout {
         Layout::Sea => "asked for with --layout sea".to_string(),
         _ => format!(
-            "the bundle holds the whole app ({} source files)",
-            bundle.inputs.len()
+            "the bundle holds the whole app ({} source file{})",
+            bundle.inputs.len(),
+            if bundle.inputs.len() == 1 { "" } else { "s" }
         ),
     };
     let mut made = Made::sea(exe, reason);
