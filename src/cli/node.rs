@@ -44,8 +44,8 @@ pub struct Args {
     #[arg(long, value_enum, default_value_t = Layout::Auto)]
     layout: Layout,
 
-    /// File or directory shipped beside the executable, for code that reads files relative to
-    /// __dirname (repeatable)
+    /// File or directory shipped under /app at its project path (beside the executable, or
+    /// with the traced files), for files the app reads that no code names (repeatable)
     #[arg(long = "asset", value_name = "PATH")]
     assets: Vec<PathBuf>,
 
