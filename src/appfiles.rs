@@ -115,3 +115,16 @@ fn ca_aliases(env: &[String], names: &[String]) -> Vec<String> {
         None => vec![],
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ca_bundle_aliases_follow_ssl_cert_file() {
+        let env = vec!["PATH=/bin".to_string(), "SSL_CERT_FILE=/x/ca.crt".into()];
+        let names = vec!["NODE_EXTRA_CA_CERTS".to_string()];
+        assert_eq!(ca_aliases(&env, &names), ["NODE_EXTRA_CA_CERTS=/x/ca.crt"]);
+        assert!(ca_aliases(&env[..1], &names).is_empty());
+    }
+}

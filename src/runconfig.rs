@@ -166,6 +166,13 @@ mod tests {
         assert_eq!((rc.user.as_str(), rc.workdir.as_str()), ("app", "/srv"));
         assert_eq!(rc.labels["vendor"], "x");
         assert_eq!(rc.labels["org.opencontainers.image.title"], "hello");
+        // A runtime run with the app as its argument, from the app's directory.
+        let mut node = a.clone();
+        node.args = vec!["/app/server.js".into()];
+        node.workdir = Some("/app".into());
+        let rc = run_config(&node, "/usr/local/bin/node", &[], &opts, Some(&base)).unwrap();
+        assert_eq!(rc.entrypoint, ["/usr/local/bin/node", "/app/server.js"]);
+        assert_eq!(rc.workdir, "/app");
         let own = run_config(&a, "/app/hello", &[], &RunOptions::default(), None).unwrap();
         assert_eq!((own.user.as_str(), own.workdir.as_str()), ("65532", "/"));
         assert_eq!(own.created, "1970-01-01T00:00:00Z");
