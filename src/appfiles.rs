@@ -5,7 +5,7 @@
 
 use crate::base::ResolvedBase;
 use crate::build::Artifact;
-use crate::closure::{self, ClosureError};
+use crate::closure::{self, ClosureError, Origin, Resolved};
 use crate::layer::{Content, LayerError, Tree};
 use crate::rootfs;
 use std::path::PathBuf;
@@ -102,9 +102,43 @@ pub fn app_files(
         for (rel, host) in &artifact.app_layer {
             app.copy_from_host(&format!("{APP_DIR}/{rel}"), host)?;
         }
+        if base.image().is_none() {
+            let libs = addon_libraries(artifact, base.libraries())?;
+            closure::add_to_tree(&artifact.root, &libs, &mut app)?;
+        }
         trees.push(app);
     }
     Ok(AppFiles { trees, env })
+}
+
+/// The libraries the app layer's native addons (`.node`) need beyond `have` (the runtime's),
+/// resolved from the root as the loader would: an addon built against a system library
+/// (better-sqlite3 against libsqlite3) finds it. A `.node` that is not an ELF is node's to
+/// refuse when it loads it.
+fn addon_libraries(artifact: &Artifact, have: &[Resolved]) -> Result<Vec<Resolved>, FilesError> {
+    let mut out: Vec<Resolved> = Vec::new();
+    for (rel, host) in artifact
+        .app_layer
+        .iter()
+        .filter(|(r, _)| r.ends_with(".node"))
+    {
+        let Ok(linkage) = crate::inspect::inspect_file(host) else {
+            continue;
+        };
+        let image_path = format!("{APP_DIR}/{rel}");
+        let origin = Origin {
+            image_path: &image_path,
+            root_path: None,
+        };
+        for lib in closure::resolve(&artifact.root, &linkage, &origin)? {
+            // Beside the addon ($ORIGIN): shipped with the app's files, if the tracer saw it.
+            let known = |l: &Resolved| l.path == lib.path;
+            if lib.image_path.is_none() && !have.iter().any(known) && !out.iter().any(known) {
+                out.push(lib);
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// `NAME=<bundle>` for each of `names`, the bundle being what SSL_CERT_FILE names in `env`.

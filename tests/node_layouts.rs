@@ -273,7 +273,10 @@ fn sea_refuses_what_a_bundle_cannot_hold() {
             "import.js",
             "an import() whose specifier is computed at run time at import.js:2:0",
         ),
-        ("resolve.js", "require.resolve() of a file at resolve.js:1"),
+        (
+            "resolve.js",
+            "require.resolve() of a module at resolve.js:1",
+        ),
         ("tla.mjs", "top-level await at tla.mjs:1"),
         (
             "worker.js",

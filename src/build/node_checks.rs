@@ -34,7 +34,7 @@ impl Kind {
             Kind::ComputedRequire => "a require() whose module name is computed at run time",
             Kind::ComputedImport => "an import() whose specifier is computed at run time",
             Kind::IndirectRequire => "an indirect call to require",
-            Kind::RequireResolve => "require.resolve() of a file",
+            Kind::RequireResolve => "require.resolve() of a module",
             Kind::NativeAddon => "a native addon (.node)",
             Kind::TopLevelAwait => "top-level await",
             Kind::Worker => "a worker started from a file path",
