@@ -31,13 +31,14 @@ pub enum Packer {
 /// What to build.
 #[derive(Clone, Debug, Default)]
 pub struct NodeBuild {
-    /// A .js/.cjs/.mjs file, or a directory whose package.json names the entry.
+    /// A .js/.cjs/.mjs/.ts/.mts/.cts file, or a directory whose package.json names the entry.
     pub entry: PathBuf,
     /// An official node version (`22`, `22.12.0`); None is the host's node.
     pub node_version: Option<String>,
     pub packer: Packer,
     /// Files or directories shipped beside the executable.
     pub assets: Vec<PathBuf>,
+    /// One executable, or node + the app's traced files, or the first when it can hold all.
     pub layout: Layout,
 }
 
