@@ -186,7 +186,8 @@ bench_node_layouts() {
       ms "$t0" "$t1" >>"$work/layouts/$layout.ms"
     done
     cp "$app/server.js" "$work/layouts/server.js.orig"
-    sed -i 's/hello from binpack node/hello again from binpack node/' "$app/server.js"
+    # A change no earlier run made, so no cache knows its layer.
+    sed -i "s/hello from binpack node/hello from binpack node $(now)/" "$app/server.js"
     # The second release as a user builds it: layer cache on (the runtime layer is known).
     t0=$(now)
     "$binpack" -q node "$app" --layout "$layout" -o "$work/layouts/$layout-2.tar" >/dev/null 2>&1
