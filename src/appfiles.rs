@@ -51,6 +51,7 @@ pub fn app_files(
 ) -> Result<AppFiles, FilesError> {
     let mut tree = Tree::new();
     closure::add_to_tree(&artifact.root, base.libraries(), &mut tree)?;
+    add_package_metadata(&artifact.root, base.libraries(), &mut tree)?;
     let ca = match ca_bundle {
         Some(p) => {
             std::fs::metadata(p).map_err(|source| FilesError::CaBundle {
@@ -91,4 +92,37 @@ pub fn app_files(
         trees: vec![tree],
         env,
     })
+}
+
+/// What scanners read to see the closure's OS packages: their database entries
+/// (distroless-style `status.d/<pkg>`, or apk's db) and the root's `/etc/os-release`.
+fn add_package_metadata(
+    root: &std::path::Path,
+    libs: &[closure::Resolved],
+    tree: &mut Tree,
+) -> Result<(), LayerError> {
+    let owners: Vec<_> = libs.iter().filter_map(|l| l.package.as_ref()).collect();
+    if owners.is_empty() {
+        return Ok(());
+    }
+    for (path, bytes) in crate::packages::database_files(&owners) {
+        tree.file(&path, Content::Bytes(bytes), 0o644)?;
+    }
+    if let Some(os) = crate::packages::os_release(root) {
+        tree.file("/etc/os-release", Content::Bytes(os.into_bytes()), 0o644)?;
+    }
+    Ok(())
+}
+
+/// Puts the SBOM of the program `name` into the image's top layer, where scanners look.
+pub fn add_sbom(files: &mut AppFiles, name: &str, sbom: Vec<u8>) -> Result<(), LayerError> {
+    let path = format!(
+        "{}/{}.spdx.json",
+        crate::sbom::SBOM_DIR,
+        crate::reference::Reference::for_program(name).repository
+    );
+    match files.trees.last_mut() {
+        Some(tree) => tree.file(&path, Content::Bytes(sbom), 0o644),
+        None => Ok(()),
+    }
 }

@@ -4,6 +4,7 @@
 
 use crate::inspect::{open_regular, DynamicDeps, Linkage, NotRegular};
 use crate::layer::{Content, LayerError, Tree};
+use crate::packages::{Db, Package};
 use crate::printable::printable;
 use goblin::elf::header::{machine_to_str, EM_NONE};
 use goblin::elf::Elf;
@@ -26,6 +27,9 @@ pub struct Resolved {
     pub image_path: Option<String>,
     /// Who needs it.
     pub needed_by: String,
+    /// The package that owns it in the root, when its package database says so.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub package: Option<Package>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -135,6 +139,7 @@ pub fn resolve(
             path: interp.clone(),
             image_path: None,
             needed_by: origin.image_path.to_string(),
+            package: None,
         });
     }
     let system: Vec<Dir> = system_dirs(root, linkage)
@@ -164,10 +169,24 @@ pub fn resolve(
                 path,
                 image_path,
                 needed_by: obj.name.clone(),
+                package: None,
             });
         }
     }
+    set_owners(root, &mut out);
     Ok(out)
+}
+
+/// Records each library's package: by the path it was found at, else by its real path.
+fn set_owners(root: &Path, libs: &mut [Resolved]) {
+    let db = Db::open(root);
+    for lib in libs {
+        let real = || walk(root, &lib.path, &mut |_, _| {}).ok();
+        lib.package = db
+            .owner(&lib.path)
+            .or_else(|| real().and_then(|r| db.owner(&r)))
+            .cloned();
+    }
 }
 
 fn dir_of(path: &str) -> String {
@@ -733,6 +752,7 @@ mod tests {
             path: "/lib64/ld-linux.so.2".into(),
             image_path: None,
             needed_by: "/app/x".into(),
+            package: None,
         }];
         let mut tree = Tree::new();
         add_to_tree(r, &libs, &mut tree).unwrap();

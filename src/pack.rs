@@ -36,6 +36,8 @@ pub struct PackOptions {
     /// How to reach the registry of an image base.
     pub registry: RegistryOptions,
     pub layer_cache: LayerCache,
+    /// Whether an SBOM goes into the image, and where else.
+    pub sbom: crate::sbom::SbomOptions,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +60,8 @@ pub enum PackError {
     Pull(#[from] PullError),
     #[error(transparent)]
     Emit(#[from] EmitError),
+    #[error(transparent)]
+    Sbom(#[from] crate::sbom::SbomError),
     #[error("nothing to write: give -o FILE, --oci-layout DIR, --push REF or --load")]
     NoOutput,
     #[error("refusing to write {}: it would overwrite the input {}; choose another output path", output.display(), input.display())]
@@ -106,6 +110,8 @@ pub struct PlatformImage {
     pub base: ResolvedBase,
     pub entrypoint: String,
     pub layers: Vec<LayerStats>,
+    /// The SPDX document inside the image (none with `--no-sbom`).
+    pub sbom: Option<Vec<u8>>,
 }
 
 /// Builds the image of `artifact`, its blobs in `staging`.
@@ -119,7 +125,8 @@ pub fn image_of(
     let plan = plan(artifact, opts)?;
     let entrypoint = entrypoint_of(&artifact.name);
     let base = base::resolve(&plan, artifact, &entrypoint, &opts.registry, progress)?;
-    let files = appfiles::app_files(artifact, &base, &entrypoint, opts.ca_bundle.as_ref())?;
+    let mut files = appfiles::app_files(artifact, &base, &entrypoint, opts.ca_bundle.as_ref())?;
+    let sbom = sbom_into(&mut files, artifact, &plan, &base, opts)?;
     let mtime = opts.run.mtime();
     let layers = layers::write_layers(&files.trees, mtime, staging, &opts.layer_cache, progress)?;
     // An image base without a config object still counts as one: its user is "", not ours.
@@ -141,7 +148,26 @@ pub fn image_of(
         base,
         entrypoint,
         layers,
+        sbom,
     })
+}
+
+/// The image's SBOM, put into `files` (unless `--no-sbom`).
+fn sbom_into(
+    files: &mut appfiles::AppFiles,
+    artifact: &Artifact,
+    plan: &Plan,
+    base: &ResolvedBase,
+    opts: &PackOptions,
+) -> Result<Option<Vec<u8>>, PackError> {
+    if opts.sbom.disabled {
+        return Ok(None);
+    }
+    let name = &artifact.name;
+    let ca = opts.ca_bundle.as_ref();
+    let doc = crate::sbom::for_image(name, artifact, &plan.linkage, base, ca, opts.run.mtime())?;
+    appfiles::add_sbom(files, name, doc.clone()).map_err(FilesError::from)?;
+    Ok(Some(doc))
 }
 
 /// An image base's layers, linked into `staging` from the cache.
@@ -205,6 +231,7 @@ pub fn pack_all(
         mtime: opts.run.mtime(),
     };
     let outcomes = emit::emit_all(outputs, &emit, progress)?;
+    crate::sbom::write_beside(&opts.sbom, &built)?;
     Ok(Summary::new(
         &reference, &packed, artifacts, &built, &outcomes,
     ))
