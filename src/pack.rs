@@ -224,11 +224,16 @@ pub fn pack_all(
         .reference
         .clone()
         .unwrap_or_else(|| Reference::for_program(&artifacts[0].name));
+    let sboms: Vec<_> = built
+        .iter()
+        .filter_map(|b| Some((b.image.manifest_blob.digest.clone(), b.sbom.clone()?)))
+        .collect();
     let emit = Emit {
         packed: &packed,
         reference: &reference,
         staging: &staging,
         mtime: opts.run.mtime(),
+        sboms: &sboms,
     };
     let outcomes = emit::emit_all(outputs, &emit, progress)?;
     crate::sbom::write_beside(&opts.sbom, &built)?;
