@@ -123,6 +123,13 @@ fn crates(
         return vec![];
     };
     let nodes: std::collections::HashMap<_, _> = resolve.nodes.iter().map(|n| (&n.id, n)).collect();
+    // Proc macros run in the compiler: neither they nor what only they use is in the binary.
+    let proc_macros: std::collections::HashSet<_> = meta
+        .packages
+        .iter()
+        .filter(|p| p.targets.iter().any(|t| t.is_proc_macro()))
+        .map(|p| &p.id)
+        .collect();
     let mut seen = std::collections::HashSet::from([root]);
     let mut stack = vec![root];
     while let Some(id) = stack.pop() {
@@ -132,7 +139,7 @@ fn crates(
                 .dep_kinds
                 .iter()
                 .any(|k| k.kind == cargo_metadata::DependencyKind::Normal);
-            if normal && seen.insert(&dep.pkg) {
+            if normal && !proc_macros.contains(&dep.pkg) && seen.insert(&dep.pkg) {
                 stack.push(&dep.pkg);
             }
         }
