@@ -416,24 +416,7 @@ fn items(input: &Input) -> Vec<Item> {
         }
         out.push(it);
     }
-    let (os_id, os_version) = os_ids(input.os_release);
-    for p in &input.packages {
-        let (ty, ns) = match p.manager {
-            Manager::Dpkg => ("deb", os_id.as_deref().unwrap_or("debian")),
-            Manager::Apk => ("apk", os_id.as_deref().unwrap_or("alpine")),
-        };
-        let mut q = format!("arch={}", enc(&p.architecture));
-        if let Some(s) = p.source.as_ref().filter(|s| **s != p.name) {
-            q.push_str(&format!("&upstream={}", enc(s)));
-        }
-        if let (Some(id), Some(v)) = (&os_id, &os_version) {
-            q.push_str(&format!("&distro={id}-{v}"));
-        }
-        let purl = format!("pkg:{ty}/{ns}/{}@{}?{q}", enc(&p.name), enc(&p.version));
-        let mut it = item(&p.name, &p.version, Some(purl));
-        it.source = p.source.as_ref().map(|s| format!("source package {s}"));
-        out.push(it);
-    }
+    out.extend(os_items(input));
     if input.default_ca {
         let (n, v) = CA_PACKAGE;
         let purl = format!("pkg:deb/debian/{n}@{}?arch=all", enc(v));
@@ -457,6 +440,35 @@ fn items(input: &Input) -> Vec<Item> {
         let mut it = item(&b.reference, &b.digest, Some(purl));
         it.purpose = Some("CONTAINER");
         out.push(it);
+    }
+    out
+}
+
+/// The closure's OS packages, with Debian/Alpine package URLs.
+fn os_items(input: &Input) -> Vec<Item> {
+    let mut out = Vec::new();
+    let (os_id, os_version) = os_ids(input.os_release);
+    for p in &input.packages {
+        let (ty, ns) = match p.manager {
+            Manager::Dpkg => ("deb", os_id.as_deref().unwrap_or("debian")),
+            Manager::Apk => ("apk", os_id.as_deref().unwrap_or("alpine")),
+        };
+        let mut q = format!("arch={}", enc(&p.architecture));
+        if let Some(s) = p.source.as_ref().filter(|s| **s != p.name) {
+            q.push_str(&format!("&upstream={}", enc(s)));
+        }
+        if let (Some(id), Some(v)) = (&os_id, &os_version) {
+            q.push_str(&format!("&distro={id}-{v}"));
+        }
+        let purl = format!("pkg:{ty}/{ns}/{}@{}?{q}", enc(&p.name), enc(&p.version));
+        out.push(Item {
+            name: p.name.clone(),
+            version: p.version.clone(),
+            purl: Some(purl),
+            license: None,
+            source: p.source.as_ref().map(|s| format!("source package {s}")),
+            purpose: Some("LIBRARY"),
+        });
     }
     out
 }

@@ -140,6 +140,12 @@ fn source_date_epoch() -> anyhow::Result<Option<u64>> {
 impl PackArgs {
     /// The library's options for a program called `name`.
     pub fn options(&self) -> anyhow::Result<PackOptions> {
+        if let Some(f) = self.sbom.as_ref().filter(|f| f.is_dir()) {
+            bail!(
+                "--sbom {}: it is a directory; --sbom names the SBOM file",
+                f.display()
+            );
+        }
         if let Some(ca) = &self.ca_certs {
             if !ca.is_file() {
                 bail!("--ca-certs {}: not a file", ca.display());
