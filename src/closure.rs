@@ -179,12 +179,20 @@ pub fn resolve(
 
 /// Records each library's package: by the path it was found at, else by its real path.
 fn set_owners(root: &Path, libs: &mut [Resolved]) {
-    let db = Db::open(root);
-    for lib in libs {
-        let real = || walk(root, &lib.path, &mut |_, _| {}).ok();
+    let real = |p: &str| walk(root, p, &mut |_, _| {}).ok();
+    let paths: Vec<(String, Option<String>)> = libs
+        .iter()
+        .map(|l| (l.path.clone(), real(&l.path)))
+        .collect();
+    let wanted: Vec<String> = paths
+        .iter()
+        .flat_map(|(p, r)| std::iter::once(p.clone()).chain(r.clone()))
+        .collect();
+    let db = Db::open(root, &wanted);
+    for (lib, (path, real)) in libs.iter_mut().zip(&paths) {
         lib.package = db
-            .owner(&lib.path)
-            .or_else(|| real().and_then(|r| db.owner(&r)))
+            .owner(path)
+            .or_else(|| real.as_deref().and_then(|r| db.owner(r)))
             .cloned();
     }
 }

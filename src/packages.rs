@@ -3,7 +3,8 @@
 //! the image can carry that package's metadata (distroless-style `status.d/<pkg>` entries)
 //! and the SBOM and `binpack inspect` can name it.
 
-use std::collections::HashMap;
+use aho_corasick::AhoCorasick;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fs;
 use std::path::Path;
 
@@ -42,15 +43,16 @@ pub struct Db {
 }
 
 impl Db {
-    /// Reads the dpkg or apk database of `root`; a root with neither gives an empty one (every
-    /// file is then unowned). Unreadable or odd entries are skipped: ownership is metadata.
-    pub fn open(root: &Path) -> Db {
+    /// Reads, from the dpkg or apk database of `root`, the owners of the files `wanted`
+    /// (absolute paths in the root); a root with neither gives an empty one (every file is
+    /// then unowned). Unreadable or odd entries are skipped: ownership is metadata.
+    pub fn open(root: &Path, wanted: &[String]) -> Db {
         let mut db = Db {
             os_release: os_release(root),
             ..Db::default()
         };
         if let Some(status) = read(root, "var/lib/dpkg/status") {
-            db.read_dpkg(root, &status);
+            db.read_dpkg(root, &status, wanted);
         } else if let Some(installed) = read(root, "lib/apk/db/installed") {
             db.read_apk(&installed);
         }
@@ -60,61 +62,55 @@ impl Db {
     /// The package owning `path` (an absolute path in the root), trying the usrmerge twin
     /// (`/lib/x` for `/usr/lib/x` and back): the databases list a file where its package put it.
     pub fn owner(&self, path: &str) -> Option<&Package> {
-        let twin = match path.strip_prefix("/usr") {
-            Some(rest) if rest.starts_with('/') => rest.to_string(),
-            _ => format!("/usr{path}"),
-        };
-        let i = self.owners.get(path).or_else(|| self.owners.get(&twin))?;
+        let i = self
+            .owners
+            .get(path)
+            .or_else(|| self.owners.get(&twin(path)))?;
         Some(&self.packages[*i])
     }
 
-    fn read_dpkg(&mut self, root: &Path, status: &str) {
-        // (name, arch) -> index; `info/<name>.list` or `info/<name>:<arch>.list` says which.
-        let mut by_name: HashMap<(String, String), usize> = HashMap::new();
-        for stanza in status.split("\n\n").filter(|s| !s.trim().is_empty()) {
+    /// Only what `wanted` needs: the `info/*.list` files hold ~100k lines on a desktop-sized
+    /// system, so they are searched for the wanted file names (Aho-Corasick) rather than
+    /// parsed, and only the owning packages' stanzas are parsed.
+    fn read_dpkg(&mut self, root: &Path, status: &str, wanted: &[String]) {
+        let owned = owned_in_lists(root, wanted);
+        let mut by_list: HashMap<&str, usize> = HashMap::new();
+        for stanza in status.split("\n\n") {
+            // Package is always a stanza's first field.
+            let Some(name) = stanza
+                .trim_start_matches('\n')
+                .strip_prefix("Package: ")
+                .and_then(|r| r.lines().next())
+            else {
+                continue;
+            };
             let field = |k: &str| field(stanza, k);
-            let (Some(name), Some(version)) = (field("Package"), field("Version")) else {
+            let architecture = field("Architecture").unwrap_or_default();
+            let list = owned
+                .keys()
+                .find(|l| *l == name || l.strip_prefix(name) == Some(&format!(":{architecture}")));
+            let (Some(list), Some(version)) = (list, field("Version")) else {
                 continue;
             };
             if !field("Status").is_some_and(|s| s.ends_with(" installed")) {
                 continue;
             }
-            let architecture = field("Architecture").unwrap_or_default();
-            by_name.insert((name.clone(), architecture.clone()), self.packages.len());
+            by_list.insert(list.as_str(), self.packages.len());
             self.packages.push(Package {
                 manager: Manager::Dpkg,
-                name,
+                name: name.to_string(),
                 version,
                 architecture,
                 source: field("Source").map(|s| s.split(' ').next().unwrap_or("").to_string()),
                 entry: format!("{}\n", stanza.trim_matches('\n')),
             });
         }
-        let Ok(dir) = fs::read_dir(root.join("var/lib/dpkg/info")) else {
-            return;
-        };
-        let mut lists: Vec<_> = dir.filter_map(Result::ok).map(|e| e.path()).collect();
-        lists.sort();
-        for list in lists {
-            let Some(stem) = list
-                .file_name()
-                .and_then(|n| n.to_str())
-                .and_then(|n| n.strip_suffix(".list"))
-            else {
+        for (list, files) in &owned {
+            let Some(i) = by_list.get(list.as_str()) else {
                 continue;
             };
-            let index = match stem.split_once(':') {
-                Some((n, a)) => by_name.get(&(n.to_string(), a.to_string())).copied(),
-                None => by_name
-                    .iter()
-                    .find(|((n, _), _)| n == stem)
-                    .map(|(_, i)| *i),
-            };
-            let (Some(index), Ok(files)) = (index, fs::read_to_string(&list)) else {
-                continue;
-            };
-            for f in files.lines().filter(|f| f.contains(".so")) {
-                self.owners.entry(f.to_string()).or_insert(index);
+            for f in files {
+                self.owners.entry(f.clone()).or_insert(*i);
             }
         }
     }
@@ -150,6 +146,46 @@ impl Db {
             });
         }
     }
+}
+
+/// `/lib/x` for `/usr/lib/x` and back.
+fn twin(path: &str) -> String {
+    match path.strip_prefix("/usr") {
+        Some(rest) if rest.starts_with('/') => rest.to_string(),
+        _ => format!("/usr{path}"),
+    }
+}
+
+/// The `info/*.list` files (by name without `.list`: `pkg` or `pkg:arch`) listing any of
+/// `wanted` (or its usrmerge twin), with the paths they list.
+fn owned_in_lists(root: &Path, wanted: &[String]) -> BTreeMap<String, Vec<String>> {
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let names: BTreeSet<&str> = wanted.iter().filter_map(|w| w.rsplit('/').next()).collect();
+    let wanted: HashSet<String> = wanted.iter().flat_map(|w| [w.clone(), twin(w)]).collect();
+    let (Ok(ac), Ok(dir)) = (
+        AhoCorasick::new(&names),
+        fs::read_dir(root.join("var/lib/dpkg/info")),
+    ) else {
+        return out;
+    };
+    for entry in dir.filter_map(Result::ok) {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(stem) = name.strip_suffix(".list") else {
+            continue;
+        };
+        let Ok(bytes) = fs::read(entry.path()) else {
+            continue;
+        };
+        for m in ac.find_iter(&bytes) {
+            let start = memchr::memrchr(b'\n', &bytes[..m.start()]).map_or(0, |i| i + 1);
+            let end = memchr::memchr(b'\n', &bytes[m.end()..]).map_or(bytes.len(), |i| m.end() + i);
+            let line = String::from_utf8_lossy(&bytes[start..end]).into_owned();
+            if wanted.contains(&line) {
+                out.entry(stem.to_string()).or_default().push(line);
+            }
+        }
+    }
+    out
 }
 
 /// A dpkg control field's value (first line only: the ones used here are one line).
@@ -216,7 +252,11 @@ mod tests {
             "/lib/x86_64-linux-gnu\n/lib/x86_64-linux-gnu/libc.so.6\n",
         )
         .unwrap();
-        let db = Db::open(root.path());
+        let wanted = [
+            "/usr/lib/x86_64-linux-gnu/libc.so.6".to_string(),
+            "/usr/lib/libfoo.so".into(),
+        ];
+        let db = Db::open(root.path(), &wanted);
         let p = db.owner("/usr/lib/x86_64-linux-gnu/libc.so.6").unwrap();
         assert_eq!(
             (p.name.as_str(), p.version.as_str(), p.source.as_deref()),
@@ -238,7 +278,7 @@ mod tests {
             "C:Q1x\nP:musl\nV:1.2.5-r0\nA:x86_64\no:musl\nF:lib\nR:ld-musl-x86_64.so.1\nR:libc.musl-x86_64.so.1\n\n",
         )
         .unwrap();
-        let db = Db::open(root.path());
+        let db = Db::open(root.path(), &[]);
         let p = db.owner("/lib/ld-musl-x86_64.so.1").unwrap();
         assert_eq!((p.name.as_str(), p.version.as_str()), ("musl", "1.2.5-r0"));
         let files = database_files(&[p]);
