@@ -114,13 +114,15 @@ fn add_package_metadata(
     Ok(())
 }
 
+/// Where the SBOM of the program `name` is in its image.
+pub fn sbom_path(name: &str) -> String {
+    let file = crate::reference::Reference::for_program(name).repository;
+    format!("{}/{file}.spdx.json", crate::sbom::SBOM_DIR)
+}
+
 /// Puts the SBOM of the program `name` into the image's top layer, where scanners look.
 pub fn add_sbom(files: &mut AppFiles, name: &str, sbom: Vec<u8>) -> Result<(), LayerError> {
-    let path = format!(
-        "{}/{}.spdx.json",
-        crate::sbom::SBOM_DIR,
-        crate::reference::Reference::for_program(name).repository
-    );
+    let path = sbom_path(name);
     match files.trees.last_mut() {
         Some(tree) => tree.file(&path, Content::Bytes(sbom), 0o644),
         None => Ok(()),

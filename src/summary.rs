@@ -56,6 +56,8 @@ pub struct ImageSummary {
     /// Where binpack built it, when it did.
     pub toolchain: Option<String>,
     pub linkage: Linkage,
+    /// Where the image's SBOM is in it (none with `--no-sbom`).
+    pub sbom: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -110,6 +112,10 @@ impl ImageSummary {
             runtime: artifact.provenance.runtime.clone(),
             toolchain: artifact.provenance.toolchain.clone(),
             linkage: built.plan.linkage.clone(),
+            sbom: built
+                .sbom
+                .as_ref()
+                .map(|_| crate::appfiles::sbom_path(&artifact.name)),
         }
     }
 }
