@@ -585,6 +585,21 @@ fn read_regular(root: &Path, path: &str, limit: u64) -> Result<Vec<u8>, ClosureE
     Ok(bytes)
 }
 
+/// The regular file at `path` in the root, symlinks followed inside the root (a root's
+/// `etc/os-release` linking to the host's `/etc/shadow` reads nothing), at most `limit` bytes.
+pub fn read_file_in_root(root: &Path, path: &str, limit: u64) -> Option<Vec<u8>> {
+    read_regular(root, path, limit).ok()
+}
+
+/// The host path of the directory `path` in the root, symlinks followed inside the root.
+pub fn dir_in_root(root: &Path, path: &str) -> Option<PathBuf> {
+    let host = host_path(root, &walk(root, path, &mut |_, _| {}).ok()?);
+    fs::symlink_metadata(&host)
+        .ok()
+        .filter(|m| m.is_dir())
+        .map(|_| host)
+}
+
 /// The dynamic section of the library at `path` in the root.
 fn read_object(root: &Path, path: &str) -> Result<DynamicDeps, ClosureError> {
     let bytes = read_regular(root, path, u64::MAX)?;

@@ -3,10 +3,14 @@
 //! the image can carry that package's metadata (distroless-style `status.d/<pkg>` entries)
 //! and the SBOM and `binpack inspect` can name it.
 
+use crate::closure::{dir_in_root, read_file_in_root};
 use aho_corasick::AhoCorasick;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fs;
 use std::path::Path;
+
+/// The largest database file read (Debian's status is ~1 MB on a desktop).
+const DB_LIMIT: u64 = 64 << 20;
 
 /// Which package database a package comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
@@ -162,10 +166,9 @@ fn owned_in_lists(root: &Path, wanted: &[String]) -> BTreeMap<String, Vec<String
     let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let names: BTreeSet<&str> = wanted.iter().filter_map(|w| w.rsplit('/').next()).collect();
     let wanted: HashSet<String> = wanted.iter().flat_map(|w| [w.clone(), twin(w)]).collect();
-    let (Ok(ac), Ok(dir)) = (
-        AhoCorasick::new(&names),
-        fs::read_dir(root.join("var/lib/dpkg/info")),
-    ) else {
+    let info = "/var/lib/dpkg/info";
+    let dir = dir_in_root(root, info).and_then(|d| fs::read_dir(d).ok());
+    let (Ok(ac), Some(dir)) = (AhoCorasick::new(&names), dir) else {
         return out;
     };
     for entry in dir.filter_map(Result::ok) {
@@ -173,7 +176,8 @@ fn owned_in_lists(root: &Path, wanted: &[String]) -> BTreeMap<String, Vec<String
         let Some(stem) = name.strip_suffix(".list") else {
             continue;
         };
-        let Ok(bytes) = fs::read(entry.path()) else {
+        let path = format!("{info}/{name}");
+        let Some(bytes) = read_file_in_root(root, &path, DB_LIMIT) else {
             continue;
         };
         for m in ac.find_iter(&bytes) {
@@ -202,7 +206,8 @@ pub fn os_release(root: &Path) -> Option<String> {
 }
 
 fn read(root: &Path, rel: &str) -> Option<String> {
-    fs::read_to_string(root.join(rel)).ok()
+    let bytes = read_file_in_root(root, &format!("/{rel}"), DB_LIMIT)?;
+    String::from_utf8(bytes).ok()
 }
 
 /// The files scanners read for `packages` (each once, sorted): a distroless-style
@@ -267,6 +272,20 @@ mod tests {
         assert_eq!(files.len(), 1);
         assert_eq!(files[0].0, "/var/lib/dpkg/status.d/libc6");
         assert!(files[0].1.ends_with(b"Version: 2.36-9\n"));
+    }
+
+    #[test]
+    fn links_out_of_the_root_read_nothing() {
+        let root = tempfile::tempdir().unwrap();
+        fs::create_dir_all(root.path().join("etc")).unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", root.path().join("etc/os-release")).unwrap();
+        assert_eq!(os_release(root.path()), None);
+        fs::create_dir_all(root.path().join("usr/lib")).unwrap();
+        fs::write(root.path().join("usr/lib/os-release"), "ID=debian\n").unwrap();
+        fs::remove_file(root.path().join("etc/os-release")).unwrap();
+        std::os::unix::fs::symlink("../usr/lib/os-release", root.path().join("etc/os-release"))
+            .unwrap();
+        assert_eq!(os_release(root.path()).as_deref(), Some("ID=debian\n"));
     }
 
     #[test]
