@@ -556,6 +556,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn each_platform_gets_its_own_file_beside() {
+        let p = Platform {
+            os: "linux".into(),
+            arch: "arm64".into(),
+            variant: Some("v8".into()),
+        };
+        assert_eq!(
+            with_platform(Path::new("out/app.spdx.json"), &p),
+            Path::new("out/app.linux-arm64-v8.spdx.json")
+        );
+    }
+
+    #[test]
     fn same_input_same_bytes_and_sorted_packages() {
         let comps = vec![
             Component {

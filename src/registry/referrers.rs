@@ -133,3 +133,24 @@ fn fetch_index(client: &Client, tag: &str, what: &str) -> Result<Option<Value>, 
     let index: Value = serde_json::from_slice(&bytes).map_err(|e| client.protocol(what, e))?;
     Ok(Some(index))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_artifact_refers_to_its_subject_and_holds_the_sbom() {
+        let subject = Blob::of(MANIFEST_MEDIA_TYPE, b"{\"m\":1}");
+        let sbom = Digest::of(b"sbom");
+        let bytes = artifact_manifest(&subject, "application/spdx+json", &sbom, 4);
+        assert_eq!(
+            bytes,
+            artifact_manifest(&subject, "application/spdx+json", &sbom, 4)
+        );
+        let m: Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(m["subject"]["digest"], subject.digest.as_str());
+        assert_eq!(m["artifactType"], "application/spdx+json");
+        assert_eq!(m["config"]["digest"], Digest::of(b"{}").as_str());
+        assert_eq!(m["layers"][0]["digest"], sbom.as_str());
+    }
+}
