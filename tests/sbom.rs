@@ -142,7 +142,7 @@ fn curl_closure_packages_are_seen_with_the_host_versions() {
 }
 
 #[test]
-#[ignore = "needs go and syft"]
+#[ignore = "needs go, syft and pyspdxtools"]
 fn hello_http_module_and_go_version_are_seen() {
     need(&["go", "syft", "pyspdxtools"]);
     let dir = tempfile::tempdir().unwrap();
@@ -191,7 +191,7 @@ fn locked(names: &[&str]) -> Vec<(String, String)> {
 }
 
 #[test]
-#[ignore = "needs cargo and syft"]
+#[ignore = "needs cargo, syft and pyspdxtools"]
 fn binpack_crates_are_seen() {
     need(&["cargo", "syft", "pyspdxtools"]);
     let dir = tempfile::tempdir().unwrap();
@@ -218,7 +218,7 @@ fn binpack_crates_are_seen() {
 }
 
 #[test]
-#[ignore = "needs node, npm and syft"]
+#[ignore = "needs node, npm, syft and pyspdxtools"]
 fn express_packages_and_node_are_seen() {
     need(&["node", "npm", "syft", "pyspdxtools"]);
     let app = repo().join("examples/node-express");
