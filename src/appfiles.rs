@@ -114,6 +114,24 @@ fn add_package_metadata(
     Ok(())
 }
 
+/// Puts the database entry of one more package (the executable's own) where scanners read:
+/// a dpkg `status.d` file (apk keeps one file for all, written with the closure's).
+pub fn add_package_entry(
+    files: &mut AppFiles,
+    pkg: &crate::packages::Package,
+) -> Result<(), LayerError> {
+    let Some(tree) = files.trees.last_mut() else {
+        return Ok(());
+    };
+    if pkg.manager != crate::packages::Manager::Dpkg {
+        return Ok(());
+    }
+    for (path, bytes) in crate::packages::database_files(&[pkg]) {
+        tree.file(&path, Content::Bytes(bytes), 0o644)?;
+    }
+    Ok(())
+}
+
 /// Where the SBOM of the program `name` is in its image.
 pub fn sbom_path(name: &str) -> String {
     let file = crate::reference::Reference::for_program(name).repository;

@@ -126,7 +126,15 @@ pub fn image_of(
     let entrypoint = entrypoint_of(&artifact.name);
     let base = base::resolve(&plan, artifact, &entrypoint, &opts.registry, progress)?;
     let mut files = appfiles::app_files(artifact, &base, &entrypoint, opts.ca_bundle.as_ref())?;
-    let sbom = sbom_into(&mut files, artifact, &plan, &base, opts)?;
+    let exe_package = executable_package_into(&mut files, artifact, &base)?;
+    let sbom = sbom_into(
+        &mut files,
+        artifact,
+        &plan,
+        &base,
+        opts,
+        exe_package.as_ref(),
+    )?;
     let mtime = opts.run.mtime();
     let layers = layers::write_layers(&files.trees, mtime, staging, &opts.layer_cache, progress)?;
     // An image base without a config object still counts as one: its user is "", not ours.
@@ -159,15 +167,33 @@ fn sbom_into(
     plan: &Plan,
     base: &ResolvedBase,
     opts: &PackOptions,
+    exe_package: Option<&crate::packages::Package>,
 ) -> Result<Option<Vec<u8>>, PackError> {
     if opts.sbom.disabled {
         return Ok(None);
     }
-    let name = &artifact.name;
-    let ca = opts.ca_bundle.as_ref();
-    let doc = crate::sbom::for_image(name, artifact, &plan.linkage, base, ca, opts.run.mtime())?;
+    let (name, ca, mtime) = (&artifact.name, opts.ca_bundle.as_ref(), opts.run.mtime());
+    let linkage = &plan.linkage;
+    let doc = crate::sbom::for_image(name, artifact, linkage, base, ca, exe_package, mtime)?;
     appfiles::add_sbom(files, name, doc.clone()).map_err(FilesError::from)?;
     Ok(Some(doc))
+}
+
+/// On a closure, the package of the root that owns the executable (`binpack bin
+/// /usr/bin/curl`), its status.d entry put into `files` for scanners.
+fn executable_package_into(
+    files: &mut appfiles::AppFiles,
+    artifact: &Artifact,
+    base: &ResolvedBase,
+) -> Result<Option<crate::packages::Package>, PackError> {
+    if base.libraries().is_empty() {
+        return Ok(None);
+    }
+    let Some(pkg) = crate::packages::executable_owner(&artifact.root, &artifact.executable) else {
+        return Ok(None);
+    };
+    appfiles::add_package_entry(files, &pkg).map_err(FilesError::from)?;
+    Ok(Some(pkg))
 }
 
 /// An image base's layers, linked into `staging` from the cache.

@@ -192,6 +192,14 @@ fn owned_in_lists(root: &Path, wanted: &[String]) -> BTreeMap<String, Vec<String
     out
 }
 
+/// Debian policy's package names: lower-case letters, digits, `+`, `-`, `.`.
+fn is_package_name(name: &str) -> bool {
+    !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"+-.".contains(&b))
+}
+
 /// A dpkg control field's value (first line only: the ones used here are one line).
 fn field(stanza: &str, key: &str) -> Option<String> {
     stanza.lines().find_map(|l| {
@@ -210,6 +218,15 @@ fn read(root: &Path, rel: &str) -> Option<String> {
     String::from_utf8(bytes).ok()
 }
 
+/// The package owning the host file `executable` when it lies inside `root` (`binpack bin
+/// /usr/bin/curl`: curl's Debian package, not only its binary, for scanners).
+pub fn executable_owner(root: &Path, executable: &Path) -> Option<Package> {
+    let path = crate::closure::Origin::root_path_of(root, executable)?;
+    Db::open(root, std::slice::from_ref(&path))
+        .owner(&path)
+        .cloned()
+}
+
 /// The files scanners read for `packages` (each once, sorted): a distroless-style
 /// `/var/lib/dpkg/status.d/<name>` per dpkg package, apk's `installed` db with only these
 /// packages; empty when there are none.
@@ -221,6 +238,8 @@ pub fn database_files(packages: &[&Package]) -> Vec<(String, Vec<u8>)> {
     let mut apk = String::new();
     for p in pkgs {
         match p.manager {
+            // A name from a crafted database must not make a path ("../x").
+            Manager::Dpkg if !is_package_name(&p.name) => {}
             Manager::Dpkg => out.push((
                 format!("/var/lib/dpkg/status.d/{}", p.name),
                 p.entry.clone().into_bytes(),

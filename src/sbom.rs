@@ -208,7 +208,8 @@ pub struct SbomError {
     source: std::io::Error,
 }
 
-/// The SBOM of the image of the program `name`, `artifact` on `base`: `linkage` for the Go build info,
+/// The SBOM of the image of the program `name`, `artifact` (owned by `exe_package` when a
+/// package of the root holds it) on `base`: `linkage` for the Go build info,
 /// `ca_bundle` when the user gave one.
 pub fn for_image(
     name: &str,
@@ -216,6 +217,7 @@ pub fn for_image(
     linkage: &Linkage,
     base: &ResolvedBase,
     ca_bundle: Option<&PathBuf>,
+    exe_package: Option<&Package>,
     created: u64,
 ) -> Result<Vec<u8>, SbomError> {
     let err = |path: &Path| {
@@ -238,14 +240,18 @@ pub fn for_image(
         None if base.image().is_none() => files.push(File::of_bytes(ca_path, DEFAULT_CA_BUNDLE)),
         None => {}
     }
-    let os_release = (!libs.is_empty())
+    let os_release = (!libs.is_empty() || exe_package.is_some())
         .then(|| packages::os_release(&artifact.root))
         .flatten();
     let input = Input {
         name: name.to_string(),
         go: linkage.go.as_ref(),
         components: &artifact.provenance.components,
-        packages: libs.iter().filter_map(|l| l.package.as_ref()).collect(),
+        packages: libs
+            .iter()
+            .filter_map(|l| l.package.as_ref())
+            .chain(exe_package)
+            .collect(),
         os_release: os_release.as_deref(),
         files,
         default_ca: ca_bundle.is_none() && base.image().is_none(),

@@ -104,7 +104,9 @@ fn curl_closure_packages_are_seen_with_the_host_versions() {
     for lib in libs {
         expected.insert(dpkg_owner(lib["path"].as_str().unwrap()));
     }
-    for must in ["libc6", "libssl3", "libcurl4"] {
+    // The executable's own package too (curl, not only "a curl binary").
+    expected.insert(dpkg_owner("/usr/bin/curl"));
+    for must in ["libc6", "libssl3", "libcurl4", "curl"] {
         assert!(expected.iter().any(|(n, _)| n == must), "{expected:?}");
     }
     for (name, version) in &expected {
