@@ -176,8 +176,12 @@ fn owned_in_lists(root: &Path, wanted: &[String]) -> BTreeMap<String, Vec<String
         let Some(stem) = name.strip_suffix(".list") else {
             continue;
         };
-        let path = format!("{info}/{name}");
-        let Some(bytes) = read_file_in_root(root, &path, DB_LIMIT) else {
+        // Regular files only (the directory entry's type, no extra call): a symlink could
+        // lead out of the root.
+        if !entry.file_type().is_ok_and(|t| t.is_file()) {
+            continue;
+        }
+        let Ok(bytes) = fs::read(entry.path()) else {
             continue;
         };
         for m in ac.find_iter(&bytes) {
