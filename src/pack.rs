@@ -38,6 +38,8 @@ pub struct PackOptions {
     pub layer_cache: LayerCache,
     /// `--add SRC:DEST`: the user's files, in binpack's layer.
     pub add: Vec<crate::addfiles::Addition>,
+    /// Whether an SBOM goes into the image, and where else.
+    pub sbom: crate::sbom::SbomOptions,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +64,8 @@ pub enum PackError {
     Emit(#[from] EmitError),
     #[error(transparent)]
     Add(#[from] crate::addfiles::AddError),
+    #[error(transparent)]
+    Sbom(#[from] crate::sbom::SbomError),
     #[error("nothing to write: give -o FILE, --oci-layout DIR, --push REF or --load")]
     NoOutput,
     #[error("refusing to write {}: it would overwrite the input {}; choose another output path", output.display(), input.display())]
@@ -110,6 +114,8 @@ pub struct PlatformImage {
     pub base: ResolvedBase,
     pub entrypoint: String,
     pub layers: Vec<LayerStats>,
+    /// The SPDX document inside the image (none with `--no-sbom`).
+    pub sbom: Option<Vec<u8>>,
 }
 
 /// Builds the image of `artifact`, its blobs in `staging`.
@@ -127,6 +133,15 @@ pub fn image_of(
     if let Some(tree) = files.trees.last_mut() {
         crate::addfiles::add_all(tree, &opts.add)?;
     }
+    let exe_package = executable_package_into(&mut files, artifact, &base)?;
+    let sbom = sbom_into(
+        &mut files,
+        artifact,
+        &plan,
+        &base,
+        opts,
+        exe_package.as_ref(),
+    )?;
     let mtime = opts.run.mtime();
     let layers = layers::write_layers(&files.trees, mtime, staging, &opts.layer_cache, progress)?;
     // An image base without a config object still counts as one: its user is "", not ours.
@@ -148,7 +163,44 @@ pub fn image_of(
         base,
         entrypoint,
         layers,
+        sbom,
     })
+}
+
+/// The image's SBOM, put into `files` (unless `--no-sbom`).
+fn sbom_into(
+    files: &mut appfiles::AppFiles,
+    artifact: &Artifact,
+    plan: &Plan,
+    base: &ResolvedBase,
+    opts: &PackOptions,
+    exe_package: Option<&crate::packages::Package>,
+) -> Result<Option<Vec<u8>>, PackError> {
+    if opts.sbom.disabled {
+        return Ok(None);
+    }
+    let (name, ca, mtime) = (&artifact.name, opts.ca_bundle.as_ref(), opts.run.mtime());
+    let linkage = &plan.linkage;
+    let doc = crate::sbom::for_image(name, artifact, linkage, base, ca, exe_package, mtime)?;
+    appfiles::add_sbom(files, name, doc.clone()).map_err(FilesError::from)?;
+    Ok(Some(doc))
+}
+
+/// On a closure, the package of the root that owns the executable (`binpack bin
+/// /usr/bin/curl`), its status.d entry put into `files` for scanners.
+fn executable_package_into(
+    files: &mut appfiles::AppFiles,
+    artifact: &Artifact,
+    base: &ResolvedBase,
+) -> Result<Option<crate::packages::Package>, PackError> {
+    if base.libraries().is_empty() {
+        return Ok(None);
+    }
+    let Some(pkg) = crate::packages::executable_owner(&artifact.root, &artifact.executable) else {
+        return Ok(None);
+    };
+    appfiles::add_package_entry(files, &pkg).map_err(FilesError::from)?;
+    Ok(Some(pkg))
 }
 
 /// An image base's layers, linked into `staging` from the cache.
@@ -205,13 +257,19 @@ pub fn pack_all(
         .reference
         .clone()
         .unwrap_or_else(|| Reference::for_program(&artifacts[0].name));
+    let sboms: Vec<_> = built
+        .iter()
+        .filter_map(|b| Some((b.image.manifest_blob.digest.clone(), b.sbom.clone()?)))
+        .collect();
     let emit = Emit {
         packed: &packed,
         reference: &reference,
         staging: &staging,
         mtime: opts.run.mtime(),
+        sboms: &sboms,
     };
     let outcomes = emit::emit_all(outputs, &emit, progress)?;
+    crate::sbom::write_beside(&opts.sbom, &built)?;
     Ok(Summary::new(
         &reference, &packed, artifacts, &built, &outcomes,
     ))

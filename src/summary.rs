@@ -61,6 +61,8 @@ pub struct ImageSummary {
     pub layout: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub layout_reason: Option<String>,
+    /// Where the image's SBOM is in it (none with `--no-sbom`).
+    pub sbom: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -119,6 +121,10 @@ impl ImageSummary {
             linkage: built.plan.linkage.clone(),
             layout: artifact.provenance.layout.clone(),
             layout_reason: artifact.provenance.layout_reason.clone(),
+            sbom: built
+                .sbom
+                .as_ref()
+                .map(|_| crate::appfiles::sbom_path(&artifact.name)),
         }
     }
 }

@@ -3,6 +3,7 @@
 //! the executable is (`--target`, a custom profile and `build.target` all move it).
 
 use super::{git, Built};
+use super::{Component, Ecosystem};
 use crate::cleanup::Tracked;
 use crate::platform::Platform;
 use cargo_metadata::{Message, PackageId};
@@ -100,15 +101,79 @@ pub fn build(spec: &CargoBuild) -> Result<Built, CargoError> {
         source,
     })?;
     let target_dir = meta.target_directory.as_std_path();
+    let triple = match &target {
+        Some(t) => Some(t.triple.to_string()),
+        None => target_triple(&spec.flags, &built, target_dir),
+    };
     let platform = match &spec.platform {
         Some(p) => Some(p.clone()),
-        None => target_triple(&spec.flags, &built, target_dir).and_then(|t| triple_platform(&t)),
+        None => triple.as_deref().and_then(triple_platform),
     };
     let mut built = Built::new(exe, bin, out_dir);
     built.artifact.provenance.vcs = git::describe(&spec.dir);
     built.artifact.provenance.toolchain = Some("host".into());
     built.artifact.provenance.platform = platform;
+    built.artifact.provenance.components = crates(&cargo, &manifest, &package.id, triple);
     Ok(built)
+}
+
+/// The crates in the binary, for the SBOM: the package and its normal dependencies (not dev
+/// or build ones), as Cargo.lock resolves them for the target. Empty when cargo metadata
+/// fails: the SBOM then lists no crates, the image is still built.
+fn crates(
+    cargo: &Path,
+    manifest: &Path,
+    root: &PackageId,
+    triple: Option<String>,
+) -> Vec<Component> {
+    let mut cmd = cargo_metadata::MetadataCommand::new();
+    cmd.cargo_path(cargo).manifest_path(manifest);
+    // Without a platform, cargo lists every target's dependencies (windows-sys on Linux).
+    if let Some(t) = triple.or_else(host_triple) {
+        cmd.other_options(vec!["--filter-platform".into(), t]);
+    }
+    let Ok(meta) = cmd.exec() else {
+        return vec![];
+    };
+    let Some(resolve) = meta.resolve.as_ref() else {
+        return vec![];
+    };
+    let nodes: std::collections::HashMap<_, _> = resolve.nodes.iter().map(|n| (&n.id, n)).collect();
+    // Proc macros run in the compiler: neither they nor what only they use is in the binary.
+    let proc_macros: std::collections::HashSet<_> = meta
+        .packages
+        .iter()
+        .filter(|p| p.targets.iter().any(|t| t.is_proc_macro()))
+        .map(|p| &p.id)
+        .collect();
+    let mut seen = std::collections::HashSet::from([root]);
+    let mut stack = vec![root];
+    while let Some(id) = stack.pop() {
+        let Some(node) = nodes.get(id) else { continue };
+        for dep in &node.deps {
+            let normal = dep
+                .dep_kinds
+                .iter()
+                .any(|k| k.kind == cargo_metadata::DependencyKind::Normal);
+            if normal && !proc_macros.contains(&dep.pkg) && seen.insert(&dep.pkg) {
+                stack.push(&dep.pkg);
+            }
+        }
+    }
+    let mut out: Vec<Component> = meta
+        .packages
+        .iter()
+        .filter(|p| seen.contains(&p.id))
+        .map(|p| Component {
+            ecosystem: Ecosystem::Cargo,
+            name: p.name.to_string(),
+            version: p.version.to_string(),
+            license: p.license.clone(),
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    out
 }
 
 /// The package and binary target `spec` names: the only one there is, or an error listing them.
@@ -306,6 +371,15 @@ fn executables(
         }
     }
     Ok(found)
+}
+
+/// rustc's host triple (`rustc -vV`), the target of a build without `--target`.
+fn host_triple() -> Option<String> {
+    let out = Command::new("rustc").arg("-vV").output().ok()?;
+    let text = String::from_utf8(out.stdout).ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("host: "))
+        .map(String::from)
 }
 
 /// What `cargo run` (and `cargo test`) sets for the program it runs, besides CARGO_PKG_* and

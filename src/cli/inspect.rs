@@ -99,9 +99,14 @@ fn print_text(
     outln!("base: {} ({})", choice.base, p(&choice.reason));
     for lib in libraries {
         let (name, path) = (p(&lib.name), p(&lib.path));
+        // Which package the library comes from: what scanners will see it as.
+        let from = match &lib.package {
+            Some(pkg) => format!(" [{} {}]", p(&pkg.name), p(&pkg.version)),
+            None => " [no package]".into(),
+        };
         match &lib.image_path {
-            Some(at) => outln!("  {name} => {path} (at {} in the image)", p(at)),
-            None => outln!("  {name} => {path}"),
+            Some(at) => outln!("  {name} => {path} (at {} in the image){from}", p(at)),
+            None => outln!("  {name} => {path}{from}"),
         }
     }
     Ok(())

@@ -85,6 +85,18 @@ pub struct PackArgs {
     #[arg(long)]
     pub json: bool,
 
+    /// Also write the image's SBOM (SPDX 2.3 JSON, the same bytes the image carries at
+    /// /var/lib/db/sbom/<name>.spdx.json) to this file
+    #[arg(long, value_name = "FILE", conflicts_with = "no_sbom")]
+    sbom: Option<PathBuf>,
+
+    /// Put no SBOM in the image (and attach none on --push). Scanners then miss the npm
+    /// packages, the node runtime and the crates inside the executable, the CA bundle, unowned
+    /// libraries and the base image's digest; they still see the Go build info and, for a
+    /// closure, the OS packages' status.d entries
+    #[arg(long)]
+    no_sbom: bool,
+
     /// Default arguments for the program (the image's Cmd), after `--`
     #[arg(last = true, value_name = "ARGS")]
     cmd: Vec<String>,
@@ -139,6 +151,12 @@ fn source_date_epoch() -> anyhow::Result<Option<u64>> {
 impl PackArgs {
     /// The library's options for a program called `name`.
     pub fn options(&self) -> anyhow::Result<PackOptions> {
+        if let Some(f) = self.sbom.as_ref().filter(|f| f.is_dir()) {
+            bail!(
+                "--sbom {}: it is a directory; --sbom names the SBOM file",
+                f.display()
+            );
+        }
         if let Some(ca) = &self.ca_certs {
             if !ca.is_file() {
                 bail!("--ca-certs {}: not a file", ca.display());
@@ -170,6 +188,10 @@ impl PackArgs {
                 LayerCache::default_dir()
             },
             add: self.add.clone(),
+            sbom: binpack::sbom::SbomOptions {
+                disabled: self.no_sbom,
+                file: self.sbom.clone(),
+            },
         })
     }
 

@@ -133,6 +133,9 @@ fn summary_text(s: &Summary) -> String {
     }
     line(format!("  platform   {}", s.platform));
     line(format!("  entrypoint {}", s.image.entrypoint));
+    if let Some(sbom) = &s.image.sbom {
+        line(format!("  sbom       {sbom}"));
+    }
     line(format!(
         "  size       {} compressed, {} uncompressed (binary {})",
         human(s.size.compressed),

@@ -9,6 +9,7 @@ mod layout;
 mod leftovers;
 mod load;
 mod push;
+mod referrer;
 mod staging;
 
 pub use archive::Archive;
@@ -37,6 +38,8 @@ pub struct Emit<'a> {
     pub staging: &'a Staging,
     /// Timestamps of the archive's entries.
     pub mtime: u64,
+    /// Each image's SBOM, by the digest of its manifest, for a push to attach.
+    pub sboms: &'a [(crate::digest::Digest, Vec<u8>)],
 }
 
 /// What an output did, for the summary.

@@ -39,6 +39,7 @@ impl Output for Push {
             Packed::Index(_) => INDEX_MEDIA_TYPE,
         };
         put_manifest(&client, e.packed.top_bytes(), media_type, &self.target.tag)?;
+        super::referrer::attach_sboms(&client, e, &mut stats)?;
         Ok(Outcome::Pushed {
             reference: format!("{}@{}", self.target, e.packed.top().digest),
             stats,
