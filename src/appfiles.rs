@@ -151,19 +151,6 @@ fn ca_aliases(env: &[String], names: &[String]) -> Vec<String> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ca_bundle_aliases_follow_ssl_cert_file() {
-        let env = vec!["PATH=/bin".to_string(), "SSL_CERT_FILE=/x/ca.crt".into()];
-        let names = vec!["NODE_EXTRA_CA_CERTS".to_string()];
-        assert_eq!(ca_aliases(&env, &names), ["NODE_EXTRA_CA_CERTS=/x/ca.crt"]);
-        assert!(ca_aliases(&env[..1], &names).is_empty());
-    }
-}
-
 /// What scanners read to see the closure's OS packages: their database entries
 /// (distroless-style `status.d/<pkg>`, or apk's db) and the root's `/etc/os-release`.
 fn add_package_metadata(
@@ -214,5 +201,18 @@ pub fn add_sbom(files: &mut AppFiles, name: &str, sbom: Vec<u8>) -> Result<(), L
     match files.trees.last_mut() {
         Some(tree) => tree.file(&path, Content::Bytes(sbom), 0o644),
         None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ca_bundle_aliases_follow_ssl_cert_file() {
+        let env = vec!["PATH=/bin".to_string(), "SSL_CERT_FILE=/x/ca.crt".into()];
+        let names = vec!["NODE_EXTRA_CA_CERTS".to_string()];
+        assert_eq!(ca_aliases(&env, &names), ["NODE_EXTRA_CA_CERTS=/x/ca.crt"]);
+        assert!(ca_aliases(&env[..1], &names).is_empty());
     }
 }
