@@ -14,7 +14,8 @@ use std::path::{Path, PathBuf};
 
 /// Names the tar format and the compressor with its level: the bytes depend on all three,
 /// so a change to any of them must change this (and so every key).
-pub const SCHEME: &str = "binpack-layer/1 tar=gnu-sorted gzip=zlib-rs level=9";
+pub const SCHEME: &str =
+    "binpack-layer/2: tar=gnu-sorted gzip=zlib-rs level=6 blocks=128KiB dict=32KiB sync-flush one-member";
 
 /// What the key says of the encoder: the scheme, binpack's version, and the digest of a fixed
 /// sample encoded now, so an upgraded compressor or tar writer that changed its bytes cannot
