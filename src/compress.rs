@@ -260,6 +260,65 @@ fn write_in_order<W: Write>(
     Ok((out, sums))
 }
 
+/// zstd level: zstd's own default, the knee of its speed against size.
+pub const ZSTD_LEVEL: i32 = 3;
+
+/// [`gzip`]'s counterpart for `--compression zstd`: one frame, single-threaded (zstd's
+/// worker mode changes the bytes), level [`ZSTD_LEVEL`], with a checksum, the content size
+/// unknown (it streams). zstd is fast enough on one core that threads would gain little.
+pub fn zstd<W, T, E>(
+    out: W,
+    produce: impl FnOnce(&mut dyn Write) -> Result<T, E>,
+) -> Result<(T, W, Sums), E>
+where
+    W: Write,
+    E: From<io::Error>,
+{
+    let mut enc = zstd::stream::Encoder::new(Hashing::new(out), ZSTD_LEVEL)?;
+    enc.include_checksum(true)?;
+    enc.include_contentsize(false)?;
+    enc.include_dictid(false)?;
+    let mut plain = Hashing::new(enc);
+    let t = produce(&mut plain)?;
+    let zipped = plain.inner.finish()?;
+    let sums = Sums {
+        digest: Digest::from_hasher(zipped.hasher),
+        size: zipped.count,
+        diff_id: Digest::from_hasher(plain.hasher),
+        uncompressed_size: plain.count,
+    };
+    Ok((t, zipped.inner, sums))
+}
+
+/// Hashes and counts what is written through it.
+struct Hashing<W> {
+    inner: W,
+    hasher: Sha256,
+    count: u64,
+}
+
+impl<W> Hashing<W> {
+    fn new(inner: W) -> Self {
+        Hashing {
+            inner,
+            hasher: Sha256::new(),
+            count: 0,
+        }
+    }
+}
+
+impl<W: Write> Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.count += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -191,6 +191,8 @@ pub struct LayerStats {
     pub diff_id: Digest,
     pub size: u64,
     pub uncompressed_size: u64,
+    /// The layer media type (gzip or zstd).
+    pub media_type: String,
 }
 
 /// A writer that hashes and counts what passes through it.
@@ -278,6 +280,27 @@ pub fn write_layer<W: Write + Send>(
     write_layer_with(tree, mtime, out, Gzip::new(LEVEL), progress)
 }
 
+/// How a layer is compressed (`--compression`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Compression {
+    /// Read by every engine (binpack-layer/2: parallel, deterministic).
+    #[default]
+    Gzip,
+    /// Faster, smaller; docker 23+, podman and containerd read it, older docker does not.
+    Zstd,
+}
+
+impl Compression {
+    pub fn media_type(self) -> &'static str {
+        match self {
+            Compression::Gzip => crate::image::LAYER_MEDIA_TYPE,
+            Compression::Zstd => ZSTD_MEDIA_TYPE,
+        }
+    }
+}
+
+pub const ZSTD_MEDIA_TYPE: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
+
 /// [`write_layer`] with a given compressor (the thread count never changes the bytes).
 pub fn write_layer_with<W: Write + Send>(
     tree: &Tree,
@@ -286,20 +309,37 @@ pub fn write_layer_with<W: Write + Send>(
     gzip: Gzip,
     progress: &mut dyn FnMut(u64),
 ) -> Result<LayerStats, LayerError> {
-    let ((), mut out, sums) = compress::gzip(out, gzip, |sink| {
+    write_layer_as(tree, mtime, out, Compression::Gzip, gzip, progress)
+}
+
+/// Writes `tree` compressed as `how` says (`gzip` gives the gzip level and threads).
+pub fn write_layer_as<W: Write + Send>(
+    tree: &Tree,
+    mtime: u64,
+    out: W,
+    how: Compression,
+    gzip: Gzip,
+    progress: &mut dyn FnMut(u64),
+) -> Result<LayerStats, LayerError> {
+    let produce = |sink: &mut dyn Write| {
         let counting = Counting {
             inner: sink,
             done: 0,
             progress,
         };
         write_tar(tree, mtime, counting).map(|_| ())
-    })?;
+    };
+    let ((), mut out, sums) = match how {
+        Compression::Gzip => compress::gzip(out, gzip, produce)?,
+        Compression::Zstd => compress::zstd(out, produce)?,
+    };
     out.flush()?;
     Ok(LayerStats {
         digest: sums.digest,
         diff_id: sums.diff_id,
         size: sums.size,
         uncompressed_size: sums.uncompressed_size,
+        media_type: how.media_type().to_string(),
     })
 }
 

@@ -36,6 +36,8 @@ pub struct PackOptions {
     /// How to reach the registry of an image base.
     pub registry: RegistryOptions,
     pub layer_cache: LayerCache,
+    /// How binpack's layers are compressed (a pulled base's layers stay as they are).
+    pub compression: crate::layer::Compression,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -121,7 +123,14 @@ pub fn image_of(
     let base = base::resolve(&plan, artifact, &entrypoint, &opts.registry, progress)?;
     let files = appfiles::app_files(artifact, &base, &entrypoint, opts.ca_bundle.as_ref())?;
     let mtime = opts.run.mtime();
-    let layers = layers::write_layers(&files.trees, mtime, staging, &opts.layer_cache, progress)?;
+    let layers = layers::write_layers_as(
+        &files.trees,
+        mtime,
+        opts.compression,
+        staging,
+        &opts.layer_cache,
+        progress,
+    )?;
     // An image base without a config object still counts as one: its user is "", not ours.
     let base_config = base
         .image()

@@ -161,3 +161,66 @@ fn a_rebuild_compresses_nothing_and_a_damaged_entry_is_rebuilt() {
     assert_eq!((stages.compressed(), stages.cached()), (1, 1));
     assert_eq!(Digest::of(&std::fs::read(&blob).unwrap()), first[0]);
 }
+
+#[test]
+#[ignore = "needs a Docker engine, podman and skopeo"]
+fn zstd_layers_load_in_podman_and_old_docker_refuses_them() {
+    common::need_docker();
+    common::need(&["podman", "skopeo"]);
+    let dir = tempfile::tempdir().unwrap();
+    let exe = common::fixture::write_fixture(dir.path(), "hello", common::fixture::EM_X86_64);
+    let archive = dir.path().join("z.tar");
+    let pack = |extra: &[&str]| {
+        let mut c = common::binpack();
+        c.env("BINPACK_CACHE", dir.path().join("cache"))
+            .args(["-q", "bin"])
+            .arg(&exe)
+            .args(["--compression", "zstd", "-t", "binpack-test/zstd:1", "-o"])
+            .arg(&archive)
+            .args(extra);
+        c.output().unwrap()
+    };
+    assert!(pack(&[]).status.success());
+    let files = common::ArchiveFiles::open(&archive);
+    let manifest = files.manifest();
+    let layer = &manifest["layers"][0];
+    assert_eq!(
+        layer["mediaType"],
+        "application/vnd.oci.image.layer.v1.tar+zstd"
+    );
+    let tar = zstd::decode_all(files.blob(&layer["digest"])).unwrap();
+    assert_eq!(
+        files.config()["rootfs"]["diff_ids"][0],
+        Digest::of(&tar).to_string()
+    );
+    // Readers of zstd: podman and skopeo.
+    common::ok(Command::new("podman").args(["load", "-i"]).arg(&archive));
+    common::ok(
+        Command::new("skopeo")
+            .arg("inspect")
+            .arg(format!("oci-archive:{}", archive.display())),
+    );
+    let _ = Command::new("podman")
+        .args(["rmi", "-f", "binpack-test/zstd:1"])
+        .output();
+
+    let version =
+        common::ok(Command::new("docker").args(["version", "--format", "{{.Server.Version}}"]));
+    let version = common::stdout(&version);
+    let major: u32 = version.trim().split('.').next().unwrap().parse().unwrap();
+    let out = pack(&["--load=docker"]);
+    if major < 23 {
+        assert_eq!(out.status.code(), Some(1));
+        let err = common::stderr(&out);
+        assert!(
+            err.contains("zstd layers") && err.contains("--compression gzip"),
+            "{err}"
+        );
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+    } else {
+        assert!(out.status.success(), "{}", common::stderr(&out));
+        let _ = Command::new("docker")
+            .args(["rmi", "-f", "binpack-test/zstd:1"])
+            .output();
+    }
+}

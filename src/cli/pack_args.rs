@@ -75,6 +75,11 @@ pub struct PackArgs {
     #[arg(long)]
     no_layer_cache: bool,
 
+    /// Layer compression: gzip (every engine reads it) or zstd (faster and smaller; docker 23+,
+    /// podman and containerd read it; --load into an older docker is refused)
+    #[arg(long, value_enum, value_name = "ALGORITHM", default_value = "gzip")]
+    compression: binpack::layer::Compression,
+
     /// Print the result as one JSON object on stdout
     #[arg(long)]
     pub json: bool,
@@ -155,6 +160,7 @@ impl PackArgs {
             } else {
                 LayerCache::default_dir()
             },
+            compression: self.compression,
         })
     }
 
