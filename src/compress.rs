@@ -149,12 +149,14 @@ impl Write for Blocks {
 }
 
 fn worker(jobs: &Mutex<Receiver<Job>>, level: u32) {
-    let mut c = Compress::new(Compression::new(level), false);
     loop {
         let job = match jobs.lock().map(|rx| rx.recv()) {
             Ok(Ok(job)) => job,
             _ => return,
         };
+        // A fresh state per block: zlib-rs's reset() keeps some state (measured: sizes then
+        // vary by a byte or two with which blocks a worker had before).
+        let mut c = Compress::new(Compression::new(level), false);
         let deflated = deflate_block(&mut c, job.prev.as_deref(), &job.data, job.last);
         let done = deflated.map(|deflate| {
             let mut crc = Crc::new();
@@ -180,7 +182,6 @@ fn deflate_block(
     last: bool,
 ) -> io::Result<Vec<u8>> {
     let failed = |e: flate2::CompressError| io::Error::other(e.to_string());
-    c.reset();
     if let Some(p) = prev {
         c.set_dictionary(&p[p.len().saturating_sub(WINDOW)..])
             .map_err(failed)?;
