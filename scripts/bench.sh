@@ -4,6 +4,7 @@
 # issue 14 is printed as a ratio with its target beside it.
 #
 #   scripts/bench.sh [RUNS] [BINARY]
+#   BENCH_ONLY="static go" scripts/bench.sh    # some sections only
 #
 # One function per section, called from main at the end: a new section is a new function
 # and one line in main.
@@ -26,7 +27,7 @@ median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a
 # Wall time of a command in ms, appended to the file $1 (output discarded).
 timed() {
   local file=$1 t0 t1; shift
-  t0=$(now); "$@" >/dev/null 2>&1; t1=$(now)
+  t0=$(now); "$@" >/dev/null 2>&1 || { echo "bench: failed: $*" >&2; return 1; }; t1=$(now)
   ms "$t0" "$t1" >>"$file"
 }
 # Peak resident memory (KiB) and wall time (ms) of a command, into the named variables.
@@ -87,7 +88,8 @@ docker_build() { # legacy|buildkit
   docker rmi -f "binpack-bench/$1" >/dev/null 2>&1 || true
   DOCKER_BUILDKIT=$kit docker build -q --no-cache -t "binpack-bench/$1" "$ctx"
 }
-docker_archive() { docker_build buildkit >/dev/null && docker save binpack-bench/buildkit | gzip -6 >"$work/docker.tar.gz"; }
+# The archive-to-archive comparison: build, then docker save | gzip (BuildKit when it works).
+docker_archive() { docker_build "$kit" >/dev/null && docker save "binpack-bench/$kit" | gzip -6 >"$work/docker.tar.gz"; }
 
 bench_static() {
   docker_context
@@ -95,11 +97,14 @@ bench_static() {
   mkdir -p "$f"
   "$binpack" -q bin "$bin" -o "$work/out.tar" >/dev/null   # warm the page cache and the layer cache
   docker_build legacy >/dev/null 2>&1
+  # Debian's docker 20.10 has BuildKit only with the buildx plugin.
+  kit=buildkit
+  docker_build buildkit >/dev/null 2>&1 || { kit=legacy; echo "  (BuildKit: not available here, buildx missing; its rows repeat legacy)"; }
   for i in $(seq 1 "$runs"); do
     timed "$f/binpack" "$binpack" -q bin "$bin" -o "$work/out.tar" --no-layer-cache
     timed "$f/warm" "$binpack" -q bin "$bin" -o "$work/out.tar"
     timed "$f/legacy" docker_build legacy
-    timed "$f/buildkit" docker_build buildkit
+    timed "$f/buildkit" docker_build "$kit"
     timed "$f/archive" docker_archive
     timed "$f/gzip" sh -c "gzip -6 -c '$bin' >'$work/bin.gz'"
     timed "$f/pigz" sh -c "pigz -6 -c '$bin' >'$work/bin.pigz'"
@@ -107,7 +112,7 @@ bench_static() {
       "$(tail -1 "$f/binpack")" "$(tail -1 "$f/warm")" "$(tail -1 "$f/legacy")" "$(tail -1 "$f/buildkit")" \
       "$(tail -1 "$f/archive")" "$(tail -1 "$f/gzip")" "$(tail -1 "$f/pigz")"
   done
-  local m; declare -A m
+  declare -A m
   for k in binpack warm legacy buildkit archive gzip pigz; do m[$k]=$(median <"$f/$k"); done
   local summary comp uncomp layer_tar_gz
   summary=$("$binpack" -q bin "$bin" -o "$work/out.tar" --json)
@@ -124,7 +129,7 @@ bench_static() {
   ratio "binpack layer / gzip -6 of the same tar" "$comp" "$layer_tar_gz" "<= 1.01"
   ratio "binpack pack / docker build (BuildKit)" "${m[binpack]}" "${m[buildkit]}" "< 1"
   ratio "binpack pack / docker build (legacy)" "${m[binpack]}" "${m[legacy]}" "< 1"
-  ratio "binpack archive / BuildKit + docker save|gzip" "${m[binpack]}" "${m[archive]}" "< 1"
+  ratio "binpack archive / $kit + docker save|gzip" "${m[binpack]}" "${m[archive]}" "< 1"
   ratio "binpack pack / pigz -6 of the binary" "${m[binpack]}" "${m[pigz]}" "floor"
   printf '  sizes: binpack image %s compressed (%s uncompressed); gzip -6 of its tar %s; of the binary %s\n' \
     "$comp" "$uncomp" "$layer_tar_gz" "$(stat -c %s "$work/bin.gz")"
@@ -228,13 +233,12 @@ for base, mb in [("node:20-alpine", 43), ("node:20-bookworm-slim", 66)]:
 PY
 }
 
+# BENCH_ONLY="static go" runs only those sections.
 main() {
   setup
-  bench_levels
-  bench_static
-  bench_node
-  bench_go
-  bench_sea
+  for section in ${BENCH_ONLY:-levels static node go sea}; do
+    "bench_$section"
+  done
 }
 
 main
