@@ -166,7 +166,7 @@ bench_node() {
   ratio "binpack node sea, source to archive (s)" "$(median <"$f/cold")" 1000 "<= 2.0"
   # Peak RSS of binpack and its children (esbuild is one of them): largest of the rounds.
   printf '  peak RSS, binpack node with its children: %s KiB (target: 64 MiB + esbuild)\n' "$kib"
-  printf '  image: %s bytes compressed (target <= 36000000)\n' "$ncomp"
+  printf '  image: %s bytes compressed (was <= 36000000 at level 9; <= 36600000 in tests/cli_node.rs)\n' "$ncomp"
   if "$binpack" node --help | grep -q -- '--layout'; then
     : >"$f/files"; : >"$f/edit"
     cp -r examples/node-express "$work/express"
