@@ -59,6 +59,21 @@ fn the_same_bytes_for_any_thread_count_on_a_real_binary() {
     }
 }
 
+#[test]
+fn zstd_bytes_are_pinned_too() {
+    let data = input();
+    let ((), out, sums) = binpack::compress::zstd(Vec::new(), |w| w.write_all(&data)).unwrap();
+    assert_eq!(zstd::decode_all(out.as_slice()).unwrap(), data);
+    assert_eq!(sums.diff_id, Digest::of(&data));
+    assert_eq!(
+        sums.digest.to_string(),
+        ZSTD_PINNED,
+        "the zstd scheme changed"
+    );
+}
+
+const ZSTD_PINNED: &str = "sha256:0bca09c165775825d3db8f81401b5054d250b58f4451f9696e23ccd16d4bb8e5";
+
 const PINNED: &str = "sha256:590af3af4af93185b184f15f8c24ce07946507dede4126f85b8278ccc893c74b";
 
 #[test]
