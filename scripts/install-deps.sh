@@ -155,6 +155,8 @@ if [ "$want" = all ]; then
   command -v htpasswd >/dev/null || pkgs+=(apache2-utils)
   command -v musl-gcc >/dev/null || pkgs+=(musl-tools)
   command -v busybox >/dev/null || pkgs+=(busybox-static)
+  # The parallel gzip floor of scripts/bench.sh.
+  command -v pigz >/dev/null || pkgs+=(pigz)
   # A private CA for the registry TLS test.
   command -v openssl >/dev/null || pkgs+=(openssl)
   # Node 20+ is what binpack node is tested with; Debian's own nodejs is older (18).

@@ -35,10 +35,10 @@ impl Blob {
         }
     }
 
-    /// The gzip layer binpack wrote.
+    /// The layer binpack wrote (gzip, or zstd when asked).
     pub fn layer(stats: &LayerStats) -> Blob {
         Blob {
-            media_type: LAYER_MEDIA_TYPE.into(),
+            media_type: stats.media_type.clone(),
             digest: stats.digest.clone(),
             size: stats.size,
         }
@@ -333,6 +333,7 @@ mod tests {
             diff_id: Digest::parse(&format!("sha256:{}", "b".repeat(64))).unwrap(),
             size: 10,
             uncompressed_size: 20,
+            media_type: LAYER_MEDIA_TYPE.into(),
         }
     }
 

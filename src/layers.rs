@@ -4,9 +4,10 @@
 //! the cache knows is linked from there instead of compressed again.
 
 use crate::cache;
+use crate::compress::Gzip;
 use crate::digest::Digest;
 use crate::emit::{atomic_file, EmitError, Staging};
-use crate::layer::{self, Content, LayerError, LayerStats, Node, Tree};
+use crate::layer::{self, Compression, Content, LayerError, LayerStats, Node, Tree};
 use crate::progress::Progress;
 use sha2::{Digest as _, Sha256};
 use std::io::Write;
@@ -14,24 +15,34 @@ use std::path::{Path, PathBuf};
 
 /// Names the tar format and the compressor with its level: the bytes depend on all three,
 /// so a change to any of them must change this (and so every key).
-pub const SCHEME: &str = "binpack-layer/1 tar=gnu-sorted gzip=zlib-rs level=9";
+pub const SCHEME: &str =
+    "binpack-layer/2: tar=gnu-sorted gzip=zlib-rs level=6 blocks=128KiB dict=32KiB sync-flush one-member";
+
+/// `--compression zstd`'s scheme (a layer's key says which one wrote it).
+pub const ZSTD_SCHEME: &str = "binpack-layer/2: tar=gnu-sorted zstd=1.5 level=3 one-frame checksum";
 
 /// What the key says of the encoder: the scheme, binpack's version, and the digest of a fixed
 /// sample encoded now, so an upgraded compressor or tar writer that changed its bytes cannot
 /// be answered with a blob the old one wrote.
-fn encoder_id() -> &'static str {
-    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    ID.get_or_init(|| {
+fn encoder_id(how: Compression) -> &'static str {
+    static IDS: [std::sync::OnceLock<String>; 2] =
+        [std::sync::OnceLock::new(), std::sync::OnceLock::new()];
+    let (slot, scheme) = match how {
+        Compression::Gzip => (&IDS[0], SCHEME),
+        Compression::Zstd => (&IDS[1], ZSTD_SCHEME),
+    };
+    slot.get_or_init(|| {
         let mut sample = Tree::new();
         let text: Vec<u8> = (0..64 * 1024u32)
             .map(|i| b"binpack layer sample "[(i % 21) as usize] ^ (i % 251) as u8)
             .collect();
         let _ = sample.file("sample", Content::Bytes(text), 0o644);
         let mut out = Vec::new();
-        let stats = layer::write_layer(&sample, 0, &mut out, &mut |_| {});
+        let gzip = Gzip::new(layer::LEVEL);
+        let stats = layer::write_layer_as(&sample, 0, &mut out, how, gzip, &mut |_| {});
         let sample = stats.map(|s| s.digest.to_string()).unwrap_or_default();
         format!(
-            "{SCHEME} binpack={} sample={sample}",
+            "{scheme} binpack={} sample={sample}",
             env!("CARGO_PKG_VERSION")
         )
     })
@@ -78,10 +89,22 @@ pub fn write_layers(
     cache: &LayerCache,
     progress: &dyn Progress,
 ) -> Result<Vec<LayerStats>, LayersError> {
+    write_layers_as(trees, mtime, Compression::Gzip, staging, cache, progress)
+}
+
+/// [`write_layers`], compressed as `how` says.
+pub fn write_layers_as(
+    trees: &[Tree],
+    mtime: u64,
+    how: Compression,
+    staging: &Staging,
+    cache: &LayerCache,
+    progress: &dyn Progress,
+) -> Result<Vec<LayerStats>, LayersError> {
     let mut out = Vec::new();
     for tree in trees {
         let wanted = match &cache.dir {
-            Some(_) => Some(key(tree, mtime)?),
+            Some(_) => Some(key_as(tree, mtime, how)?),
             None => None,
         };
         let known = cache.dir.as_deref().zip(wanted.as_ref());
@@ -93,12 +116,12 @@ pub fn write_layers(
             out.push(stats);
             continue;
         }
-        let stats = compress(tree, mtime, staging, progress)?;
+        let stats = compress(tree, mtime, how, staging, progress)?;
         // Only when the files still hash to the key: one rewritten while it was compressed
         // (a build finishing beside binpack) must not file its new bytes under the old key.
         // A cache that cannot be written only costs the next build its time.
         if let Some((dir, k)) = known {
-            if key(tree, mtime).is_ok_and(|again| again == *k) {
+            if key_as(tree, mtime, how).is_ok_and(|again| again == *k) {
                 let _ = remember(dir, k, &stats, staging);
             }
         }
@@ -111,32 +134,42 @@ pub fn write_layers(
 fn compress(
     tree: &Tree,
     mtime: u64,
+    how: Compression,
     staging: &Staging,
     progress: &dyn Progress,
 ) -> Result<LayerStats, LayersError> {
     let total = layer::content_size(tree);
-    progress.stage("writing the layer (tar + gzip)");
+    let name = match how {
+        Compression::Gzip => "gzip",
+        Compression::Zstd => "zstd",
+    };
+    progress.stage(&format!("writing the layer (tar + {name})"));
+    let gzip = Gzip::new(layer::LEVEL);
     staging.blob_with(
         |w| {
-            layer::write_layer(tree, mtime, w, &mut |done| progress.bytes(done, total)).map_err(
-                |e| match e {
-                    // Name where it was being written (a full disk says so there).
-                    LayerError::Write(source) => LayersError::Emit(EmitError::Write {
-                        path: staging.path().to_path_buf(),
-                        source,
-                    }),
-                    other => other.into(),
-                },
-            )
+            let mut bytes = |done| progress.bytes(done, total);
+            layer::write_layer_as(tree, mtime, w, how, gzip, &mut bytes).map_err(|e| match e {
+                // Name where it was being written (a full disk says so there).
+                LayerError::Write(source) => LayersError::Emit(EmitError::Write {
+                    path: staging.path().to_path_buf(),
+                    source,
+                }),
+                other => other.into(),
+            })
         },
         |s| &s.digest,
     )
 }
 
-/// The layer's key: what goes into it, and how it is encoded.
+/// The layer's key: what goes into it, and how it is encoded (gzip).
 pub fn key(tree: &Tree, mtime: u64) -> Result<Digest, LayerError> {
+    key_as(tree, mtime, Compression::Gzip)
+}
+
+/// The layer's key when compressed as `how` says.
+pub fn key_as(tree: &Tree, mtime: u64, how: Compression) -> Result<Digest, LayerError> {
     let mut h = Sha256::new();
-    writeln!(h, "{}\nmtime {mtime}", encoder_id()).expect("hashing does not fail");
+    writeln!(h, "{}\nmtime {mtime}", encoder_id(how)).expect("hashing does not fail");
     for (path, node) in tree.iter() {
         match node {
             Node::Dir { mode, owner } => writeln!(h, "d {path:?} {mode:o} {owner}"),
@@ -178,6 +211,7 @@ fn lookup(dir: &Path, key: &Digest, staging: &Staging) -> Option<LayerStats> {
         diff_id: Digest::parse(&r.diff_id).ok()?,
         size: r.size,
         uncompressed_size: r.uncompressed_size,
+        media_type: r.media_type,
     };
     let blob = stats.digest.blob_in(dir);
     let (digest, len) = Digest::of_reader(&mut std::fs::File::open(&blob).ok()?).ok()?;
@@ -196,6 +230,12 @@ struct Record {
     diff_id: String,
     size: u64,
     uncompressed_size: u64,
+    #[serde(default = "gzip_media_type")]
+    media_type: String,
+}
+
+fn gzip_media_type() -> String {
+    crate::image::LAYER_MEDIA_TYPE.into()
 }
 
 /// Keeps the staged blob and its record in the cache, each written whole through a
@@ -222,6 +262,7 @@ fn remember(
         diff_id: stats.diff_id.to_string(),
         size: stats.size,
         uncompressed_size: stats.uncompressed_size,
+        media_type: stats.media_type.clone(),
     };
     let bytes = serde_json::to_vec(&record).expect("a record serializes");
     let path = record_path(dir, key);

@@ -20,6 +20,7 @@ pub mod cache;
 pub mod choose;
 pub mod cleanup;
 pub mod closure;
+pub mod compress;
 pub mod digest;
 pub mod emit;
 pub mod engine;

@@ -40,6 +40,8 @@ pub struct PackOptions {
     pub add: Vec<crate::addfiles::Addition>,
     /// Whether an SBOM goes into the image, and where else.
     pub sbom: crate::sbom::SbomOptions,
+    /// How binpack's layers are compressed (a pulled base's layers stay as they are).
+    pub compression: crate::layer::Compression,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -143,7 +145,14 @@ pub fn image_of(
         exe_package.as_ref(),
     )?;
     let mtime = opts.run.mtime();
-    let layers = layers::write_layers(&files.trees, mtime, staging, &opts.layer_cache, progress)?;
+    let layers = layers::write_layers_as(
+        &files.trees,
+        mtime,
+        opts.compression,
+        staging,
+        &opts.layer_cache,
+        progress,
+    )?;
     // An image base without a config object still counts as one: its user is "", not ours.
     let base_config = base
         .image()

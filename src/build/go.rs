@@ -66,8 +66,6 @@ struct ListedPackage {
     name: String,
     #[serde(default)]
     import_path: String,
-    #[serde(default)]
-    dir: String,
     error: Option<ListError>,
 }
 
@@ -122,13 +120,11 @@ pub fn build(
         spec,
         target,
     };
-    let pkg = go.list()?;
-    let name = program_name(&pkg.import_path, &pkg.dir);
+    let name = go.build_one(out_dir.path(), &runner.path(out_dir.path()))?;
     let out = out_dir.path().join(&name);
-    go.build(&runner.path(&out))?;
     let mut built = Built::new(out, name, out_dir);
     let artifact = &mut built.artifact;
-    artifact.provenance.vcs = git::describe(&runner.host_path(Path::new(&pkg.dir)));
+    artifact.provenance.vcs = git::describe(&go.cwd);
     artifact.provenance.platform = Some(spec.platform.clone());
     // The host's root is the default. A container's is an image export, needed only for a
     // dynamic binary; which one is known from the flags (see `links_dynamically`).
@@ -248,6 +244,29 @@ impl Go<'_> {
         Ok(pkg)
     }
 
+    /// Builds into the directory `dir` (`go_dir` as go sees it), named by go itself as it
+    /// names commands, and returns the name. `go list` (a whole extra pass over the package
+    /// graph) runs only when the build did not give one executable, to say why.
+    fn build_one(&self, dir: &Path, go_dir: &Path) -> Result<String, GoError> {
+        let mut out = go_dir.as_os_str().to_owned();
+        out.push("/");
+        self.build(Path::new(&out))?;
+        let names: Vec<String> = std::fs::read_dir(dir)
+            .map_err(file_error("listing the build output", dir))?
+            .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
+            .collect::<Result<_, _>>()
+            .map_err(file_error("listing the build output", dir))?;
+        match <[String; 1]>::try_from(names) {
+            Ok([name]) => Ok(name),
+            Err(_) => Err(self.explain().unwrap_or(GoError::BuildFailed)),
+        }
+    }
+
+    /// Why the build gave no single main package, as `go list` tells it.
+    fn explain(&self) -> Option<GoError> {
+        self.list().err()
+    }
+
     /// `go build` into `out` (a path as go sees it): stripped, reproducible, static.
     fn build(&self, out: &Path) -> Result<(), GoError> {
         let mut ldflags = "-s -w -buildid=".to_string();
@@ -268,7 +287,9 @@ impl Go<'_> {
         // go's own output reaches the user unchanged.
         let built = self.run("go build", "0", args, Show::All)?;
         if !built.status.success() {
-            return Err(self.cgo_users().unwrap_or(GoError::BuildFailed));
+            // Not a main package, several, none: `go list` says which; else maybe cgo.
+            let why = self.explain().or_else(|| self.cgo_users());
+            return Err(why.unwrap_or(GoError::BuildFailed));
         }
         Ok(())
     }
@@ -401,26 +422,6 @@ fn locate(package: &str) -> Result<(PathBuf, String), GoError> {
 /// `go list -deps -f` template naming the non-standard packages that need cgo.
 const CGO_USERS: &str = "{{if and .CgoFiles (not .Standard)}}{{.ImportPath}}{{end}}";
 
-/// The executable's name the way `go build` picks it: the last element of the import path,
-/// skipping a major-version suffix (`/v2`).
-fn program_name(import_path: &str, dir: &str) -> String {
-    let from_dir = || {
-        Path::new(dir)
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-    };
-    if import_path == "command-line-arguments" || import_path.is_empty() {
-        return from_dir().unwrap_or_else(|| "app".into());
-    }
-    let mut parts: Vec<&str> = import_path.split('/').collect();
-    let is_major =
-        |s: &str| s.len() > 1 && s.starts_with('v') && s[1..].chars().all(|c| c.is_ascii_digit());
-    if parts.len() > 1 && parts.last().is_some_and(|l| is_major(l)) {
-        parts.pop();
-    }
-    parts.last().unwrap_or(&"app").to_string()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -475,6 +476,11 @@ mod tests {
         ) -> Result<Output, FileError> {
             assert_eq!(program, "go");
             let args: Vec<String> = args.iter().map(|a| a.to_string_lossy().into()).collect();
+            if let Some(dir) = args.iter().find(|a| a.ends_with('/')) {
+                if args[0] == "build" && self.build == 0 {
+                    std::fs::write(Path::new(dir).join("app"), b"\x7fELF").unwrap();
+                }
+            }
             let (code, stdout) = match (args[0].as_str(), args.contains(&"-deps".into())) {
                 ("list", true) => (0, self.cgo),
                 ("list", false) => self.list,
@@ -531,15 +537,16 @@ mod tests {
         let fake = Fake::new((0, MAIN));
         let spec = spec(&["-tags=netgo"], Some("-X main.v=1"));
         let go = go(&fake, &spec);
-        let pkg = go.list().unwrap();
-        assert_eq!(program_name(&pkg.import_path, &pkg.dir), "app");
-        go.build(Path::new("/out/app")).unwrap();
-        assert_eq!(fake.args_of("list"), [words("list -e -json -tags=netgo .")]);
+        let out = tempfile::tempdir().unwrap();
+        let name = go.build_one(out.path(), out.path()).unwrap();
+        assert_eq!(name, "app", "named by go");
+        // The happy path asks go nothing but the build.
+        assert!(fake.args_of("list").is_empty());
         let mut want = words("build -trimpath -ldflags");
         want.push("-s -w -buildid= -X main.v=1".into());
-        want.extend(words(
-            "-o /out/app -buildvcs=false -tags=netgo,timetzdata .",
-        ));
+        want.push("-o".into());
+        want.push(format!("{}/", out.path().display()));
+        want.extend(words("-buildvcs=false -tags=netgo,timetzdata ."));
         assert_eq!(fake.args_of("build"), [want]);
         let calls = fake.calls.borrow();
         for var in ["GOOS=linux", "GOARCH=arm", "GOARM=7", "CGO_ENABLED=0"] {
@@ -551,7 +558,7 @@ mod tests {
         // go's output reaches the user; nobody asked about cgo.
         assert_eq!(
             calls.iter().map(|c| c.show).collect::<Vec<_>>(),
-            [Show::Stderr, Show::All]
+            [Show::All]
         );
     }
 
@@ -590,6 +597,20 @@ mod tests {
         assert!(!go_env(&arm64, false).iter().any(|(k, _)| *k == "GOARM"));
         let v3 = Platform::parse("linux/amd64/v3").unwrap();
         assert!(go_env(&v3, false).contains(&("GOAMD64", "v3".into())));
+    }
+
+    #[test]
+    fn a_failed_build_asks_go_list_why() {
+        let lib = r#"{"Dir": "/src/lib", "ImportPath": "example.com/x/lib", "Name": "lib"}"#;
+        let mut fake = Fake::new((0, lib));
+        fake.build = 1;
+        let spec = spec(&[], None);
+        let out = tempfile::tempdir().unwrap();
+        let err = go(&fake, &spec)
+            .build_one(out.path(), out.path())
+            .unwrap_err();
+        assert!(matches!(err, GoError::NotMain { .. }), "{err}");
+        assert_eq!(fake.args_of("list").len(), 1);
     }
 
     #[test]
@@ -730,18 +751,6 @@ mod tests {
                 *want,
                 "{flags:?} {ldflags:?} {goflags}"
             );
-        }
-    }
-
-    #[test]
-    fn program_names() {
-        for (ip, dir, want) in [
-            ("example.com/hello", "/x/hello", "hello"),
-            ("example.com/cmd/server/v2", "/x", "server"),
-            ("v2", "/x", "v2"),
-            ("command-line-arguments", "/src/tool", "tool"),
-        ] {
-            assert_eq!(program_name(ip, dir), want);
         }
     }
 

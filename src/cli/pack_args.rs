@@ -80,6 +80,10 @@ pub struct PackArgs {
     /// or 0644 (repeatable), e.g. --add conf/app.toml:/etc/app.toml
     #[arg(long = "add", value_name = "SRC:DEST", value_parser = parse_addition)]
     add: Vec<Addition>,
+    /// Layer compression: gzip (every engine reads it) or zstd (faster and smaller; docker 23+,
+    /// podman and containerd read it; --load into an older docker is refused)
+    #[arg(long, value_enum, value_name = "ALGORITHM", default_value = "gzip")]
+    compression: binpack::layer::Compression,
 
     /// Print the result as one JSON object on stdout
     #[arg(long)]
@@ -192,6 +196,7 @@ impl PackArgs {
                 disabled: self.no_sbom,
                 file: self.sbom.clone(),
             },
+            compression: self.compression,
         })
     }
 

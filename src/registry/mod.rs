@@ -10,10 +10,10 @@ pub mod referrers;
 
 use crate::reference::Reference;
 use auth::Credentials;
-use std::cell::{OnceCell, RefCell};
 use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 use ureq::http;
 
@@ -199,9 +199,9 @@ pub struct Client {
     pub repository: String,
     /// Read when the registry first asks for them: running a credential helper for nothing
     /// is slow, and may prompt.
-    credentials: OnceCell<Credentials>,
+    credentials: OnceLock<Credentials>,
     /// The Authorization header that last worked.
-    authorization: RefCell<Option<String>>,
+    authorization: Mutex<Option<String>>,
     attempts: u32,
     timeouts: Timeouts,
 }
@@ -369,10 +369,10 @@ impl Client {
         Ok(Client {
             agent,
             base: format!("{scheme}://{}", endpoint(&registry)),
-            credentials: OnceCell::new(),
+            credentials: OnceLock::new(),
             registry,
             repository,
-            authorization: RefCell::new(None),
+            authorization: Mutex::new(None),
             attempts: opts.attempts.unwrap_or(6).max(1),
             timeouts: t.clone(),
         })
@@ -492,7 +492,12 @@ impl Client {
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
-        if let Some(a) = self.authorization.borrow().as_ref() {
+        if let Some(a) = self
+            .authorization
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+        {
             req = req.header("Authorization", a);
         }
         let result = match body {
@@ -611,7 +616,7 @@ impl Client {
             let Some(c) = cred else {
                 return Err(self.auth_error(what, 401));
             };
-            *self.authorization.borrow_mut() = Some(c.basic_header());
+            *self.authorization.lock().unwrap_or_else(|e| e.into_inner()) = Some(c.basic_header());
             return Ok(());
         }
         if !scheme.eq_ignore_ascii_case("bearer") {
@@ -651,7 +656,8 @@ impl Client {
             .as_str()
             .or_else(|| token["access_token"].as_str())
             .ok_or_else(|| self.protocol(what, "token endpoint returned no token"))?;
-        *self.authorization.borrow_mut() = Some(format!("Bearer {token}"));
+        *self.authorization.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some(format!("Bearer {token}"));
         Ok(())
     }
 

@@ -1,10 +1,12 @@
-//! Pushing an image: every blob the registry lacks is mounted from another repository of the
+//! Pushing an image: blobs go several at a time; every blob the registry lacks is mounted from another repository of the
 //! same registry when binpack knows one, else uploaded streaming from disk; the manifest goes
 //! last, so a tag never points at missing blobs.
 
 use super::{records, Body, Client, RegistryError};
 use crate::digest::Digest;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 /// One blob to push.
 pub struct PushBlob<'a> {
@@ -24,35 +26,78 @@ pub struct PushStats {
     pub uploaded_bytes: u64,
 }
 
-/// Pushes the `blobs` the registry lacks, counting what it did in `stats`.
+/// Blobs pushed at once: enough to overlap round trips and fill a link, few enough not to
+/// look like an attack to a registry.
+pub const PARALLEL: usize = 4;
+
+/// What was done for one blob.
+enum Pushed {
+    Skipped,
+    Mounted,
+    Uploaded,
+}
+
+/// Pushes the `blobs` the registry lacks, [`PARALLEL`] at a time, counting what it did in
+/// `stats`. A blob is read from disk only to upload it. The first error stops the rest.
 pub fn push_blobs(
     client: &Client,
     blobs: &[PushBlob],
     stats: &mut PushStats,
 ) -> Result<(), RegistryError> {
-    for blob in blobs {
-        let what = format!("pushing {}", blob.digest.short());
-        let url = client.url(&format!("blobs/{}", blob.digest));
-        let head = client.send("HEAD", &url, &[], &Body::Empty, &what)?;
-        if head.status().as_u16() == 200 {
-            stats.skipped += 1;
-        } else {
-            match mount(client, blob, &what)? {
-                Mount::Mounted => stats.mounted += 1,
-                Mount::Upload(location) => {
-                    let location = match location {
-                        Some(l) => l,
-                        None => start_upload(client, &what)?,
-                    };
-                    upload(client, blob, &location, &what)?;
-                    stats.uploaded += 1;
-                    stats.uploaded_bytes += blob.size;
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let done: Mutex<Vec<(usize, Result<Pushed, RegistryError>)>> = Mutex::default();
+    std::thread::scope(|s| {
+        for _ in 0..PARALLEL.min(blobs.len()) {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= blobs.len() || failed.load(Ordering::Relaxed) {
+                    return;
                 }
+                let result = push_one(client, &blobs[i]);
+                failed.fetch_or(result.is_err(), Ordering::Relaxed);
+                done.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push((i, result));
+            });
+        }
+    });
+    let mut done = done.into_inner().unwrap_or_else(|e| e.into_inner());
+    done.sort_by_key(|(i, _)| *i);
+    for (i, result) in done {
+        let blob = &blobs[i];
+        match result? {
+            Pushed::Skipped => stats.skipped += 1,
+            Pushed::Mounted => stats.mounted += 1,
+            Pushed::Uploaded => {
+                stats.uploaded += 1;
+                stats.uploaded_bytes += blob.size;
             }
         }
         records::add(&client.registry, blob.digest, &client.repository);
     }
     Ok(())
+}
+
+/// HEAD, else mount, else upload one blob.
+fn push_one(client: &Client, blob: &PushBlob) -> Result<Pushed, RegistryError> {
+    let what = format!("pushing {}", blob.digest.short());
+    let url = client.url(&format!("blobs/{}", blob.digest));
+    let head = client.send("HEAD", &url, &[], &Body::Empty, &what)?;
+    if head.status().as_u16() == 200 {
+        return Ok(Pushed::Skipped);
+    }
+    match mount(client, blob, &what)? {
+        Mount::Mounted => Ok(Pushed::Mounted),
+        Mount::Upload(location) => {
+            let location = match location {
+                Some(l) => l,
+                None => start_upload(client, &what)?,
+            };
+            upload(client, blob, &location, &what)?;
+            Ok(Pushed::Uploaded)
+        }
+    }
 }
 
 /// What a cross-repository mount attempt gave.
