@@ -89,6 +89,33 @@ install_fuzz() {
   fi
 }
 
+# The node corpus (tests/node_corpus.rs) and @yao-pkg/pkg (in tests/corpus/node/pkg-express):
+# `npm ci` in each case from its committed lockfile, skipped when node_modules is newer than
+# the lockfile. better-sqlite3 compiles with node-gyp, which would download node's headers
+# (unreachable here): it gets those of the machine's node from the official node package on
+# npm (node-linux-<arch>@<version>, its include/node), kept in target/test-cache.
+install_corpus() {
+  local root ver arch headers tmp lock dir
+  root=$(cd "$(dirname "$0")/.." && pwd)
+  ver=$(node --version); ver=${ver#v}
+  arch=$(node -p process.arch)
+  headers="$root/target/test-cache/node-headers-$ver"
+  if [ ! -f "$headers/include/node/node.h" ]; then
+    log "node $ver headers from node-linux-$arch@$ver"
+    tmp=$(mktemp -d)
+    (cd "$tmp" && npm pack --silent "node-linux-$arch@$ver" >/dev/null \
+      && tar xzf "node-linux-$arch-$ver.tgz" package/include)
+    mkdir -p "$(dirname "$headers")"
+    rm -rf "$headers" && mv "$tmp/package" "$headers" && rm -rf "$tmp"
+  fi
+  for lock in "$root"/tests/corpus/node/*/package-lock.json; do
+    dir=$(dirname "$lock")
+    if [ "$dir/node_modules/.package-lock.json" -nt "$lock" ]; then continue; fi
+    log "npm ci in ${dir#"$root"/}"
+    (cd "$dir" && npm_config_nodedir="$headers" npm ci --no-audit --no-fund --loglevel=error)
+  done
+}
+
 install_go
 if [ "$want" = all ]; then
   install_fuzz
@@ -112,5 +139,6 @@ if [ "$want" = all ]; then
   [ -e /etc/ssl/certs/ca-certificates.crt ] || pkgs+=(ca-certificates)
   if [ "${#pkgs[@]}" -gt 0 ]; then apt_install "${pkgs[@]}"; fi
   start_dockerd
+  install_corpus
 fi
 log "ready (go: $GO_BIN/go)"
