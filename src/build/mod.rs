@@ -5,6 +5,7 @@ pub mod cargo;
 pub mod git;
 pub mod go;
 pub mod node;
+pub mod pkg;
 pub mod toolchain;
 
 use crate::cleanup::Tracked;
