@@ -207,6 +207,10 @@ const CASES: &[Case] = &[
 /// The case that fetches from an HTTPS server on the host, whose certificate the test's CA signs.
 const AXIOS_CA: &str = "axios-ca";
 
+/// Bounds on a case's container: a single executable that `fork`s re-runs itself, which
+/// forks again, until the machine runs out of processes.
+const LIMITS: &[&str] = &["--pids-limit", "200", "--memory", "1g"];
+
 /// What no run may print: SEA's warning when a package probes an optional dependency.
 const NOISE: &str = "only supports loading built-in modules";
 
@@ -327,6 +331,7 @@ fn check_prints(
 ) -> Result<(), String> {
     let mut run = Command::new("timeout");
     run.args(["120", "docker", "run", "--name", name, "--network", "host"]);
+    run.args(LIMITS);
     if https {
         run.args(["-e", &format!("URL=https://localhost:{}/", tls.port)]);
     }
@@ -336,7 +341,7 @@ fn check_prints(
         return Err(format!(
             "run: {} ({})",
             exit(&out),
-            last_line(&format!("{text}\n{err}"))
+            cause(&format!("{text}\n{err}"))
         ));
     }
     if let Some(missing) = wanted.iter().find(|w| !text.contains(*w)) {
@@ -345,8 +350,8 @@ fn check_prints(
             text.chars().take(160).collect::<String>()
         ));
     }
-    if err.contains(NOISE) {
-        return Err(format!("run: noise on stderr: {}", last_line(&err)));
+    if let Some(line) = err.lines().find(|l| l.contains(NOISE)) {
+        return Err(format!("run: noise on stderr: {}", line.trim()));
     }
     Ok(())
 }
@@ -355,7 +360,9 @@ fn check_prints(
 fn check_serves(tag: &str, name: &str, body: &str) -> Result<(), String> {
     let port = free_port();
     let out = Command::new("docker")
-        .args(["run", "-d", "--name", name, "--network", "host", "-e"])
+        .args(["run", "-d", "--name", name, "--network", "host"])
+        .args(LIMITS)
+        .arg("-e")
         .arg(format!("PORT={port}"))
         .arg(tag)
         .output()
@@ -374,7 +381,7 @@ fn check_serves(tag: &str, name: &str, body: &str) -> Result<(), String> {
     Err(format!(
         "GET / answered {:?}; the container says: {}",
         answer.lines().next().unwrap_or("nothing"),
-        last_line(&format!("{}\n{}", stdout(&logs), stderr(&logs)))
+        cause(&format!("{}\n{}", stdout(&logs), stderr(&logs)))
     ))
 }
 
@@ -394,6 +401,17 @@ fn last_line(text: &str) -> String {
         .chars()
         .take(220)
         .collect()
+}
+
+/// What a crashed program said: node's first `...Error...` line, else its last line.
+fn cause(text: &str) -> String {
+    let error = text
+        .lines()
+        .find(|l| l.contains("Error") && !l.trim_start().starts_with("at "));
+    match error {
+        Some(line) => line.trim().chars().take(220).collect(),
+        None => last_line(text),
+    }
 }
 
 fn table(rows: &[Row]) -> String {
