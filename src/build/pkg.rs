@@ -35,6 +35,11 @@ pub struct PkgJob<'a> {
 /// Runs pkg; its output goes to stderr.
 pub fn pack(job: &PkgJob) -> Result<(), NodeError> {
     let pkg = find_pkg(job.project)?;
+    // pkg runs in the project: a relative node path (a relative BINPACK_CACHE) would not resolve.
+    let node = &job
+        .node
+        .canonicalize()
+        .map_err(file_error("resolving the node runtime", job.node))?;
     let version = job.version.trim_start_matches('v');
     let arch = pkg_arch();
     let mut cmd = Command::new(&pkg);
@@ -43,11 +48,11 @@ pub fn pack(job: &PkgJob) -> Result<(), NodeError> {
         cmd.args(["--config", "package.json"]);
     }
     // pkg is a node script: the runtime's directory first on PATH makes it run on that node.
-    cmd.env("PATH", path_with(job.node)?);
+    cmd.env("PATH", path_with(node)?);
     let sea = major(version) >= 22;
     let _home = if sea {
         let home = Tracked::new(temp_dir()?);
-        seed_home(home.path(), job.node, version, arch)?;
+        seed_home(home.path(), node, version, arch)?;
         cmd.env("HOME", home.path()).arg("--sea");
         cmd.arg("--targets")
             .arg(format!("node{version}-linux-{arch}"));
@@ -123,9 +128,6 @@ fn seed_home(home: &Path, node: &Path, version: &str, arch: &str) -> Result<(), 
     let name = format!("node-v{version}-linux-{arch}");
     let bin = cache.join(&name).join("bin");
     std::fs::create_dir_all(&bin).map_err(file_error("creating", &bin))?;
-    let node = node
-        .canonicalize()
-        .map_err(file_error("resolving the node runtime", node))?;
     let link = bin.join("node");
     std::os::unix::fs::symlink(&node, &link).map_err(file_error("linking", &link))?;
     let archive = cache.join(format!("{name}.tar.gz"));
