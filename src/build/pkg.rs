@@ -129,7 +129,7 @@ fn seed_home(home: &Path, node: &Path, version: &str, arch: &str) -> Result<(), 
     let bin = cache.join(&name).join("bin");
     std::fs::create_dir_all(&bin).map_err(file_error("creating", &bin))?;
     let link = bin.join("node");
-    std::os::unix::fs::symlink(&node, &link).map_err(file_error("linking", &link))?;
+    std::os::unix::fs::symlink(node, &link).map_err(file_error("linking", &link))?;
     let archive = cache.join(format!("{name}.tar.gz"));
     for marker in [
         archive.clone(),
