@@ -3,9 +3,10 @@
 #   scripts/install-deps.sh go     Go 1.23 (bookworm-backports) only
 #   scripts/install-deps.sh all    Go, docker.io, skopeo, umoci, gcc, node + npm, podman,
 #                                  docker-registry, htpasswd, musl-gcc, busybox, cargo-fuzz,
-#                                  and a running Docker engine
+#                                  a running Docker engine, and the node corpus's npm packages
 # Touches nothing beyond: one apt source file for backports, the packages, cargo-fuzz in
-# ~/.cargo/bin, and a dockerd process.
+# ~/.cargo/bin, a dockerd process, and tests/corpus/node/*/node_modules with node's headers
+# in target/test-cache.
 set -euo pipefail
 
 want=${1:-all}

@@ -232,6 +232,8 @@ struct Row {
     covers: &'static str,
     layout: String,
     size: Option<u64>,
+    /// Seconds from `binpack node` to the archive.
+    build_secs: Option<f64>,
     result: Result<(), String>,
 }
 
@@ -269,6 +271,7 @@ fn run_case(case: &Case, tmp: &Path, tls: &HttpsServer) -> Row {
         covers: case.covers,
         layout: "-".into(),
         size: None,
+        build_secs: None,
         result: Ok(()),
     };
     let dir = corpus(case.dir);
@@ -291,7 +294,9 @@ fn run_case(case: &Case, tmp: &Path, tls: &HttpsServer) -> Row {
     if !case.args.is_empty() {
         build.arg("--").args(case.args);
     }
+    let started = std::time::Instant::now();
     let out = build.output().expect("running binpack");
+    row.build_secs = Some(started.elapsed().as_secs_f64());
     if !out.status.success() {
         row.result = Err(format!("build: {}", last_line(&stderr(&out))));
         return row;
@@ -416,20 +421,24 @@ fn cause(text: &str) -> String {
 
 fn table(rows: &[Row]) -> String {
     let mut t = format!(
-        "\n{:<16} {:<50} {:<7} {:>9}  result\n",
-        "case", "covers", "layout", "size"
+        "\n{:<16} {:<50} {:<7} {:>9} {:>6}  result\n",
+        "case", "covers", "layout", "size", "build"
     );
     for r in rows {
         let size = r
             .size
             .map(|s| format!("{:.1} MB", s as f64 / 1e6))
             .unwrap_or_else(|| "-".into());
+        let secs = r
+            .build_secs
+            .map(|s| format!("{s:.0} s"))
+            .unwrap_or_default();
         let result = match &r.result {
             Ok(()) => "pass".to_string(),
             Err(e) => format!("FAIL {e}"),
         };
         t += &format!(
-            "{:<16} {:<50} {:<7} {:>9}  {result}\n",
+            "{:<16} {:<50} {:<7} {:>9} {secs:>6}  {result}\n",
             r.case, r.covers, r.layout, size
         );
     }
