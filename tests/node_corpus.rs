@@ -298,7 +298,13 @@ fn run_case(case: &Case, tmp: &Path, tls: &HttpsServer) -> Row {
     let out = build.output().expect("running binpack");
     row.build_secs = Some(started.elapsed().as_secs_f64());
     if !out.status.success() {
-        row.result = Err(format!("build: {}", last_line(&stderr(&out))));
+        let err = stderr(&out);
+        // esbuild's own error comes before binpack's line that points at it.
+        let esbuild = err.lines().find(|l| l.contains("[ERROR]"));
+        let why = esbuild
+            .map(|l| format!("{} <- ", l.trim()))
+            .unwrap_or_default();
+        row.result = Err(format!("build: {why}{}", last_line(&err)));
         return row;
     }
     let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
@@ -326,7 +332,8 @@ fn load(archive: &Path, tag: &str) -> Result<(), String> {
     }
 }
 
-/// Runs the image to its end (bounded: 120 s) and checks what it printed.
+/// Runs the image to its end and checks what it printed. Bounded: the client is killed after
+/// 120 s (a container's PID 1 ignores the SIGTERM docker passes on); the cleanup removes it.
 fn check_prints(
     tag: &str,
     name: &str,
@@ -335,13 +342,30 @@ fn check_prints(
     wanted: &[&str],
 ) -> Result<(), String> {
     let mut run = Command::new("timeout");
-    run.args(["120", "docker", "run", "--name", name, "--network", "host"]);
+    run.args([
+        "-k",
+        "5",
+        "120",
+        "docker",
+        "run",
+        "--name",
+        name,
+        "--network",
+        "host",
+    ]);
     run.args(LIMITS);
     if https {
         run.args(["-e", &format!("URL=https://localhost:{}/", tls.port)]);
     }
+    let started = std::time::Instant::now();
     let out = run.arg(tag).output().expect("docker run");
     let (text, err) = (stdout(&out), stderr(&out));
+    if started.elapsed().as_secs() >= 120 {
+        return Err(format!(
+            "run: no exit within 120 s ({})",
+            cause(&format!("{text}\n{err}"))
+        ));
+    }
     if !out.status.success() {
         return Err(format!(
             "run: {} ({})",
@@ -392,7 +416,6 @@ fn check_serves(tag: &str, name: &str, body: &str) -> Result<(), String> {
 
 fn exit(out: &Output) -> String {
     match out.status.code() {
-        Some(124) => "no exit within 120 s".into(),
         Some(c) => format!("exit {c}"),
         None => "killed".into(),
     }
@@ -408,11 +431,12 @@ fn last_line(text: &str) -> String {
         .collect()
 }
 
-/// What a crashed program said: node's first `...Error...` line, else its last line.
+/// What a crashed program said: node's first `TypeError [CODE]: ...` line, else its last line.
 fn cause(text: &str) -> String {
-    let error = text
-        .lines()
-        .find(|l| l.contains("Error") && !l.trim_start().starts_with("at "));
+    let error = text.lines().find(|l| {
+        let word = l.trim_start().split([' ', ':']).next().unwrap_or("");
+        word.ends_with("Error")
+    });
     match error {
         Some(line) => line.trim().chars().take(220).collect(),
         None => last_line(text),
