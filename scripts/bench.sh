@@ -163,3 +163,58 @@ for base, mb in [("node:20-alpine", 43), ("node:20-bookworm-slim", 66)]:
     total = mb * 1e6 + app
     print(f"    {base:<22} ~{mb} MB + app = ~{total/1e6:.0f} MB compressed; binpack {ours/1e6:.1f} MB = {ours/total:.2f}x")
 PY
+
+# Multi-arch (issue 11): binpack go of examples/hello-http for linux/amd64 and for
+# linux/amd64,linux/arm64, each pushed to a registry on 127.0.0.1 (a new repository every
+# round, layers compressed every time). Pack time = from binpack's first "inspecting" progress
+# line (every go build done) to its exit: nothing is emulated, so two platforms should cost at
+# most ~2x one (target <= 2.2x).
+bench_multiarch() {
+  echo "multi-arch: binpack go --platform linux/amd64 vs linux/amd64,linux/arm64 with --push ($runs rounds)"
+  local reg=$work/registry port pid
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  mkdir -p "$reg"
+  printf 'version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: 127.0.0.1:%s\n' \
+    "$reg/data" "$port" >"$reg/config.yml"
+  docker-registry serve "$reg/config.yml" >/dev/null 2>&1 &
+  pid=$!
+  for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.05; done
+  # Milliseconds from the first "binpack: inspecting" line on stderr to the command's exit.
+  pack_ms() {
+    python3 - "$@" <<'PY'
+import subprocess, sys, time
+p = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+start = None
+for line in p.stderr:
+    if start is None and line.startswith("binpack: inspecting"):
+        start = time.monotonic()
+if p.wait() != 0 or start is None:
+    sys.exit(f"failed: {sys.argv[1:]}")
+print(round((time.monotonic() - start) * 1000))
+PY
+  }
+  : >"$work/ma1.ms"; : >"$work/ma2.ms"
+  for i in $(seq 1 "$runs"); do
+    local s1 s2
+    s1=$(pack_ms "$binpack" go examples/hello-http --platform linux/amd64 --no-layer-cache \
+      --push "127.0.0.1:$port/single$i:1" -o "$work/ma1.tar")
+    s2=$(pack_ms "$binpack" go examples/hello-http --platform linux/amd64,linux/arm64 --no-layer-cache \
+      --push "127.0.0.1:$port/multi$i:1" -o "$work/ma2.tar")
+    echo "$s1" >>"$work/ma1.ms"; echo "$s2" >>"$work/ma2.ms"
+    printf 'round %d: pack after go build: one platform %s ms, two %s ms\n' "$i" "$s1" "$s2"
+  done
+  "$binpack" -q go examples/hello-http --platform linux/amd64,linux/arm64 -o "$work/ma2.tar" --json >"$work/ma2.json"
+  kill "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  local m1 m2
+  m1=$(median <"$work/ma1.ms"); m2=$(median <"$work/ma2.ms")
+  python3 -c "import sys; print(f'  pack time, median: one platform {sys.argv[1]} ms, two {sys.argv[2]} ms: ratio {float(sys.argv[2])/max(float(sys.argv[1]),1):.2f}x   (target <= 2.2x)')" "$m1" "$m2"
+  python3 - "$work/ma2.json" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+print(f"  index {s['digest']}")
+for m in s["manifests"]:
+    print(f"    {m['platform']:<16} {m['digest']}  {m['size']['compressed']} bytes compressed")
+PY
+}
+bench_multiarch

@@ -3,10 +3,14 @@
 #   scripts/install-deps.sh go     Go 1.23 (bookworm-backports) only
 #   scripts/install-deps.sh all    Go, docker.io, skopeo, umoci, gcc, node + npm, podman,
 #                                  docker-registry, htpasswd, musl-gcc, busybox, cargo-fuzz,
-#                                  a running Docker engine, and the node corpus's npm packages
-# Touches nothing beyond: one apt source file for backports, the packages, cargo-fuzz in
-# ~/.cargo/bin, a dockerd process, and tests/corpus/node/*/node_modules with node's headers
-# in target/test-cache.
+#                                  a running Docker engine, and for multi-arch: qemu-user-static
+#                                  (qemu-aarch64 registered with binfmt_misc), libc6:arm64 and
+#                                  libstdc++6:arm64, gcc-aarch64-linux-gnu, the Rust target
+#                                  aarch64-unknown-linux-gnu, and the node corpus's npm packages
+# Touches nothing beyond: one apt source file for backports, dpkg's arm64 architecture, the
+# packages, cargo-fuzz and the aarch64 target in ~/.cargo and ~/.rustup, the binfmt_misc
+# mount and its qemu-aarch64 entry (until reboot), a dockerd process, and
+# tests/corpus/node/*/node_modules with node's headers in target/test-cache.
 set -euo pipefail
 
 want=${1:-all}
@@ -117,6 +121,36 @@ install_corpus() {
   done
 }
 
+# Multi-arch (tests/multiarch.rs): qemu-user-static, and qemu-aarch64 registered with
+# binfmt_misc (once per boot) so docker runs arm64 images; a Debian arm64 multiarch root
+# (libc6:arm64, libstdc++6:arm64 under /usr/lib/aarch64-linux-gnu) for the closure of arm64
+# node; the Rust aarch64 target and its linker for binpack cargo --platform linux/arm64.
+install_multiarch() {
+  local pkgs=()
+  [ -e /usr/lib/binfmt.d/qemu-aarch64.conf ] || pkgs+=(qemu-user-static)
+  command -v aarch64-linux-gnu-gcc >/dev/null || pkgs+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross)
+  if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+    log "dpkg --add-architecture arm64"
+    as_root dpkg --add-architecture arm64
+    apt_updated=0
+  fi
+  [ -e /lib/ld-linux-aarch64.so.1 ] && [ -e /usr/lib/aarch64-linux-gnu/libstdc++.so.6 ] \
+    || pkgs+=(libc6:arm64 libstdc++6:arm64)
+  if [ "${#pkgs[@]}" -gt 0 ]; then apt_install "${pkgs[@]}"; fi
+  if [ ! -e /proc/sys/fs/binfmt_misc/register ]; then
+    as_root mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
+  fi
+  if [ ! -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ]; then
+    log "registering qemu-aarch64 with binfmt_misc"
+    as_root sh -c 'cat /usr/lib/binfmt.d/qemu-aarch64.conf > /proc/sys/fs/binfmt_misc/register'
+  fi
+  if ! rustup target list --installed | grep -qx aarch64-unknown-linux-gnu; then
+    log "rustup target add aarch64-unknown-linux-gnu"
+    rustup target add aarch64-unknown-linux-gnu \
+      || { log "cannot add the Rust target aarch64-unknown-linux-gnu"; exit 1; }
+  fi
+}
+
 install_go
 if [ "$want" = all ]; then
   install_fuzz
@@ -138,8 +172,12 @@ if [ "$want" = all ]; then
   command -v node >/dev/null || pkgs+=(nodejs)
   command -v npm >/dev/null || pkgs+=(npm)
   [ -e /etc/ssl/certs/ca-certificates.crt ] || pkgs+=(ca-certificates)
+  # The README's usage lines (tests/readme.rs) and the interpreter refusal (tests/cli_go.rs).
+  command -v curl >/dev/null || pkgs+=(curl)
+  command -v python3 >/dev/null || pkgs+=(python3-minimal)
   if [ "${#pkgs[@]}" -gt 0 ]; then apt_install "${pkgs[@]}"; fi
   start_dockerd
   install_corpus
+  install_multiarch
 fi
 log "ready (go: $GO_BIN/go)"

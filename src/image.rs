@@ -417,4 +417,61 @@ mod tests {
         ));
         assert!(matches!(index(vec![]), Err(ImageError::EmptyIndex)));
     }
+
+    #[test]
+    fn an_index_in_the_layout_and_for_docker() {
+        let images: Vec<Image> = ["linux/arm64", "linux/amd64", "linux/arm/v6"]
+            .iter()
+            .map(|p| {
+                let p = Platform::parse(p).unwrap();
+                build(&run(), &p, &BaseLayers::default(), &[layer()]).unwrap()
+            })
+            .collect();
+        let x = index(images.clone()).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&x.json).unwrap();
+        assert_eq!(v["schemaVersion"], 2);
+        let platforms: Vec<&serde_json::Value> = v["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| &m["platform"])
+            .collect();
+        assert_eq!(platforms[0]["architecture"], "arm64");
+        assert_eq!(platforms[0]["variant"], "v8");
+        assert_eq!(platforms[1]["os"], "linux");
+        assert!(platforms[1].get("variant").is_none(), "{}", platforms[1]);
+        assert_eq!(platforms[2]["variant"], "v6");
+        for m in v["manifests"].as_array().unwrap() {
+            assert_eq!(m["mediaType"], MANIFEST_MEDIA_TYPE);
+            assert!(m.get("annotations").is_none(), "{m}");
+        }
+        // Each image's config says its own platform.
+        let cfg: serde_json::Value = serde_json::from_slice(&images[0].config).unwrap();
+        assert_eq!(
+            (&cfg["architecture"], &cfg["variant"]),
+            (&"arm64".into(), &"v8".into())
+        );
+        assert_eq!(x.blob.digest, Digest::of(&x.json));
+        assert_eq!(index(images.clone()).unwrap().json, x.json, "stable");
+
+        let r = Reference::parse("multi:1").unwrap();
+        let packed = Packed::Index(x.clone());
+        let lay: serde_json::Value =
+            serde_json::from_slice(&layout_index_json(&packed, &r).unwrap()).unwrap();
+        let entry = &lay["manifests"][0];
+        assert_eq!(lay["manifests"].as_array().unwrap().len(), 1);
+        assert_eq!(entry["mediaType"], INDEX_MEDIA_TYPE);
+        assert_eq!(entry["digest"], x.blob.digest.as_str());
+        assert!(entry.get("platform").is_none());
+        assert_eq!(
+            entry["annotations"]["org.opencontainers.image.ref.name"],
+            "1"
+        );
+        // docker load reads one image: the host's.
+        let host = packed.for_host();
+        assert_eq!(host.platform.arch, Platform::host().arch);
+        let dm: serde_json::Value =
+            serde_json::from_slice(&docker_manifest_json(host, &r)).unwrap();
+        assert_eq!(dm[0]["Config"], host.config_blob.digest.blob_rel());
+    }
 }

@@ -12,6 +12,7 @@
 //! client's credential helpers (`docker-credential-*`, only when a registry asks for
 //! credentials). Everything else is Rust over bytes.
 
+pub mod addfiles;
 pub mod appfiles;
 pub mod base;
 pub mod build;
@@ -25,6 +26,7 @@ pub mod engine;
 pub mod goinfo;
 pub mod image;
 pub mod inspect;
+pub mod interpreters;
 pub mod layer;
 pub mod layers;
 pub mod pack;

@@ -36,6 +36,8 @@ pub struct PackOptions {
     /// How to reach the registry of an image base.
     pub registry: RegistryOptions,
     pub layer_cache: LayerCache,
+    /// `--add SRC:DEST`: the user's files, in binpack's layer.
+    pub add: Vec<crate::addfiles::Addition>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +60,8 @@ pub enum PackError {
     Pull(#[from] PullError),
     #[error(transparent)]
     Emit(#[from] EmitError),
+    #[error(transparent)]
+    Add(#[from] crate::addfiles::AddError),
     #[error("nothing to write: give -o FILE, --oci-layout DIR, --push REF or --load")]
     NoOutput,
     #[error("refusing to write {}: it would overwrite the input {}; choose another output path", output.display(), input.display())]
@@ -119,7 +123,10 @@ pub fn image_of(
     let plan = plan(artifact, opts)?;
     let entrypoint = entrypoint_of(&artifact.name);
     let base = base::resolve(&plan, artifact, &entrypoint, &opts.registry, progress)?;
-    let files = appfiles::app_files(artifact, &base, &entrypoint, opts.ca_bundle.as_ref())?;
+    let mut files = appfiles::app_files(artifact, &base, &entrypoint, opts.ca_bundle.as_ref())?;
+    if let Some(tree) = files.trees.last_mut() {
+        crate::addfiles::add_all(tree, &opts.add)?;
+    }
     let mtime = opts.run.mtime();
     let layers = layers::write_layers(&files.trees, mtime, staging, &opts.layer_cache, progress)?;
     // An image base without a config object still counts as one: its user is "", not ours.
@@ -220,7 +227,8 @@ fn check_outputs(
     let inputs = artifacts
         .iter()
         .flat_map(|a| std::iter::once(&a.executable).chain(a.files.iter().map(|(_, p)| p)))
-        .chain(opts.ca_bundle.as_ref());
+        .chain(opts.ca_bundle.as_ref())
+        .chain(opts.add.iter().map(|a| &a.src));
     let inputs: Vec<(&PathBuf, PathBuf)> =
         inputs.filter_map(|p| Some((p, canonical(p)?))).collect();
     for out in outputs.iter().filter_map(|o| o.destination()) {

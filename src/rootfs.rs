@@ -1,5 +1,5 @@
 //! The few files every binpack image carries, whatever the base: CA certificates, a passwd and
-//! group with root and an unprivileged user, a world-writable /tmp.
+//! group with root and an unprivileged user, nsswitch.conf, a world-writable /tmp.
 
 use crate::layer::{Content, LayerError, Tree};
 
@@ -14,12 +14,22 @@ pub const DEFAULT_CA_BUNDLE: &[u8] = include_bytes!("../runtimes/ca-certificates
 const PASSWD: &str = "root:x:0:0:root:/root:/sbin/nologin\n\
 nonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n";
 const GROUP: &str = "root:x:0:\nnonroot:x:65532:\n";
+/// Go's resolver and glibc's read it to order /etc/hosts before DNS; without it glibc falls
+/// back to its own default and Go to DNS first. The lines distroless carries.
+const NSSWITCH: &str = "passwd:         files\n\
+group:          files\n\
+shadow:         files\n\
+hosts:          files dns\n\
+networks:       files\n\
+protocols:      files\n\
+services:       files\n";
 
 /// Adds the essentials to `tree`; `ca_bundle` is the CA certificate bundle to carry.
 pub fn add_essentials(tree: &mut Tree, ca_bundle: Content) -> Result<(), LayerError> {
     tree.file(CA_PATH, ca_bundle, 0o644)?;
     tree.file("/etc/passwd", Content::Bytes(PASSWD.into()), 0o644)?;
     tree.file("/etc/group", Content::Bytes(GROUP.into()), 0o644)?;
+    tree.file("/etc/nsswitch.conf", Content::Bytes(NSSWITCH.into()), 0o644)?;
     tree.dir_owned("/home/nonroot", 0o700, NONROOT)?;
     tree.dir("/tmp", 0o1777)?;
     Ok(())
@@ -64,6 +74,14 @@ mod tests {
             panic!("no passwd")
         };
         assert!(String::from_utf8_lossy(p).contains("nonroot:x:65532:65532:"));
+        let Some(Node::File {
+            content: Content::Bytes(ns),
+            ..
+        }) = t.get("etc/nsswitch.conf")
+        else {
+            panic!("no nsswitch.conf")
+        };
+        assert!(String::from_utf8_lossy(ns).contains("hosts:          files dns\n"));
         assert!(
             String::from_utf8_lossy(DEFAULT_CA_BUNDLE)
                 .matches("BEGIN CERTIFICATE")

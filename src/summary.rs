@@ -62,6 +62,8 @@ pub struct ImageSummary {
 pub struct PlatformManifest {
     pub platform: String,
     pub digest: Digest,
+    /// This platform's image alone (blobs shared with another platform counted in both).
+    pub size: Size,
 }
 
 /// Where the image went.
@@ -177,6 +179,14 @@ impl Summary {
                     .map(|i| PlatformManifest {
                         platform: i.platform.to_string(),
                         digest: i.manifest_blob.digest.clone(),
+                        size: built
+                            .iter()
+                            .find(|b| b.image.manifest_blob == i.manifest_blob)
+                            .map(size_of)
+                            .unwrap_or(Size {
+                                compressed: 0,
+                                uncompressed: 0,
+                            }),
                     })
                     .collect()
             }

@@ -255,9 +255,9 @@ struct Case {
 }
 
 #[test]
-#[ignore = "needs go"]
+#[ignore = "needs go and python3"]
 fn bad_input_gets_a_named_error_and_leaves_nothing() {
-    need(&["go"]);
+    need(&["go", "python3"]);
     let dir = tempfile::tempdir().unwrap();
     let d = |p: &str| dir.path().join(p).to_string_lossy().into_owned();
     // A library package (not main).
@@ -378,6 +378,34 @@ fn bad_input_gets_a_named_error_and_leaves_nothing() {
             args: s(&["bin", "/usr/bin/id", "--base", "No Such Base"]),
             path: None,
             message: "(or one of auto, scratch, closure, alpine)",
+            code: 2,
+        },
+        Case {
+            what: "an interpreter that needs its standard library",
+            args: [s(&["bin", "/usr/bin/python3"]), out("o11.tar")].concat(),
+            path: Some(d("o11.tar")),
+            message: "is the Python runtime, not a self-contained program: it needs its standard library (/usr/lib/python3",
+            code: 1,
+        },
+        Case {
+            what: "--add of a missing file",
+            args: [s(&["bin", "/usr/bin/id", "--add", &d("nope:/etc/nope")]), out("o12.tar")].concat(),
+            path: Some(d("o12.tar")),
+            message: "nope: No such file or directory",
+            code: 1,
+        },
+        Case {
+            what: "--add over a file binpack writes",
+            args: [s(&["bin", "/usr/bin/id", "--add", &format!("{}:/etc/passwd", d("notes.txt"))]), out("o13.tar")].concat(),
+            path: Some(d("o13.tar")),
+            message: "/etc/passwd is a file binpack writes itself",
+            code: 1,
+        },
+        Case {
+            what: "usage: --add to a relative path",
+            args: s(&["bin", "/usr/bin/id", "--add", "notes.txt:etc/notes.txt"]),
+            path: None,
+            message: "DEST must be an absolute path in the image",
             code: 2,
         },
         Case {
@@ -514,7 +542,8 @@ fn cross_compiled_image_says_its_platform() {
         "hello:arm64",
         &["--platform", "linux/arm64"],
     );
-    assert_eq!(s["platform"], "linux/arm64");
+    // arm64 is spelled with its variant, as in every index.
+    assert_eq!(s["platform"], "linux/arm64/v8");
     assert_eq!(s["linkage"]["go"]["settings"]["GOARCH"], "arm64");
     let out = ok(Command::new("skopeo").arg("inspect").arg(format!(
         "oci-archive:{}",
@@ -602,4 +631,148 @@ fn config_carries_user_env_cmd_labels_and_created() {
             "{labels}"
         ),
     }
+}
+
+/// A Go program that prints New York's time of a fixed instant, or the error.
+const TZ_MAIN: &str = r#"package main
+
+import (
+	"fmt"
+	"os"
+	"time"
+)
+
+func main() {
+	loc, err := time.LoadLocation("America/New_York")
+	if err != nil {
+		fmt.Println("error:", err)
+		os.Exit(1)
+	}
+	fmt.Println(time.Date(2024, 7, 1, 12, 0, 0, 0, time.UTC).In(loc).Format("15:04 MST -0700"))
+	b, _ := os.ReadFile("/etc/app/app.conf")
+	fmt.Print(string(b))
+}
+"#;
+
+/// (path, mode, uid, gid) of every entry of the archive's last layer.
+fn app_layer_modes(archive: &Path) -> Vec<(String, u32, u64, u64)> {
+    let files = ArchiveFiles::open(archive);
+    let manifest = files.manifest();
+    let layer = files.blob(&manifest["layers"].as_array().unwrap().last().unwrap()["digest"]);
+    let mut inner = tar::Archive::new(flate2::read::GzDecoder::new(layer));
+    let entries = inner.entries().unwrap();
+    entries
+        .map(|e| {
+            let h = e.unwrap().header().clone();
+            let path = h.path().unwrap().to_string_lossy().into_owned();
+            (path, h.mode().unwrap(), h.uid().unwrap(), h.gid().unwrap())
+        })
+        .collect()
+}
+
+#[test]
+#[ignore = "needs go and a Docker engine"]
+fn time_zones_and_added_files_in_a_scratch_image() {
+    need(&["go"]);
+    need_docker();
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("tz");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("go.mod"), "module example.com/tz\n\ngo 1.21\n").unwrap();
+    std::fs::write(src.join("main.go"), TZ_MAIN).unwrap();
+    // What --add ships: a file and a directory, modes as a user's umask left them.
+    let conf = dir.path().join("app.conf");
+    std::fs::write(&conf, "conf-reached\n").unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(data.join("sub")).unwrap();
+    std::fs::write(data.join("sub/tool"), "#!/bin/sh\n").unwrap();
+    std::fs::write(data.join("readme"), "r\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(
+        data.join("sub/tool"),
+        std::fs::Permissions::from_mode(0o700),
+    )
+    .unwrap();
+    std::fs::set_permissions(data.join("readme"), std::fs::Permissions::from_mode(0o600)).unwrap();
+    let tag = "binpack-test/tz:it";
+    let _cleanup = DockerCleanup(vec![tag.into()]);
+    let adds = [
+        "--add".to_string(),
+        format!("{}:/etc/app/app.conf", conf.display()),
+        "--add".to_string(),
+        format!("{}:/usr/share/app", data.display()),
+    ];
+    let pack = |out: &str, extra: &[&str]| {
+        json_of(
+            binpack()
+                .args([
+                    "go",
+                    src.to_str().unwrap(),
+                    "--json",
+                    "--quiet",
+                    "-t",
+                    tag,
+                    "-o",
+                ])
+                .arg(dir.path().join(out))
+                .args(&adds)
+                .args(extra),
+        )
+    };
+    let first = pack("a.tar", &[]);
+    assert_eq!(first["base"], "scratch");
+    // The same inputs, every layer compressed again: the same digest.
+    let again = pack("b.tar", &["--no-layer-cache"]);
+    assert_eq!(first["digest"], again["digest"]);
+
+    let entries = app_layer_modes(&dir.path().join("a.tar"));
+    let find = |p: &str| {
+        entries
+            .iter()
+            .find(|e| e.0 == p)
+            .unwrap_or_else(|| panic!("{p} not in {entries:?}"))
+    };
+    assert_eq!(find("etc/app/app.conf").1, 0o644);
+    assert_eq!(find("usr/share/app/").1, 0o755);
+    assert_eq!(find("usr/share/app/readme").1, 0o644);
+    assert_eq!(find("usr/share/app/sub/tool").1, 0o755);
+    assert_eq!(find("etc/nsswitch.conf").1, 0o644);
+    for (path, _, uid, gid) in &entries {
+        if !path.starts_with("home/nonroot") {
+            assert_eq!((*uid, *gid), (0, 0), "{path}");
+        }
+    }
+
+    ok(Command::new("docker")
+        .arg("load")
+        .arg("-i")
+        .arg(dir.path().join("a.tar")));
+    let run = || {
+        Command::new("docker")
+            .args(["run", "--rm", "--network", "none", tag])
+            .output()
+            .unwrap()
+    };
+    let out = run();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "08:00 EDT -0400\nconf-reached\n");
+
+    // --no-tzdata leaves the zone data out: scratch then has none.
+    let lean = pack("c.tar", &["--no-tzdata"]);
+    assert!(
+        lean["size"]["uncompressed"].as_u64().unwrap() + 300_000
+            < first["size"]["uncompressed"].as_u64().unwrap(),
+        "{lean} vs {first}"
+    );
+    ok(Command::new("docker")
+        .arg("load")
+        .arg("-i")
+        .arg(dir.path().join("c.tar")));
+    let out = run();
+    assert!(!out.status.success());
+    assert!(
+        stdout(&out).contains("unknown time zone America/New_York"),
+        "{}",
+        stdout(&out)
+    );
 }

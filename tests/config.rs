@@ -39,9 +39,14 @@ args = ["--from-config"]
 [bin]
 label = ["team=config"]
 oci-layout = "layout"
+add = ["conf.txt:/etc/app/conf.txt"]
 "#,
     )
     .unwrap();
+    // --add from the file: a path relative to where binpack runs, as every path option.
+    for d in ["sub", "."] {
+        std::fs::write(project.join(d).join("conf.txt"), "from config\n").unwrap();
+    }
     // Found from a subdirectory too, as cargo finds Cargo.toml.
     let s = pack_json(
         binpack()
@@ -62,6 +67,15 @@ oci-layout = "layout"
     );
     assert_eq!(cfg["config"]["Labels"]["team"], "config");
     assert_eq!(cfg["config"]["Cmd"], serde_json::json!(["--from-config"]));
+    let layout = project.join("sub/layout");
+    let index = fixture::json(&layout.join("index.json"));
+    let manifest = fixture::json(&fixture::blob(&layout, &index["manifests"][0]["digest"]));
+    let layer = fixture::blob(&layout, &manifest["layers"][0]["digest"]);
+    let entries = fixture::layer_entries(&layer);
+    assert!(
+        entries.contains(&("etc/app/conf.txt".into(), 0o644, 0, 'f')),
+        "{entries:?}"
+    );
 
     // Flags win: the tag, one env key, the Cmd.
     let s = pack_json(binpack().current_dir(&project).args([

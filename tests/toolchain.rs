@@ -33,11 +33,12 @@ fn need_image(engine: &str, image: &str, conf: Option<&Path>) {
     );
 }
 
-/// A PATH holding only the container engines: no go, no node, no npm.
+/// A PATH holding only the container engines and git (the revision label): no go, no node, no
+/// npm.
 fn engines_only_path(dir: &Path) -> PathBuf {
     let bin = dir.join("bin");
     std::fs::create_dir_all(&bin).unwrap();
-    for tool in ["docker", "podman"] {
+    for tool in ["docker", "podman", "git"] {
         let link = bin.join(tool);
         if let (Some(p), false) = (which(tool), link.exists()) {
             std::os::unix::fs::symlink(p, link).unwrap();
@@ -101,6 +102,28 @@ fn assert_no_temporaries(dir: &Path) {
     assert!(left.is_empty(), "left behind: {left:?}");
 }
 
+/// examples/<name> copied to `dir/<name>` and committed there: a git checkout whose .git is a
+/// directory (go stamps VCS information from it; a worktree's .git file it ignores).
+fn git_checkout(dir: &Path, name: &str) -> PathBuf {
+    let src = dir.join(name);
+    std::fs::create_dir_all(&src).unwrap();
+    for e in std::fs::read_dir(repo().join("examples").join(name)).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), src.join(e.file_name())).unwrap();
+    }
+    let git = |args: &[&str]| {
+        ok(Command::new("git")
+            .arg("-C")
+            .arg(&src)
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.invalid"])
+            .args(args))
+    };
+    git(&["init", "-q"]);
+    git(&["add", "-A"]);
+    git(&["commit", "-q", "-m", "example"]);
+    src
+}
+
 fn timed(cmd: &mut Command) -> (serde_json::Value, Duration) {
     let start = Instant::now();
     let s = pack_json(cmd);
@@ -108,8 +131,9 @@ fn timed(cmd: &mut Command) -> (serde_json::Value, Duration) {
 }
 
 #[test]
-#[ignore = "needs a Docker engine with the golang toolchain image"]
+#[ignore = "needs go, git and a Docker engine with the golang toolchain image"]
 fn go_in_docker_without_go_on_path_runs_and_caches() {
+    need(&["go", "git"]);
     need_docker();
     need_image("docker", GO_IMAGE, None);
     let dir = tempfile::tempdir().unwrap();
@@ -118,10 +142,11 @@ fn go_in_docker_without_go_on_path_runs_and_caches() {
     let _cleanup = DockerCleanup(vec![name.into(), tag.into()]);
     let volume = format!("{}-go-cache", volume_prefix(dir.path()));
     let _volumes = Volumes("docker", vec![volume.clone()]);
+    let src = git_checkout(dir.path(), "hello-http");
     let build = |out: &str| {
         let mut c = binpack_without_toolchains(dir.path());
         c.arg("go")
-            .arg(repo().join("examples/hello-http"))
+            .arg(&src)
             .args([
                 "--toolchain-image",
                 GO_IMAGE,
@@ -141,6 +166,20 @@ fn go_in_docker_without_go_on_path_runs_and_caches() {
     assert_eq!(first["toolchain"], format!("docker {GO_IMAGE}"));
     assert_eq!(first["base"], "scratch");
     assert_eq!(first["digest"], second["digest"], "two builds, one digest");
+    // The host's go (the one the toolchain image was made from, scripts/toolchain-images.sh)
+    // on the same git checkout: the host sees .git, the container does not; same digest.
+    let host = pack_json(
+        binpack()
+            .arg("go")
+            .arg(&src)
+            .args(["--toolchain", "host", "-t", tag, "-o"])
+            .arg(dir.path().join("host.tar")),
+    );
+    assert_eq!(host["toolchain"], "host");
+    assert_eq!(
+        first["digest"], host["digest"],
+        "host and container builds, one digest"
+    );
     assert!(
         warm < cold,
         "the second build ({warm:?}) should reuse the cache volume and beat the first ({cold:?})"
@@ -365,14 +404,39 @@ fn missing_image_dead_engine_and_no_toolchain_are_clear_errors() {
             "node is not on PATH and neither docker nor podman is there",
         ),
     ];
+    // Where scripts/install-deps.sh puts Go: named by the errors that find no go on PATH.
+    let off_path = "go is installed in /usr/lib/go-1.23/bin, which is not on PATH: `export PATH=/usr/lib/go-1.23/bin:$PATH`";
     for (mut cmd, want) in table {
         let o = cmd.output().unwrap();
         assert_eq!(o.status.code(), Some(1), "{want}: {}", stderr(&o));
         let err = stderr(&o);
         assert!(err.contains(want), "wanted {want:?} in:\n{err}");
+        if want == "go not found on PATH" {
+            assert!(err.contains(off_path), "wanted {off_path:?} in:\n{err}");
+        }
         assert!(!out.exists(), "{want}: no output");
         assert!(leftovers(dir.path()).is_empty());
     }
+    // auto, only docker on PATH and its engine down: the Go off PATH is named too.
+    let only_docker = dir.path().join("only-docker");
+    std::fs::create_dir_all(&only_docker).unwrap();
+    std::os::unix::fs::symlink(which("docker").unwrap(), only_docker.join("docker")).unwrap();
+    let o = go(&[])
+        .env("PATH", &only_docker)
+        .env(
+            "DOCKER_HOST",
+            format!("unix://{}/no.sock", dir.path().display()),
+        )
+        .output()
+        .unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("docker is installed but its engine does not answer"),
+        "{err}"
+    );
+    assert!(err.contains(off_path), "wanted {off_path:?} in:\n{err}");
+    assert!(!out.exists());
 }
 
 /// `binpack go examples/<example>` in the golang image under docker, offline, with the test's

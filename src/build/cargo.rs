@@ -20,6 +20,8 @@ pub struct CargoBuild {
     pub package: Option<String>,
     /// Extra cargo build flags (features, target, profile, ...).
     pub flags: Vec<String>,
+    /// The platform to build for (`--target` its Rust triple); None: cargo's default.
+    pub platform: Option<Platform>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -81,7 +83,15 @@ pub fn build(spec: &CargoBuild) -> Result<Built, CargoError> {
             .tempdir()
             .map_err(io_err("creating a temporary directory in", &tmp))?,
     );
-    let built = cargo_build(&cargo, spec, &package, &bin)?;
+    if spec.platform.is_some()
+        && target_triple(&spec.flags, Path::new(""), Path::new("/")).is_some()
+    {
+        return Err(CargoError::Target(
+            "--platform and --cargo-flag=--target both choose the target: give one".into(),
+        ));
+    }
+    let target = target_for(spec.platform.as_ref())?;
+    let built = cargo_build(&cargo, spec, target.as_ref(), &package, &bin)?;
     // Packed from a private copy: a later cargo build must not change it under binpack.
     let exe = out_dir.path().join(&bin);
     std::fs::copy(&built, &exe).map_err(|source| CargoError::Copy {
@@ -90,7 +100,10 @@ pub fn build(spec: &CargoBuild) -> Result<Built, CargoError> {
         source,
     })?;
     let target_dir = meta.target_directory.as_std_path();
-    let platform = target_triple(&spec.flags, &built, target_dir).and_then(|t| triple_platform(&t));
+    let platform = match &spec.platform {
+        Some(p) => Some(p.clone()),
+        None => target_triple(&spec.flags, &built, target_dir).and_then(|t| triple_platform(&t)),
+    };
     let mut built = Built::new(exe, bin, out_dir);
     built.artifact.provenance.vcs = git::describe(&spec.dir);
     built.artifact.provenance.toolchain = Some("host".into());
@@ -148,6 +161,7 @@ fn select_bin(
 fn cargo_build(
     cargo: &Path,
     spec: &CargoBuild,
+    target: Option<&Target>,
     package: &cargo_metadata::Package,
     bin: &str,
 ) -> Result<PathBuf, CargoError> {
@@ -160,10 +174,14 @@ fn cargo_build(
         // JSON on stdout for binpack; cargo renders the diagnostics itself, on stderr.
         .arg("--message-format=json-render-diagnostics")
         .args(&spec.flags)
+        .args(target.map(|t| format!("--target={}", t.triple)))
         .args(["--", "-C", "strip=symbols"])
         .stdin(Stdio::null())
         .stdout(Stdio::piped());
     forget_cargo_run(&mut cmd);
+    if let Some((var, linker)) = target.and_then(|t| t.linker.as_ref()) {
+        cmd.env(var, linker);
+    }
     let mut child = cmd
         .spawn()
         .map_err(io_err("running cargo rustc in", &spec.dir))?;
@@ -186,6 +204,77 @@ fn cargo_build(
             bin: bin.into(),
             paths,
         }),
+    }
+}
+
+/// A Rust target to build for, and the linker cargo is told to use for it (env var, program).
+#[derive(Debug)]
+struct Target {
+    triple: &'static str,
+    linker: Option<(String, String)>,
+}
+
+/// The target of `platform`, checked to be installed; a foreign one gets the cross linker
+/// Debian names `<multiarch triplet>-gcc`, unless the user's configuration names one.
+fn target_for(platform: Option<&Platform>) -> Result<Option<Target>, CargoError> {
+    // The host's platform is cargo's default: no --target, so the user's own build's
+    // target directory (and its compiled dependencies) is shared.
+    let Some(p) = platform.filter(|p| **p != Platform::host()) else {
+        return Ok(None);
+    };
+    let triple = p
+        .rust_target()
+        .ok_or_else(|| CargoError::Target(format!("no Rust target is known for {p}")))?;
+    let linker = format!("{}-gcc", p.multiarch_triplet());
+    let host = Platform::host();
+    let foreign = p.arch != host.arch;
+    if !installed_targets().iter().any(|t| t == triple) {
+        let needs = match foreign {
+            true => format!(
+                " and the linker {linker} (on Debian: apt-get install gcc-{})",
+                p.multiarch_triplet()
+            ),
+            false => String::new(),
+        };
+        return Err(CargoError::Target(format!(
+            "the Rust target {triple} (for {p}) is not installed: run `rustup target add {triple}`{needs}"
+        )));
+    }
+    let var = format!(
+        "CARGO_TARGET_{}_LINKER",
+        triple.to_uppercase().replace('-', "_")
+    );
+    let linker = (foreign && std::env::var_os(&var).is_none())
+        .then(|| {
+            which::which(&linker).map_err(|_| {
+                CargoError::Target(format!(
+                    "building for {p} ({triple}) needs the linker {linker}: on Debian, apt-get install gcc-{}, or set {var}",
+                    p.multiarch_triplet()
+                ))
+            })
+        })
+        .transpose()?
+        .map(|l| (var, l.to_string_lossy().into_owned()));
+    Ok(Some(Target { triple, linker }))
+}
+
+/// `rustup target list --installed`; without rustup, the host's target only.
+fn installed_targets() -> Vec<String> {
+    let out = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output();
+    match out {
+        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .map(|l| l.trim().to_string())
+            .collect(),
+        _ => Platform::host()
+            .rust_target()
+            .map(String::from)
+            .into_iter()
+            .collect(),
     }
 }
 
@@ -294,7 +383,7 @@ mod tests {
         for (triple, want) in [
             ("x86_64-unknown-linux-gnu", Some("linux/amd64")),
             ("x86_64-unknown-linux-musl", Some("linux/amd64")),
-            ("aarch64-unknown-linux-musl", Some("linux/arm64")),
+            ("aarch64-unknown-linux-musl", Some("linux/arm64/v8")),
             ("i686-unknown-linux-gnu", Some("linux/386")),
             ("armv7-unknown-linux-gnueabihf", Some("linux/arm/v7")),
             ("arm-unknown-linux-gnueabihf", Some("linux/arm/v6")),

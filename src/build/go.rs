@@ -23,6 +23,9 @@ pub struct GoBuild {
     pub flags: Vec<String>,
     /// Extra ldflags, appended to binpack's `-s -w -buildid=`.
     pub ldflags: Option<String>,
+    /// Embed Go's time zone database (the `timetzdata` tag, ~400 KB): scratch has no
+    /// /usr/share/zoneinfo, and `time.LoadLocation` fails without one or the other.
+    pub tzdata: bool,
 }
 
 /// How to get go, for the errors that say it is missing.
@@ -147,8 +150,11 @@ fn go_env(platform: &Platform, in_container: bool) -> Vec<(&'static str, String)
         .variant
         .as_deref()
         .and_then(|v| v.strip_prefix('v'));
-    if let (Some(v), "arm") = (arm_version, platform.arch.as_str()) {
-        env.push(("GOARM", v.to_string()));
+    match (arm_version, platform.arch.as_str()) {
+        (Some(v), "arm") => env.push(("GOARM", v.to_string())),
+        // amd64's variant is a microarchitecture level; none is go's default (v1).
+        (Some(v), "amd64") => env.push(("GOAMD64", format!("v{v}"))),
+        _ => {}
     }
     if in_container {
         // The caches live in the named volume, so a second container build is fast.
@@ -250,7 +256,15 @@ impl Go<'_> {
             ldflags.push_str(extra);
         }
         let out = out.to_string_lossy();
-        let args = self.args(&["build", "-trimpath", "-ldflags", &ldflags, "-o", &out]);
+        let goflags = std::env::var("GOFLAGS").unwrap_or_default();
+        let fixed = ["build", "-trimpath", "-ldflags", &ldflags, "-o", &out];
+        let args = fixed
+            .iter()
+            .map(|s| s.to_string())
+            .chain(build_flags(self.spec, &goflags))
+            .chain([self.target.clone()])
+            .map(OsString::from)
+            .collect();
         // go's own output reaches the user unchanged.
         let built = self.run("go build", "0", args, Show::All)?;
         if !built.status.success() {
@@ -283,6 +297,63 @@ impl Go<'_> {
 /// fails elsewhere); `-linkmode=external` and the c-shared and plugin buildmodes fail
 /// ("requires external (cgo) linking"), so counting them as dynamic costs nothing. GOFLAGS
 /// (passed into a container) counts as much as `--build-flag`.
+/// The user's build flags with binpack's: `-buildvcs=false` unless the user set it (a host
+/// build sees the .git, a container build does not: stamping would make their digests
+/// differ; the revision is in the image's labels either way), and the `timetzdata` tag merged
+/// into the user's `-tags` (go keeps only the last `-tags`; the command line's replaces
+/// GOFLAGS').
+fn build_flags(spec: &GoBuild, goflags: &str) -> Vec<String> {
+    let mut flags = Vec::new();
+    let vcs_set = |s: &str| s.contains("-buildvcs");
+    if !vcs_set(goflags) && !spec.flags.iter().any(|f| vcs_set(f)) {
+        flags.push("-buildvcs=false".to_string());
+    }
+    let mut user = spec.flags.clone();
+    if !spec.tzdata {
+        flags.extend(user);
+        return flags;
+    }
+    let with_tag = |tags: &str| {
+        let tags = tags.trim_matches(['\'', '"']);
+        // Space-separated is the old spelling; go reads commas when there are any.
+        let tags = if tags.contains(',') {
+            tags.to_string()
+        } else {
+            tags.split_whitespace().collect::<Vec<_>>().join(",")
+        };
+        if tags.is_empty() {
+            TZDATA_TAG.to_string()
+        } else {
+            format!("{tags},{TZDATA_TAG}")
+        }
+    };
+    let mut merged = false;
+    let mut i = 0;
+    while i < user.len() {
+        let flag = user[i].trim_start_matches('-');
+        if let Some(v) = flag.strip_prefix("tags=") {
+            user[i] = format!("-tags={}", with_tag(v));
+            merged = true;
+        } else if flag == "tags" && i + 1 < user.len() {
+            user[i + 1] = with_tag(&user[i + 1]);
+            merged = true;
+            i += 1;
+        }
+        i += 1;
+    }
+    if !merged {
+        let from_goflags = goflags
+            .split_whitespace()
+            .find_map(|f| f.trim_start_matches('-').strip_prefix("tags="));
+        flags.push(format!("-tags={}", with_tag(from_goflags.unwrap_or(""))));
+    }
+    flags.extend(user);
+    flags
+}
+
+/// The build tag that embeds Go's time zone database.
+const TZDATA_TAG: &str = "timetzdata";
+
 fn links_dynamically(spec: &GoBuild, goflags: &str) -> bool {
     let text = [goflags, spec.ldflags.as_deref().unwrap_or("")]
         .into_iter()
@@ -428,6 +499,7 @@ mod tests {
             platform: Platform::parse("linux/arm/v7").unwrap(),
             flags: flags.iter().map(|f| f.to_string()).collect(),
             ldflags: ldflags.map(String::from),
+            tzdata: true,
         }
     }
 
@@ -465,7 +537,9 @@ mod tests {
         assert_eq!(fake.args_of("list"), [words("list -e -json -tags=netgo .")]);
         let mut want = words("build -trimpath -ldflags");
         want.push("-s -w -buildid= -X main.v=1".into());
-        want.extend(words("-o /out/app -tags=netgo ."));
+        want.extend(words(
+            "-o /out/app -buildvcs=false -tags=netgo,timetzdata .",
+        ));
         assert_eq!(fake.args_of("build"), [want]);
         let calls = fake.calls.borrow();
         for var in ["GOOS=linux", "GOARCH=arm", "GOARM=7", "CGO_ENABLED=0"] {
@@ -482,6 +556,29 @@ mod tests {
     }
 
     #[test]
+    fn tzdata_joins_the_users_tags_and_vcs_stamping_is_off_unless_asked() {
+        let flags = |f: &[&str], tz: bool, goflags: &str| {
+            let mut s = spec(f, None);
+            s.tzdata = tz;
+            build_flags(&s, goflags).join(" ")
+        };
+        assert_eq!(flags(&[], true, ""), "-buildvcs=false -tags=timetzdata");
+        assert_eq!(flags(&[], false, ""), "-buildvcs=false");
+        assert_eq!(
+            flags(&["-tags", "netgo osusergo", "-v"], true, ""),
+            "-buildvcs=false -tags netgo,osusergo,timetzdata -v"
+        );
+        assert_eq!(
+            flags(&["--tags=a,b"], true, "-buildvcs=true"),
+            "-tags=a,b,timetzdata"
+        );
+        assert_eq!(
+            flags(&["-buildvcs=true"], true, "-mod=vendor -tags=netgo"),
+            "-tags=netgo,timetzdata -buildvcs=true"
+        );
+    }
+
+    #[test]
     fn go_env_names_the_platform_and_container_caches() {
         let amd64 = Platform::parse("linux/amd64").unwrap();
         let env = go_env(&amd64, true);
@@ -491,6 +588,8 @@ mod tests {
         );
         let arm64 = Platform::parse("linux/arm64/v8").unwrap();
         assert!(!go_env(&arm64, false).iter().any(|(k, _)| *k == "GOARM"));
+        let v3 = Platform::parse("linux/amd64/v3").unwrap();
+        assert!(go_env(&v3, false).contains(&("GOAMD64", "v3".into())));
     }
 
     #[test]

@@ -37,6 +37,9 @@ pub struct NodeBuild {
     pub packer: Packer,
     /// Files or directories shipped beside the executable.
     pub assets: Vec<PathBuf>,
+    /// The platform to build for; None is the host's. Another platform's node is the
+    /// official one from npm (of `node_version`, else of the host node's version).
+    pub platform: Option<crate::platform::Platform>,
 }
 
 /// How to get node, for the errors that say it is missing.
@@ -101,10 +104,24 @@ pub fn build(
     let out_dir = Tracked::new(temp_dir()?);
     let mount = mount_root(&entry.project);
     let runner = toolchain.runner(&mount, out_dir.path(), &volume("npm-cache"));
+    let host = crate::platform::Platform::host();
+    let platform = spec.platform.clone().unwrap_or_else(|| host.clone());
     let runtime = match (&spec.node_version, &runner) {
         (Some(v), _) => {
             progress.stage(&format!("fetching the official node {v} with npm"));
-            official_node(v)?
+            official_node(v, &platform)?
+        }
+        // The host's node runs on the host only: another platform gets the official node
+        // of the same version.
+        (None, _) if platform != host => {
+            let v = match runner {
+                Runner::Host => host_node()?.version,
+                Runner::Container { .. } => image_node(&runner, &entry, out_dir.path())?.version,
+            };
+            progress.stage(&format!(
+                "fetching the official node {v} for {platform} with npm"
+            ));
+            official_node(&v, &platform)?
         }
         (None, Runner::Host) => host_node()?,
         (None, Runner::Container { .. }) => image_node(&runner, &entry, out_dir.path())?,
@@ -147,6 +164,7 @@ pub fn build(
                 node: &runtime.node,
                 version: &runtime.version,
                 out: &exe,
+                platform: &platform,
             })?;
         }
     }
@@ -156,6 +174,7 @@ pub fn build(
     artifact.provenance.vcs = git::describe(&entry.project);
     artifact.provenance.runtime = Some(format!("node {} ({})", runtime.version, runtime.origin));
     artifact.provenance.toolchain = Some(toolchain.describe());
+    artifact.provenance.platform = Some(platform);
     artifact.root = root;
     artifact.os_files.push(crate::rootfs::hosts_file());
     artifact.files = assets;
@@ -377,11 +396,14 @@ fn npm() -> Result<PathBuf, NodeError> {
     which::which("npm").map_err(|_| NodeError::NpmNotFound("fetch node runtimes and esbuild"))
 }
 
-/// The official node `version` for the host architecture, from the npm package
+/// The official node `version` for `platform`, from the npm package
 /// `node-linux-<arch>`: resolved to an exact version, verified against the registry's sha512
 /// integrity, extracted, and cached by version.
-fn official_node(version: &str) -> Result<Runtime, NodeError> {
-    let arch = crate::platform::Platform::host().arch;
+fn official_node(
+    version: &str,
+    platform: &crate::platform::Platform,
+) -> Result<Runtime, NodeError> {
+    let arch = platform.arch.clone();
     let package = pinned()["node"]["packages"][arch.as_str()]
         .as_str()
         .map(String::from)

@@ -52,6 +52,14 @@ pub enum ToolchainError {
         detail: String,
         hint: &'static str,
     },
+    #[error("--toolchain host: {tool} not found on PATH: install {install}")]
+    HostMissing { tool: String, install: String },
+    /// Another error, and where the tool is installed off PATH (or that it is not).
+    #[error("{cause}; {found}")]
+    OffPath {
+        cause: Box<ToolchainError>,
+        found: String,
+    },
     #[error("--toolchain host: {0} only apply to a toolchain container; drop them or use --toolchain docker|podman")]
     HostWithContainerOptions(&'static str),
     #[error("toolchain image {image} is not in {engine}'s images and cannot be pulled: {detail}")]
@@ -59,6 +67,13 @@ pub enum ToolchainError {
         image: String,
         engine: Engine,
         detail: String,
+    },
+    #[error("toolchain image {image} is pinned by digest and {engine} has no image with that digest; it cannot be pulled ({detail}); {hint}")]
+    PinnedUnavailable {
+        image: String,
+        engine: Engine,
+        detail: String,
+        hint: String,
     },
     #[error("{what} with --toolchain {engine}: {detail}")]
     Run {
@@ -219,8 +234,27 @@ pub fn pinned_image(tool: &str) -> String {
 
 impl Toolchain {
     /// Picks where `tool` runs. `install` says how to get the tool on the host, for the error
-    /// when nothing can build.
+    /// when nothing can build; that error says too whether the tool is installed off PATH.
     pub fn select(
+        req: &Request,
+        tool: &str,
+        install: &str,
+        progress: &dyn Progress,
+    ) -> Result<Toolchain, ToolchainError> {
+        Self::select_on_path(req, tool, install, progress).map_err(|e| match e {
+            ToolchainError::HostMissing { .. } | ToolchainError::Nothing { .. } => {
+                off_path_note(tool, e)
+            }
+            ToolchainError::NoEngine { .. } | ToolchainError::EngineDown { .. }
+                if req.kind == Kind::Auto =>
+            {
+                off_path_note(tool, e)
+            }
+            e => e,
+        })
+    }
+
+    fn select_on_path(
         req: &Request,
         tool: &str,
         install: &str,
@@ -237,6 +271,10 @@ impl Toolchain {
             Kind::Host => {
                 return match container_options {
                     Some(o) => Err(ToolchainError::HostWithContainerOptions(o)),
+                    None if which::which(tool).is_err() => Err(ToolchainError::HostMissing {
+                        tool: tool.into(),
+                        install: install.into(),
+                    }),
                     None => Ok(Toolchain::Host),
                 }
             }
@@ -329,6 +367,53 @@ impl Toolchain {
     }
 }
 
+/// Where a `tool` missing from PATH is often installed all the same: Debian's versioned Go
+/// packages (golang-1.23-go puts go in /usr/lib/go-1.23/bin) and Go's own tarball.
+const OFF_PATH: &[(&str, &[&str])] = &[("go", &["/usr/lib/go-*/bin/go", "/usr/local/go/bin/go"])];
+
+/// The newest `tool` installed off PATH, for the error that says how to use it.
+pub fn off_path(tool: &str) -> Option<PathBuf> {
+    let patterns = OFF_PATH.iter().find(|(t, _)| *t == tool)?.1;
+    let found = patterns
+        .iter()
+        .filter_map(|p| glob::glob(p).ok())
+        .flat_map(|paths| paths.flatten())
+        .filter(|p| p.is_file());
+    newest(found)
+}
+
+/// The path with the highest version numbers in it: go-1.9 < go-1.23, not as strings.
+fn newest(paths: impl Iterator<Item = PathBuf>) -> Option<PathBuf> {
+    paths.max_by_key(|p| {
+        let v = p.to_string_lossy();
+        let digits = v.split(|c: char| !c.is_ascii_digit());
+        digits
+            .filter_map(|d| d.parse::<u32>().ok())
+            .collect::<Vec<_>>()
+    })
+}
+
+/// `cause`, with where `tool` is installed off PATH and how to use it, or that it is not.
+fn off_path_note(tool: &str, cause: ToolchainError) -> ToolchainError {
+    let Some((_, places)) = OFF_PATH.iter().find(|(t, _)| *t == tool) else {
+        return cause;
+    };
+    let found = match off_path(tool) {
+        Some(p) => {
+            let dir = p.parent().unwrap_or(Path::new("/")).display().to_string();
+            format!("{tool} is installed in {dir}, which is not on PATH: `export PATH={dir}:$PATH` to build with it on the host")
+        }
+        None => format!(
+            "no {tool} is installed off PATH either (looked for {})",
+            places.join(", ")
+        ),
+    };
+    ToolchainError::OffPath {
+        cause: Box::new(cause),
+        found,
+    }
+}
+
 /// Runs `engine args`, returning stdout, or the last line of stderr as the error.
 fn engine_output(engine: Engine, args: &[&str]) -> Result<String, String> {
     let out = Command::new(engine.to_string())
@@ -388,8 +473,36 @@ fn ensure_image(
         engine,
         detail,
     };
-    engine_output(engine, &["pull", "--quiet", image]).map_err(unavailable)?;
+    engine_output(engine, &["pull", "--quiet", image])
+        .map_err(|detail| pinned_unavailable(engine, image, detail))?;
     inspect().map_err(unavailable)
+}
+
+/// The error for an image that cannot be pulled. A digest-pinned one the engine has by its tag
+/// only (a local build, as scripts/toolchain-images.sh makes) is named, with how to use it.
+fn pinned_unavailable(engine: Engine, image: &str, detail: String) -> ToolchainError {
+    let Some((tagged, _)) = image.split_once("@sha256:") else {
+        return ToolchainError::ImageUnavailable {
+            image: image.into(),
+            engine,
+            detail,
+        };
+    };
+    let local = engine_output(engine, &["image", "inspect", "--format", "{{.Id}}", tagged]).is_ok();
+    let how = format!("--toolchain-image {tagged}, or toolchain-image = \"{tagged}\" under [go] or [node] in binpack.toml");
+    let hint = if local {
+        format!(
+            "{engine} has {tagged} with another digest (a local build?): to build with it, {how}"
+        )
+    } else {
+        format!("pull it where its registry is reachable (`{engine} pull {image}`), or name an image {engine} has: {how}")
+    };
+    ToolchainError::PinnedUnavailable {
+        image: image.into(),
+        engine,
+        detail,
+        hint,
+    }
 }
 
 /// Builds commands for one build, on the host or in the container.
@@ -707,6 +820,17 @@ fn extract_libraries(reader: impl io::Read, dest: &Path) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_newest_go_off_path_wins() {
+        let paths = [
+            "/usr/lib/go-1.9/bin/go",
+            "/usr/lib/go-1.23/bin/go",
+            "/usr/lib/go-1.19/bin/go",
+        ];
+        let newest = newest(paths.iter().map(PathBuf::from));
+        assert_eq!(newest, Some(PathBuf::from("/usr/lib/go-1.23/bin/go")));
+    }
 
     #[test]
     fn library_filter() {

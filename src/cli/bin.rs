@@ -18,6 +18,12 @@ pub struct Args {
     #[arg(long, value_name = "DIR", default_value = "/")]
     root: PathBuf,
 
+    /// Pack an interpreter or runtime (python, perl, ruby, java, a plain node) anyway: binpack
+    /// refuses them because the image would lack the files they read at run time (add those
+    /// with --add, or pick a --base that has them)
+    #[arg(long)]
+    not_self_contained: bool,
+
     #[command(flatten)]
     pack: PackArgs,
 }
@@ -27,6 +33,13 @@ pub fn run(args: Args, reporter: &Reporter) -> anyhow::Result<()> {
     binpack::inspect::check_regular(&args.file)?;
     if !args.root.is_dir() {
         anyhow::bail!("--root {}: no such directory", args.root.display());
+    }
+    // An image base or --add may bring what the runtime reads: then the user has decided.
+    if !args.not_self_contained && !args.pack.base_is_image() && !args.pack.adds_files() {
+        let linkage = binpack::inspect::inspect_file(&args.file)?;
+        if let Some(runtime) = binpack::interpreters::runtime_of(&args.file, &linkage) {
+            anyhow::bail!(runtime.refusal(&args.file));
+        }
     }
     let artifact = Artifact::prebuilt(&args.file, &args.root);
     let outputs = args.pack.outputs(&artifact.name)?;

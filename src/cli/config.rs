@@ -215,6 +215,11 @@ fn add(
     match value {
         toml::Value::Boolean(true) => args.push(format!("--{key}")),
         toml::Value::Boolean(false) => {}
+        // One --platform takes the whole list: `platform = ["linux/amd64", "linux/arm64"]`.
+        toml::Value::Array(_) if key == "platform" => {
+            let list = strings(value).with_context(|| format!("{scope}{key}"))?;
+            args.push(format!("--{key}={}", list.join(",")));
+        }
         toml::Value::Array(_) => {
             for v in strings(value).with_context(|| format!("{scope}{key}"))? {
                 args.push(format!("--{key}={v}"));
@@ -306,6 +311,14 @@ mod tests {
         let (args, _) = run(text, "node").unwrap();
         assert!(args.contains(&"--node-version=22".to_string()));
         assert!(!args.iter().any(|a| a.starts_with("--ldflags")));
+    }
+
+    #[test]
+    fn platform_takes_a_list() {
+        let (args, _) = run("platform = [\"linux/amd64\", \"linux/arm64\"]\n", "go").unwrap();
+        assert_eq!(args, ["--platform=linux/amd64,linux/arm64"]);
+        let (args, _) = run("[node]\nplatform = \"all\"\n", "node").unwrap();
+        assert_eq!(args, ["--platform=all"]);
     }
 
     #[test]

@@ -6,7 +6,7 @@ use super::toolchain_args::ToolchainArgs;
 use binpack::build::go::{self, GoBuild};
 use binpack::build::toolchain::Toolchain;
 use binpack::pack;
-use binpack::platform::Platform;
+use binpack::platform::{Platform, Platforms};
 use binpack::progress::Progress;
 
 /// Build a Go main package (CGO_ENABLED=0, -trimpath, stripped) and pack it into an image.
@@ -22,9 +22,11 @@ pub struct Args {
     #[arg(default_value = ".", value_name = "PKG")]
     package: String,
 
-    /// Target platform [default: linux/<host arch>]
-    #[arg(long, value_name = "OS/ARCH", value_parser = Platform::parse)]
-    platform: Option<Platform>,
+    /// Target platforms, comma-separated (linux/amd64,linux/arm64,linux/arm/v7,linux/amd64/v3),
+    /// or `all`: linux/amd64, arm64, 386, arm/v7, riscv64, ppc64le, s390x. Several make an
+    /// image index, one image per platform [default: linux/<host arch>]
+    #[arg(long, value_name = "OS/ARCH,...", value_parser = Platforms::parse)]
+    platform: Option<Platforms>,
 
     /// Extra -ldflags, appended to binpack's "-s -w -buildid="
     #[arg(long, value_name = "FLAGS", allow_hyphen_values = true)]
@@ -34,6 +36,11 @@ pub struct Args {
     #[arg(long = "build-flag", value_name = "FLAG", allow_hyphen_values = true)]
     build_flags: Vec<String>,
 
+    /// Leave Go's embedded time zone database out (~400 KB; time.LoadLocation then needs
+    /// zoneinfo in the image, e.g. --add /usr/share/zoneinfo:/usr/share/zoneinfo)
+    #[arg(long)]
+    no_tzdata: bool,
+
     #[command(flatten)]
     toolchain: ToolchainArgs,
 
@@ -42,23 +49,32 @@ pub struct Args {
 }
 
 pub fn run(args: Args, reporter: &Reporter) -> anyhow::Result<()> {
-    let spec = GoBuild {
-        package: args.package.clone(),
-        platform: args.platform.clone().unwrap_or_else(Platform::host),
-        flags: args.build_flags.clone(),
-        ldflags: args.ldflags.clone(),
+    let platforms = match &args.platform {
+        Some(p) => p.resolve(&Platform::every()),
+        None => vec![Platform::host()],
     };
     let toolchain = Toolchain::select(&args.toolchain.request(), "go", go::INSTALL, reporter)?;
-    reporter.stage(&format!(
-        "go build {} ({}, {} toolchain)",
-        spec.package,
-        spec.platform,
-        toolchain.describe()
-    ));
-    reporter.finish_stage();
-    let built = go::build(&spec, &toolchain, reporter)?;
-    let artifact = &built.artifact;
-    let outputs = args.pack.outputs(&artifact.name)?;
-    let summary = pack::pack(artifact, &args.pack.options()?, &outputs, reporter)?;
+    // One cross-compiled build per platform: go never runs the target's code.
+    let mut built = Vec::new();
+    for platform in platforms {
+        let spec = GoBuild {
+            package: args.package.clone(),
+            platform,
+            flags: args.build_flags.clone(),
+            ldflags: args.ldflags.clone(),
+            tzdata: !args.no_tzdata,
+        };
+        reporter.stage(&format!(
+            "go build {} ({}, {} toolchain)",
+            spec.package,
+            spec.platform,
+            toolchain.describe()
+        ));
+        reporter.finish_stage();
+        built.push(go::build(&spec, &toolchain, reporter)?);
+    }
+    let artifacts: Vec<_> = built.iter().map(|b| &b.artifact).collect();
+    let outputs = args.pack.outputs(&artifacts[0].name)?;
+    let summary = pack::pack_all(&artifacts, &args.pack.options()?, &outputs, reporter)?;
     report::print_summary(&summary, args.pack.json)
 }

@@ -1,6 +1,7 @@
 //! The image and output flags shared by every command that packs.
 
 use anyhow::{bail, Context};
+use binpack::addfiles::Addition;
 use binpack::choose::BaseRequest;
 use binpack::emit::{Archive, Load, OciLayout, Output, Push};
 use binpack::engine::Engine;
@@ -75,6 +76,11 @@ pub struct PackArgs {
     #[arg(long)]
     no_layer_cache: bool,
 
+    /// Ship a host file or directory at an absolute path in the image, root-owned, modes 0755
+    /// or 0644 (repeatable), e.g. --add conf/app.toml:/etc/app.toml
+    #[arg(long = "add", value_name = "SRC:DEST", value_parser = parse_addition)]
+    add: Vec<Addition>,
+
     /// Print the result as one JSON object on stdout
     #[arg(long)]
     pub json: bool,
@@ -90,6 +96,11 @@ enum LoadEngine {
     Auto,
     Docker,
     Podman,
+}
+
+fn parse_addition(s: &str) -> Result<Addition, String> {
+    s.parse()
+        .map_err(|e: binpack::addfiles::AddError| e.to_string())
 }
 
 fn parse_base(s: &str) -> Result<BaseRequest, String> {
@@ -133,6 +144,9 @@ impl PackArgs {
                 bail!("--ca-certs {}: not a file", ca.display());
             }
         }
+        for a in &self.add {
+            a.check()?;
+        }
         // A wrong CA file is refused before any work, not after the image is built.
         if !self.registry_ca.is_empty() {
             binpack::registry::trust_roots(&self.registry())?;
@@ -155,7 +169,18 @@ impl PackArgs {
             } else {
                 LayerCache::default_dir()
             },
+            add: self.add.clone(),
         })
+    }
+
+    /// Whether `--base` names an image (which may bring a runtime binpack would refuse).
+    pub fn base_is_image(&self) -> bool {
+        matches!(self.base, BaseRequest::Image(_))
+    }
+
+    /// Whether `--add` ships any file.
+    pub fn adds_files(&self) -> bool {
+        !self.add.is_empty()
     }
 
     fn registry(&self) -> RegistryOptions {

@@ -135,8 +135,21 @@ fn summary_text(s: &Summary) -> String {
         human(s.size.uncompressed),
         human(s.image.binary_size)
     ));
+    manifests_text(s, &mut line);
     outputs_text(s, &mut line);
     t
+}
+
+/// An index's images, one line each.
+fn manifests_text(s: &Summary, line: &mut impl FnMut(String)) {
+    for m in &s.manifests {
+        line(format!(
+            "  manifest   {}  {}  ({} compressed)",
+            m.platform,
+            m.digest,
+            human(m.size.compressed)
+        ));
+    }
 }
 
 /// The lines saying where the image went.
@@ -148,6 +161,13 @@ fn outputs_text(s: &Summary, line: &mut impl FnMut(String)) {
             p.display(),
             p.display()
         ));
+        if !s.manifests.is_empty() {
+            // docker 20.10 reads manifest.json, which names one image.
+            line(format!(
+                "             the index for podman and skopeo; docker load gets {} only",
+                s.image.linkage.platform
+            ));
+        }
     }
     if let Some(p) = &o.oci_layout {
         line(format!("  oci layout {}", p.display()));

@@ -227,6 +227,12 @@ impl Puller<'_> {
                 available: index
                     .manifests()
                     .iter()
+                    // docker's attestation entries (unknown/unknown) are no platform.
+                    .filter(|m| {
+                        m.platform()
+                            .as_ref()
+                            .is_none_or(|p| p.os().to_string() != "unknown")
+                    })
                     .map(|m| match m.platform() {
                         Some(p) => format!("{}/{}", p.os(), p.architecture()),
                         None => "?/?".into(),
@@ -252,7 +258,8 @@ impl Puller<'_> {
             return Err(PullError::PlatformMismatch {
                 reference: self.name.clone(),
                 base,
-                binary: platform.to_string(),
+                // Compared as os/arch: a single-platform config often names no variant.
+                binary: format!("{}/{}", platform.os, platform.arch),
             });
         }
         Ok(config)
