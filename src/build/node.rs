@@ -164,7 +164,6 @@ pub fn build(
                 node: &runtime.node,
                 version: &runtime.version,
                 out: &exe,
-                platform: &platform,
             })?;
         }
     }

@@ -13,7 +13,6 @@
 use super::node::NodeError;
 use super::toolchain::{file_error, temp_dir};
 use crate::cleanup::Tracked;
-use crate::platform::Platform;
 use std::ffi::OsString;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -29,22 +28,12 @@ pub struct PkgJob<'a> {
     pub node: &'a Path,
     /// Its version, `v22.23.3`.
     pub version: &'a str,
-    /// Where the executable goes.
+    /// Where the executable goes (the host's platform: the CLI refuses another).
     pub out: &'a Path,
-    /// The platform to build for: pkg builds here for the host's only.
-    pub platform: &'a Platform,
 }
 
 /// Runs pkg; its output goes to stderr.
 pub fn pack(job: &PkgJob) -> Result<(), NodeError> {
-    let host = Platform::host();
-    if *job.platform != host {
-        // pkg runs on the node it packs, and asks nodejs.org for a host node otherwise.
-        return Err(NodeError::Pkg(format!(
-            "--packer pkg builds for the host's platform ({host}) only, not {}; the default packer (sea) builds for it",
-            job.platform
-        )));
-    }
     let pkg = find_pkg(job.project)?;
     // pkg runs in the project: a relative node path (a relative BINPACK_CACHE) would not resolve.
     let node = &job
