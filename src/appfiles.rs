@@ -5,7 +5,7 @@
 
 use crate::base::ResolvedBase;
 use crate::build::Artifact;
-use crate::closure::{self, ClosureError};
+use crate::closure::{self, ClosureError, Origin, Resolved};
 use crate::layer::{Content, LayerError, Tree};
 use crate::rootfs;
 use std::path::PathBuf;
@@ -41,6 +41,14 @@ pub fn entrypoint_of(name: &str) -> String {
     format!("{APP_DIR}/{name}")
 }
 
+/// Where `artifact`'s executable goes: where it asks, else `/app/<name>`.
+pub fn entrypoint_for(artifact: &Artifact) -> String {
+    artifact
+        .image_path
+        .clone()
+        .unwrap_or_else(|| entrypoint_of(&artifact.name))
+}
+
 /// The tree of `artifact` on `base`, its executable at `entrypoint`; `ca_bundle` replaces the
 /// pinned CA bundle.
 pub fn app_files(
@@ -61,7 +69,7 @@ pub fn app_files(
         }
         None => None,
     };
-    let env = match (base.image(), ca) {
+    let mut env = match (base.image(), ca) {
         // An image base brings its own users, certificates and hosts file. A bundle the user
         // gave still goes in, beside the app: written over the base's /etc/ssl/certs, its
         // directory entries would replace a symlink there (Fedora's points into /etc/pki).
@@ -79,6 +87,7 @@ pub fn app_files(
             rootfs::default_env()
         }
     };
+    env.extend(ca_aliases(&env, &artifact.ca_env));
     for (rel, host) in &artifact.files {
         tree.copy_from_host(&format!("{APP_DIR}/{rel}"), host)?;
     }
@@ -87,8 +96,69 @@ pub fn app_files(
         Content::Host(artifact.executable.clone()),
         0o755,
     )?;
-    Ok(AppFiles {
-        trees: vec![tree],
-        env,
-    })
+    let mut trees = vec![tree];
+    if !artifact.app_layer.is_empty() {
+        let mut app = Tree::new();
+        for (rel, host) in &artifact.app_layer {
+            app.copy_from_host(&format!("{APP_DIR}/{rel}"), host)?;
+        }
+        if base.image().is_none() {
+            let libs = addon_libraries(artifact, base.libraries())?;
+            closure::add_to_tree(&artifact.root, &libs, &mut app)?;
+        }
+        trees.push(app);
+    }
+    Ok(AppFiles { trees, env })
+}
+
+/// The libraries the app layer's native addons (`.node`) need beyond `have` (the runtime's),
+/// resolved from the root as the loader would: an addon built against a system library
+/// (better-sqlite3 against libsqlite3) finds it. A `.node` that is not an ELF is node's to
+/// refuse when it loads it.
+fn addon_libraries(artifact: &Artifact, have: &[Resolved]) -> Result<Vec<Resolved>, FilesError> {
+    let mut out: Vec<Resolved> = Vec::new();
+    for (rel, host) in artifact
+        .app_layer
+        .iter()
+        .filter(|(r, _)| r.ends_with(".node"))
+    {
+        let Ok(linkage) = crate::inspect::inspect_file(host) else {
+            continue;
+        };
+        let image_path = format!("{APP_DIR}/{rel}");
+        let origin = Origin {
+            image_path: &image_path,
+            root_path: None,
+        };
+        for lib in closure::resolve(&artifact.root, &linkage, &origin)? {
+            // Beside the addon ($ORIGIN): shipped with the app's files, if the tracer saw it.
+            let known = |l: &Resolved| l.path == lib.path;
+            if lib.image_path.is_none() && !have.iter().any(known) && !out.iter().any(known) {
+                out.push(lib);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// `NAME=<bundle>` for each of `names`, the bundle being what SSL_CERT_FILE names in `env`.
+fn ca_aliases(env: &[String], names: &[String]) -> Vec<String> {
+    let bundle = env.iter().find_map(|kv| kv.strip_prefix("SSL_CERT_FILE="));
+    match bundle {
+        Some(path) => names.iter().map(|n| format!("{n}={path}")).collect(),
+        None => vec![],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ca_bundle_aliases_follow_ssl_cert_file() {
+        let env = vec!["PATH=/bin".to_string(), "SSL_CERT_FILE=/x/ca.crt".into()];
+        let names = vec!["NODE_EXTRA_CA_CERTS".to_string()];
+        assert_eq!(ca_aliases(&env, &names), ["NODE_EXTRA_CA_CERTS=/x/ca.crt"]);
+        assert!(ca_aliases(&env[..1], &names).is_empty());
+    }
 }

@@ -2,7 +2,7 @@
 //! inspect -> choose -> resolve the base -> the app's files -> layers -> run config -> image
 //! -> outputs -> summary. Each stage owns one job and hands the next a small plain value.
 
-use crate::appfiles::{self, entrypoint_of, FilesError};
+use crate::appfiles::{self, entrypoint_for, FilesError};
 use crate::base::{self, BaseError, ResolvedBase};
 use crate::build::Artifact;
 use crate::choose::{self, BaseRequest, Choice, ChooseError};
@@ -121,7 +121,7 @@ pub fn image_of(
 ) -> Result<PlatformImage, PackError> {
     progress.stage(&format!("inspecting {}", artifact.executable.display()));
     let plan = plan(artifact, opts)?;
-    let entrypoint = entrypoint_of(&artifact.name);
+    let entrypoint = entrypoint_for(artifact);
     let base = base::resolve(&plan, artifact, &entrypoint, &opts.registry, progress)?;
     let mut files = appfiles::app_files(artifact, &base, &entrypoint, opts.ca_bundle.as_ref())?;
     if let Some(tree) = files.trees.last_mut() {

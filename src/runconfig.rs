@@ -72,8 +72,10 @@ pub fn run_config(
         (None, Some(c)) => c.user().clone().unwrap_or_default(),
         (None, None) => rootfs::NONROOT.to_string(),
     };
-    let workdir = base
-        .and_then(|c| c.working_dir().clone())
+    let workdir = artifact
+        .workdir
+        .clone()
+        .or_else(|| base.and_then(|c| c.working_dir().clone()))
         .filter(|w| !w.is_empty())
         .unwrap_or_else(|| "/".into());
     let mut labels: BTreeMap<String, String> = base
@@ -84,7 +86,9 @@ pub fn run_config(
     labels.extend(own_labels(artifact, &created));
     labels.extend(opts.labels.clone());
     Ok(RunConfig {
-        entrypoint: vec![entrypoint.to_string()],
+        entrypoint: std::iter::once(entrypoint.to_string())
+            .chain(artifact.args.iter().cloned())
+            .collect(),
         cmd: opts.cmd.clone(),
         env,
         user,
@@ -162,6 +166,13 @@ mod tests {
         assert_eq!((rc.user.as_str(), rc.workdir.as_str()), ("app", "/srv"));
         assert_eq!(rc.labels["vendor"], "x");
         assert_eq!(rc.labels["org.opencontainers.image.title"], "hello");
+        // A runtime run with the app as its argument, from the app's directory.
+        let mut node = a.clone();
+        node.args = vec!["/app/server.js".into()];
+        node.workdir = Some("/app".into());
+        let rc = run_config(&node, "/usr/local/bin/node", &[], &opts, Some(&base)).unwrap();
+        assert_eq!(rc.entrypoint, ["/usr/local/bin/node", "/app/server.js"]);
+        assert_eq!(rc.workdir, "/app");
         let own = run_config(&a, "/app/hello", &[], &RunOptions::default(), None).unwrap();
         assert_eq!((own.user.as_str(), own.workdir.as_str()), ("65532", "/"));
         assert_eq!(own.created, "1970-01-01T00:00:00Z");

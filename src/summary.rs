@@ -56,6 +56,11 @@ pub struct ImageSummary {
     /// Where binpack built it, when it did.
     pub toolchain: Option<String>,
     pub linkage: Linkage,
+    /// How a node app is laid out (`sea`, `files`), and why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub layout: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub layout_reason: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -112,6 +117,8 @@ impl ImageSummary {
             runtime: artifact.provenance.runtime.clone(),
             toolchain: artifact.provenance.toolchain.clone(),
             linkage: built.plan.linkage.clone(),
+            layout: artifact.provenance.layout.clone(),
+            layout_reason: artifact.provenance.layout_reason.clone(),
         }
     }
 }

@@ -50,12 +50,15 @@ fn express_server_answers_from_docker() {
     let name = format!("binpack-test-express-{}", std::process::id());
     let _cleanup = DockerCleanup(vec![name.clone(), tag.into()]);
     let archive = dir.path().join("express.tar");
+    // Under auto express goes to the files layout (its view engine loader, below): the
+    // single executable is asked for.
     let out = ok(binpack_node()
         .arg(&app)
-        .args(["--json", "-t", tag, "-o"])
+        .args(["--layout", "sea", "--json", "-t", tag, "-o"])
         .arg(&archive));
     let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(s["base"], "closure");
+    assert_eq!(s["layout"], "sea");
     assert!(s["runtime"].as_str().unwrap().starts_with("node v"), "{s}");
     // express's view engine loader is a computed require inside node_modules: a note, not an error.
     assert!(
@@ -164,18 +167,26 @@ fn what_a_bundle_cannot_hold_is_refused_by_name() {
     let cases: Vec<(&str, Vec<String>, &str)> = vec![
         (
             "computed require",
-            vec![example("node-computed-require").to_string_lossy().into()],
-            "index.js:3:15: `const plugin = require(name);` requires a module whose name is computed at run time",
+            vec![
+                example("node-computed-require").to_string_lossy().into(),
+                "--layout".into(),
+                "sea".into(),
+            ],
+            "--layout sea: a single executable cannot hold a require() whose module name is computed at run time at index.js:3:15 (`const plugin = require(name);`); use --layout files",
         ),
         (
             "native addon",
-            vec![example("node-addon").to_string_lossy().into()],
-            "the native addon build/Release/addon.node cannot go into a single executable",
+            vec![
+                example("node-addon").to_string_lossy().into(),
+                "--layout".into(),
+                "sea".into(),
+            ],
+            "cannot hold a native addon (.node) at index.js:2:22 (`build/Release/addon.node`)",
         ),
         (
             "not a script",
             vec![repo().join("README.md").to_string_lossy().into()],
-            "the entry must be a .js, .cjs or .mjs file",
+            "the entry must be a .js, .cjs, .mjs, .ts, .mts or .cts file",
         ),
         (
             "missing entry",

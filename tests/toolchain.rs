@@ -270,6 +270,8 @@ fn node_in_docker_without_node_on_path_answers_http() {
         c.arg("node")
             .arg(&app)
             .args(["--toolchain", "docker", "--toolchain-image", NODE_IMAGE])
+            // The single executable: one layer (express goes to files under --layout auto).
+            .args(["--layout", "sea"])
             .args(["--network", network, "-t", tag, "-o"])
             .arg(dir.path().join(out));
         c
@@ -304,7 +306,7 @@ fn node_in_docker_without_node_on_path_answers_http() {
                 .env("BINPACK_CACHE", dir.path().join("cache"))
                 .arg("node")
                 .arg(&app)
-                .args(["--toolchain", "host", "-o"])
+                .args(["--toolchain", "host", "--layout", "sea", "-o"])
                 .arg(&archive),
         );
         assert!(app_layer_entries(&archive).iter().any(|(p, _)| p

@@ -5,6 +5,8 @@ pub mod cargo;
 pub mod git;
 pub mod go;
 pub mod node;
+pub mod node_checks;
+pub mod node_trace;
 pub mod pkg;
 pub mod toolchain;
 
@@ -33,6 +35,19 @@ pub struct Artifact {
     pub provenance: Provenance,
     /// Things the user should know that did not stop the build.
     pub notes: Vec<String>,
+    /// Where the executable goes in the image; None is `/app/<name>`. A runtime shared by
+    /// many apps (node for a files layout) sits at a fixed path so its layer is the same.
+    pub image_path: Option<String>,
+    /// Entrypoint arguments after the executable (`/app/server.js` for `node`).
+    pub args: Vec<String>,
+    /// The working directory the program expects; None keeps the base's, else `/`.
+    pub workdir: Option<String>,
+    /// The app's own files, in a layer above the runtime's: (path relative to the app
+    /// directory, host path). Empty: everything goes in one layer.
+    pub app_layer: Vec<(String, PathBuf)>,
+    /// Variables that must name the CA bundle as well as SSL_CERT_FILE (Node ignores it and
+    /// reads NODE_EXTRA_CA_CERTS).
+    pub ca_env: Vec<String>,
 }
 
 /// How an artifact was made, for labels and the summary.
@@ -50,6 +65,10 @@ pub struct Provenance {
     /// The packages that went into the executable or its files (npm packages bundled or
     /// shipped, the node runtime, Go modules, crates), for the SBOM. Sorted, no duplicates.
     pub components: Vec<Component>,
+    /// How the program is laid out in the image (`sea`, `files`), when the builder chose.
+    pub layout: Option<String>,
+    /// Why that layout, in one sentence.
+    pub layout_reason: Option<String>,
 }
 
 /// A software package inside the artifact, as an SBOM names it.
@@ -95,6 +114,11 @@ impl Artifact {
             root: root.to_path_buf(),
             provenance: Provenance::default(),
             notes: vec![],
+            image_path: None,
+            args: vec![],
+            workdir: None,
+            app_layer: vec![],
+            ca_env: vec![],
         }
     }
 }

@@ -2,17 +2,18 @@
 //! the SEA stage injects it into a copy of a node runtime (the host's, or an official one
 //! fetched with npm). `--packer pkg` hands the job to pkg instead.
 
+use super::node_checks::{self, Construct, Kind};
 use super::toolchain::{
     cache_entry, file_error, pinned, temp_dir, volume, FileError, Runner, Toolchain, ToolchainError,
 };
-use super::{git, Built};
+use super::{git, node_trace, Built, Component, Ecosystem};
 use crate::cache;
 use crate::cleanup::Tracked;
 use crate::progress::Progress;
 use crate::sea::{self, blob::Blob, inject::SeaError};
 use serde::Deserialize;
 use sha2::{Digest, Sha512};
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsString;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -30,7 +31,7 @@ pub enum Packer {
 /// What to build.
 #[derive(Clone, Debug, Default)]
 pub struct NodeBuild {
-    /// A .js/.cjs/.mjs file, or a directory whose package.json names the entry.
+    /// A .js/.cjs/.mjs/.ts/.mts/.cts file, or a directory whose package.json names the entry.
     pub entry: PathBuf,
     /// An official node version (`22`, `22.12.0`); None is the host's node.
     pub node_version: Option<String>,
@@ -40,6 +41,8 @@ pub struct NodeBuild {
     /// The platform to build for; None is the host's. Another platform's node is the
     /// official one from npm (of `node_version`, else of the host node's version).
     pub platform: Option<crate::platform::Platform>,
+    /// One executable, or node + the app's traced files, or the first when it can hold all.
+    pub layout: Layout,
 }
 
 /// How to get node, for the errors that say it is missing.
@@ -49,7 +52,7 @@ pub const INSTALL: &str = "Node.js 20 or later (on Debian: apt-get install nodej
 pub enum NodeError {
     #[error("no such file or directory: {}", .0.display())]
     NoSuchEntry(PathBuf),
-    #[error("{}: the entry must be a .js, .cjs or .mjs file, or a directory with a package.json", .0.display())]
+    #[error("{}: the entry must be a .js, .cjs, .mjs, .ts, .mts or .cts file, or a directory with a package.json", .0.display())]
     BadEntry(PathBuf),
     #[error("{}: {why}", path.display())]
     PackageJson { path: PathBuf, why: String },
@@ -61,10 +64,12 @@ pub enum NodeError {
     NpmNotFound(&'static str),
     #[error("{what} failed: {detail}")]
     Tool { what: String, detail: String },
-    #[error("{location}: `{code}` requires a module whose name is computed at run time, so the bundle cannot contain it; require it by a literal name (require('x')), or a static map of literal requires")]
-    ComputedRequire { location: String, code: String },
-    #[error("{location}: the native addon {addon} cannot go into a single executable (it is a shared library, not JavaScript); use a pure-JS alternative, or ship it with --asset and load it with process.dlopen")]
-    NativeAddon { location: String, addon: String },
+    #[error("--layout sea: a single executable cannot hold {construct}{}; use --layout files (node and the app's files) or --layout auto", if *.more > 0 { format!(" (and {more} more)") } else { String::new() })]
+    CannotBundle { construct: String, more: usize },
+    #[error("{}: --layout files runs the entry with node, which does not run TypeScript ({why}); compile it to JavaScript first", .entry.display())]
+    TypeScriptFiles { entry: PathBuf, why: String },
+    #[error("cannot resolve the package \"{package}\": {} has no node_modules; run npm ci (or npm install) in {}", .dir.display(), .dir.display())]
+    NoNodeModules { package: String, dir: PathBuf },
     #[error("esbuild could not bundle {} (its messages are above)", .0.display())]
     Bundle(PathBuf),
     #[error("node {version}: the downloaded package does not match the registry's integrity ({expected}); not caching it")]
@@ -87,9 +92,26 @@ fn tool_err(what: &str, detail: impl Into<String>) -> NodeError {
 }
 
 /// The caller's npm settings passed into a toolchain container.
-const PASS_ENV: &[&str] = &["NPM_CONFIG_REGISTRY", "npm_config_registry"];
+pub(crate) const PASS_ENV: &[&str] = &["NPM_CONFIG_REGISTRY", "npm_config_registry"];
 
-/// Builds the single executable, running esbuild (and taking node) from `toolchain`.
+/// How the app is laid out in the image.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Layout {
+    /// sea when the bundle holds the whole app, else files
+    #[default]
+    Auto,
+    /// One executable: node with the esbuild bundle injected
+    Sea,
+    /// A stock node and the app's traced files at their project paths under /app
+    Files,
+}
+
+/// Where node sits in a files-layout image: the same path for every app, so the runtime
+/// layer is the same.
+pub const NODE_PATH: &str = "/usr/local/bin/node";
+
+/// Builds the image's program, running esbuild or the tracer (and taking node) from
+/// `toolchain`.
 pub fn build(
     spec: &NodeBuild,
     toolchain: &Toolchain,
@@ -131,33 +153,20 @@ pub fn build(
         .iter()
         .map(|a| asset_path(&entry.project, a))
         .collect::<Result<Vec<_>, _>>()?;
-    let exe = out_dir.path().join(&entry.name);
-    let mut notes = Vec::new();
-    match spec.packer {
-        Packer::Sea => {
-            let esbuild = match runner {
-                Runner::Host => find_esbuild(&entry.project, progress)?.into_os_string(),
-                Runner::Container { .. } => container_esbuild(&runner, &entry, &mount, progress)?,
-            };
-            progress.stage(&format!(
-                "bundling {} with esbuild",
-                entry.relative.display()
-            ));
-            let bundle = out_dir.path().join(format!("{}.js", entry.name));
-            notes = bundle_with(&runner, &esbuild, &entry, &runtime, &bundle)?;
-            progress.stage(&format!(
-                "injecting the bundle into node {}",
-                runtime.version
-            ));
-            let blob = Blob {
-                main_path: format!("{}.js", entry.name),
-                code: std::fs::read(&bundle).map_err(file_error("reading the bundle", &bundle))?,
-                ..Default::default()
-            };
-            sea::inject::make_executable(&runtime.node, &exe, &blob)?;
-        }
+    let ctx = Ctx {
+        runner: &runner,
+        entry: &entry,
+        mount: &mount,
+        runtime: &runtime,
+        native: platform == host,
+        out_dir: out_dir.path(),
+        progress,
+    };
+    let made = match spec.packer {
+        Packer::Sea => make(&ctx, spec.layout)?,
         Packer::Pkg => {
             progress.stage("packing with pkg");
+            let exe = out_dir.path().join(&entry.name);
             super::pkg::pack(&super::pkg::PkgJob {
                 project: &entry.project,
                 entry: &entry.relative,
@@ -165,9 +174,11 @@ pub fn build(
                 version: &runtime.version,
                 out: &exe,
             })?;
+            Made::sea(exe, "packed by pkg (--packer pkg)".into())
         }
-    }
+    };
     let root = toolchain.library_root(progress)?;
+    let exe = made.executable.clone();
     let mut built = Built::new(exe, entry.name.clone(), out_dir);
     let artifact = &mut built.artifact;
     artifact.provenance.vcs = git::describe(&entry.project);
@@ -176,9 +187,201 @@ pub fn build(
     artifact.provenance.platform = Some(platform);
     artifact.root = root;
     artifact.os_files.push(crate::rootfs::hosts_file());
-    artifact.files = assets;
-    artifact.notes = notes;
+    artifact.ca_env = vec!["NODE_EXTRA_CA_CERTS".into()];
+    artifact.notes = made.notes;
+    artifact.provenance.layout = Some(made.layout.into());
+    artifact.provenance.layout_reason = Some(made.reason);
+    artifact.provenance.components = with_runtime(made.components, &runtime);
+    match made.traced {
+        None => artifact.files = assets,
+        Some(traced) => lay_out_files(artifact, traced, assets, &entry, &mount),
+    }
     Ok(built)
+}
+
+const APP: &str = crate::appfiles::APP_DIR;
+
+/// The npm components and the node runtime, sorted, without duplicates.
+fn with_runtime(mut components: Vec<Component>, runtime: &Runtime) -> Vec<Component> {
+    components.push(Component {
+        ecosystem: Ecosystem::Runtime,
+        name: "node".into(),
+        version: runtime.version.clone(),
+        license: Some("MIT".into()),
+    });
+    components.sort();
+    components.dedup();
+    components
+}
+
+/// The files layout: node at its fixed path running the entry under /app, from the project's
+/// directory; the traced files (relative to the mount root) and the assets in the app layer.
+fn lay_out_files(
+    artifact: &mut super::Artifact,
+    traced: Vec<String>,
+    assets: Vec<(String, PathBuf)>,
+    entry: &Entry,
+    mount: &Path,
+) {
+    let app = |rel: &str| format!("{APP}/{rel}");
+    artifact.image_path = Some(NODE_PATH.into());
+    artifact.args = vec![app(&path_str(&entry_in_mount(entry, mount)))];
+    let project = path_str(entry.project.strip_prefix(mount).unwrap_or(Path::new("")));
+    artifact.workdir = Some(app(&project).trim_end_matches('/').to_string());
+    artifact.app_layer = traced
+        .into_iter()
+        .map(|rel| (rel.clone(), mount.join(&rel)))
+        .chain(
+            assets
+                .into_iter()
+                .map(|(rel, host)| (path_str(&Path::new(&project).join(rel)), host)),
+        )
+        .collect();
+}
+
+fn path_str(p: &Path) -> String {
+    p.to_string_lossy().into_owned()
+}
+
+fn entry_in_mount(entry: &Entry, mount: &Path) -> PathBuf {
+    let abs = entry.project.join(&entry.relative);
+    abs.strip_prefix(mount)
+        .map(Path::to_path_buf)
+        .unwrap_or(abs)
+}
+
+/// What one build step shares.
+struct Ctx<'a> {
+    runner: &'a Runner,
+    entry: &'a Entry,
+    mount: &'a Path,
+    runtime: &'a Runtime,
+    /// Whether the runtime runs here: another platform's node cannot run the tracer.
+    native: bool,
+    out_dir: &'a Path,
+    progress: &'a dyn Progress,
+}
+
+/// The program made for one layout.
+struct Made {
+    executable: PathBuf,
+    layout: &'static str,
+    reason: String,
+    notes: Vec<String>,
+    components: Vec<Component>,
+    /// The files layout's traced files, relative to the mount root.
+    traced: Option<Vec<String>>,
+}
+
+impl Made {
+    fn sea(executable: PathBuf, reason: String) -> Made {
+        Made {
+            executable,
+            layout: "sea",
+            reason,
+            notes: vec![],
+            components: vec![],
+            traced: None,
+        }
+    }
+}
+
+/// The sea executable when `layout` allows and the bundle is complete, else the traced files.
+fn make(ctx: &Ctx, layout: Layout) -> Result<Made, NodeError> {
+    if layout == Layout::Files {
+        return files(ctx, "asked for with --layout files".into());
+    }
+    let bundle = bundle(ctx)?;
+    let deps_note = |c: &Construct| {
+        layout == Layout::Sea
+            && c.kind == Kind::ComputedRequire
+            && c.in_dependency(&ctx.entry.project)
+    };
+    let (notes, blockers): (Vec<Construct>, Vec<Construct>) = bundle
+        .constructs
+        .iter()
+        .cloned()
+        .partition(|c| deps_note(c));
+    if let Some(first) = blockers.first() {
+        if layout == Layout::Sea {
+            return Err(NodeError::CannotBundle {
+                construct: first.sentence(),
+                more: blockers.len() - 1,
+            });
+        }
+        return files(ctx, format!("the bundle cannot hold {}", first.sentence()));
+    }
+    bundle.check(ctx)?;
+    ctx.progress.stage(&format!(
+        "injecting the bundle into node {}",
+        ctx.runtime.version
+    ));
+    let blob = Blob {
+        main_path: format!("{}.js", ctx.entry.name),
+        code: std::fs::read(&bundle.out).map_err(file_error("reading the bundle", &bundle.out))?,
+        ..Default::default()
+    };
+    let exe = ctx.out_dir.join(&ctx.entry.name);
+    sea::inject::make_executable(&ctx.runtime.node, &exe, &blob)?;
+    let reason = match layout {
+        Layout::Sea => "asked for with --layout sea".to_string(),
+        _ => format!(
+            "the bundle holds the whole app ({} source file{})",
+            bundle.inputs.len(),
+            if bundle.inputs.len() == 1 { "" } else { "s" }
+        ),
+    };
+    let mut made = Made::sea(exe, reason);
+    made.notes = notes
+        .iter()
+        .map(|m| format!("{}: `{}` is not bundled (computed module name); it fails at run time if that code runs", m.location, m.code))
+        .collect();
+    made.components = node_trace::components(&ctx.entry.project, &bundle.inputs);
+    Ok(made)
+}
+
+/// The files layout: the stock node and the traced files.
+fn files(ctx: &Ctx, reason: String) -> Result<Made, NodeError> {
+    let entry = ctx.entry;
+    if is_typescript(&entry.relative) {
+        return Err(NodeError::TypeScriptFiles {
+            entry: entry.relative.clone(),
+            why: reason,
+        });
+    }
+    let nft = node_trace::tracer(ctx.runner, &entry.project, ctx.mount, ctx.progress)?;
+    ctx.progress.stage(&format!(
+        "tracing the files {} reads",
+        entry.relative.display()
+    ));
+    // The tracer reads files, it does not care which node runs it: another platform's
+    // runtime is traced for by the node that runs here.
+    let node = match ctx.runner {
+        Runner::Host if ctx.native => ctx.runtime.node.clone().into_os_string(),
+        Runner::Host => host_node()?.node.into_os_string(),
+        Runner::Container { .. } => OsString::from("node"),
+    };
+    let abs = entry.project.join(&entry.relative);
+    let traced = node_trace::trace(ctx.runner, &node, &nft, ctx.mount, &abs, ctx.out_dir)?;
+    let components = node_trace::components(ctx.mount, &traced);
+    // Stripped as the sea executable is: ~13 MB less, and the same bytes on every build.
+    let exe = ctx.out_dir.join("node-stripped");
+    sea::inject::strip(&ctx.runtime.node, &exe)?;
+    Ok(Made {
+        executable: exe,
+        layout: "files",
+        reason,
+        notes: vec![],
+        components,
+        traced: Some(traced),
+    })
+}
+
+fn is_typescript(p: &Path) -> bool {
+    matches!(
+        p.extension().and_then(|e| e.to_str()),
+        Some("ts" | "mts" | "cts")
+    )
 }
 
 /// What a toolchain container mounts: the outermost directory from the project up that has
@@ -323,7 +526,7 @@ impl Entry {
             });
         }
         let ext = entry.extension().and_then(|e| e.to_str()).unwrap_or("");
-        if !matches!(ext, "js" | "cjs" | "mjs") {
+        if !matches!(ext, "js" | "cjs" | "mjs" | "ts" | "mts" | "cts") {
             return Err(NodeError::BadEntry(entry));
         }
         let dir = entry.parent().unwrap_or(Path::new("/"));
@@ -552,16 +755,72 @@ fn find_esbuild(project: &Path, progress: &dyn Progress) -> Result<PathBuf, Node
     Ok(bin)
 }
 
-/// Bundles the entry into `out`. A computed require in the app's own code or a native addon
-/// fails with its name and place; computed requires inside node_modules (express's view
-/// engines, say) become notes, as they only fail if that code path runs.
-fn bundle_with(
-    runner: &Runner,
-    esbuild: &OsStr,
-    entry: &Entry,
-    runtime: &Runtime,
-    out: &Path,
-) -> Result<Vec<String>, NodeError> {
+/// The bundle's first line. The SEA's own require loads built-in modules only and warns on
+/// anything else (an optional dependency probed in a try/catch): node's documentation gives
+/// this replacement. And esbuild's CommonJS output leaves `import.meta` empty: defined as
+/// `__binpack_import_meta`, it is the executable's own path, so `createRequire(import.meta.url)`
+/// and `fileURLToPath` work. (A banner, not an injected file: esbuild would name that file's
+/// temporary path in the bundle.)
+const PROLOGUE: &str = concat!(
+    r#"require = require("module").createRequire(__filename); "#,
+    r#"var __binpack_import_meta = { url: require("url").pathToFileURL(process.execPath).href, "#,
+    r#"filename: process.execPath, dirname: require("path").dirname(process.execPath) };"#
+);
+
+/// esbuild's result: the bundle, what it could not hold, the sources it read.
+struct Bundle {
+    out: PathBuf,
+    constructs: Vec<Construct>,
+    /// The bundled source files, relative to the project.
+    inputs: Vec<String>,
+    ok: bool,
+    stderr: String,
+}
+
+impl Bundle {
+    /// A failed bundle's error: a missing node_modules said plainly, else esbuild's messages.
+    fn check(&self, ctx: &Ctx) -> Result<(), NodeError> {
+        if self.ok {
+            return Ok(());
+        }
+        let project = &ctx.entry.project;
+        let has_modules = project.ancestors().any(|d| d.join("node_modules").is_dir());
+        if !has_modules {
+            if let Some(name) = unresolved_package(&self.stderr) {
+                return Err(NodeError::NoNodeModules {
+                    package: name,
+                    dir: project.clone(),
+                });
+            }
+        }
+        eprint!("{}", self.stderr);
+        Err(NodeError::Bundle(ctx.entry.relative.clone()))
+    }
+}
+
+/// The first bare package esbuild could not resolve (`Could not resolve "express"`).
+fn unresolved_package(stderr: &str) -> Option<String> {
+    stderr
+        .lines()
+        .filter_map(|l| l.split("Could not resolve \"").nth(1))
+        .filter_map(|r| r.split('"').next())
+        .find(|n| !n.starts_with('.') && !n.starts_with('/') && !n.ends_with(".node"))
+        .map(String::from)
+}
+
+/// Bundles the entry with esbuild, its hidden diagnostics raised, the prologue added; scans the sources it read for what it does not report.
+fn bundle(ctx: &Ctx) -> Result<Bundle, NodeError> {
+    let entry = ctx.entry;
+    let esbuild = match ctx.runner {
+        Runner::Host => find_esbuild(&entry.project, ctx.progress)?.into_os_string(),
+        Runner::Container { .. } => container_esbuild(ctx.runner, entry, ctx.mount, ctx.progress)?,
+    };
+    ctx.progress.stage(&format!(
+        "bundling {} with esbuild",
+        entry.relative.display()
+    ));
+    let out = ctx.out_dir.join(format!("{}.js", entry.name));
+    let meta = ctx.out_dir.join("binpack-meta.json");
     let mut args: Vec<OsString> = vec![entry.relative.clone().into_os_string()];
     args.extend(
         [
@@ -570,98 +829,36 @@ fn bundle_with(
             "--format=cjs",
             "--log-level=warning",
             "--color=false",
-            // esbuild reports these only at debug level: make them visible to parse.
-            "--log-override:unsupported-require-call=warning",
+            "--define:import.meta=__binpack_import_meta",
         ]
         .map(OsString::from),
     );
-    args.push(format!("--target=node{}", runtime.major().max(12)).into());
-    let mut outfile = OsString::from("--outfile=");
-    outfile.push(runner.path(out));
-    args.push(outfile);
-    let output = runner
-        .command(esbuild, &args, &entry.project, &[], PASS_ENV)
+    args.extend(node_checks::RAISE.iter().map(OsString::from));
+    args.push(format!("--banner:js={PROLOGUE}").into());
+    args.push(format!("--target=node{}", ctx.runtime.major().max(12)).into());
+    for (flag, path) in [("--metafile=", &meta), ("--outfile=", &out)] {
+        let mut a = OsString::from(flag);
+        a.push(ctx.runner.path(path));
+        args.push(a);
+    }
+    let output = ctx
+        .runner
+        .command(&esbuild, &args, &entry.project, &[], PASS_ENV)
         .output()
         .map_err(|e| tool_err("esbuild", e.to_string()))?;
-    let messages = parse_esbuild(&String::from_utf8_lossy(&output.stderr));
-    if let Some(m) = messages.iter().find(|m| m.addon.is_some()) {
-        return Err(NodeError::NativeAddon {
-            location: m.location.clone(),
-            addon: m.addon.clone().unwrap_or_default(),
-        });
-    }
-    let (ours, theirs): (Vec<&Message>, Vec<&Message>) = messages
-        .iter()
-        .filter(|m| m.computed_require)
-        .partition(|m| !m.location.contains("node_modules/"));
-    if let Some(m) = ours.first() {
-        return Err(NodeError::ComputedRequire {
-            location: m.location.clone(),
-            code: m.code.clone(),
-        });
-    }
-    if !output.status.success() {
-        eprint!("{}", String::from_utf8_lossy(&output.stderr));
-        return Err(NodeError::Bundle(entry.relative.clone()));
-    }
-    Ok(theirs
-        .iter()
-        .map(|m| {
-            format!(
-                "{}: `{}` is not bundled (computed module name); it fails at run time if that code runs",
-                m.location, m.code
-            )
-        })
-        .collect())
-}
-
-/// One esbuild diagnostic, as much of it as binpack acts on.
-#[derive(Debug, Default, PartialEq, Eq)]
-struct Message {
-    /// `path:line:col`
-    location: String,
-    /// The source line it points at.
-    code: String,
-    computed_require: bool,
-    /// The `.node` file of a native addon.
-    addon: Option<String>,
-}
-
-/// Reads esbuild's text diagnostics: a `▲ [WARNING]` or `✘ [ERROR]` line, a blank line, the
-/// indented `path:line:col:` and the source line (`  3 │ code`).
-fn parse_esbuild(stderr: &str) -> Vec<Message> {
-    let lines: Vec<&str> = stderr.lines().collect();
-    let mut out = Vec::new();
-    for (i, line) in lines.iter().enumerate() {
-        let is_head = line.contains("[WARNING]") || line.contains("[ERROR]");
-        if !is_head {
-            continue;
-        }
-        let mut m = Message {
-            computed_require: line.contains("[unsupported-require-call]"),
-            ..Default::default()
-        };
-        if let Some(rest) = line
-            .split("No loader is configured for \".node\" files: ")
-            .nth(1)
-        {
-            m.addon = Some(rest.trim().to_string());
-        } else if line.contains("Could not resolve \"") && line.contains(".node\"") {
-            m.addon = line.split('"').nth(1).map(String::from);
-        }
-        if !m.computed_require && m.addon.is_none() {
-            continue;
-        }
-        let mut rest = lines[i + 1..].iter().map(|l| l.trim());
-        if let Some(loc) = rest.find(|l| !l.is_empty()) {
-            m.location = loc.trim_end_matches(':').to_string();
-        }
-        if let Some(code) = rest.next().and_then(|l| l.split_once('│')) {
-            m.code = code.1.trim().to_string();
-        }
-        out.push(m);
-    }
-    out
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    let mut constructs = node_checks::parse_esbuild(&stderr);
+    let inputs = std::fs::read_to_string(&meta)
+        .map(|m| node_checks::metafile_inputs(&m))
+        .unwrap_or_default();
+    constructs.extend(node_checks::scan_sources(&entry.project, &inputs));
+    Ok(Bundle {
+        out,
+        constructs,
+        inputs,
+        ok: output.status.success(),
+        stderr,
+    })
 }
 
 /// Where an asset goes, relative to the app directory: its path inside the project, else its
@@ -681,23 +878,6 @@ fn asset_path(project: &Path, asset: &Path) -> Result<(String, PathBuf), NodeErr
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn esbuild_messages() {
-        let text = "▲ [WARNING] This call to \"require\" will not be bundled because the argument is not a string literal [unsupported-require-call]\n\n    index.js:3:15:\n      3 │ const plugin = require(name);\n        ╵                ~~~~~~~\n\n\
-▲ [WARNING] This call to \"require\" will not be bundled because the argument is not a string literal [unsupported-require-call]\n\n    node_modules/express/lib/view.js:81:13:\n      81 │     var fn = require(mod).__express\n\n\
-✘ [ERROR] No loader is configured for \".node\" files: build/Release/addon.node\n\n    index.js:2:22:\n      2 │ const addon = require('./build/Release/addon.node');\n\n\
-✘ [ERROR] Could not resolve \"./missing.node\"\n\n    a.js:1:0:\n";
-        let m = parse_esbuild(text);
-        assert_eq!(m.len(), 4);
-        assert_eq!(m[0].location, "index.js:3:15");
-        assert_eq!(m[0].code, "const plugin = require(name);");
-        assert!(m[0].computed_require);
-        assert_eq!(m[1].location, "node_modules/express/lib/view.js:81:13");
-        assert_eq!(m[2].addon.as_deref(), Some("build/Release/addon.node"));
-        assert_eq!(m[2].location, "index.js:2:22");
-        assert_eq!(m[3].addon.as_deref(), Some("./missing.node"));
-    }
 
     #[test]
     fn io_failures_name_their_path() {

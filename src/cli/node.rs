@@ -4,7 +4,7 @@ use super::pack_args::PackArgs;
 use super::report::{self, Reporter};
 use super::toolchain_args::ToolchainArgs;
 use anyhow::bail;
-use binpack::build::node::{self, NodeBuild, Packer};
+use binpack::build::node::{self, Layout, NodeBuild, Packer};
 use binpack::build::toolchain::Toolchain;
 use binpack::choose::BaseRequest;
 use binpack::pack;
@@ -12,17 +12,24 @@ use binpack::platform::{Platform, Platforms};
 use binpack::progress::Progress;
 use std::path::PathBuf;
 
-/// Bundle a Node.js app (esbuild, ESM converted to CommonJS), turn it into one executable
-/// (Node's single executable applications, written natively) and pack it with exactly the
-/// libraries that executable needs, /etc/hosts, certificates and a writable /tmp.
+/// Pack a Node.js app in one of two layouts. `sea`: the app bundled by esbuild (ESM and
+/// TypeScript converted to CommonJS) into one executable (Node's single executable
+/// applications, written natively). `files`: a stock node in its own layer (the same for every
+/// app on that node version) and, in a layer above, exactly the files the app reads at run
+/// time (traced by @vercel/nft) at their project paths under /app, run as `node /app/ENTRY`.
+/// Either way: the libraries node needs, /etc/hosts, certificates (NODE_EXTRA_CA_CERTS points
+/// at them) and a writable /tmp.
 ///
-/// node and esbuild come from the host, or from a node toolchain container (--toolchain).
-/// esbuild comes from the project's node_modules, else PATH, else is installed (pinned) into
-/// binpack's cache with npm. A require() with a computed name in your code, or a native addon,
-/// is refused by name: a bundle cannot hold them.
+/// `--layout auto` takes sea when the bundle holds the whole app, and files when it cannot
+/// (computed require or import(), require.resolve, workers or forks by path, native addons,
+/// top-level await, data files read from node_modules), and says which and why.
+///
+/// node, esbuild and the tracer come from the host, or from a node toolchain container
+/// (--toolchain). esbuild comes from the project's node_modules, else PATH, else is installed
+/// (pinned) into binpack's cache with npm, as the tracer is.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// A .js/.cjs/.mjs file, or a directory whose package.json names the entry (bin, else main)
+    /// A .js/.cjs/.mjs/.ts/.mts/.cts file, or a directory whose package.json names the entry (bin, else main)
     #[arg(default_value = ".", value_name = "ENTRY")]
     entry: PathBuf,
 
@@ -35,8 +42,13 @@ pub struct Args {
     #[arg(long, value_enum, default_value_t = Packer::Sea)]
     packer: Packer,
 
-    /// File or directory shipped beside the executable, for code that reads files relative to
-    /// __dirname (repeatable)
+    /// How the app goes into the image: one executable (sea), node + the app's files (files),
+    /// or sea when the bundle holds the whole app, else files (auto)
+    #[arg(long, value_enum, default_value_t = Layout::Auto)]
+    layout: Layout,
+
+    /// File or directory shipped under /app at its project path (beside the executable, or
+    /// with the traced files), for files the app reads that no code names (repeatable)
     #[arg(long = "asset", value_name = "PATH")]
     assets: Vec<PathBuf>,
 
@@ -77,6 +89,7 @@ pub fn run(args: Args, reporter: &Reporter) -> anyhow::Result<()> {
             packer: args.packer,
             assets: args.assets.clone(),
             platform: Some(platform.clone()),
+            layout: args.layout,
         };
         let mut b = node::build(&spec, &toolchain, reporter)?;
         if let Some((_, dir)) = args.roots.iter().find(|(p, _)| *p == platform) {

@@ -127,6 +127,10 @@ fn summary_text(s: &Summary) -> String {
     if let Some(tc) = &s.image.toolchain {
         line(format!("  built on   {tc}"));
     }
+    if let Some(l) = &s.image.layout {
+        let why = s.image.layout_reason.as_deref().unwrap_or_default();
+        line(format!("  layout     {l}: {why}"));
+    }
     line(format!("  platform   {}", s.platform));
     line(format!("  entrypoint {}", s.image.entrypoint));
     line(format!(

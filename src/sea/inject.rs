@@ -209,7 +209,21 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> SeaError {
 /// dropped. `out` gets mode 0755.
 pub fn make_executable(node: &Path, out: &Path, blob: &Blob) -> Result<Stats, SeaError> {
     let input = Input::read(node)?;
-    let plan = Plan::new(&input, blob)?;
+    let plan = Plan::new(&input, Some(blob))?;
+    let output_size = write(&input, &plan, out)?;
+    Ok(Stats {
+        layout: input.layout,
+        input_size: input.src.len,
+        dropped: plan.dropped(&input),
+        output_size,
+    })
+}
+
+/// Writes `out`: `node` with its symbols and debug info dropped, nothing added, its fuse
+/// untouched (a stock runtime, as `strip` would leave it). `out` gets mode 0755.
+pub fn strip(node: &Path, out: &Path) -> Result<Stats, SeaError> {
+    let input = Input::read(node)?;
+    let plan = Plan::new(&input, None)?;
     let output_size = write(&input, &plan, out)?;
     Ok(Stats {
         layout: input.layout,
@@ -422,7 +436,8 @@ struct Plan {
     /// The ELF header with e_phoff, e_phnum and the section header fields rewritten.
     ehdr: Vec<u8>,
     sections: Sections,
-    region: Region,
+    /// None: only strip (no blob, the fuse left as it is).
+    region: Option<Region>,
 }
 
 /// Loaded bytes stay where they are; kept non-loaded sections follow them, closing the gaps
@@ -463,13 +478,18 @@ struct Note {
 }
 
 impl Plan {
-    fn new(input: &Input, blob: &Blob) -> Result<Plan, SeaError> {
+    fn new(input: &Input, blob: Option<&Blob>) -> Result<Plan, SeaError> {
         let sections = Sections::plan(input)?;
-        let region = Region::plan(input, sections.end, blob)?;
+        let region = match blob {
+            Some(b) => Some(Region::plan(input, sections.end, b)?),
+            None => None,
+        };
         let mut ehdr = input.ehdr.clone();
         let mut put = |at: usize, v: &[u8]| ehdr[at..at + v.len()].copy_from_slice(v);
-        put(E_PHOFF, &region.off.to_le_bytes());
-        put(E_PHNUM, &(region.phdrs.len() as u16).to_le_bytes());
+        if let Some(region) = &region {
+            put(E_PHOFF, &region.off.to_le_bytes());
+            put(E_PHNUM, &(region.phdrs.len() as u16).to_le_bytes());
+        }
         put(E_SHOFF, &sections.shoff.to_le_bytes());
         put(E_SHNUM, &(sections.headers.len() as u16).to_le_bytes());
         put(E_SHSTRNDX, &sections.shstrndx.to_le_bytes());
@@ -761,11 +781,16 @@ fn write(input: &Input, plan: &Plan, out: &Path) -> Result<u64, SeaError> {
         out: f,
         src: &input.src.file,
         pos: 0,
-        fuse_digit: input.fuse_digit,
+        // Stripping only: no offset matches, the fuse stays as it is.
+        fuse_digit: if plan.region.is_some() {
+            input.fuse_digit
+        } else {
+            u64::MAX
+        },
         flipped: false,
     };
     w.write_plan(plan).map_err(io_err(out))?;
-    if !w.flipped {
+    if plan.region.is_some() && !w.flipped {
         return Err(input.unsupported("the SEA fuse is not in a loaded part of the file"));
     }
     std::fs::set_permissions(out, std::fs::Permissions::from_mode(0o755)).map_err(io_err(out))?;
@@ -784,7 +809,7 @@ struct Out<'a> {
 
 impl Out<'_> {
     fn write_plan(&mut self, plan: &Plan) -> io::Result<()> {
-        let (sections, region) = (&plan.sections, &plan.region);
+        let sections = &plan.sections;
         self.write(&plan.ehdr)?;
         self.copy(EHDR as u64..sections.loaded_end)?;
         for m in &sections.moved {
@@ -797,6 +822,9 @@ impl Out<'_> {
             sections.headers.iter().for_each(|s| s.write(&mut table));
             self.write(&table)?;
         }
+        let Some(region) = &plan.region else {
+            return Ok(());
+        };
         self.pad_to(region.off)?;
         let mut table = Vec::with_capacity(region.phdrs.len() * PHDR);
         region.phdrs.iter().for_each(|p| p.write(&mut table));

@@ -1,0 +1,263 @@
+//! What a bundle cannot hold: esbuild's diagnostics (raised from debug level so they show)
+//! and a scan of the bundled sources for code that locates files at run time (workers and
+//! forked scripts by path, data files read relative to `__dirname` inside node_modules).
+//! Each is a [`Construct`] with its file and line, so `--layout sea` can refuse by name and
+//! `--layout auto` can choose `files` and say why.
+
+use std::path::Path;
+
+/// esbuild's flags that make the constructs it does not bundle visible as warnings.
+pub const RAISE: &[&str] = &[
+    "--log-override:unsupported-require-call=warning",
+    "--log-override:unsupported-dynamic-import=warning",
+    "--log-override:indirect-require=warning",
+    "--log-override:require-resolve-not-external=warning",
+];
+
+/// A kind of code a single bundle cannot hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    ComputedRequire,
+    ComputedImport,
+    IndirectRequire,
+    RequireResolve,
+    NativeAddon,
+    TopLevelAwait,
+    Worker,
+    Fork,
+    DirnameRead,
+}
+
+impl Kind {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Kind::ComputedRequire => "a require() whose module name is computed at run time",
+            Kind::ComputedImport => "an import() whose specifier is computed at run time",
+            Kind::IndirectRequire => "an indirect call to require",
+            Kind::RequireResolve => "require.resolve() of a module",
+            Kind::NativeAddon => "a native addon (.node)",
+            Kind::TopLevelAwait => "top-level await",
+            Kind::Worker => "a worker started from a file path",
+            Kind::Fork => "a child process forked from a script path",
+            Kind::DirnameRead => "a file read relative to __dirname inside node_modules",
+        }
+    }
+}
+
+/// One construct, where it is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Construct {
+    pub kind: Kind,
+    /// `path:line:col` (or `path:line`), relative to the project.
+    pub location: String,
+    /// The source line.
+    pub code: String,
+}
+
+impl Construct {
+    /// The path part of the location.
+    pub fn file(&self) -> &str {
+        self.location.split(':').next().unwrap_or_default()
+    }
+
+    /// Inside a dependency, judged by the real path relative to the project: a project that
+    /// is itself a package under node_modules (typescript's bin/tsc) is still its own code.
+    pub fn in_dependency(&self, project: &Path) -> bool {
+        let path = project.join(self.file());
+        let real = path.canonicalize().unwrap_or(path);
+        let rel = real.strip_prefix(project).unwrap_or(&real);
+        rel.components().any(|c| c.as_os_str() == "node_modules")
+    }
+
+    /// One line for the user: what, where, the code.
+    pub fn sentence(&self) -> String {
+        format!(
+            "{} at {} (`{}`)",
+            self.kind.describe(),
+            self.location,
+            self.code
+        )
+    }
+}
+
+/// Reads esbuild's text diagnostics: a `▲ [WARNING]` or `✘ [ERROR]` head line, a blank line,
+/// the indented `path:line:col:` and the source line (`  3 │ code`).
+pub fn parse_esbuild(stderr: &str) -> Vec<Construct> {
+    let lines: Vec<&str> = stderr.lines().collect();
+    let mut out = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        if !(line.contains("[WARNING]") || line.contains("[ERROR]")) {
+            continue;
+        }
+        let Some(kind) = kind_of(line) else { continue };
+        let mut c = Construct {
+            kind,
+            location: String::new(),
+            code: String::new(),
+        };
+        let mut rest = lines[i + 1..].iter().map(|l| l.trim());
+        if let Some(loc) = rest.find(|l| !l.is_empty()) {
+            c.location = loc.trim_end_matches(':').to_string();
+        }
+        if let Some(code) = rest.next().and_then(|l| l.split_once('│')) {
+            c.code = code.1.trim().to_string();
+        }
+        if kind == Kind::NativeAddon {
+            c.code = addon_name(line).unwrap_or_default();
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn kind_of(head: &str) -> Option<Kind> {
+    let ids = [
+        ("[unsupported-require-call]", Kind::ComputedRequire),
+        ("[unsupported-dynamic-import]", Kind::ComputedImport),
+        ("[indirect-require]", Kind::IndirectRequire),
+        ("[require-resolve-not-external]", Kind::RequireResolve),
+    ];
+    if let Some((_, k)) = ids.iter().find(|(id, _)| head.contains(id)) {
+        return Some(*k);
+    }
+    if addon_name(head).is_some() {
+        return Some(Kind::NativeAddon);
+    }
+    head.contains("Top-level await is currently not supported")
+        .then_some(Kind::TopLevelAwait)
+}
+
+/// The `.node` file an addon error names.
+fn addon_name(head: &str) -> Option<String> {
+    if let Some(rest) = head
+        .split("No loader is configured for \".node\" files: ")
+        .nth(1)
+    {
+        return Some(rest.trim().to_string());
+    }
+    if head.contains("Could not resolve \"") && head.contains(".node\"") {
+        return head.split('"').nth(1).map(String::from);
+    }
+    None
+}
+
+/// The bundled source files esbuild's metafile lists (relative to the project).
+pub fn metafile_inputs(metafile: &str) -> Vec<String> {
+    let v: serde_json::Value = serde_json::from_str(metafile).unwrap_or_default();
+    let mut inputs: Vec<String> = v["inputs"]
+        .as_object()
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default();
+    inputs.sort();
+    inputs
+}
+
+/// Scans the bundled sources for workers and forks started from a path, and for files read
+/// relative to `__dirname` inside node_modules.
+pub fn scan_sources(project: &Path, inputs: &[String]) -> Vec<Construct> {
+    let mut out = Vec::new();
+    for rel in inputs {
+        let Ok(text) = std::fs::read_to_string(project.join(rel)) else {
+            continue;
+        };
+        let in_deps = rel.split('/').any(|c| c == "node_modules");
+        for (n, line) in text.lines().enumerate() {
+            if let Some(kind) = line_kind(line, in_deps) {
+                out.push(Construct {
+                    kind,
+                    location: format!("{rel}:{}", n + 1),
+                    code: line.trim().chars().take(120).collect(),
+                });
+            }
+        }
+    }
+    out
+}
+
+fn line_kind(line: &str, in_deps: bool) -> Option<Kind> {
+    let code = line.trim_start();
+    if code.starts_with("//") || code.starts_with('*') {
+        return None;
+    }
+    if code.contains("new Worker(") && !code.contains("new Worker(`data:") {
+        return Some(Kind::Worker);
+    }
+    if code.contains("fork(") && !code.contains("function fork(") && !code.contains(".fork()") {
+        // cluster.fork() takes no script; child_process.fork(path) does.
+        let arg = code.split("fork(").nth(1).unwrap_or_default();
+        if !arg.starts_with(')') {
+            return Some(Kind::Fork);
+        }
+    }
+    let reads = [
+        "readFileSync(",
+        "readFile(",
+        "readdirSync(",
+        "createReadStream(",
+    ];
+    let dirname = code.contains("__dirname") || code.contains("import.meta.url");
+    (in_deps && dirname && reads.iter().any(|r| code.contains(r))).then_some(Kind::DirnameRead)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn esbuild_messages() {
+        let text = "▲ [WARNING] This call to \"require\" will not be bundled because the argument is not a string literal [unsupported-require-call]\n\n    index.js:3:15:\n      3 │ const plugin = require(name);\n        ╵                ~~~~~~~\n\n\
+▲ [WARNING] This \"import\" expression will not be bundled because the argument is not a string literal [unsupported-dynamic-import]\n\n    node_modules/x/a.js:5:16:\n      5 │ const m = await import(name);\n\n\
+✘ [ERROR] Top-level await is currently not supported with the \"cjs\" output format\n\n    index.mjs:5:10:\n      5 │ const m = await import(name);\n\n\
+✘ [ERROR] No loader is configured for \".node\" files: build/Release/addon.node\n\n    index.js:2:22:\n      2 │ const addon = require('./build/Release/addon.node');\n\n\
+▲ [WARNING] \"import.meta\" is not available with the \"cjs\" output format and will be empty [empty-import-meta]\n\n    a.mjs:1:1:\n";
+        let m = parse_esbuild(text);
+        let kinds: Vec<Kind> = m.iter().map(|c| c.kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                Kind::ComputedRequire,
+                Kind::ComputedImport,
+                Kind::TopLevelAwait,
+                Kind::NativeAddon
+            ]
+        );
+        assert_eq!(m[0].location, "index.js:3:15");
+        assert_eq!(m[0].code, "const plugin = require(name);");
+        assert_eq!(m[1].file(), "node_modules/x/a.js");
+        assert_eq!(m[3].code, "build/Release/addon.node");
+    }
+
+    #[test]
+    fn source_lines() {
+        assert_eq!(
+            line_kind("const w = new Worker(join(__dirname, 'w.js'))", false),
+            Some(Kind::Worker)
+        );
+        assert_eq!(
+            line_kind("child_process.fork(__filename, ['child'])", false),
+            Some(Kind::Fork)
+        );
+        assert_eq!(line_kind("cluster.fork()", false), None);
+        let read = "fs.readFileSync(path.join(__dirname, 'data.json'))";
+        assert_eq!(line_kind(read, true), Some(Kind::DirnameRead));
+        assert_eq!(line_kind(read, false), None);
+        assert_eq!(line_kind("// new Worker(x)", false), None);
+    }
+
+    #[test]
+    fn dependency_by_real_path() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().canonicalize().unwrap();
+        let at = |loc: &str| Construct {
+            kind: Kind::ComputedRequire,
+            location: loc.into(),
+            code: String::new(),
+        };
+        assert!(at("node_modules/x/a.js:1:1").in_dependency(&p));
+        assert!(!at("lib/tsc.js:1:1").in_dependency(&p));
+        // The project itself inside node_modules: its own files are not a dependency's.
+        let tsc = p.join("node_modules/typescript");
+        std::fs::create_dir_all(tsc.join("lib")).unwrap();
+        assert!(!at("lib/tsc.js:3:1").in_dependency(&tsc));
+    }
+}

@@ -1,0 +1,232 @@
+//! The files a Node.js app reads at run time, found by @vercel/nft (the tracer Next.js's
+//! standalone output uses), pinned in runtimes/toolchains.json and installed once into
+//! binpack's cache with npm; and the npm packages those files (or a bundle's inputs) belong to.
+
+use super::node::{NodeError, PASS_ENV};
+use super::toolchain::{cache_entry, file_error, pinned, Runner};
+use super::{Component, Ecosystem};
+use crate::cache;
+use crate::progress::Progress;
+use std::collections::BTreeSet;
+use std::ffi::{OsStr, OsString};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+const PACKAGE: &str = "@vercel/nft";
+
+/// Prints the traced files relative to BASE as JSON: `node trace.js NFT BASE ENTRY`.
+const SCRIPT: &str = r#"const [nft, base, entry] = process.argv.slice(2);
+const fs = require("fs"), path = require("path");
+const { nodeFileTrace } = require(nft);
+const opts = { base, processCwd: base, moduleSyncCatchall: true };
+// Every file a traced package's "exports" names: the runtime's node may pick a condition
+// the tracer did not (module-sync inside an array of alternatives).
+function exportTargets(files) {
+  const out = [];
+  const walk = (dir, v) => {
+    if (typeof v === "string") {
+      const f = path.join(dir, v);
+      if (!v.includes("*") && fs.existsSync(f) && fs.statSync(f).isFile()) out.push(f);
+    } else if (v && typeof v === "object") Object.values(v).forEach((x) => walk(dir, x));
+  };
+  for (const f of files) {
+    if (!f.endsWith("package.json") || !f.includes("node_modules")) continue;
+    try { const p = path.join(base, f); walk(path.dirname(p), JSON.parse(fs.readFileSync(p, "utf8")).exports); } catch {}
+  }
+  return out;
+}
+(async () => {
+  let r = await nodeFileTrace([entry], opts);
+  const extra = exportTargets(r.fileList).filter((f) => !r.fileList.has(path.relative(base, f)));
+  if (extra.length) r = await nodeFileTrace([entry, ...extra], opts);
+  process.stdout.write(JSON.stringify([...r.fileList].sort()));
+})().catch((e) => { console.error(String((e && e.stack) || e)); process.exit(1); });
+"#;
+
+fn version() -> String {
+    pinned()["nft"]["version"]
+        .as_str()
+        .expect("nft version pinned")
+        .to_string()
+}
+
+fn tool_err(what: &str, detail: impl Into<String>) -> NodeError {
+    NodeError::Tool {
+        what: what.to_string(),
+        detail: detail.into(),
+    }
+}
+
+/// The tracer's package directory, as `runner` sees it: the project's own (node_modules of it
+/// or an ancestor inside `mount`), else installed into binpack's cache (on the host) or the
+/// cache volume (in a toolchain container), once.
+pub fn tracer(
+    runner: &Runner,
+    cwd: &Path,
+    mount: &Path,
+    progress: &dyn Progress,
+) -> Result<OsString, NodeError> {
+    let local = cwd
+        .ancestors()
+        .map(|d| d.join("node_modules").join(PACKAGE))
+        .find(|p| p.join("package.json").is_file());
+    if let Some(p) = local.filter(|p| p.starts_with(mount)) {
+        return Ok(runner.path(&p).into_os_string());
+    }
+    let version = version();
+    let what = format!("npm install {PACKAGE}@{version}");
+    if runner.in_container() {
+        progress.stage(&format!("{what} into the cache volume (once)"));
+        let script = format!(
+            r#"set -e
+d=/cache/nft/{version}
+if [ ! -f "$d/node_modules/{PACKAGE}/package.json" ]; then
+  mkdir -p /cache/nft; t=$(mktemp -d "$d.tmp.XXXXXX")
+  (cd "$t" && npm install --no-save --no-audit --no-fund --cache /cache/npm {PACKAGE}@{version} >&2) || {{ rm -rf "$t"; exit 1; }}
+  [ -e "$d" ] || mv "$t" "$d"; rm -rf "$t"
+fi
+echo "$d/node_modules/{PACKAGE}""#
+        );
+        let out = run(&mut runner.script(&script, cwd, PASS_ENV), &what)?;
+        return Ok(OsString::from(out.lines().last().unwrap_or_default()));
+    }
+    // Absolute: the script runs from the project, and require() wants a real path.
+    let dir = std::path::absolute(cache::dir().join("nft").join(&version))
+        .map_err(file_error("resolving the cache", &cache::dir()))?;
+    let pkg = dir.join("node_modules").join(PACKAGE);
+    if !pkg.join("package.json").is_file() {
+        let npm = which::which("npm").map_err(|_| NodeError::NpmNotFound("install @vercel/nft"))?;
+        progress.stage(&format!("installing {PACKAGE} {version} with npm (once)"));
+        cache_entry(&dir, |tmp| -> Result<(), NodeError> {
+            let mut c = Command::new(&npm);
+            c.args([
+                "install",
+                "--no-save",
+                "--no-audit",
+                "--no-fund",
+                "--prefix",
+            ])
+            .arg(tmp)
+            .arg(format!("{PACKAGE}@{version}"));
+            run(&mut c, &what).map(|_| ())
+        })?;
+    }
+    Ok(pkg.into_os_string())
+}
+
+fn run(cmd: &mut Command, what: &str) -> Result<String, NodeError> {
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| tool_err(what, e.to_string()))?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr).trim().to_string();
+        return Err(tool_err(what, err));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// The files `entry` (under `base`) needs at run time, relative to `base`, sorted. `node` and
+/// `nft` are as `runner` sees them; the script is written into `work` (mounted for it).
+pub fn trace(
+    runner: &Runner,
+    node: &OsStr,
+    nft: &OsStr,
+    base: &Path,
+    entry: &Path,
+    work: &Path,
+) -> Result<Vec<String>, NodeError> {
+    let script = work.join("binpack-trace.js");
+    std::fs::write(&script, SCRIPT).map_err(file_error("writing", &script))?;
+    let args = [
+        runner.path(&script).into_os_string(),
+        nft.to_os_string(),
+        runner.path(base).into_os_string(),
+        runner.path(entry).into_os_string(),
+    ];
+    let what = format!("tracing {} with {PACKAGE}", entry.display());
+    let out = run(&mut runner.command(node, &args, base, &[], &[]), &what)?;
+    let files: Vec<String> =
+        serde_json::from_str(&out).map_err(|e| tool_err(&what, e.to_string()))?;
+    // Only what lies under the project goes in: a path outside it has no place under /app.
+    Ok(files.into_iter().filter(|f| !f.starts_with("..")).collect())
+}
+
+/// The npm packages `files` (paths relative to `base`) belong to: the innermost
+/// `node_modules/<name>` or `node_modules/@scope/<name>` of each, read from its package.json.
+pub fn components(base: &Path, files: &[String]) -> Vec<Component> {
+    let dirs: BTreeSet<String> = files.iter().filter_map(|f| package_dir(f)).collect();
+    let mut out: Vec<Component> = dirs
+        .iter()
+        .filter_map(|d| component(&base.join(d).join("package.json")))
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+fn package_dir(file: &str) -> Option<String> {
+    let parts: Vec<&str> = file.split('/').collect();
+    let at = parts.iter().rposition(|p| *p == "node_modules")?;
+    let take = match parts.get(at + 1) {
+        Some(s) if s.starts_with('@') => at + 3,
+        Some(_) => at + 2,
+        None => return None,
+    };
+    // The file must lie inside the package, not be its directory.
+    (parts.len() > take).then(|| parts[..take].join("/"))
+}
+
+fn component(package_json: &Path) -> Option<Component> {
+    let text = std::fs::read_to_string(package_json).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let license = match &v["license"] {
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Object(o) => o.get("type").and_then(|t| t.as_str()).map(String::from),
+        _ => None,
+    };
+    Some(Component {
+        ecosystem: Ecosystem::Npm,
+        name: v["name"].as_str()?.to_string(),
+        version: v["version"].as_str()?.to_string(),
+        license,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packages_of_files() {
+        assert_eq!(
+            package_dir("node_modules/a/index.js").as_deref(),
+            Some("node_modules/a")
+        );
+        assert_eq!(
+            package_dir("node_modules/@s/b/lib/x.js").as_deref(),
+            Some("node_modules/@s/b")
+        );
+        assert_eq!(
+            package_dir("node_modules/a/node_modules/c/i.js").as_deref(),
+            Some("node_modules/a/node_modules/c")
+        );
+        assert_eq!(package_dir("src/index.js"), None);
+        let d = tempfile::tempdir().unwrap();
+        let a = d.path().join("node_modules/a");
+        std::fs::create_dir_all(&a).unwrap();
+        std::fs::write(
+            a.join("package.json"),
+            r#"{"name":"a","version":"1.2.3","license":"MIT"}"#,
+        )
+        .unwrap();
+        let files = [
+            "node_modules/a/index.js".to_string(),
+            "node_modules/a/package.json".into(),
+        ];
+        let c = components(d.path(), &files);
+        assert_eq!(c.len(), 1);
+        assert_eq!((c[0].name.as_str(), c[0].version.as_str()), ("a", "1.2.3"));
+        assert_eq!(c[0].license.as_deref(), Some("MIT"));
+    }
+}
