@@ -96,9 +96,10 @@ install_fuzz() {
 
 # The node corpus (tests/node_corpus.rs) and @yao-pkg/pkg (in tests/corpus/node/pkg-express):
 # `npm ci` in each case from its committed lockfile, skipped when node_modules is newer than
-# the lockfile. better-sqlite3 compiles with node-gyp, which would download node's headers
-# (unreachable here): it gets those of the machine's node from the official node package on
-# npm (node-linux-<arch>@<version>, its include/node), kept in target/test-cache.
+# the lockfile. better-sqlite3 is always built from source with node-gyp (no prebuilt download
+# tried; bufferutil keeps the prebuilt addon of its tarball), and node-gyp would download node's
+# headers (unreachable here): it gets those of the machine's node from the official node
+# package on npm (node-linux-<arch>@<version>, its include/node), kept in target/test-cache.
 install_corpus() {
   local root ver arch headers tmp lock dir
   root=$(cd "$(dirname "$0")/.." && pwd)
@@ -117,7 +118,8 @@ install_corpus() {
     dir=$(dirname "$lock")
     if [ "$dir/node_modules/.package-lock.json" -nt "$lock" ]; then continue; fi
     log "npm ci in ${dir#"$root"/}"
-    (cd "$dir" && npm_config_nodedir="$headers" npm ci --no-audit --no-fund --loglevel=error)
+    (cd "$dir" && npm_config_nodedir="$headers" npm_config_build_from_source=better-sqlite3 \
+      npm ci --no-audit --no-fund --loglevel=error)
   done
 }
 
