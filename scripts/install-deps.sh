@@ -7,11 +7,12 @@
 #                                  engine, and for multi-arch: qemu-user-static
 #                                  (qemu-aarch64 registered with binfmt_misc), libc6:arm64 and
 #                                  libstdc++6:arm64, gcc-aarch64-linux-gnu, the Rust target
-#                                  aarch64-unknown-linux-gnu
+#                                  aarch64-unknown-linux-gnu, and the node corpus's npm packages
 # Touches nothing beyond: one apt source file for backports, dpkg's arm64 architecture, the
 # packages, a venv in /opt/binpack-scan-venv linked into /usr/local/bin, cargo-fuzz and the
 # aarch64 target in ~/.cargo and ~/.rustup, the binfmt_misc mount and its qemu-aarch64 entry
-# (until reboot), and a dockerd process.
+# (until reboot), a dockerd process, and tests/corpus/node/*/node_modules with node's headers
+# in target/test-cache.
 set -euo pipefail
 
 want=${1:-all}
@@ -95,6 +96,35 @@ install_fuzz() {
   fi
 }
 
+# The node corpus (tests/node_corpus.rs) and @yao-pkg/pkg (in tests/corpus/node/pkg-express):
+# `npm ci` in each case from its committed lockfile, skipped when node_modules is newer than
+# the lockfile. better-sqlite3 is always built from source with node-gyp (no prebuilt download
+# tried; bufferutil keeps the prebuilt addon of its tarball), and node-gyp would download node's
+# headers (unreachable here): it gets those of the machine's node from the official node
+# package on npm (node-linux-<arch>@<version>, its include/node), kept in target/test-cache.
+install_corpus() {
+  local root ver arch headers tmp lock dir
+  root=$(cd "$(dirname "$0")/.." && pwd)
+  ver=$(node --version); ver=${ver#v}
+  arch=$(node -p process.arch)
+  headers="$root/target/test-cache/node-headers-$ver"
+  if [ ! -f "$headers/include/node/node.h" ]; then
+    log "node $ver headers from node-linux-$arch@$ver"
+    tmp=$(mktemp -d)
+    (cd "$tmp" && npm pack --silent "node-linux-$arch@$ver" >/dev/null \
+      && tar xzf "node-linux-$arch-$ver.tgz" package/include)
+    mkdir -p "$(dirname "$headers")"
+    rm -rf "$headers" && mv "$tmp/package" "$headers" && rm -rf "$tmp"
+  fi
+  for lock in "$root"/tests/corpus/node/*/package-lock.json; do
+    dir=$(dirname "$lock")
+    if [ "$dir/node_modules/.package-lock.json" -nt "$lock" ]; then continue; fi
+    log "npm ci in ${dir#"$root"/}"
+    (cd "$dir" && npm_config_nodedir="$headers" npm_config_build_from_source=better-sqlite3 \
+      npm ci --no-audit --no-fund --loglevel=error)
+  done
+}
+
 # Multi-arch (tests/multiarch.rs): qemu-user-static, and qemu-aarch64 registered with
 # binfmt_misc (once per boot) so docker runs arm64 images; a Debian arm64 multiarch root
 # (libc6:arm64, libstdc++6:arm64 under /usr/lib/aarch64-linux-gnu) for the closure of arm64
@@ -168,6 +198,7 @@ if [ "$want" = all ]; then
   command -v python3 >/dev/null || pkgs+=(python3-minimal)
   if [ "${#pkgs[@]}" -gt 0 ]; then apt_install "${pkgs[@]}"; fi
   start_dockerd
+  install_corpus
   install_multiarch
 fi
 log "ready (go: $GO_BIN/go)"

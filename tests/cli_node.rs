@@ -233,9 +233,10 @@ fn stand_ins(dir: &Path, scripts: &[(&str, &str)]) -> PathBuf {
 }
 
 /// `--packer pkg` with the node on PATH: pkg (a stand-in in the project that records its
-/// arguments and fails) is refused with node 20, whatever node the machine has, because
-/// neither of pkg's modes can work offline with it; with node 22 binpack runs `pkg --sea`.
-/// The node is a stand-in too: binpack asks it only for its version before it decides.
+/// arguments and fails) runs in its classic mode with node 20 (it needs pkg-fetch's patched
+/// binaries, which it may have in its cache), and its failure is explained; with node 22
+/// binpack runs `pkg --sea` for that exact node. The node is a stand-in too.
+/// tests/node_corpus.rs packs a real express app with the real pkg.
 #[test]
 fn pkg_is_refused_where_it_cannot_work() {
     let dir = tempfile::tempdir().unwrap();
@@ -276,20 +277,31 @@ fn pkg_is_refused_where_it_cannot_work() {
     };
 
     let err = pack_with_node("20.20.2");
-    assert!(
-        err.contains("binpack: error: --packer pkg cannot work with node v20.20.2: pkg's classic mode needs patched node binaries that it downloads from GitHub"),
-        "{err}"
-    );
-    assert!(err.contains("its --sea mode needs node 22 or later; use the default packer (sea), or --node-version 22 or later"), "{err}");
-    assert!(!ran.exists(), "pkg was run: {err}");
-
-    // Node 22: pkg --sea is worth a try; its failure is its own output, then binpack's line.
-    let err = pack_with_node("22.23.3");
     let args = std::fs::read_to_string(&ran).unwrap_or_else(|_| panic!("pkg was not run: {err}"));
-    assert!(args.starts_with("index.js --sea --output /"), "{args}");
+    assert!(
+        args.starts_with("index.js --config package.json --targets node20-linux-"),
+        "{args}"
+    );
     assert!(err.contains("pkg: cannot fetch a node binary"), "{err}");
     assert!(
-        err.contains("binpack: error: pkg --sea failed (its output is above); the default packer (sea) works offline"),
+        err.contains("binpack: error: pkg failed (its output is above): with node v20.20.2 pkg runs in its classic mode, which needs pkg-fetch's patched node 20 binary"),
+        "{err}"
+    );
+    assert!(
+        err.contains("give --node-version 22 or later for pkg's SEA mode"),
+        "{err}"
+    );
+
+    // Node 22: pkg --sea for that exact node; its failure is its own output, then binpack's line.
+    let err = pack_with_node("22.23.3");
+    let args = std::fs::read_to_string(&ran).unwrap_or_else(|_| panic!("pkg was not run: {err}"));
+    assert!(
+        args.starts_with("index.js --config package.json --sea --targets node22.23.3-linux-"),
+        "{args}"
+    );
+    assert!(err.contains("pkg: cannot fetch a node binary"), "{err}");
+    assert!(
+        err.contains("binpack: error: pkg --sea failed with node v22.23.3 (its output is above)"),
         "{err}"
     );
 }

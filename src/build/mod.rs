@@ -7,6 +7,7 @@ pub mod go;
 pub mod node;
 pub mod node_checks;
 pub mod node_trace;
+pub mod pkg;
 pub mod toolchain;
 
 use crate::cleanup::Tracked;

@@ -167,7 +167,13 @@ pub fn build(
         Packer::Pkg => {
             progress.stage("packing with pkg");
             let exe = out_dir.path().join(&entry.name);
-            pack_with_pkg(&entry, &runtime, &exe)?;
+            super::pkg::pack(&super::pkg::PkgJob {
+                project: &entry.project,
+                entry: &entry.relative,
+                node: &runtime.node,
+                version: &runtime.version,
+                out: &exe,
+            })?;
             Made::sea(exe, "packed by pkg (--packer pkg)".into())
         }
     };
@@ -867,44 +873,6 @@ fn asset_path(project: &Path, asset: &Path) -> Result<(String, PathBuf), NodeErr
         .map(Path::to_path_buf)
         .unwrap_or_else(|_| PathBuf::from(host.file_name().unwrap_or_default()));
     Ok((rel.to_string_lossy().into_owned(), host))
-}
-
-/// pkg where it can work: it needs patched node binaries downloaded from GitHub (classic mode)
-/// or node >= 22 (its SEA mode); neither is true offline with an older node.
-fn pack_with_pkg(entry: &Entry, runtime: &Runtime, out: &Path) -> Result<(), NodeError> {
-    let pkg = entry
-        .project
-        .ancestors()
-        .map(|d| d.join("node_modules/.bin/pkg"))
-        .find(|p| p.is_file())
-        .or_else(|| which::which("pkg").ok())
-        .ok_or_else(|| {
-            NodeError::Pkg(
-                "--packer pkg: pkg is not installed in the project (npm install --save-dev @yao-pkg/pkg) nor on PATH; the default packer (sea) needs nothing".into(),
-            )
-        })?;
-    if runtime.major() < 22 {
-        return Err(NodeError::Pkg(format!(
-            "--packer pkg cannot work with node {}: pkg's classic mode needs patched node binaries that it downloads from GitHub (only the npm registry is reachable here), and its --sea mode needs node 22 or later; use the default packer (sea), or --node-version 22 or later",
-            runtime.version
-        )));
-    }
-    let status = Command::new(&pkg)
-        .current_dir(&entry.project)
-        .arg(&entry.relative)
-        .arg("--sea")
-        .arg("--output")
-        .arg(out)
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(io::stderr()))
-        .status()
-        .map_err(|e| tool_err("pkg", e.to_string()))?;
-    if !status.success() {
-        return Err(NodeError::Pkg(
-            "pkg --sea failed (its output is above); the default packer (sea) works offline".into(),
-        ));
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -253,3 +253,55 @@ pub fn docker_serve(archive: &Path, tag: &str, name: &str) -> u16 {
     ]));
     port
 }
+
+/// A test CA and a certificate for `localhost` (and 127.0.0.1) signed by it, made with openssl
+/// in `dir`: (ca.pem, server.pem, server.key).
+pub fn tls_certs(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let openssl = || {
+        let mut c = Command::new("openssl");
+        c.current_dir(dir);
+        c
+    };
+    ok(openssl()
+        .args(["req", "-x509", "-days", "2", "-subj", "/CN=binpack test CA"])
+        .args(ec)
+        .args(["-keyout", "ca.key", "-out", "ca.pem"]));
+    ok(openssl()
+        .args(["req", "-subj", "/CN=localhost"])
+        .args(ec)
+        .args(["-keyout", "server.key", "-out", "server.csr"]));
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    ok(openssl().args([
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "ext.cnf",
+        "-out",
+        "server.pem",
+    ]));
+    (
+        dir.join("ca.pem"),
+        dir.join("server.pem"),
+        dir.join("server.key"),
+    )
+}

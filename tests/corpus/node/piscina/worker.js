@@ -1,0 +1,2 @@
+const { isMainThread } = require('worker_threads');
+module.exports = (n) => (isMainThread ? -1 : n * n);

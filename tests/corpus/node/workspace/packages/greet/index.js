@@ -1,0 +1,2 @@
+const ms = require('ms');
+module.exports = (who) => `hello ${who}, an hour is ${ms('1h')} ms`;
