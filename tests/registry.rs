@@ -156,7 +156,8 @@ fn push_then_pull_and_run_and_a_second_push_uploads_nothing() {
             .arg(&out_file),
     );
     let digest = s["digest"].as_str().unwrap().to_string();
-    assert_eq!(s["push"]["uploaded"], 2, "{s}");
+    // The layer and the config, then the SBOM artifact's empty config and the SBOM itself.
+    assert_eq!(s["push"]["uploaded"], 4, "{s}");
     assert_eq!(s["pushed"], format!("{target}@{digest}"));
     assert_eq!(skopeo_digest(&target, None), digest);
     // The archive written alongside is the same image.
@@ -169,14 +170,15 @@ fn push_then_pull_and_run_and_a_second_push_uploads_nothing() {
     let again = pack_json(binpack_in(cache.path()).args(["bin", "/usr/bin/id", "--push", &target]));
     assert_eq!(again["digest"], digest);
     assert_eq!(again["push"]["uploaded"], 0, "{again}");
-    assert_eq!(again["push"]["skipped"], 2, "{again}");
+    // (4: the image's two blobs and its SBOM artifact's two.)
+    assert_eq!(again["push"]["skipped"], 4, "{again}");
 
     // Another repository of the same registry: the blobs are mounted, not uploaded.
     let other = format!("{}/binpack-test/other:1", reg.host());
     let mounted =
         pack_json(binpack_in(cache.path()).args(["bin", "/usr/bin/id", "--push", &other]));
     assert_eq!(mounted["push"]["uploaded"], 0, "{mounted}");
-    assert_eq!(mounted["push"]["mounted"], 2, "{mounted}");
+    assert_eq!(mounted["push"]["mounted"], 4, "{mounted}");
 
     let _cleanup = DockerCleanup(vec![target.clone()]);
     ok(Command::new("docker").args(["pull", "-q", &target]));
