@@ -8,7 +8,7 @@ use common::fixture::{write_fixture, EM_X86_64};
 use common::*;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -314,55 +314,6 @@ fn a_registry_ca_that_is_not_a_certificate_is_refused_before_any_work() {
     }
 }
 
-/// A test CA and a certificate for `localhost` signed by it, made with openssl in `dir`:
-/// (ca.pem, server.pem, server.key).
-fn make_certs(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-    ];
-    ok(Command::new("openssl")
-        .current_dir(dir)
-        .args(["req", "-x509", "-days", "2", "-subj", "/CN=binpack test CA"])
-        .args(ec)
-        .args(["-keyout", "ca.key", "-out", "ca.pem"]));
-    ok(Command::new("openssl")
-        .current_dir(dir)
-        .args(["req", "-subj", "/CN=localhost"])
-        .args(ec)
-        .args(["-keyout", "server.key", "-out", "server.csr"]));
-    std::fs::write(
-        dir.join("ext.cnf"),
-        "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
-    )
-    .unwrap();
-    ok(Command::new("openssl").current_dir(dir).args([
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-days",
-        "2",
-        "-extfile",
-        "ext.cnf",
-        "-out",
-        "server.pem",
-    ]));
-    (
-        dir.join("ca.pem"),
-        dir.join("server.pem"),
-        dir.join("server.key"),
-    )
-}
-
 /// An HTTPS server on 127.0.0.1 answering 404 to everything, logging each connection to
 /// `log`; it stops by itself after 90 s or 20 connections.
 const TLS_SERVER: &str = r#"
@@ -399,7 +350,7 @@ while time.time() < end and n < 20:
 fn a_private_ca_is_trusted_with_registry_ca_and_a_certificate_error_is_not_retried() {
     need(&["openssl", "python3"]);
     let (dir, bin) = setup();
-    let (ca, cert, key) = make_certs(dir.path());
+    let (ca, cert, key) = tls_certs(dir.path());
     let log = dir.path().join("connections");
     let mut tls = Command::new("python3")
         .args(["-c", TLS_SERVER])

@@ -8,61 +8,8 @@ mod common;
 use common::fixture::json;
 use common::*;
 use serde_json::Value;
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
-
-/// A distribution registry (Debian's docker-registry) on 127.0.0.1, stopped when dropped.
-struct Registry {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Registry {
-    fn start() -> Registry {
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let config = format!(
-            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
-            dir.path().join("data").display()
-        );
-        let cfg = dir.path().join("config.yml");
-        std::fs::write(&cfg, config).unwrap();
-        let mut child = Command::new("docker-registry")
-            .arg("serve")
-            .arg(&cfg)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        for _ in 0..100 {
-            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Registry {
-                    child,
-                    port,
-                    _dir: dir,
-                };
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("docker-registry did not listen on 127.0.0.1:{port} within 5 s");
-    }
-
-    fn reference(&self, name: &str) -> String {
-        format!("127.0.0.1:{}/{name}", self.port)
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use std::process::Command;
 
 /// binpack with a private push record and Docker config, and the shared download cache.
 fn binpack_in(cache: &Path) -> Command {
@@ -135,7 +82,7 @@ fn go_index_runs_on_amd64_and_arm64_and_is_reproducible() {
     need_docker();
     let tmp = tempfile::tempdir().unwrap();
     let src = goarch_program(tmp.path());
-    let reg = Registry::start();
+    let reg = Registry::start(None);
     let tag = reg.reference("goarch:1");
     let build = |out: &str| {
         pack_json(
@@ -269,7 +216,7 @@ fn node_express_index_answers_http_on_arm64() {
             .current_dir(&app));
     }
     let tmp = tempfile::tempdir().unwrap();
-    let reg = Registry::start();
+    let reg = Registry::start(None);
     let tag = reg.reference("express:1");
     let mut c = binpack_in(&tmp.path().join("cache"));
     // The official node runtimes are shared with the other node tests.
@@ -369,7 +316,7 @@ fn cargo_builds_each_target_and_names_a_missing_one() {
     need_docker();
     let tmp = tempfile::tempdir().unwrap();
     let krate = arch_crate(tmp.path());
-    let reg = Registry::start();
+    let reg = Registry::start(None);
     let tag = reg.reference("archcrate:1");
     let s = pack_json(
         binpack_in(&tmp.path().join("cache"))

@@ -352,18 +352,12 @@ fn private_ca_reaches_node() {
     need_docker();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let sh = |script: &str| {
-        ok(Command::new("sh").arg("-c").arg(script).current_dir(d));
-    };
-    sh("openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=binpack-test-ca 2>/dev/null \
-        && openssl req -newkey rsa:2048 -nodes -keyout srv.key -out srv.csr -subj /CN=localhost 2>/dev/null \
-        && printf 'subjectAltName=DNS:localhost,IP:127.0.0.1' > ext \
-        && openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out srv.pem -days 2 -extfile ext 2>/dev/null");
+    tls_certs(d);
     let port = free_port();
     std::fs::write(
         d.join("server.js"),
         format!(
-            "require('https').createServer({{key: require('fs').readFileSync('srv.key'), cert: require('fs').readFileSync('srv.pem')}}, (q, r) => r.end('private hello')).listen({port}, '127.0.0.1');\n"
+            "require('https').createServer({{key: require('fs').readFileSync('server.key'), cert: require('fs').readFileSync('server.pem')}}, (q, r) => r.end('private hello')).listen({port}, '127.0.0.1');\n"
         ),
     )
     .unwrap();

@@ -6,10 +6,8 @@
 mod common;
 
 use common::*;
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::process::{Command, Stdio};
 
 /// The command lines of the ```sh blocks between `## <heading>` and the next `## ` heading.
 fn section_commands(readme: &str, heading: &str) -> Vec<String> {
@@ -29,46 +27,6 @@ fn section_commands(readme: &str, heading: &str) -> Vec<String> {
         }
     }
     commands
-}
-
-/// Debian's docker-registry on a free port of 127.0.0.1, stopped when dropped (its storage,
-/// the directory, with it).
-struct Registry(Child, u16, #[allow(dead_code)] tempfile::TempDir);
-
-impl Registry {
-    fn start() -> Registry {
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let cfg = dir.path().join("config.yml");
-        let data = dir.path().join("data");
-        std::fs::write(
-            &cfg,
-            format!("version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n", data.display()),
-        )
-        .unwrap();
-        let child = Command::new("docker-registry")
-            .arg("serve")
-            .arg(&cfg)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let registry = Registry(child, port, dir);
-        for _ in 0..100 {
-            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return registry;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("docker-registry did not listen on 127.0.0.1:{port} within 5 s");
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// A container removed (if there) when dropped.
@@ -121,7 +79,7 @@ fn every_usage_command_runs_as_written() {
     need(&["go", "curl", "skopeo", "openssl", "docker-registry"]);
     need_docker();
     let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
-    let registry = Registry::start();
+    let registry = Registry::start(None);
     let dir = tempfile::tempdir().unwrap();
     copy_dir(&repo().join("examples"), &dir.path().join("examples"));
     // The README names its container "hello": one a killed run left behind goes first, and
@@ -147,7 +105,7 @@ fn every_usage_command_runs_as_written() {
         .into_iter()
         .map(|l| (l, project.as_path()));
     for (line, cwd) in usage.chain(toolchain) {
-        let run = line.replace("localhost:5000", &format!("127.0.0.1:{}", registry.1));
+        let run = line.replace("localhost:5000", &format!("127.0.0.1:{}", registry.port));
         let out = Command::new("sh")
             .args(["-c", &run])
             .current_dir(cwd)
@@ -190,7 +148,7 @@ fn every_usage_command_runs_as_written() {
     let pushed = ok(Command::new("skopeo").args([
         "inspect",
         "--tls-verify=false",
-        &format!("docker://127.0.0.1:{}/hello:1", registry.1),
+        &format!("docker://127.0.0.1:{}/hello:1", registry.port),
     ]));
     assert!(
         stdout(&pushed).contains("\"Digest\""),

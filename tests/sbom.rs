@@ -8,10 +8,8 @@ mod common;
 use common::*;
 use serde_json::Value;
 use std::collections::BTreeSet;
-use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::process::Command;
 
 /// (type, name, version) of what `syft scan oci-archive:FILE` finds; with `sbom`, syft also
 /// reads the SBOM files in the image.
@@ -266,55 +264,6 @@ fn express_packages_and_node_are_seen() {
     );
 }
 
-/// A distribution registry on 127.0.0.1, stopped when dropped.
-struct Registry {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Registry {
-    fn start() -> Registry {
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let cfg = dir.path().join("config.yml");
-        std::fs::write(
-            &cfg,
-            format!(
-                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
-                dir.path().join("data").display()
-            ),
-        )
-        .unwrap();
-        let child = Command::new("docker-registry")
-            .arg("serve")
-            .arg(&cfg)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let reg = Registry {
-            child,
-            port,
-            _dir: dir,
-        };
-        for _ in 0..100 {
-            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return reg;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("docker-registry did not listen on 127.0.0.1:{port} within 5 s");
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// A manifest or index as `skopeo inspect --raw` gets it.
 fn raw(reference: &str) -> Value {
     let out = ok(Command::new("skopeo").args([
@@ -330,7 +279,7 @@ fn raw(reference: &str) -> Value {
 #[ignore = "needs docker-registry and skopeo"]
 fn pushed_image_gets_its_sbom_attached_once() {
     need(&["docker-registry", "skopeo"]);
-    let reg = Registry::start();
+    let reg = Registry::start(None);
     let cache = tempfile::tempdir().unwrap();
     let target = format!("127.0.0.1:{}/sbom/id:1", reg.port);
     let push = || {

@@ -9,6 +9,10 @@
 #![allow(dead_code)]
 
 pub mod fixture;
+pub mod registry;
+
+#[allow(unused_imports)]
+pub use registry::Registry;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
