@@ -10,7 +10,7 @@
 //! produces the stream (the tar), workers deflate blocks, and one writer thread puts blocks in
 //! order, writes them and hashes both the uncompressed and the compressed bytes.
 
-use crate::digest::Digest;
+use crate::digest::{Digest, HashWriter};
 use flate2::{Compress, Compression, Crc, FlushCompress, Status};
 use sha2::{Digest as _, Sha256};
 use std::io::{self, Write};
@@ -275,49 +275,21 @@ where
     W: Write,
     E: From<io::Error>,
 {
-    let mut enc = zstd::stream::Encoder::new(Hashing::new(out), ZSTD_LEVEL)?;
+    let mut enc = zstd::stream::Encoder::new(HashWriter::new(out), ZSTD_LEVEL)?;
     enc.include_checksum(true)?;
     enc.include_contentsize(false)?;
     enc.include_dictid(false)?;
-    let mut plain = Hashing::new(enc);
+    let mut plain = HashWriter::new(enc);
     let t = produce(&mut plain)?;
-    let zipped = plain.inner.finish()?;
+    let (enc, diff_id, uncompressed_size) = plain.finish();
+    let (out, digest, size) = enc.finish()?.finish();
     let sums = Sums {
-        digest: Digest::from_hasher(zipped.hasher),
-        size: zipped.count,
-        diff_id: Digest::from_hasher(plain.hasher),
-        uncompressed_size: plain.count,
+        digest,
+        size,
+        diff_id,
+        uncompressed_size,
     };
-    Ok((t, zipped.inner, sums))
-}
-
-/// Hashes and counts what is written through it.
-struct Hashing<W> {
-    inner: W,
-    hasher: Sha256,
-    count: u64,
-}
-
-impl<W> Hashing<W> {
-    fn new(inner: W) -> Self {
-        Hashing {
-            inner,
-            hasher: Sha256::new(),
-            count: 0,
-        }
-    }
-}
-
-impl<W: Write> Write for Hashing<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.count += n as u64;
-        Ok(n)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
+    Ok((t, out, sums))
 }
 
 #[cfg(test)]

@@ -2,8 +2,8 @@
 //! streams: sha256 of the tar is the diff_id, sha256 of the gzip is the blob digest.
 
 use crate::compress::{self, Gzip};
+pub use crate::digest::HashWriter;
 use crate::digest::Digest;
-use sha2::{Digest as _, Sha256};
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -193,40 +193,6 @@ pub struct LayerStats {
     pub uncompressed_size: u64,
     /// The layer media type (gzip or zstd).
     pub media_type: String,
-}
-
-/// A writer that hashes and counts what passes through it.
-pub struct HashWriter<W> {
-    inner: W,
-    hasher: Sha256,
-    count: u64,
-}
-
-impl<W: Write> HashWriter<W> {
-    pub fn new(inner: W) -> Self {
-        HashWriter {
-            inner,
-            hasher: Sha256::new(),
-            count: 0,
-        }
-    }
-
-    /// The inner writer, the digest and the byte count.
-    pub fn finish(self) -> (W, Digest, u64) {
-        (self.inner, Digest::from_hasher(self.hasher), self.count)
-    }
-}
-
-impl<W: Write> Write for HashWriter<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.count += n as u64;
-        Ok(n)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
 }
 
 /// Calls `progress` with the running count of uncompressed bytes.
