@@ -1,13 +1,16 @@
 //! The files a Node.js app reads at run time, found by @vercel/nft (the tracer Next.js's
 //! standalone output uses), pinned in runtimes/toolchains.json and installed once into
 //! binpack's cache with npm; and the npm packages those files (or a bundle's inputs) belong to.
+//! A package whose code reaches files the tracer cannot follow (a module named at run time, a
+//! path built from its own location) is shipped whole.
 
 use super::node::{NodeError, PASS_ENV};
+use super::node_checks::Construct;
 use super::toolchain::{cache_entry, file_error, pinned, Runner};
 use super::{Component, Ecosystem};
 use crate::cache;
 use crate::progress::Progress;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::{OsStr, OsString};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -165,6 +168,41 @@ pub fn components(base: &Path, files: &[String]) -> Vec<Component> {
     out
 }
 
+/// The packages under node_modules holding a construct that hides files from the tracer,
+/// each with its first such construct; locations relative to the traced base.
+pub fn hiding_packages(constructs: &[Construct]) -> BTreeMap<String, Construct> {
+    let mut out = BTreeMap::new();
+    for c in constructs.iter().filter(|c| c.kind.hides_files()) {
+        if let Some(dir) = package_dir(c.file()) {
+            out.entry(dir).or_insert_with(|| c.clone());
+        }
+    }
+    out
+}
+
+/// Every file and symlink of the package at `dir` (relative to `base`), without its nested
+/// node_modules (the dependencies the trace found are already in), relative to `base`, sorted.
+pub fn package_files(base: &Path, dir: &str) -> Result<Vec<String>, NodeError> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_string()];
+    while let Some(d) = todo.pop() {
+        let host = base.join(&d);
+        let entries = std::fs::read_dir(&host).map_err(file_error("listing", &host))?;
+        for e in entries {
+            let e = e.map_err(file_error("listing", &host))?;
+            let kind = e.file_type().map_err(file_error("reading", &e.path()))?;
+            let rel = format!("{d}/{}", e.file_name().to_string_lossy());
+            match (kind.is_dir(), e.file_name() == "node_modules") {
+                (true, true) => {}
+                (true, false) => todo.push(rel),
+                (false, _) => out.push(rel),
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
 fn package_dir(file: &str) -> Option<String> {
     let parts: Vec<&str> = file.split('/').collect();
     let at = parts.iter().rposition(|p| *p == "node_modules")?;
@@ -228,5 +266,40 @@ mod tests {
         assert_eq!(c.len(), 1);
         assert_eq!((c[0].name.as_str(), c[0].version.as_str()), ("a", "1.2.3"));
         assert_eq!(c[0].license.as_deref(), Some("MIT"));
+    }
+
+    #[test]
+    fn whole_packages() {
+        use crate::build::node_checks::Kind;
+        let at = |kind, loc: &str| Construct {
+            kind,
+            location: loc.into(),
+            code: String::new(),
+        };
+        let found = [
+            at(Kind::Worker, "node_modules/w/i.js:1:1"),
+            at(Kind::IndirectRequire, "node_modules/m/m.js:9:3"),
+            at(Kind::DirnamePath, "node_modules/m/lib/x.js:2"),
+            at(Kind::ComputedRequire, "src/app.js:1:1"),
+        ];
+        let hiding = hiding_packages(&found);
+        assert_eq!(hiding.keys().collect::<Vec<_>>(), ["node_modules/m"]);
+        assert_eq!(hiding["node_modules/m"].location, "node_modules/m/m.js:9:3");
+        let d = tempfile::tempdir().unwrap();
+        let m = d.path().join("node_modules/m");
+        std::fs::create_dir_all(m.join("locale")).unwrap();
+        std::fs::create_dir_all(m.join("node_modules/dep")).unwrap();
+        for f in ["m.js", "locale/fr.js", "node_modules/dep/i.js"] {
+            std::fs::write(m.join(f), "").unwrap();
+        }
+        std::os::unix::fs::symlink("m.js", m.join("alias.js")).unwrap();
+        assert_eq!(
+            package_files(d.path(), "node_modules/m").unwrap(),
+            [
+                "node_modules/m/alias.js",
+                "node_modules/m/locale/fr.js",
+                "node_modules/m/m.js"
+            ]
+        );
     }
 }
