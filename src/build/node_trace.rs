@@ -181,8 +181,10 @@ pub fn hiding_packages(constructs: &[Construct]) -> BTreeMap<String, Construct> 
 }
 
 /// Every file and symlink of the package at `dir` (relative to `base`), without its nested
-/// node_modules (the dependencies the trace found are already in), relative to `base`, sorted.
+/// node_modules (the dependencies the trace found are already in) and, for a node-gyp addon,
+/// without what built it (see [`built_from`]); relative to `base`, sorted.
 pub fn package_files(base: &Path, dir: &str) -> Result<Vec<String>, NodeError> {
+    let addon = base.join(dir).join("binding.gyp").is_file();
     let mut out = Vec::new();
     let mut todo = vec![dir.to_string()];
     while let Some(d) = todo.pop() {
@@ -195,12 +197,26 @@ pub fn package_files(base: &Path, dir: &str) -> Result<Vec<String>, NodeError> {
             match (kind.is_dir(), e.file_name() == "node_modules") {
                 (true, true) => {}
                 (true, false) => todo.push(rel),
+                (false, _) if addon && built_from(&rel[dir.len() + 1..]) => {}
                 (false, _) => out.push(rel),
             }
         }
     }
     out.sort();
     Ok(out)
+}
+
+/// A node-gyp package's build inputs and by-products (`rel` inside the package): C/C++
+/// sources and gyp files, and its build/ tree but the addons node loads (`build/Release/x.node`;
+/// better-sqlite3's are 27 MB of sqlite sources and objects beside a 2 MB addon).
+fn built_from(rel: &str) -> bool {
+    const SOURCES: &[&str] = &[
+        "c", "cc", "cpp", "cxx", "h", "hh", "hpp", "gyp", "gypi", "o", "a",
+    ];
+    let ext = rel.rsplit_once('.').map(|(_, e)| e).unwrap_or_default();
+    let parts: Vec<&str> = rel.split('/').collect();
+    let addon = parts.len() == 3 && ext == "node";
+    (parts[0] == "build" && !addon) || SOURCES.contains(&ext)
 }
 
 fn package_dir(file: &str) -> Option<String> {
@@ -293,6 +309,27 @@ mod tests {
             std::fs::write(m.join(f), "").unwrap();
         }
         std::os::unix::fs::symlink("m.js", m.join("alias.js")).unwrap();
+        // A node-gyp addon: its sources and build tree stay out, its addon goes in.
+        let a = d.path().join("node_modules/a");
+        std::fs::create_dir_all(a.join("build/Release/obj.target")).unwrap();
+        std::fs::create_dir_all(a.join("deps")).unwrap();
+        for f in [
+            "binding.gyp",
+            "index.js",
+            "deps/s.c",
+            "build/Makefile",
+            "build/Release/a.node",
+            "build/Release/obj.target/a.node",
+        ] {
+            std::fs::write(a.join(f), "").unwrap();
+        }
+        assert_eq!(
+            package_files(d.path(), "node_modules/a").unwrap(),
+            [
+                "node_modules/a/build/Release/a.node",
+                "node_modules/a/index.js"
+            ]
+        );
         assert_eq!(
             package_files(d.path(), "node_modules/m").unwrap(),
             [
