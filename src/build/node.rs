@@ -160,6 +160,7 @@ pub fn build(
         mount: &mount,
         runtime: &runtime,
         native: platform == host,
+        assets: !assets.is_empty(),
         out_dir: out_dir.path(),
         progress,
     };
@@ -259,6 +260,8 @@ struct Ctx<'a> {
     runtime: &'a Runtime,
     /// Whether the runtime runs here: another platform's node cannot run the tracer.
     native: bool,
+    /// Whether `--asset` ships files beside the executable.
+    assets: bool,
     out_dir: &'a Path,
     progress: &'a dyn Progress,
 }
@@ -296,18 +299,20 @@ fn make(ctx: &Ctx, layout: Layout) -> Result<Made, NodeError> {
         return files(ctx, "asked for with --layout files".into(), &found);
     }
     let bundle = bundle(ctx)?;
-    // A dependency's code that may never run (express's view engine loader, pino's
-    // transports) is a note under --layout sea; the app's own is refused.
-    let deps_note = |c: &Construct| {
+    // Under --layout sea, a note for a dependency's code that may never run (express's view
+    // engine loader, pino's transports) and for the app's own paths beside its code when
+    // --asset puts files there; the rest is refused.
+    let noted = |c: &Construct| {
+        let dep = c.in_dependency(&ctx.entry.project);
         layout == Layout::Sea
-            && matches!(c.kind, Kind::ComputedRequire | Kind::DirnamePath)
-            && c.in_dependency(&ctx.entry.project)
+            && match c.kind {
+                Kind::ComputedRequire => dep,
+                Kind::DirnamePath => dep || ctx.assets,
+                _ => false,
+            }
     };
-    let (notes, blockers): (Vec<Construct>, Vec<Construct>) = bundle
-        .constructs
-        .iter()
-        .cloned()
-        .partition(|c| deps_note(c));
+    let (notes, blockers): (Vec<Construct>, Vec<Construct>) =
+        bundle.constructs.iter().cloned().partition(|c| noted(c));
     if let Some(first) = blockers.first() {
         if layout == Layout::Sea {
             return Err(NodeError::CannotBundle {
@@ -347,7 +352,7 @@ fn make(ctx: &Ctx, layout: Layout) -> Result<Made, NodeError> {
 /// What `--layout sea` says of a dependency's construct it lets through.
 fn sea_note(c: &Construct) -> String {
     let what = match c.kind {
-        Kind::DirnamePath => "reads a file beside its code, which the executable does not have",
+        Kind::DirnamePath => "reads a file beside its code, there only if --asset put it there",
         _ => "is not bundled (computed module name)",
     };
     format!(
