@@ -344,14 +344,21 @@ fn make(ctx: &Ctx, layout: Layout) -> Result<Made, NodeError> {
         ),
     };
     let mut made = Made::sea(exe, reason);
-    made.notes = notes.iter().map(sea_note).collect();
+    made.notes = notes
+        .iter()
+        .map(|c| sea_note(c, &ctx.entry.project))
+        .collect();
     made.components = node_trace::components(&ctx.entry.project, &bundle.inputs);
     Ok(made)
 }
 
-/// What `--layout sea` says of a dependency's construct it lets through.
-fn sea_note(c: &Construct) -> String {
+/// What `--layout sea` says of a construct it lets through. (In the bundle `__dirname` is the
+/// executable's directory, where --asset puts the app's files.)
+fn sea_note(c: &Construct, project: &Path) -> String {
     let what = match c.kind {
+        Kind::DirnamePath if c.in_dependency(project) => {
+            "reads a file beside its code, which the executable does not have"
+        }
         Kind::DirnamePath => "reads a file beside its code, there only if --asset put it there",
         _ => "is not bundled (computed module name)",
     };
