@@ -154,6 +154,28 @@ fn official_runtime_and_assets() {
         .arg(&archive));
     let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(s["runtime"], "node v22.23.3 (official, from npm)");
+    // A path built from __dirname: the app reads files beside its code, node and its files.
+    assert_eq!(s["layout"], "files", "{s}");
+    ok(Command::new("docker").arg("load").arg("-i").arg(&archive));
+    let out = ok(Command::new("docker").args(["run", "--rm", "--network", "none", tag]));
+    assert_eq!(stdout(&out).trim(), "read beside the executable v22.23.3");
+
+    // One executable asked for: the asset is beside it, the path a note.
+    let out = ok(binpack_node()
+        .arg(&app)
+        .args(["--node-version", "22.23.3", "--layout", "sea", "--asset"])
+        .arg(app.join("data"))
+        .args(["--json", "-q", "-t", tag, "-o"])
+        .arg(&archive));
+    let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(s["layout"], "sea", "{s}");
+    assert!(
+        s["notes"][0]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("main.js:2: `const msg = fs.readFileSync(path.join(__dirname, 'data', 'msg.txt'), 'utf8').trim();` reads a file beside its code, there only if --asset put it there"),
+        "{s}"
+    );
     ok(Command::new("docker").arg("load").arg("-i").arg(&archive));
     let out = ok(Command::new("docker").args(["run", "--rm", "--network", "none", tag]));
     assert_eq!(stdout(&out).trim(), "read beside the executable v22.23.3");

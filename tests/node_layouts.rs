@@ -261,6 +261,10 @@ fn sea_refuses_what_a_bundle_cannot_hold() {
                 "await new Promise((r) => setTimeout(r, 1));\n",
             ),
             ("worker.js", WORKER_APP[1].1),
+            (
+                "path.js",
+                "const path = require('path');\nconst pool = { filename: path.resolve(__dirname, 'child.js') };\n",
+            ),
         ],
     );
     let out_file = dir.path().join("out.tar");
@@ -281,6 +285,10 @@ fn sea_refuses_what_a_bundle_cannot_hold() {
         (
             "worker.js",
             "a worker started from a file path at worker.js:3",
+        ),
+        (
+            "path.js",
+            "a file path built from the code's own location (__dirname, __filename or import.meta) at path.js:2 (`const pool = { filename: path.resolve(__dirname, 'child.js') };`)",
         ),
         (
             "../../../examples/node-addon/index.js",
@@ -410,4 +418,71 @@ fn private_ca_reaches_node() {
     assert!(got.contains("https.get failed:"), "{got}");
     let _ = server.kill();
     let _ = server.wait();
+}
+
+/// The files layout ships whole a package whose code reaches files the tracer cannot follow
+/// (moment's locales by an aliased require): every file of it, not its nested node_modules,
+/// with a note naming it and why; the same under auto and --layout files. A package without
+/// such code keeps its traced files only.
+#[test]
+#[ignore = "needs node and npm"]
+fn files_layout_ships_whole_what_the_tracer_cannot_follow() {
+    need(&["node", "npm"]);
+    let dir = tempfile::tempdir().unwrap();
+    let app = project(
+        &dir.path().join("app"),
+        &[
+            (
+                "package.json",
+                r#"{"name":"locales","version":"1.0.0","main":"main.js"}"#,
+            ),
+            (
+                "main.js",
+                "const say = require('sayer');\nconsole.log(say('fr'), require('plain'));\n",
+            ),
+            (
+                "node_modules/sayer/package.json",
+                r#"{"name":"sayer","version":"1.0.0"}"#,
+            ),
+            (
+                "node_modules/sayer/index.js",
+                "const load = require;\n\
+                 module.exports = (l) => { try { return load('./locale/' + l); } catch { return 'en'; } };\n",
+            ),
+            ("node_modules/sayer/locale/fr.js", "module.exports = 'bonjour';\n"),
+            ("node_modules/sayer/locale/de.js", "module.exports = 'hallo';\n"),
+            ("node_modules/sayer/node_modules/extra/index.js", "\n"),
+            (
+                "node_modules/plain/package.json",
+                r#"{"name":"plain","version":"1.0.0"}"#,
+            ),
+            ("node_modules/plain/index.js", "module.exports = 'plain';\n"),
+            ("node_modules/plain/unused.js", "\n"),
+        ],
+    );
+    let archive = dir.path().join("l.tar");
+    for layout in ["auto", "files"] {
+        let s = build(
+            &[app.to_str().unwrap(), "--layout", layout],
+            &archive,
+            "binpack-test/locales:it",
+        );
+        assert_eq!(s["layout"], "files", "{s}");
+        let note = "node_modules/sayer is shipped whole (2 more files): the tracer cannot follow an indirect call to require at node_modules/sayer/index.js:1:13 (`const load = require;`)";
+        assert_eq!(s["notes"], serde_json::json!([note]), "{layout}: {s}");
+        let entries: Vec<String> = app_layer_entries(&archive)
+            .into_iter()
+            .map(|e| e.0)
+            .collect();
+        for f in ["locale/fr.js", "locale/de.js"] {
+            let f = format!("app/node_modules/sayer/{f}");
+            assert!(entries.contains(&f), "{layout}: {f} missing: {entries:?}");
+        }
+        assert!(
+            !entries
+                .iter()
+                .any(|e| e.contains("extra") || e.ends_with("unused.js")),
+            "{layout}: {entries:?}"
+        );
+    }
 }

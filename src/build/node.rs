@@ -13,6 +13,7 @@ use crate::progress::Progress;
 use crate::sea::{self, blob::Blob, inject::SeaError};
 use serde::Deserialize;
 use sha2::{Digest, Sha512};
+use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -159,6 +160,7 @@ pub fn build(
         mount: &mount,
         runtime: &runtime,
         native: platform == host,
+        assets: !assets.is_empty(),
         out_dir: out_dir.path(),
         progress,
     };
@@ -258,6 +260,8 @@ struct Ctx<'a> {
     runtime: &'a Runtime,
     /// Whether the runtime runs here: another platform's node cannot run the tracer.
     native: bool,
+    /// Whether `--asset` ships files beside the executable.
+    assets: bool,
     out_dir: &'a Path,
     progress: &'a dyn Progress,
 }
@@ -289,19 +293,26 @@ impl Made {
 /// The sea executable when `layout` allows and the bundle is complete, else the traced files.
 fn make(ctx: &Ctx, layout: Layout) -> Result<Made, NodeError> {
     if layout == Layout::Files {
-        return files(ctx, "asked for with --layout files".into());
+        refuse_typescript(ctx.entry, "asked for with --layout files")?;
+        // Bundled for its diagnostics only: they name the packages to ship whole.
+        let found = bundle(ctx)?.constructs;
+        return files(ctx, "asked for with --layout files".into(), &found);
     }
     let bundle = bundle(ctx)?;
-    let deps_note = |c: &Construct| {
+    // Under --layout sea, a note for a dependency's code that may never run (express's view
+    // engine loader, pino's transports) and for the app's own paths beside its code when
+    // --asset puts files there; the rest is refused.
+    let noted = |c: &Construct| {
+        let dep = c.in_dependency(&ctx.entry.project);
         layout == Layout::Sea
-            && c.kind == Kind::ComputedRequire
-            && c.in_dependency(&ctx.entry.project)
+            && match c.kind {
+                Kind::ComputedRequire => dep,
+                Kind::DirnamePath => dep || ctx.assets,
+                _ => false,
+            }
     };
-    let (notes, blockers): (Vec<Construct>, Vec<Construct>) = bundle
-        .constructs
-        .iter()
-        .cloned()
-        .partition(|c| deps_note(c));
+    let (notes, blockers): (Vec<Construct>, Vec<Construct>) =
+        bundle.constructs.iter().cloned().partition(|c| noted(c));
     if let Some(first) = blockers.first() {
         if layout == Layout::Sea {
             return Err(NodeError::CannotBundle {
@@ -309,7 +320,8 @@ fn make(ctx: &Ctx, layout: Layout) -> Result<Made, NodeError> {
                 more: blockers.len() - 1,
             });
         }
-        return files(ctx, format!("the bundle cannot hold {}", first.sentence()));
+        let reason = format!("the bundle cannot hold {}", first.sentence());
+        return files(ctx, reason, &bundle.constructs);
     }
     bundle.check(ctx)?;
     ctx.progress.stage(&format!(
@@ -334,21 +346,44 @@ fn make(ctx: &Ctx, layout: Layout) -> Result<Made, NodeError> {
     let mut made = Made::sea(exe, reason);
     made.notes = notes
         .iter()
-        .map(|m| format!("{}: `{}` is not bundled (computed module name); it fails at run time if that code runs", m.location, m.code))
+        .map(|c| sea_note(c, &ctx.entry.project))
         .collect();
     made.components = node_trace::components(&ctx.entry.project, &bundle.inputs);
     Ok(made)
 }
 
-/// The files layout: the stock node and the traced files.
-fn files(ctx: &Ctx, reason: String) -> Result<Made, NodeError> {
-    let entry = ctx.entry;
+/// What `--layout sea` says of a construct it lets through. (In the bundle `__dirname` is the
+/// executable's directory, where --asset puts the app's files.)
+fn sea_note(c: &Construct, project: &Path) -> String {
+    let what = match c.kind {
+        Kind::DirnamePath if c.in_dependency(project) => {
+            "reads a file beside its code, which the executable does not have"
+        }
+        Kind::DirnamePath => "reads a file beside its code, there only if --asset put it there",
+        _ => "is not bundled (computed module name)",
+    };
+    format!(
+        "{}: `{}` {what}; it fails at run time if that code runs",
+        c.location, c.code
+    )
+}
+
+fn refuse_typescript(entry: &Entry, reason: &str) -> Result<(), NodeError> {
     if is_typescript(&entry.relative) {
         return Err(NodeError::TypeScriptFiles {
             entry: entry.relative.clone(),
-            why: reason,
+            why: reason.to_string(),
         });
     }
+    Ok(())
+}
+
+/// The files layout: the stock node and the traced files, with the packages whose code
+/// hides files from the tracer (`found` by the bundle, relative to the project, or in the
+/// traced files) whole.
+fn files(ctx: &Ctx, reason: String, found: &[Construct]) -> Result<Made, NodeError> {
+    let entry = ctx.entry;
+    refuse_typescript(entry, &reason)?;
     let nft = node_trace::tracer(ctx.runner, &entry.project, ctx.mount, ctx.progress)?;
     ctx.progress.stage(&format!(
         "tracing the files {} reads",
@@ -363,6 +398,7 @@ fn files(ctx: &Ctx, reason: String) -> Result<Made, NodeError> {
     };
     let abs = entry.project.join(&entry.relative);
     let traced = node_trace::trace(ctx.runner, &node, &nft, ctx.mount, &abs, ctx.out_dir)?;
+    let (traced, notes) = with_whole_packages(ctx, traced, found)?;
     let components = node_trace::components(ctx.mount, &traced);
     // Stripped as the sea executable is: ~13 MB less, and the same bytes on every build.
     let exe = ctx.out_dir.join("node-stripped");
@@ -371,10 +407,47 @@ fn files(ctx: &Ctx, reason: String) -> Result<Made, NodeError> {
         executable: exe,
         layout: "files",
         reason,
-        notes: vec![],
+        notes,
         components,
         traced: Some(traced),
     })
+}
+
+/// The traced files and every file of each package under node_modules in which the bundle's
+/// diagnostics or a scan of the traced code find a construct that reaches files the tracer
+/// cannot follow (moment's locales by an aliased require, typescript's lib.*.d.ts beside its
+/// code); a note for each such package.
+fn with_whole_packages(
+    ctx: &Ctx,
+    traced: Vec<String>,
+    found: &[Construct],
+) -> Result<(Vec<String>, Vec<String>), NodeError> {
+    let code: Vec<String> = traced
+        .iter()
+        .filter(|f| f.contains("node_modules/") && is_script(f))
+        .cloned()
+        .collect();
+    let mut all: Vec<Construct> = found
+        .iter()
+        .map(|c| c.rebased(&ctx.entry.project, ctx.mount))
+        .collect();
+    all.extend(node_checks::scan_sources(ctx.mount, &code));
+    let mut files: BTreeSet<String> = traced.into_iter().collect();
+    let mut notes = vec![];
+    for (dir, why) in node_trace::hiding_packages(&all) {
+        let before = files.len();
+        files.extend(node_trace::package_files(ctx.mount, &dir)?);
+        notes.push(format!(
+            "{dir} is shipped whole ({} more files): the tracer cannot follow {}",
+            files.len() - before,
+            why.sentence()
+        ));
+    }
+    Ok((files.into_iter().collect(), notes))
+}
+
+fn is_script(file: &str) -> bool {
+    [".js", ".cjs", ".mjs"].iter().any(|e| file.ends_with(e))
 }
 
 fn is_typescript(p: &Path) -> bool {
@@ -830,6 +903,9 @@ fn bundle(ctx: &Ctx) -> Result<Bundle, NodeError> {
             "--log-level=warning",
             "--color=false",
             "--define:import.meta=__binpack_import_meta",
+            // The bundle runs what node runs: a package's "sideEffects": false or a
+            // /* @__PURE__ */ must not drop code (uuid's bin is one side-effect import).
+            "--ignore-annotations",
         ]
         .map(OsString::from),
     );

@@ -1,6 +1,7 @@
 //! What a bundle cannot hold: esbuild's diagnostics (raised from debug level so they show)
 //! and a scan of the bundled sources for code that locates files at run time (workers and
-//! forked scripts by path, data files read relative to `__dirname` inside node_modules).
+//! forked scripts by path, data files read relative to `__dirname` inside node_modules, paths
+//! built from the code's own location anywhere).
 //! Each is a [`Construct`] with its file and line, so `--layout sea` can refuse by name and
 //! `--layout auto` can choose `files` and say why.
 
@@ -26,6 +27,7 @@ pub enum Kind {
     Worker,
     Fork,
     DirnameRead,
+    DirnamePath,
 }
 
 impl Kind {
@@ -40,7 +42,24 @@ impl Kind {
             Kind::Worker => "a worker started from a file path",
             Kind::Fork => "a child process forked from a script path",
             Kind::DirnameRead => "a file read relative to __dirname inside node_modules",
+            Kind::DirnamePath => {
+                "a file path built from the code's own location (__dirname, __filename or import.meta)"
+            }
         }
+    }
+
+    /// Whether it reaches files the tracer may not follow (a module named at run time, a
+    /// path relative to the code): the package holding it is shipped whole.
+    pub fn hides_files(self) -> bool {
+        matches!(
+            self,
+            Kind::ComputedRequire
+                | Kind::ComputedImport
+                | Kind::IndirectRequire
+                | Kind::RequireResolve
+                | Kind::DirnameRead
+                | Kind::DirnamePath
+        )
     }
 }
 
@@ -69,6 +88,17 @@ impl Construct {
         rel.components().any(|c| c.as_os_str() == "node_modules")
     }
 
+    /// The same construct with its path relative to `to` instead of `from` (both absolute).
+    pub fn rebased(&self, from: &Path, to: &Path) -> Construct {
+        let file = self.file();
+        let abs = lexical(&from.join(file));
+        let rel = abs.strip_prefix(to).unwrap_or(&abs);
+        Construct {
+            location: format!("{}{}", rel.display(), &self.location[file.len()..]),
+            ..self.clone()
+        }
+    }
+
     /// One line for the user: what, where, the code.
     pub fn sentence(&self) -> String {
         format!(
@@ -78,6 +108,23 @@ impl Construct {
             self.code
         )
     }
+}
+
+/// `p` with its `.` and `..` resolved by name: esbuild's `../../node_modules/x` from a
+/// workspace member.
+fn lexical(p: &Path) -> std::path::PathBuf {
+    use std::path::Component;
+    let mut out = std::path::PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// Reads esbuild's text diagnostics: a `▲ [WARNING]` or `✘ [ERROR]` head line, a blank line,
@@ -152,8 +199,9 @@ pub fn metafile_inputs(metafile: &str) -> Vec<String> {
     inputs
 }
 
-/// Scans the bundled sources for workers and forks started from a path, and for files read
-/// relative to `__dirname` inside node_modules.
+/// Scans the bundled sources (or the traced files) for workers and forks started from a path,
+/// files read relative to `__dirname` inside node_modules and paths built from the code's own
+/// location.
 pub fn scan_sources(project: &Path, inputs: &[String]) -> Vec<Construct> {
     let mut out = Vec::new();
     for rel in inputs {
@@ -196,7 +244,53 @@ fn line_kind(line: &str, in_deps: bool) -> Option<Kind> {
         "createReadStream(",
     ];
     let dirname = code.contains("__dirname") || code.contains("import.meta.url");
-    (in_deps && dirname && reads.iter().any(|r| code.contains(r))).then_some(Kind::DirnameRead)
+    if in_deps && dirname && reads.iter().any(|r| code.contains(r)) {
+        return Some(Kind::DirnameRead);
+    }
+    builds_own_path(code).then_some(Kind::DirnamePath)
+}
+
+/// What names the code's own location.
+const HERE: &[&str] = &[
+    "__dirname",
+    "__filename",
+    "import.meta.dirname",
+    "import.meta.filename",
+    "import.meta.url",
+];
+
+/// `join(`/`resolve(` whose first argument is the code's location (`path.join(__dirname, 'w.js')`,
+/// `resolve(dirname(fileURLToPath(import.meta.url)), '..')`), or `new URL(x, import.meta.url)`:
+/// a path to a file beside the code, which a single executable does not have.
+fn builds_own_path(code: &str) -> bool {
+    let first_arg_is_here = |call: &str| {
+        code.split(call).skip(1).any(|rest| {
+            let arg = first_arg(rest);
+            HERE.iter().any(|h| arg.contains(h))
+        })
+    };
+    let url = code.split("new URL(").skip(1).any(|rest| {
+        let arg = first_arg(rest);
+        rest[arg.len()..]
+            .trim_start_matches([',', ' '])
+            .starts_with("import.meta.url")
+    });
+    url || first_arg_is_here("join(") || first_arg_is_here("resolve(")
+}
+
+/// The text of a call's first argument: up to the first `,` or `)` outside brackets.
+fn first_arg(rest: &str) -> &str {
+    let mut depth = 0;
+    for (i, ch) in rest.char_indices() {
+        match ch {
+            '(' | '[' | '{' => depth += 1,
+            ')' | ']' | '}' if depth == 0 => return &rest[..i],
+            ')' | ']' | '}' => depth -= 1,
+            ',' if depth == 0 => return &rest[..i],
+            _ => {}
+        }
+    }
+    rest
 }
 
 #[cfg(test)]
@@ -240,8 +334,45 @@ mod tests {
         assert_eq!(line_kind("cluster.fork()", false), None);
         let read = "fs.readFileSync(path.join(__dirname, 'data.json'))";
         assert_eq!(line_kind(read, true), Some(Kind::DirnameRead));
-        assert_eq!(line_kind(read, false), None);
+        assert_eq!(line_kind(read, false), Some(Kind::DirnamePath));
         assert_eq!(line_kind("// new Worker(x)", false), None);
+    }
+
+    #[test]
+    fn paths_from_the_codes_location() {
+        let yes = [
+            "new Piscina({ filename: path.resolve(__dirname, 'worker.js'), maxThreads: 2 });",
+            "const toExecute = overrides['w'] || join(__dirname, 'lib', 'worker.js')",
+            "const dir = path.join(path.dirname(__filename), '..', 'locales')",
+            "resolve(dirname(fileURLToPath(import.meta.url)), '../man/x.1')",
+            "const w = new URL('./worker.js', import.meta.url);",
+            "readFile(join(import.meta.dirname, 'data.json'))",
+        ];
+        for code in yes {
+            assert_eq!(line_kind(code, false), Some(Kind::DirnamePath), "{code}");
+        }
+        let no = [
+            "const here = fileURLToPath(import.meta.url);",
+            "const u = new URL(import.meta.url);",
+            "app.use(express.static(path.join(process.cwd(), 'public')))",
+            "console.log(__dirname, path.join('a', 'b'))",
+            "const parts = [__dirname, 'x'].join('/')",
+            "return Promise.resolve(value)",
+        ];
+        for code in no {
+            assert_eq!(line_kind(code, false), None, "{code}");
+        }
+    }
+
+    #[test]
+    fn rebased_to_the_mount() {
+        let c = Construct {
+            kind: Kind::IndirectRequire,
+            location: "../../node_modules/m/m.js:3:9".into(),
+            code: String::new(),
+        };
+        let r = c.rebased(Path::new("/w/packages/app"), Path::new("/w"));
+        assert_eq!(r.location, "node_modules/m/m.js:3:9");
     }
 
     #[test]

@@ -1,13 +1,16 @@
 //! The files a Node.js app reads at run time, found by @vercel/nft (the tracer Next.js's
 //! standalone output uses), pinned in runtimes/toolchains.json and installed once into
 //! binpack's cache with npm; and the npm packages those files (or a bundle's inputs) belong to.
+//! A package whose code reaches files the tracer cannot follow (a module named at run time, a
+//! path built from its own location) is shipped whole.
 
 use super::node::{NodeError, PASS_ENV};
+use super::node_checks::Construct;
 use super::toolchain::{cache_entry, file_error, pinned, Runner};
 use super::{Component, Ecosystem};
 use crate::cache;
 use crate::progress::Progress;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::{OsStr, OsString};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -165,6 +168,57 @@ pub fn components(base: &Path, files: &[String]) -> Vec<Component> {
     out
 }
 
+/// The packages under node_modules holding a construct that hides files from the tracer,
+/// each with its first such construct; locations relative to the traced base.
+pub fn hiding_packages(constructs: &[Construct]) -> BTreeMap<String, Construct> {
+    let mut out = BTreeMap::new();
+    for c in constructs.iter().filter(|c| c.kind.hides_files()) {
+        if let Some(dir) = package_dir(c.file()) {
+            out.entry(dir).or_insert_with(|| c.clone());
+        }
+    }
+    out
+}
+
+/// Every file and symlink of the package at `dir` (relative to `base`), without its nested
+/// node_modules (the dependencies the trace found are already in) and, for a node-gyp addon,
+/// without what built it (see [`built_from`]); relative to `base`, sorted.
+pub fn package_files(base: &Path, dir: &str) -> Result<Vec<String>, NodeError> {
+    let addon = base.join(dir).join("binding.gyp").is_file();
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_string()];
+    while let Some(d) = todo.pop() {
+        let host = base.join(&d);
+        let entries = std::fs::read_dir(&host).map_err(file_error("listing", &host))?;
+        for e in entries {
+            let e = e.map_err(file_error("listing", &host))?;
+            let kind = e.file_type().map_err(file_error("reading", &e.path()))?;
+            let rel = format!("{d}/{}", e.file_name().to_string_lossy());
+            match (kind.is_dir(), e.file_name() == "node_modules") {
+                (true, true) => {}
+                (true, false) => todo.push(rel),
+                (false, _) if addon && built_from(&rel[dir.len() + 1..]) => {}
+                (false, _) => out.push(rel),
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// A node-gyp package's build inputs and by-products (`rel` inside the package): C/C++
+/// sources and gyp files, and its build/ tree but the addons node loads (`build/Release/x.node`;
+/// better-sqlite3's are 27 MB of sqlite sources and objects beside a 2 MB addon).
+fn built_from(rel: &str) -> bool {
+    const SOURCES: &[&str] = &[
+        "c", "cc", "cpp", "cxx", "h", "hh", "hpp", "gyp", "gypi", "o", "a",
+    ];
+    let ext = rel.rsplit_once('.').map(|(_, e)| e).unwrap_or_default();
+    let parts: Vec<&str> = rel.split('/').collect();
+    let addon = parts.len() == 3 && ext == "node";
+    (parts[0] == "build" && !addon) || SOURCES.contains(&ext)
+}
+
 fn package_dir(file: &str) -> Option<String> {
     let parts: Vec<&str> = file.split('/').collect();
     let at = parts.iter().rposition(|p| *p == "node_modules")?;
@@ -228,5 +282,61 @@ mod tests {
         assert_eq!(c.len(), 1);
         assert_eq!((c[0].name.as_str(), c[0].version.as_str()), ("a", "1.2.3"));
         assert_eq!(c[0].license.as_deref(), Some("MIT"));
+    }
+
+    #[test]
+    fn whole_packages() {
+        use crate::build::node_checks::Kind;
+        let at = |kind, loc: &str| Construct {
+            kind,
+            location: loc.into(),
+            code: String::new(),
+        };
+        let found = [
+            at(Kind::Worker, "node_modules/w/i.js:1:1"),
+            at(Kind::IndirectRequire, "node_modules/m/m.js:9:3"),
+            at(Kind::DirnamePath, "node_modules/m/lib/x.js:2"),
+            at(Kind::ComputedRequire, "src/app.js:1:1"),
+        ];
+        let hiding = hiding_packages(&found);
+        assert_eq!(hiding.keys().collect::<Vec<_>>(), ["node_modules/m"]);
+        assert_eq!(hiding["node_modules/m"].location, "node_modules/m/m.js:9:3");
+        let d = tempfile::tempdir().unwrap();
+        let m = d.path().join("node_modules/m");
+        std::fs::create_dir_all(m.join("locale")).unwrap();
+        std::fs::create_dir_all(m.join("node_modules/dep")).unwrap();
+        for f in ["m.js", "locale/fr.js", "node_modules/dep/i.js"] {
+            std::fs::write(m.join(f), "").unwrap();
+        }
+        std::os::unix::fs::symlink("m.js", m.join("alias.js")).unwrap();
+        // A node-gyp addon: its sources and build tree stay out, its addon goes in.
+        let a = d.path().join("node_modules/a");
+        std::fs::create_dir_all(a.join("build/Release/obj.target")).unwrap();
+        std::fs::create_dir_all(a.join("deps")).unwrap();
+        for f in [
+            "binding.gyp",
+            "index.js",
+            "deps/s.c",
+            "build/Makefile",
+            "build/Release/a.node",
+            "build/Release/obj.target/a.node",
+        ] {
+            std::fs::write(a.join(f), "").unwrap();
+        }
+        assert_eq!(
+            package_files(d.path(), "node_modules/a").unwrap(),
+            [
+                "node_modules/a/build/Release/a.node",
+                "node_modules/a/index.js"
+            ]
+        );
+        assert_eq!(
+            package_files(d.path(), "node_modules/m").unwrap(),
+            [
+                "node_modules/m/alias.js",
+                "node_modules/m/locale/fr.js",
+                "node_modules/m/m.js"
+            ]
+        );
     }
 }
