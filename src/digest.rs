@@ -131,7 +131,6 @@ impl<W: Write> Write for HashWriter<W> {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,8 +2,8 @@
 //! streams: sha256 of the tar is the diff_id, sha256 of the gzip is the blob digest.
 
 use crate::compress::{self, Gzip};
-pub use crate::digest::HashWriter;
 use crate::digest::Digest;
+pub use crate::digest::HashWriter;
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, Read, Write};
