@@ -802,14 +802,24 @@ fn find_esbuild(project: &Path, progress: &dyn Progress) -> Result<PathBuf, Node
         return Ok(p);
     }
     let version = esbuild_version();
-    let npm = which::which("npm").map_err(|_| NodeError::NpmNotFound("install esbuild"))?;
     let dir = cache::dir().join("esbuild").join(&version);
     let bin = dir.join("node_modules/.bin/esbuild");
     if bin.is_file() {
         return Ok(bin);
     }
     progress.stage(&format!("installing esbuild {version} with npm (once)"));
-    cache_entry(&dir, |tmp| -> Result<(), NodeError> {
+    npm_install_cached(&dir, &format!("esbuild@{version}"), "install esbuild")?;
+    Ok(bin)
+}
+
+/// `npm install SPEC` into the cache entry `dir`, which appears whole or not at all.
+pub(super) fn npm_install_cached(
+    dir: &Path,
+    spec: &str,
+    needed_for: &'static str,
+) -> Result<(), NodeError> {
+    let npm = which::which("npm").map_err(|_| NodeError::NpmNotFound(needed_for))?;
+    cache_entry(dir, |tmp| -> Result<(), NodeError> {
         output_of(
             Command::new(&npm)
                 .args([
@@ -820,12 +830,12 @@ fn find_esbuild(project: &Path, progress: &dyn Progress) -> Result<PathBuf, Node
                     "--prefix",
                 ])
                 .arg(tmp)
-                .arg(format!("esbuild@{version}")),
-            &format!("npm install esbuild@{version}"),
+                .arg(spec),
+            &format!("npm install {spec}"),
         )?;
         Ok(())
     })?;
-    Ok(bin)
+    Ok(())
 }
 
 /// The bundle's first line. The SEA's own require loads built-in modules only and warns on

@@ -6,7 +6,7 @@
 
 use super::node::{NodeError, PASS_ENV};
 use super::node_checks::Construct;
-use super::toolchain::{cache_entry, file_error, pinned, Runner};
+use super::toolchain::{file_error, pinned, Runner};
 use super::{Component, Ecosystem};
 use crate::cache;
 use crate::progress::Progress;
@@ -98,21 +98,12 @@ echo "$d/node_modules/{PACKAGE}""#
         .map_err(file_error("resolving the cache", &cache::dir()))?;
     let pkg = dir.join("node_modules").join(PACKAGE);
     if !pkg.join("package.json").is_file() {
-        let npm = which::which("npm").map_err(|_| NodeError::NpmNotFound("install @vercel/nft"))?;
         progress.stage(&format!("installing {PACKAGE} {version} with npm (once)"));
-        cache_entry(&dir, |tmp| -> Result<(), NodeError> {
-            let mut c = Command::new(&npm);
-            c.args([
-                "install",
-                "--no-save",
-                "--no-audit",
-                "--no-fund",
-                "--prefix",
-            ])
-            .arg(tmp)
-            .arg(format!("{PACKAGE}@{version}"));
-            run(&mut c, &what).map(|_| ())
-        })?;
+        super::node::npm_install_cached(
+            &dir,
+            &format!("{PACKAGE}@{version}"),
+            "install @vercel/nft",
+        )?;
     }
     Ok(pkg.into_os_string())
 }
