@@ -129,26 +129,7 @@ pub fn build(
     let runner = toolchain.runner(&mount, out_dir.path(), &volume("npm-cache"));
     let host = crate::platform::Platform::host();
     let platform = spec.platform.clone().unwrap_or_else(|| host.clone());
-    let runtime = match (&spec.node_version, &runner) {
-        (Some(v), _) => {
-            progress.stage(&format!("fetching the official node {v} with npm"));
-            official_node(v, &platform)?
-        }
-        // The host's node runs on the host only: another platform gets the official node
-        // of the same version.
-        (None, _) if platform != host => {
-            let v = match runner {
-                Runner::Host => host_node()?.version,
-                Runner::Container { .. } => image_node(&runner, &entry, out_dir.path())?.version,
-            };
-            progress.stage(&format!(
-                "fetching the official node {v} for {platform} with npm"
-            ));
-            official_node(&v, &platform)?
-        }
-        (None, Runner::Host) => host_node()?,
-        (None, Runner::Container { .. }) => image_node(&runner, &entry, out_dir.path())?,
-    };
+    let runtime = runtime_for(spec, &runner, &entry, &platform, out_dir.path(), progress)?;
     let assets = spec
         .assets
         .iter()
@@ -166,39 +147,84 @@ pub fn build(
     };
     let made = match spec.packer {
         Packer::Sea => make(&ctx, spec.layout)?,
-        Packer::Pkg => {
-            progress.stage("packing with pkg");
-            let exe = out_dir.path().join(&entry.name);
-            super::pkg::pack(&super::pkg::PkgJob {
-                project: &entry.project,
-                entry: &entry.relative,
-                node: &runtime.node,
-                version: &runtime.version,
-                out: &exe,
-            })?;
-            Made::sea(exe, "packed by pkg (--packer pkg)".into())
-        }
+        Packer::Pkg => with_pkg(&ctx)?,
     };
     let root = toolchain.library_root(progress)?;
-    let exe = made.executable.clone();
-    let mut built = Built::new(exe, entry.name.clone(), out_dir);
+    let mut built = Built::new(made.executable.clone(), entry.name.clone(), out_dir);
     let artifact = &mut built.artifact;
     artifact.provenance.vcs = git::describe(&entry.project);
     artifact.provenance.runtime = Some(format!("node {} ({})", runtime.version, runtime.origin));
     artifact.provenance.toolchain = Some(toolchain.describe());
     artifact.provenance.platform = Some(platform);
     artifact.root = root;
+    describe(artifact, made, &runtime, assets, &entry, &mount);
+    Ok(built)
+}
+
+/// The node runtime to build from: `--node-version`'s official one, else the toolchain's own
+/// node; another platform than the host's always gets the official node (of the same version).
+fn runtime_for(
+    spec: &NodeBuild,
+    runner: &Runner,
+    entry: &Entry,
+    platform: &crate::platform::Platform,
+    out_dir: &Path,
+    progress: &dyn Progress,
+) -> Result<Runtime, NodeError> {
+    let native = *platform == crate::platform::Platform::host();
+    let own = || match runner {
+        Runner::Host => host_node(),
+        Runner::Container { .. } => image_node(runner, entry, out_dir),
+    };
+    match &spec.node_version {
+        Some(v) => {
+            progress.stage(&format!("fetching the official node {v} with npm"));
+            official_node(v, platform)
+        }
+        None if native => own(),
+        None => {
+            let v = own()?.version;
+            progress.stage(&format!(
+                "fetching the official node {v} for {platform} with npm"
+            ));
+            official_node(&v, platform)
+        }
+    }
+}
+
+/// `--packer pkg`: pkg makes the executable from the project and the runtime.
+fn with_pkg(ctx: &Ctx) -> Result<Made, NodeError> {
+    ctx.progress.stage("packing with pkg");
+    let exe = ctx.out_dir.join(&ctx.entry.name);
+    super::pkg::pack(&super::pkg::PkgJob {
+        project: &ctx.entry.project,
+        entry: &ctx.entry.relative,
+        node: &ctx.runtime.node,
+        version: &ctx.runtime.version,
+        out: &exe,
+    })?;
+    Ok(Made::sea(exe, "packed by pkg (--packer pkg)".into()))
+}
+
+/// What the layout made, written into the artifact: its files, env, notes and components.
+fn describe(
+    artifact: &mut super::Artifact,
+    made: Made,
+    runtime: &Runtime,
+    assets: Vec<(String, PathBuf)>,
+    entry: &Entry,
+    mount: &Path,
+) {
     artifact.os_files.push(crate::rootfs::hosts_file());
     artifact.ca_env = vec!["NODE_EXTRA_CA_CERTS".into()];
     artifact.notes = made.notes;
     artifact.provenance.layout = Some(made.layout.into());
     artifact.provenance.layout_reason = Some(made.reason);
-    artifact.provenance.components = with_runtime(made.components, &runtime);
+    artifact.provenance.components = with_runtime(made.components, runtime);
     match made.traced {
         None => artifact.files = assets,
-        Some(traced) => lay_out_files(artifact, traced, assets, &entry, &mount),
+        Some(traced) => lay_out_files(artifact, traced, assets, entry, mount),
     }
-    Ok(built)
 }
 
 const APP: &str = crate::appfiles::APP_DIR;
