@@ -73,9 +73,12 @@ impl Addition {
     }
 }
 
-/// Adds every addition to `tree` (the layer that holds binpack's own files). A path binpack
-/// (or an earlier `--add`) put there is refused, except directories both want.
-pub fn add_all(tree: &mut Tree, additions: &[Addition]) -> Result<(), AddError> {
+/// Adds every addition to the last of `trees` (binpack's app layer). A path binpack (or an
+/// earlier `--add`) put in any of them is refused, except directories both want.
+pub fn add_all(trees: &mut [Tree], additions: &[Addition]) -> Result<(), AddError> {
+    let Some((tree, below)) = trees.split_last_mut() else {
+        return Ok(());
+    };
     for a in additions {
         a.check()?;
         let layer = |source| AddError::Layer {
@@ -91,9 +94,12 @@ pub fn add_all(tree: &mut Tree, additions: &[Addition]) -> Result<(), AddError> 
             source,
         })?;
         let mut own = Tree::new();
-        own.copy_from_host(&a.dest, &src).map_err(layer)?;
+        own.copy_from_host(&dest_of(a, &src), &src).map_err(layer)?;
         for (path, node) in own.iter() {
-            match (tree.get(path), node) {
+            let there = tree
+                .get(path)
+                .or_else(|| below.iter().find_map(|t| t.get(path)));
+            match (there, node) {
                 (None, _) | (Some(Node::Dir { .. }), Node::Dir { .. }) => {}
                 _ => {
                     return Err(AddError::Collides {
@@ -116,6 +122,14 @@ pub fn add_all(tree: &mut Tree, additions: &[Addition]) -> Result<(), AddError> 
         }
     }
     Ok(())
+}
+
+/// DEST, or for a file given with `DEST/`, the file in that directory (as COPY does).
+fn dest_of(a: &Addition, src: &std::path::Path) -> String {
+    match (a.dest.ends_with('/') && !src.is_dir(), src.file_name()) {
+        (true, Some(name)) => format!("{}{}", a.dest, name.to_string_lossy()),
+        _ => a.dest.clone(),
+    }
 }
 
 #[cfg(test)]
@@ -147,7 +161,7 @@ mod tests {
         std::os::unix::fs::symlink(dir.path().join("d/f"), dir.path().join("link")).unwrap();
         let link = dir.path().join("link").display().to_string();
         add_all(
-            &mut tree,
+            std::slice::from_mut(&mut tree),
             &[add(&format!("{d}:/tmp")), add(&format!("{link}:/etc/f"))],
         )
         .unwrap();
@@ -163,17 +177,49 @@ mod tests {
             tree.get("tmp/f"),
             Some(Node::File { mode: 0o644, .. })
         ));
-        let e = add_all(&mut tree, &[add(&format!("{d}/f:/etc/passwd"))]).unwrap_err();
+        let e = add_all(
+            std::slice::from_mut(&mut tree),
+            &[add(&format!("{d}/f:/etc/passwd"))],
+        )
+        .unwrap_err();
         assert!(
             e.to_string()
                 .contains("/etc/passwd is a file binpack writes"),
             "{e}"
         );
-        let e = add_all(&mut tree, &[add("/no/such:/x")]).unwrap_err();
+        let e = add_all(std::slice::from_mut(&mut tree), &[add("/no/such:/x")]).unwrap_err();
         assert!(
             e.to_string()
                 .starts_with("--add /no/such:/x: /no/such: No such file"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_dest_ending_in_a_slash_is_a_directory_and_a_fifo_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("app.toml");
+        std::fs::write(&f, "x").unwrap();
+        let mut trees = vec![Tree::new(), Tree::new()];
+        trees[0]
+            .file("/etc/passwd", Content::Bytes(b"root".to_vec()), 0o644)
+            .unwrap();
+        let add = |s: String| -> Addition { s.parse().unwrap() };
+        add_all(&mut trees, &[add(format!("{}:/etc/app/", f.display()))]).unwrap();
+        assert!(matches!(
+            trees[1].get("etc/app/app.toml"),
+            Some(Node::File { .. })
+        ));
+        // A file of a lower layer (the node runtime layer's /etc/passwd) is binpack's too.
+        let e = add_all(&mut trees, &[add(format!("{}:/etc/passwd", f.display()))]).unwrap_err();
+        assert!(matches!(e, AddError::Collides { .. }), "{e}");
+        let fifo = dir.path().join("fifo");
+        assert!(std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success());
+        let e = add_all(&mut trees, &[add(format!("{}:/x", dir.path().display()))]).unwrap_err();
+        assert!(e.to_string().contains("not a regular file"), "{e}");
     }
 }

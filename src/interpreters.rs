@@ -53,7 +53,7 @@ pub fn runtime_of(program: &Path, linkage: &Linkage) -> Option<Runtime> {
             add: Path::new(&lib).is_dir().then_some(lib),
         });
     }
-    if name == "perl" || name.starts_with("perl5") || needs("libperl").is_some() {
+    if versioned(&name, "perl") || needs("libperl").is_some() {
         return Some(Runtime {
             name: "Perl",
             needs: "its modules (/usr/lib/x86_64-linux-gnu/perl*, /usr/share/perl*)".into(),
@@ -61,7 +61,7 @@ pub fn runtime_of(program: &Path, linkage: &Linkage) -> Option<Runtime> {
             add: None,
         });
     }
-    if name.starts_with("ruby") || needs("libruby").is_some() {
+    if versioned(&name, "ruby") || needs("libruby").is_some() {
         return Some(Runtime {
             name: "Ruby",
             needs: "its standard library (/usr/lib/ruby)".into(),
@@ -119,6 +119,13 @@ fn is_sea(path: &Path) -> bool {
         .unwrap_or(false)
 }
 
+/// `perl`, `perl5.36.0`, `ruby3.1`: the runtime's name with only a version after it, not
+/// a program that merely starts with it (`rubyfmt`).
+fn versioned(name: &str, runtime: &str) -> bool {
+    name.strip_prefix(runtime)
+        .is_some_and(|v| v.bytes().all(|b| b.is_ascii_digit() || b == b'.'))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -159,5 +166,12 @@ mod tests {
         assert!(r
             .refusal(Path::new("/x/python3.12"))
             .contains("--base python:3-slim"));
+    }
+
+    #[test]
+    fn a_runtime_name_with_a_version_only() {
+        assert!(versioned("perl5.36.0", "perl") && versioned("ruby3.1", "ruby"));
+        assert!(versioned("ruby", "ruby"));
+        assert!(!versioned("rubyfmt", "ruby") && !versioned("perltidy", "perl"));
     }
 }

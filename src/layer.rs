@@ -104,8 +104,15 @@ impl Tree {
             let target = std::fs::read_link(host).map_err(read_err)?;
             return self.symlink(path, &target.to_string_lossy());
         }
-        if !meta.is_dir() {
+        if meta.is_file() {
             return self.file(path, Content::Host(host.to_path_buf()), mode);
+        }
+        if !meta.is_dir() {
+            // A FIFO would block the read forever; a device or socket has no content to ship.
+            return Err(read_err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "not a regular file, directory or symlink (a FIFO, socket or device)",
+            )));
         }
         self.dir(path, 0o755)?;
         let mut children: Vec<_> = std::fs::read_dir(host)

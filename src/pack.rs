@@ -68,6 +68,8 @@ pub enum PackError {
     Add(#[from] crate::addfiles::AddError),
     #[error(transparent)]
     Sbom(#[from] crate::sbom::SbomError),
+    #[error("--sbom {}: that is where the image goes too ({}); choose another path", sbom.display(), output.display())]
+    SameOutput { sbom: PathBuf, output: PathBuf },
     #[error("nothing to write: give -o FILE, --oci-layout DIR, --push REF or --load")]
     NoOutput,
     #[error("refusing to write {}: it would overwrite the input {}; choose another output path", output.display(), input.display())]
@@ -132,9 +134,7 @@ pub fn image_of(
     let entrypoint = entrypoint_for(artifact);
     let base = base::resolve(&plan, artifact, &entrypoint, &opts.registry, progress)?;
     let mut files = appfiles::app_files(artifact, &base, &entrypoint, opts.ca_bundle.as_ref())?;
-    if let Some(tree) = files.trees.last_mut() {
-        crate::addfiles::add_all(tree, &opts.add)?;
-    }
+    crate::addfiles::add_all(&mut files.trees, &opts.add)?;
     let exe_package = executable_package_into(&mut files, artifact, &base)?;
     let sbom = sbom_into(
         &mut files,
@@ -298,7 +298,22 @@ fn check_outputs(
         .chain(opts.add.iter().map(|a| &a.src));
     let inputs: Vec<(&PathBuf, PathBuf)> =
         inputs.filter_map(|p| Some((p, canonical(p)?))).collect();
-    for out in outputs.iter().filter_map(|o| o.destination()) {
+    // `--sbom FILE` is written too: it must not replace an input or another output.
+    let sbom = opts.sbom.file.as_deref();
+    if let Some(file) = sbom {
+        let same = canonical(file);
+        if let Some(out) = outputs
+            .iter()
+            .filter_map(|o| o.destination())
+            .find(|d| same.is_some() && canonical(d) == same)
+        {
+            return Err(PackError::SameOutput {
+                sbom: file.to_path_buf(),
+                output: out.to_path_buf(),
+            });
+        }
+    }
+    for out in outputs.iter().filter_map(|o| o.destination()).chain(sbom) {
         let Some(dest) = canonical(out) else { continue };
         if let Some((input, _)) = inputs.iter().find(|(_, c)| c.starts_with(&dest)) {
             return Err(PackError::OutputIsInput {

@@ -181,9 +181,14 @@ fn owned_in_lists(root: &Path, wanted: &[String]) -> BTreeMap<String, Vec<String
         if !entry.file_type().is_ok_and(|t| t.is_file()) {
             continue;
         }
-        let Ok(bytes) = fs::read(entry.path()) else {
+        // Bounded like the status file: a root's database is input, not trusted.
+        let mut bytes = Vec::new();
+        let read = fs::File::open(entry.path()).and_then(|f| {
+            std::io::Read::read_to_end(&mut std::io::Read::take(f, DB_LIMIT), &mut bytes)
+        });
+        if read.is_err() {
             continue;
-        };
+        }
         for m in ac.find_iter(&bytes) {
             let start = memchr::memrchr(b'\n', &bytes[..m.start()]).map_or(0, |i| i + 1);
             let end = memchr::memchr(b'\n', &bytes[m.end()..]).map_or(bytes.len(), |i| m.end() + i);
@@ -198,7 +203,8 @@ fn owned_in_lists(root: &Path, wanted: &[String]) -> BTreeMap<String, Vec<String
 
 /// Debian policy's package names: lower-case letters, digits, `+`, `-`, `.`.
 fn is_package_name(name: &str) -> bool {
-    !name.starts_with('.')
+    !name.is_empty()
+        && !name.starts_with('.')
         && name
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"+-.".contains(&b))
@@ -325,5 +331,11 @@ mod tests {
         assert_eq!((p.name.as_str(), p.version.as_str()), ("musl", "1.2.5-r0"));
         let files = database_files(&[p]);
         assert_eq!(files[0].0, "/lib/apk/db/installed");
+    }
+
+    #[test]
+    fn an_empty_package_name_is_no_name() {
+        assert!(!is_package_name("") && !is_package_name(".list"));
+        assert!(is_package_name("libc6") && is_package_name("libstdc++6"));
     }
 }

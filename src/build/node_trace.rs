@@ -73,10 +73,18 @@ pub fn tracer(
         .ancestors()
         .map(|d| d.join("node_modules").join(PACKAGE))
         .find(|p| p.join("package.json").is_file());
-    if let Some(p) = local.filter(|p| p.starts_with(mount)) {
+    let version = version();
+    // The project's own copy only when it is the pinned version: the traced files, and so
+    // the app layer's digest, must not depend on the project's dependency tree.
+    let pinned_here = |p: &std::path::PathBuf| {
+        std::fs::read_to_string(p.join("package.json")).is_ok_and(|t| {
+            serde_json::from_str::<serde_json::Value>(&t)
+                .is_ok_and(|v| v["version"].as_str() == Some(version.as_str()))
+        })
+    };
+    if let Some(p) = local.filter(|p| p.starts_with(mount) && pinned_here(p)) {
         return Ok(runner.path(&p).into_os_string());
     }
-    let version = version();
     let what = format!("npm install {PACKAGE}@{version}");
     if runner.in_container() {
         progress.stage(&format!("{what} into the cache volume (once)"));
