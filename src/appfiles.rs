@@ -29,6 +29,12 @@ pub enum FilesError {
     Layer(#[from] LayerError),
     #[error(transparent)]
     Closure(#[from] ClosureError),
+    #[error("the native addon {addon} is built for {has}, not {wants}: npm installed the host's; install the project's dependencies for {wants} (npm ci --cpu/--os, or in a toolchain container of that platform), or leave the addon out")]
+    ForeignAddon {
+        addon: String,
+        has: String,
+        wants: String,
+    },
     #[error("the CA bundle {}: {source}", path.display())]
     CaBundle {
         path: PathBuf,
@@ -103,6 +109,7 @@ pub fn app_files(
         for (rel, host) in &artifact.app_layer {
             app.copy_from_host(&format!("{APP_DIR}/{rel}"), host)?;
         }
+        check_addons(artifact)?;
         if base.image().is_none() {
             let libs = addon_libraries(artifact, base.libraries())?;
             closure::add_to_tree(&artifact.root, &libs, &mut app)?;
@@ -110,6 +117,44 @@ pub fn app_files(
         trees.push(app);
     }
     Ok(AppFiles { trees, env })
+}
+
+/// Refuses a native addon of another machine than the image's (the host's addon in an
+/// arm64 image built on amd64): it would fail when node loads it.
+fn check_addons(artifact: &Artifact) -> Result<(), FilesError> {
+    let Some(wants) = &artifact.provenance.platform else {
+        return Ok(());
+    };
+    let addons = artifact
+        .app_layer
+        .iter()
+        .filter(|(r, _)| r.ends_with(".node"));
+    for (rel, host) in addons {
+        let Some(has) = elf_platform(host) else {
+            continue;
+        };
+        if has.os != wants.os || has.arch != wants.arch {
+            return Err(FilesError::ForeignAddon {
+                addon: format!("{APP_DIR}/{rel}"),
+                has: has.to_string(),
+                wants: wants.to_string(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The platform an ELF file (a shared object too) is built for, from its header alone.
+fn elf_platform(path: &std::path::Path) -> Option<crate::platform::Platform> {
+    use std::io::Read;
+    let mut head = [0u8; 64];
+    let n = std::fs::File::open(path)
+        .and_then(|mut f| f.read(&mut head))
+        .ok()?;
+    let h = goblin::elf::Elf::parse_header(&head[..n]).ok()?;
+    let is_64 = h.e_ident[goblin::elf::header::EI_CLASS] == goblin::elf::header::ELFCLASS64;
+    let little = h.e_ident[goblin::elf::header::EI_DATA] == goblin::elf::header::ELFDATA2LSB;
+    crate::platform::Platform::from_elf_machine(h.e_machine, is_64, little)
 }
 
 /// The libraries the app layer's native addons (`.node`) need beyond `have` (the runtime's),

@@ -354,3 +354,33 @@ fn cargo_builds_each_target_and_names_a_missing_one() {
     );
     assert!(!tmp.path().join("s390x.tar").exists());
 }
+
+/// The host's native addon (bufferutil's linux-x64 prebuild, from the corpus) in an arm64
+/// image would fail when node loads it: refused at build time, naming the addon, nothing written.
+#[test]
+#[ignore = "needs node and npm (the corpus installed by scripts/install-deps.sh all)"]
+fn a_host_addon_in_an_arm64_image_is_refused() {
+    need(&["node", "npm"]);
+    let project = repo().join("tests/corpus/node/bufferutil");
+    assert!(
+        project.join("node_modules/bufferutil").is_dir(),
+        "{} has no node_modules: run scripts/install-deps.sh all",
+        project.display()
+    );
+    let cache = tempfile::tempdir().unwrap();
+    let out = cache.path().join("bu.tar");
+    let r = binpack_in(cache.path())
+        .args(["node", "--platform", "linux/arm64", "-o"])
+        .arg(&out)
+        .arg(&project)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert_eq!(r.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("bufferutil/prebuilds/linux-x64/bufferutil.node")
+            && err.contains("built for linux/amd64, not linux/arm64/v8"),
+        "{err}"
+    );
+    assert!(!out.exists(), "a refused build wrote {}", out.display());
+}
