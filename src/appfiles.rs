@@ -168,7 +168,7 @@ fn addon_libraries(artifact: &Artifact, have: &[Resolved]) -> Result<Vec<Resolve
         .iter()
         .filter(|(r, _)| r.ends_with(".node"))
     {
-        let Ok(linkage) = crate::inspect::inspect_file(host) else {
+        let Ok(linkage) = crate::inspect::inspect_shared_object(host) else {
             continue;
         };
         let image_path = format!("{APP_DIR}/{rel}");

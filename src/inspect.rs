@@ -158,6 +158,16 @@ fn not_regular(path: &Path, e: NotRegular) -> InspectError {
 
 /// Inspects the ELF at `path`.
 pub fn inspect_file(path: &Path) -> Result<Linkage, InspectError> {
+    inspect_path(path, false)
+}
+
+/// Like [`inspect_file`], for a shared object that is loaded, not run (a node `.node`
+/// addon): what it needs from the loader.
+pub fn inspect_shared_object(path: &Path) -> Result<Linkage, InspectError> {
+    inspect_path(path, true)
+}
+
+fn inspect_path(path: &Path, library: bool) -> Result<Linkage, InspectError> {
     let (mut file, meta) = open_regular(path).map_err(|e| not_regular(path, e))?;
     let io = |source| InspectError::Io {
         path: path.to_path_buf(),
@@ -169,14 +179,20 @@ pub fn inspect_file(path: &Path) -> Result<Linkage, InspectError> {
         .try_reserve_exact(meta.len().try_into().unwrap_or(usize::MAX))
         .map_err(|e| io(std::io::Error::new(std::io::ErrorKind::OutOfMemory, e)))?;
     file.read_to_end(&mut bytes).map_err(io)?;
-    inspect_bytes(&bytes, path)
+    inspect_elf(&bytes, path, library)
 }
 
 /// Inspects ELF bytes; `path` only names the file in errors.
 pub fn inspect_bytes(bytes: &[u8], path: &Path) -> Result<Linkage, InspectError> {
+    inspect_elf(bytes, path, false)
+}
+
+fn inspect_elf(bytes: &[u8], path: &Path, library: bool) -> Result<Linkage, InspectError> {
     check_ident(bytes, path)?;
     let elf = Elf::parse(bytes).map_err(|e| malformed(path, e.to_string()))?;
-    check_kind(&elf, path)?;
+    if !(library && elf.header.e_type == header::ET_DYN) {
+        check_kind(&elf, path)?;
+    }
     let platform = Platform::from_elf_machine(elf.header.e_machine, elf.is_64, elf.little_endian)
         .ok_or_else(|| InspectError::UnsupportedMachine {
         path: path.to_path_buf(),

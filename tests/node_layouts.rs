@@ -486,3 +486,53 @@ fn files_layout_ships_whole_what_the_tracer_cannot_follow() {
         );
     }
 }
+
+/// A native addon that links a system library beyond node's own gets that library, and what
+/// it needs, in the app layer. Debian's libcurl stands in for an addon (a `.node` is a shared
+/// object; node would refuse this one when loading it, binpack only reads what it links).
+#[test]
+#[ignore = "needs node and npm"]
+fn an_addons_system_libraries_come_with_it() {
+    need(&["node", "npm"]);
+    let libcurl = Path::new("/usr/lib/x86_64-linux-gnu/libcurl.so.4");
+    assert!(libcurl.exists(), "this test reads {}", libcurl.display());
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::copy(libcurl, d.join("curl.node")).unwrap();
+    std::fs::create_dir(d.join("node_modules")).unwrap();
+    std::fs::write(
+        d.join("package.json"),
+        r#"{"name":"addon","version":"1.0.0","main":"index.js"}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("index.js"),
+        "try { require('./curl.node') } catch (e) {}\n",
+    )
+    .unwrap();
+    let layout = d.join("layout");
+    ok(binpack()
+        .args(["node", "--layout", "files", "--oci-layout"])
+        .arg(&layout)
+        .arg(d));
+    let index = fixture::json(&layout.join("index.json"));
+    let manifest = fixture::json(&fixture::blob(&layout, &index["manifests"][0]["digest"]));
+    let app = manifest["layers"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    let names: Vec<String> = fixture::layer_entries(&fixture::blob(&layout, &app["digest"]))
+        .into_iter()
+        .map(|e| e.0)
+        .collect();
+    for lib in ["libnghttp2.so", "libssl.so", "libssh2.so"] {
+        assert!(
+            names
+                .iter()
+                .any(|n| n.contains(lib) && !n.ends_with("curl.node")),
+            "the app layer has no {lib}: {names:?}"
+        );
+    }
+}
