@@ -19,17 +19,6 @@ fn binpack_in(cache: &Path) -> Command {
     c
 }
 
-/// `skopeo inspect --raw` of a pushed reference.
-fn raw_manifest(reference: &str) -> Value {
-    let out = ok(Command::new("skopeo").args([
-        "inspect",
-        "--raw",
-        "--tls-verify=false",
-        &format!("docker://{reference}"),
-    ]));
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
 /// The index's platforms as `os/arch[/variant]`, checking there is nothing but images in it.
 fn index_platforms(index: &Value) -> Vec<String> {
     assert_eq!(

@@ -264,17 +264,6 @@ fn express_packages_and_node_are_seen() {
     );
 }
 
-/// A manifest or index as `skopeo inspect --raw` gets it.
-fn raw(reference: &str) -> Value {
-    let out = ok(Command::new("skopeo").args([
-        "inspect",
-        "--raw",
-        "--tls-verify=false",
-        &format!("docker://{reference}"),
-    ]));
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
 #[test]
 #[ignore = "needs docker-registry and skopeo"]
 fn pushed_image_gets_its_sbom_attached_once() {
@@ -298,11 +287,11 @@ fn pushed_image_gets_its_sbom_attached_once() {
 
     // This registry (distribution 2.8) has no referrers API: the tag fallback holds it.
     let repo = format!("127.0.0.1:{}/sbom/id", reg.port);
-    let index = raw(&format!("{repo}:{}", digest.replace(':', "-")));
+    let index = raw_manifest(&format!("{repo}:{}", digest.replace(':', "-")));
     let listed = index["manifests"].as_array().unwrap();
     assert_eq!(listed.len(), 1, "pushed twice, attached twice: {index}");
     assert_eq!(listed[0]["artifactType"], "application/spdx+json");
-    let artifact = raw(&format!("{repo}@{}", listed[0]["digest"].as_str().unwrap()));
+    let artifact = raw_manifest(&format!("{repo}@{}", listed[0]["digest"].as_str().unwrap()));
     assert_eq!(artifact["subject"]["digest"], digest.as_str(), "{artifact}");
     assert_eq!(artifact["layers"][0]["mediaType"], "application/spdx+json");
 }

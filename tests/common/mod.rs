@@ -12,7 +12,7 @@ pub mod fixture;
 pub mod registry;
 
 #[allow(unused_imports)]
-pub use registry::Registry;
+pub use registry::{raw_manifest, Registry};
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

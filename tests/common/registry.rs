@@ -77,3 +77,14 @@ impl Drop for Registry {
         let _ = self.child.wait();
     }
 }
+
+/// A pushed manifest or index as `skopeo inspect --raw` (an independent client) gets it.
+pub fn raw_manifest(reference: &str) -> serde_json::Value {
+    let out = ok(Command::new("skopeo").args([
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        &format!("docker://{reference}"),
+    ]));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
