@@ -6,6 +6,7 @@
 use crate::base::ResolvedBase;
 use crate::build::Artifact;
 use crate::closure::{self, ClosureError, Origin, Resolved};
+use crate::inspect::Linkage;
 use crate::layer::{Content, LayerError, Tree};
 use crate::rootfs;
 use std::path::PathBuf;
@@ -109,9 +110,9 @@ pub fn app_files(
         for (rel, host) in &artifact.app_layer {
             app.copy_from_host(&format!("{APP_DIR}/{rel}"), host)?;
         }
-        check_addons(artifact)?;
+        let addons = addons(artifact)?;
         if base.image().is_none() {
-            let libs = addon_libraries(artifact, base.libraries())?;
+            let libs = addon_libraries(artifact, &addons, base.libraries())?;
             closure::add_to_tree(&artifact.root, &libs, &mut app)?;
         }
         trees.push(app);
@@ -119,50 +120,12 @@ pub fn app_files(
     Ok(AppFiles { trees, env })
 }
 
-/// Refuses a native addon of another machine than the image's (the host's addon in an
-/// arm64 image built on amd64): it would fail when node loads it.
-fn check_addons(artifact: &Artifact) -> Result<(), FilesError> {
-    let Some(wants) = &artifact.provenance.platform else {
-        return Ok(());
-    };
-    let addons = artifact
-        .app_layer
-        .iter()
-        .filter(|(r, _)| r.ends_with(".node"));
-    for (rel, host) in addons {
-        let Some(has) = elf_platform(host) else {
-            continue;
-        };
-        if has.os != wants.os || has.arch != wants.arch {
-            return Err(FilesError::ForeignAddon {
-                addon: format!("{APP_DIR}/{rel}"),
-                has: has.to_string(),
-                wants: wants.to_string(),
-            });
-        }
-    }
-    Ok(())
-}
-
-/// The platform an ELF file (a shared object too) is built for, from its header alone.
-fn elf_platform(path: &std::path::Path) -> Option<crate::platform::Platform> {
-    use std::io::Read;
-    let mut head = [0u8; 64];
-    let n = std::fs::File::open(path)
-        .and_then(|mut f| f.read(&mut head))
-        .ok()?;
-    let h = goblin::elf::Elf::parse_header(&head[..n]).ok()?;
-    let is_64 = h.e_ident[goblin::elf::header::EI_CLASS] == goblin::elf::header::ELFCLASS64;
-    let little = h.e_ident[goblin::elf::header::EI_DATA] == goblin::elf::header::ELFDATA2LSB;
-    crate::platform::Platform::from_elf_machine(h.e_machine, is_64, little)
-}
-
-/// The libraries the app layer's native addons (`.node`) need beyond `have` (the runtime's),
-/// resolved from the root as the loader would: an addon built against a system library
-/// (better-sqlite3 against libsqlite3) finds it. A `.node` that is not an ELF is node's to
-/// refuse when it loads it.
-fn addon_libraries(artifact: &Artifact, have: &[Resolved]) -> Result<Vec<Resolved>, FilesError> {
-    let mut out: Vec<Resolved> = Vec::new();
+/// The app layer's native addons (`.node`), each read once: (image path, what it links).
+/// One of another machine than the image's (the host's addon in an arm64 image built on
+/// amd64) is refused: it would fail when node loads it. A `.node` that is not an ELF is
+/// node's to refuse when it loads it.
+fn addons(artifact: &Artifact) -> Result<Vec<(String, Linkage)>, FilesError> {
+    let mut out = Vec::new();
     for (rel, host) in artifact
         .app_layer
         .iter()
@@ -172,11 +135,36 @@ fn addon_libraries(artifact: &Artifact, have: &[Resolved]) -> Result<Vec<Resolve
             continue;
         };
         let image_path = format!("{APP_DIR}/{rel}");
+        if let Some(wants) = &artifact.provenance.platform {
+            let has = &linkage.platform;
+            if has.os != wants.os || has.arch != wants.arch {
+                return Err(FilesError::ForeignAddon {
+                    addon: image_path,
+                    has: has.to_string(),
+                    wants: wants.to_string(),
+                });
+            }
+        }
+        out.push((image_path, linkage));
+    }
+    Ok(out)
+}
+
+/// The libraries `addons` need beyond `have` (the runtime's), resolved from the root as the
+/// loader would: an addon built against a system library (better-sqlite3 against
+/// libsqlite3) finds it.
+fn addon_libraries(
+    artifact: &Artifact,
+    addons: &[(String, Linkage)],
+    have: &[Resolved],
+) -> Result<Vec<Resolved>, FilesError> {
+    let mut out: Vec<Resolved> = Vec::new();
+    for (image_path, linkage) in addons {
         let origin = Origin {
-            image_path: &image_path,
+            image_path,
             root_path: None,
         };
-        for lib in closure::resolve(&artifact.root, &linkage, &origin)? {
+        for lib in closure::resolve(&artifact.root, linkage, &origin)? {
             // Beside the addon ($ORIGIN): shipped with the app's files, if the tracer saw it.
             let known = |l: &Resolved| l.path == lib.path;
             if lib.image_path.is_none() && !have.iter().any(known) && !out.iter().any(known) {
