@@ -285,7 +285,8 @@ pub fn pack_all(
 }
 
 /// Refuses, before anything is written, an output that is one of the inputs (or, for a
-/// layout directory, holds one): it would be replaced by the image made from it.
+/// layout directory, holds one): it would be replaced by the image made from it; and one
+/// that exists and is not what binpack writes there (`-o main.go`).
 fn check_outputs(
     artifacts: &[&Artifact],
     opts: &PackOptions,
@@ -322,7 +323,10 @@ fn check_outputs(
             });
         }
     }
-    Ok(())
+    for o in outputs {
+        o.check()?;
+    }
+    Ok(crate::sbom::check_beside(&opts.sbom)?)
 }
 
 /// `p` with links and `..` resolved; for a path that does not exist yet, its parent's

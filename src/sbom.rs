@@ -164,6 +164,17 @@ pub struct SbomOptions {
     pub file: Option<PathBuf>,
 }
 
+/// Refuses a `--sbom FILE` that exists and is not an SPDX JSON document (a source file named
+/// by mistake), before anything is written.
+pub fn check_beside(opts: &SbomOptions) -> Result<(), EmitError> {
+    let is_spdx =
+        |head: &[u8]| head.starts_with(b"{") && head.windows(12).any(|w| w == b"\"spdxVersion");
+    match &opts.file {
+        Some(file) => crate::emit::replaceable(file, "an SPDX JSON document", is_spdx),
+        None => Ok(()),
+    }
+}
+
 /// Writes each image's SBOM to `--sbom FILE`; with several platforms, one file each, named
 /// with the platform (`app.linux-arm64-v8.spdx.json` for `app.spdx.json`).
 pub fn write_beside(opts: &SbomOptions, built: &[PlatformImage]) -> Result<(), EmitError> {
