@@ -567,8 +567,9 @@ fn is_missing(e: &std::io::Error) -> bool {
     e.kind() == std::io::ErrorKind::NotFound || e.kind() == std::io::ErrorKind::NotADirectory
 }
 
-/// Reads the regular file at `path` in the root, at most `limit` bytes.
-fn read_regular(root: &Path, path: &str, limit: u64) -> Result<Vec<u8>, ClosureError> {
+/// The regular file at `path` in the root, symlinks followed inside the root, open; and its
+/// host path.
+pub fn open_in_root(root: &Path, path: &str) -> Result<(fs::File, PathBuf), ClosureError> {
     let real = walk(root, path, &mut |_, _| {})?;
     let host = host_path(root, &real);
     let (file, _) = open_regular(&host).map_err(|e| ClosureError::Io {
@@ -578,6 +579,12 @@ fn read_regular(root: &Path, path: &str, limit: u64) -> Result<Vec<u8>, ClosureE
             NotRegular::Kind(kind) => std::io::Error::other(format!("{kind}, not a regular file")),
         },
     })?;
+    Ok((file, host))
+}
+
+/// Reads the regular file at `path` in the root, at most `limit` bytes.
+fn read_regular(root: &Path, path: &str, limit: u64) -> Result<Vec<u8>, ClosureError> {
+    let (file, host) = open_in_root(root, path)?;
     let mut bytes = Vec::new();
     file.take(limit)
         .read_to_end(&mut bytes)

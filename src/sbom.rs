@@ -53,7 +53,37 @@ impl File {
 
     /// The host file `host` at `path` in the image.
     pub fn of_host(path: &str, host: &Path) -> std::io::Result<File> {
-        Ok(File::of_bytes(path, &std::fs::read(host)?))
+        File::of_reader(path, std::fs::File::open(host)?)
+    }
+
+    /// The bytes `r` reads, at `path` in the image; streamed (a library may be large).
+    fn of_reader(path: &str, mut r: impl std::io::Read) -> std::io::Result<File> {
+        let (mut sha1, mut sha256) = (Sha1::new(), Sha256::new());
+        let mut buf = vec![0; 64 * 1024];
+        loop {
+            match r.read(&mut buf)? {
+                0 => break,
+                n => {
+                    sha1.update(&buf[..n]);
+                    sha256.update(&buf[..n]);
+                }
+            }
+        }
+        Ok(File {
+            path: path.to_string(),
+            sha1: hex(&sha1.finalize()),
+            sha256: hex(&sha256.finalize()),
+        })
+    }
+
+    /// The library at `lib` in `root` (symlinks followed inside the root, as the closure
+    /// resolved it), at `path` in the image.
+    fn of_root(path: &str, root: &Path, lib: &str) -> Result<File, SbomError> {
+        let (file, host) = crate::closure::open_in_root(root, lib).map_err(|e| SbomError {
+            path: root.join(lib.trim_start_matches('/')),
+            source: std::io::Error::other(e.to_string()),
+        })?;
+        File::of_reader(path, file).map_err(|source| SbomError { path: host, source })
     }
 }
 
@@ -238,9 +268,8 @@ pub fn for_image(
     let libs = base.libraries();
     let mut files = Vec::new();
     for lib in libs.iter().filter(|l| l.package.is_none()) {
-        let host = artifact.root.join(lib.path.trim_start_matches('/'));
         let at = lib.image_path.as_deref().unwrap_or(&lib.path);
-        files.push(File::of_host(at, &host).map_err(err(&host))?);
+        files.push(File::of_root(at, &artifact.root, &lib.path)?);
     }
     let ca_path = match base.image() {
         Some(_) => IMAGE_BASE_CA_PATH,
@@ -571,6 +600,19 @@ fn uuid_of(h: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_library_is_hashed_inside_its_root_through_an_absolute_link() {
+        let root = tempfile::tempdir().unwrap();
+        let lib = root.path().join("opt/binpack-test/lib");
+        std::fs::create_dir_all(&lib).unwrap();
+        std::fs::write(lib.join("libreal.so.1"), b"in the root").unwrap();
+        // Followed on the host, this link would name a file the host does not have.
+        std::os::unix::fs::symlink("/opt/binpack-test/lib/libreal.so.1", lib.join("libx.so"))
+            .unwrap();
+        let f = File::of_root("/lib/libx.so", root.path(), "/opt/binpack-test/lib/libx.so");
+        assert_eq!(f.unwrap(), File::of_bytes("/lib/libx.so", b"in the root"));
+    }
 
     #[test]
     fn each_platform_gets_its_own_file_beside() {
