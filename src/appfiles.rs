@@ -22,6 +22,8 @@ pub struct AppFiles {
     pub trees: Vec<Tree>,
     /// What the files need (SSL_CERT_FILE), under the artifact's and the user's.
     pub env: Vec<String>,
+    /// The libraries copied from the root: the closure's, then native addons'.
+    pub libraries: Vec<Resolved>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -66,7 +68,7 @@ pub fn app_files(
 ) -> Result<AppFiles, FilesError> {
     let mut tree = Tree::new();
     closure::add_to_tree(&artifact.root, base.libraries(), &mut tree)?;
-    add_package_metadata(&artifact.root, base.libraries(), &mut tree)?;
+    add_package_metadata(&artifact.root, base.libraries(), &mut tree, true)?;
     let ca = match ca_bundle {
         Some(p) => {
             std::fs::metadata(p).map_err(|source| FilesError::CaBundle {
@@ -105,6 +107,7 @@ pub fn app_files(
         0o755,
     )?;
     let mut trees = vec![tree];
+    let mut libraries = base.libraries().to_vec();
     if !artifact.app_layer.is_empty() {
         let mut app = Tree::new();
         for (rel, host) in &artifact.app_layer {
@@ -114,10 +117,16 @@ pub fn app_files(
         if base.image().is_none() {
             let libs = addon_libraries(artifact, &addons, base.libraries())?;
             closure::add_to_tree(&artifact.root, &libs, &mut app)?;
+            addon_package_metadata(&artifact.root, base.libraries(), &libs, &mut app)?;
+            libraries.extend(libs);
         }
         trees.push(app);
     }
-    Ok(AppFiles { trees, env })
+    Ok(AppFiles {
+        trees,
+        env,
+        libraries,
+    })
 }
 
 /// The app layer's native addons (`.node`), each read once: (image path, what it links).
@@ -175,6 +184,26 @@ fn addon_libraries(
     Ok(out)
 }
 
+/// The package entries of the addons' libraries `libs`, in the app layer, beside the
+/// closure's (`closure`) in the runtime layer.
+fn addon_package_metadata(
+    root: &std::path::Path,
+    closure: &[Resolved],
+    libs: &[Resolved],
+    app: &mut Tree,
+) -> Result<(), LayerError> {
+    // apk keeps one database file: the app layer's copy, laid over, must list all.
+    let mut owners = libs.iter().filter_map(|l| l.package.as_ref());
+    let apk = owners.any(|p| p.manager == crate::packages::Manager::Apk);
+    let listed: Vec<Resolved> = match apk {
+        true => closure.iter().chain(libs).cloned().collect(),
+        false => libs.to_vec(),
+    };
+    // os-release is in the runtime layer already when a closure library has an owner.
+    let os_release = closure.iter().all(|l| l.package.is_none());
+    add_package_metadata(root, &listed, app, os_release)
+}
+
 /// `NAME=<bundle>` for each of `names`, the bundle being what SSL_CERT_FILE names in `env`.
 fn ca_aliases(env: &[String], names: &[String]) -> Vec<String> {
     let bundle = env.iter().find_map(|kv| kv.strip_prefix("SSL_CERT_FILE="));
@@ -184,12 +213,14 @@ fn ca_aliases(env: &[String], names: &[String]) -> Vec<String> {
     }
 }
 
-/// What scanners read to see the closure's OS packages: their database entries
-/// (distroless-style `status.d/<pkg>`, or apk's db) and the root's `/etc/os-release`.
+/// What scanners read to see the OS packages of `libs`: their database entries
+/// (distroless-style `status.d/<pkg>`, or apk's db) and, with `os_release`, the root's
+/// `/etc/os-release`.
 fn add_package_metadata(
     root: &std::path::Path,
     libs: &[closure::Resolved],
     tree: &mut Tree,
+    os_release: bool,
 ) -> Result<(), LayerError> {
     let owners: Vec<_> = libs.iter().filter_map(|l| l.package.as_ref()).collect();
     if owners.is_empty() {
@@ -198,8 +229,11 @@ fn add_package_metadata(
     for (path, bytes) in crate::packages::database_files(&owners) {
         tree.file(&path, Content::Bytes(bytes), 0o644)?;
     }
-    if let Some(os) = crate::packages::os_release(root) {
-        tree.file("/etc/os-release", Content::Bytes(os.into_bytes()), 0o644)?;
+    match crate::packages::os_release(root) {
+        Some(os) if os_release => {
+            tree.file("/etc/os-release", Content::Bytes(os.into_bytes()), 0o644)?
+        }
+        _ => {}
     }
     Ok(())
 }

@@ -190,7 +190,12 @@ fn sbom_into(
     }
     let (name, ca, mtime) = (&artifact.name, opts.ca_bundle.as_ref(), opts.run.mtime());
     let linkage = &plan.linkage;
-    let doc = crate::sbom::for_image(name, artifact, linkage, base, ca, exe_package, mtime)?;
+    let from = crate::sbom::FromRoot {
+        base,
+        libraries: &files.libraries,
+        exe_package,
+    };
+    let doc = crate::sbom::for_image(name, artifact, linkage, &from, ca, mtime)?;
     appfiles::add_sbom(files, name, doc.clone()).map_err(FilesError::from)?;
     Ok(Some(doc))
 }

@@ -7,6 +7,7 @@
 use crate::appfiles::IMAGE_BASE_CA_PATH;
 use crate::base::ResolvedBase;
 use crate::build::{Artifact, Component, Ecosystem};
+use crate::closure::Resolved;
 use crate::emit::EmitError;
 use crate::goinfo::GoInfo;
 use crate::inspect::Linkage;
@@ -249,23 +250,29 @@ pub struct SbomError {
     source: std::io::Error,
 }
 
-/// The SBOM of the image of the program `name`, `artifact` (owned by `exe_package` when a
-/// package of the root holds it) on `base`: `linkage` for the Go build info,
-/// `ca_bundle` when the user gave one.
+/// What of the root is in an image: its base, the libraries copied from the root (the
+/// closure's and a native addon's), and the package owning the executable, if any.
+pub struct FromRoot<'a> {
+    pub base: &'a ResolvedBase,
+    pub libraries: &'a [Resolved],
+    pub exe_package: Option<&'a Package>,
+}
+
+/// The SBOM of the image of the program `name`, `artifact` with what it takes `from` the
+/// root: `linkage` for the Go build info, `ca_bundle` when the user gave one.
 pub fn for_image(
     name: &str,
     artifact: &Artifact,
     linkage: &Linkage,
-    base: &ResolvedBase,
+    from: &FromRoot,
     ca_bundle: Option<&PathBuf>,
-    exe_package: Option<&Package>,
     created: u64,
 ) -> Result<Vec<u8>, SbomError> {
     let err = |path: &Path| {
         let path = path.to_path_buf();
         move |source| SbomError { path, source }
     };
-    let libs = base.libraries();
+    let (base, libs, exe_package) = (from.base, from.libraries, from.exe_package);
     let mut files = Vec::new();
     for lib in libs.iter().filter(|l| l.package.is_none()) {
         let at = lib.image_path.as_deref().unwrap_or(&lib.path);
