@@ -204,14 +204,14 @@ const CASES: &[Case] = &[
     },
     Case {
         dir: "http-server",
-        covers: "extension-less bin by path; requires an uninstalled package (spdy)",
+        covers: "bin by path, no extension; requires absent spdy",
         entry: "node_modules/http-server/bin/http-server",
         args: &[],
         check: Check::Serves("Index of /"),
     },
     Case {
         dir: JSON_SERVER,
-        covers: "a dependency's CLI run from the app, reads the app's db.json",
+        covers: "dependency CLI run in the app, reads its db.json",
         entry: "node_modules/json-server/lib/bin.js",
         args: &["db.json"],
         check: Check::Serves(r#"<a href="posts">/posts</a>"#),
