@@ -129,11 +129,18 @@ pub fn app_files(
     })
 }
 
-/// The app layer's native addons (`.node`), each read once: (image path, what it links).
+/// A native addon of the app layer: where it is in the image and on the host, what it links.
+struct Addon {
+    image_path: String,
+    host: PathBuf,
+    linkage: Linkage,
+}
+
+/// The app layer's native addons (`.node`), each read once.
 /// One of another machine than the image's (the host's addon in an arm64 image built on
 /// amd64) is refused: it would fail when node loads it. A `.node` that is not an ELF is
 /// node's to refuse when it loads it.
-fn addons(artifact: &Artifact) -> Result<Vec<(String, Linkage)>, FilesError> {
+fn addons(artifact: &Artifact) -> Result<Vec<Addon>, FilesError> {
     let mut out = Vec::new();
     for (rel, host) in artifact
         .app_layer
@@ -154,7 +161,11 @@ fn addons(artifact: &Artifact) -> Result<Vec<(String, Linkage)>, FilesError> {
                 });
             }
         }
-        out.push((image_path, linkage));
+        out.push(Addon {
+            image_path,
+            host: host.clone(),
+            linkage,
+        });
     }
     Ok(out)
 }
@@ -164,19 +175,26 @@ fn addons(artifact: &Artifact) -> Result<Vec<(String, Linkage)>, FilesError> {
 /// libsqlite3) finds it.
 fn addon_libraries(
     artifact: &Artifact,
-    addons: &[(String, Linkage)],
+    addons: &[Addon],
     have: &[Resolved],
 ) -> Result<Vec<Resolved>, FilesError> {
     let mut out: Vec<Resolved> = Vec::new();
-    for (image_path, linkage) in addons {
+    let traced: Vec<String> = (artifact.app_layer.iter())
+        .map(|(rel, _)| format!("{APP_DIR}/{rel}"))
+        .collect();
+    for addon in addons {
+        // $ORIGIN is the addon's directory in the project (sharp's libvips is in a package
+        // beside it, `$ORIGIN/../../sharp-libvips-linux-x64/lib`), seen under /app.
+        let root_path = Origin::root_path_of(&artifact.root, &addon.host);
         let origin = Origin {
-            image_path,
-            root_path: None,
+            image_path: &addon.image_path,
+            root_path: root_path.as_deref(),
         };
-        for lib in closure::resolve(&artifact.root, linkage, &origin)? {
-            // Beside the addon ($ORIGIN): shipped with the app's files, if the tracer saw it.
+        for lib in closure::resolve(&artifact.root, &addon.linkage, &origin)? {
             let known = |l: &Resolved| l.path == lib.path;
-            if lib.image_path.is_none() && !have.iter().any(known) && !out.iter().any(known) {
+            // Found beside the addon: shipped already when the tracer saw it.
+            let seen = lib.image_path.as_ref().is_some_and(|p| traced.contains(p));
+            if !seen && !have.iter().any(known) && !out.iter().any(known) {
                 out.push(lib);
             }
         }

@@ -216,6 +216,13 @@ const CASES: &[Case] = &[
         args: &["db.json"],
         check: Check::Serves(r#"<a href="posts">/posts</a>"#),
     },
+    Case {
+        dir: "sharp",
+        covers: "prebuilt addon, libvips beside it via $ORIGIN",
+        entry: ".",
+        args: &[],
+        check: Check::Prints(&["sharp made png 4x3 vips 8.17.2"]),
+    },
 ];
 
 /// The case that fetches from an HTTPS server on the host, whose certificate the test's CA signs.

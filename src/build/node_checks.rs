@@ -185,7 +185,11 @@ fn kind_of(head: &str) -> Option<Kind> {
 
 /// The bare package an error says esbuild could not resolve (`Could not resolve "spdy"`).
 fn missing_package(head: &str) -> Option<String> {
-    let name = head.split("Could not resolve \"").nth(1)?.split('"').next()?;
+    let name = head
+        .split("Could not resolve \"")
+        .nth(1)?
+        .split('"')
+        .next()?;
     let bare = !name.starts_with(['.', '/']) && !name.ends_with(".node") && !name.is_empty();
     bare.then(|| name.to_string())
 }
