@@ -8,6 +8,7 @@
 //! never reported as passed when it checked nothing.
 #![allow(dead_code)]
 
+pub mod corpus;
 pub mod fixture;
 pub mod registry;
 
