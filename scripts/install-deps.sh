@@ -7,12 +7,13 @@
 #                                  engine, and for multi-arch: qemu-user-static
 #                                  (qemu-aarch64 registered with binfmt_misc), libc6:arm64 and
 #                                  libstdc++6:arm64, gcc-aarch64-linux-gnu, the Rust target
-#                                  aarch64-unknown-linux-gnu, and the node corpus's npm packages
+#                                  aarch64-unknown-linux-gnu, the node corpus's npm packages,
+#                                  the Go corpus's golang-*-dev sources and the crates corpus
 # Touches nothing beyond: one apt source file for backports, dpkg's arm64 architecture, the
 # packages, a venv in /opt/binpack-scan-venv linked into /usr/local/bin, cargo-fuzz and the
 # aarch64 target in ~/.cargo and ~/.rustup, the binfmt_misc mount and its qemu-aarch64 entry
-# (until reboot), a dockerd process, and tests/corpus/node/*/node_modules with node's headers
-# in target/test-cache.
+# (until reboot), a dockerd process, tests/corpus/node/*/node_modules with node's headers
+# in target/test-cache, and the crates corpus in target/test-cache/cargo-corpus and ~/.cargo.
 set -euo pipefail
 
 want=${1:-all}
@@ -125,6 +126,52 @@ install_corpus() {
   done
 }
 
+# The Go corpus (tests/go_corpus.rs): real Go programs from Debian bookworm's packaged
+# sources under /usr/share/gocode (GOPATH mode), pinned. golang-filippo-age-dev does not
+# depend on the edwards25519 sources its agessh package imports, so they are named here.
+GO_CORPUS=(
+  golang-github-pelletier-go-toml.v2-dev=2.0.6-1
+  golang-github-itchyny-gojq-dev=0.12.11-1
+  golang-github-go-chi-chi-dev=5.0.7-1
+  golang-filippo-age-dev=1.1.1-1
+  golang-filippo-edwards25519-dev=1.0.0~rc1+git20210721-0.1
+  golang-github-cpuguy83-go-md2man-v2-dev=2.0.2+ds1-1
+)
+install_go_corpus() {
+  local pkg missing=()
+  for pkg in "${GO_CORPUS[@]}"; do
+    if [ "$(dpkg-query -W -f='${Version}' "${pkg%%=*}" 2>/dev/null)" != "${pkg#*=}" ]; then
+      missing+=("$pkg")
+    fi
+  done
+  if [ "${#missing[@]}" -gt 0 ]; then apt_install "${missing[@]}"; fi
+}
+
+# The crates corpus (tests/cargo_corpus.rs): each tests/corpus/cargo/<case>/Cargo.toml pins one
+# binary crate (`name = "=version"`, its checksum in the case's Cargo.lock). `cargo fetch
+# --locked` gets it; its published .crate (with the Cargo.lock it was published with) is
+# unpacked into target/test-cache/cargo-corpus/<name>-<version>, and what that lockfile names
+# is fetched too, so the test's build downloads nothing.
+install_cargo_corpus() {
+  local root manifest dep name ver dest crate
+  root=$(cd "$(dirname "$0")/.." && pwd)
+  for manifest in "$root"/tests/corpus/cargo/*/Cargo.toml; do
+    dep=$(sed -n 's/^\([A-Za-z0-9_-]*\) = "=\([^"]*\)"$/\1 \2/p' "$manifest")
+    name=${dep% *}; ver=${dep#* }
+    dest="$root/target/test-cache/cargo-corpus/$name-$ver"
+    if [ ! -f "$dest/Cargo.lock" ]; then
+      log "cargo fetch $name $ver"
+      cargo fetch --locked --quiet --manifest-path "$manifest"
+      crate=$(ls "${CARGO_HOME:-$HOME/.cargo}"/registry/cache/*/"$name-$ver.crate" | head -1)
+      mkdir -p "$(dirname "$dest")"
+      rm -rf "$dest.tmp" && mkdir "$dest.tmp"
+      tar xzf "$crate" -C "$dest.tmp"
+      mv "$dest.tmp/$name-$ver" "$dest" && rm -rf "$dest.tmp"
+    fi
+    cargo fetch --locked --quiet --manifest-path "$dest/Cargo.toml"
+  done
+}
+
 # Multi-arch (tests/multiarch.rs): qemu-user-static, and qemu-aarch64 registered with
 # binfmt_misc (once per boot) so docker runs arm64 images; a Debian arm64 multiarch root
 # (libc6:arm64, libstdc++6:arm64 under /usr/lib/aarch64-linux-gnu) for the closure of arm64
@@ -196,9 +243,13 @@ if [ "$want" = all ]; then
   # The README's usage lines (tests/readme.rs) and the interpreter refusal (tests/cli_go.rs).
   command -v curl >/dev/null || pkgs+=(curl)
   command -v python3 >/dev/null || pkgs+=(python3-minimal)
+  # The Go corpus's age case makes its SSH key (tests/go_corpus.rs).
+  command -v ssh-keygen >/dev/null || pkgs+=(openssh-client)
   if [ "${#pkgs[@]}" -gt 0 ]; then apt_install "${pkgs[@]}"; fi
   start_dockerd
   install_corpus
+  install_go_corpus
+  install_cargo_corpus
   install_multiarch
 fi
 log "ready (go: $GO_BIN/go)"

@@ -1,0 +1,1 @@
+// Empty: this package only pins hexyl for the corpus (see Cargo.toml).
