@@ -29,8 +29,8 @@ struct Case {
     krate: &'static str,
     version: &'static str,
     covers: &'static str,
-    /// Files of tests/corpus/cargo/<crate>/ shipped into the image with `--add`, at /data/<file>.
-    add: &'static [&'static str],
+    /// `--add SRC:DEST` pairs; a relative SRC is in tests/corpus/cargo/<crate>/.
+    add: &'static [(&'static str, &'static str)],
     /// The image's default arguments (after `--`).
     args: &'static [&'static str],
     runs: &'static [Run],
@@ -41,7 +41,7 @@ const CASES: &[Case] = &[
         krate: "hexyl",
         version: "0.17.0",
         covers: "CLI reads a file shipped with --add (clap derive)",
-        add: &["sample.txt"],
+        add: &[("sample.txt", "/data/sample.txt")],
         args: &["--color=never", "/data/sample.txt"],
         runs: &[Run {
             docker: &[],
@@ -72,6 +72,24 @@ const CASES: &[Case] = &[
             },
         ],
     },
+    Case {
+        krate: "uu_date",
+        version: "0.0.30",
+        covers: "TZ through chrono, with the host's zoneinfo added",
+        // binpack ships time zone data only inside Go binaries (timetzdata): without this
+        // --add, this image prints 00:00 for every TZ, silently (a gap, reported).
+        add: &[("/usr/share/zoneinfo", "/usr/share/zoneinfo")],
+        args: &["-d", "@0", "+%F %R"],
+        runs: &[
+            // India's half-hour offset, no daylight saving time (uu_date 0.0.30 applies the
+            // offset of today to any date, so a zone with DST would print the wrong hour).
+            Run {
+                docker: &["-e", "TZ=Asia/Kolkata"],
+                args: &[],
+                wanted: Ok(&["1970-01-01 05:30"]),
+            },
+        ],
+    },
 ];
 
 fn cache() -> PathBuf {
@@ -96,13 +114,12 @@ fn binpack_cargo(case: &Case, src: &Path, tag: &str, archive: &Path) -> Command 
             "-o",
         ])
         .arg(archive);
-    for file in case.add {
+    for (from, to) in case.add {
         let path = repo()
             .join("tests/corpus/cargo")
             .join(case.krate)
-            .join(file);
-        c.arg("--add")
-            .arg(format!("{}:/data/{file}", path.display()));
+            .join(from);
+        c.arg("--add").arg(format!("{}:{to}", path.display()));
     }
     if !case.args.is_empty() {
         c.arg("--").args(case.args);

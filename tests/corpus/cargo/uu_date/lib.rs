@@ -1,0 +1,1 @@
+// Empty: this package only pins uu_date for the corpus (see Cargo.toml).
