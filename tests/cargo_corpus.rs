@@ -1,5 +1,5 @@
-//! The crates corpus: real binary crates from crates.io at pinned versions, each built from
-//! its published source with the Cargo.lock it was published with (`binpack cargo
+//! The crates corpus: real binary crates from Rust's package registry at pinned versions, each
+//! built from its published source with the Cargo.lock it was published with (`binpack cargo
 //! --manifest-dir <unpacked crate> --cargo-flag=--locked`, default options otherwise). The
 //! pins live in tests/corpus/cargo/<case>/ (a manifest naming `crate = "=version"` and a
 //! Cargo.lock holding its checksum); scripts/install-deps.sh unpacks each crate into
