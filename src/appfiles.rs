@@ -24,6 +24,8 @@ pub struct AppFiles {
     pub env: Vec<String>,
     /// The libraries copied from the root: the closure's, then native addons'.
     pub libraries: Vec<Resolved>,
+    /// Other packages of the root whose files are in the image (tzdata).
+    pub packages: Vec<crate::packages::Package>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -68,7 +70,17 @@ pub fn app_files(
 ) -> Result<AppFiles, FilesError> {
     let mut tree = Tree::new();
     closure::add_to_tree(&artifact.root, base.libraries(), &mut tree)?;
-    add_package_metadata(&artifact.root, base.libraries(), &mut tree, true)?;
+    // An image base has its own, or chose to have none.
+    let zoneinfo = base.image().is_none()
+        && !artifact.own_tzdata
+        && crate::zoneinfo::wanted(&artifact.executable);
+    let packages: Vec<_> = match zoneinfo {
+        true => crate::zoneinfo::add(&artifact.root, &mut tree)?
+            .into_iter()
+            .collect(),
+        false => vec![],
+    };
+    add_package_metadata(&artifact.root, base.libraries(), &packages, &mut tree, true)?;
     let ca = match ca_bundle {
         Some(p) => {
             std::fs::metadata(p).map_err(|source| FilesError::CaBundle {
@@ -126,6 +138,7 @@ pub fn app_files(
         trees,
         env,
         libraries,
+        packages,
     })
 }
 
@@ -219,7 +232,7 @@ fn addon_package_metadata(
     };
     // os-release is in the runtime layer already when a closure library has an owner.
     let os_release = closure.iter().all(|l| l.package.is_none());
-    add_package_metadata(root, &listed, app, os_release)
+    add_package_metadata(root, &listed, &[], app, os_release)
 }
 
 /// `NAME=<bundle>` for each of `names`, the bundle being what SSL_CERT_FILE names in `env`.
@@ -231,16 +244,19 @@ fn ca_aliases(env: &[String], names: &[String]) -> Vec<String> {
     }
 }
 
-/// What scanners read to see the OS packages of `libs`: their database entries
+/// What scanners read to see the OS packages of `libs` and `more`: their database entries
 /// (distroless-style `status.d/<pkg>`, or apk's db) and, with `os_release`, the root's
 /// `/etc/os-release`.
 fn add_package_metadata(
     root: &std::path::Path,
     libs: &[closure::Resolved],
+    more: &[crate::packages::Package],
     tree: &mut Tree,
     os_release: bool,
 ) -> Result<(), LayerError> {
-    let owners: Vec<_> = libs.iter().filter_map(|l| l.package.as_ref()).collect();
+    let owners: Vec<_> = (libs.iter().filter_map(|l| l.package.as_ref()))
+        .chain(more)
+        .collect();
     if owners.is_empty() {
         return Ok(());
     }

@@ -42,3 +42,4 @@ pub mod runconfig;
 pub mod sbom;
 pub mod sea;
 pub mod summary;
+pub mod zoneinfo;

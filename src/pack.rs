@@ -194,6 +194,7 @@ fn sbom_into(
         base,
         libraries: &files.libraries,
         exe_package,
+        packages: &files.packages,
     };
     let doc = crate::sbom::for_image(name, artifact, linkage, &from, ca, mtime)?;
     appfiles::add_sbom(files, name, doc.clone()).map_err(FilesError::from)?;

@@ -256,6 +256,8 @@ pub struct FromRoot<'a> {
     pub base: &'a ResolvedBase,
     pub libraries: &'a [Resolved],
     pub exe_package: Option<&'a Package>,
+    /// Other packages whose files are in the image (tzdata).
+    pub packages: &'a [Package],
 }
 
 /// The SBOM of the image of the program `name`, `artifact` with what it takes `from` the
@@ -287,7 +289,7 @@ pub fn for_image(
         None if base.image().is_none() => files.push(File::of_bytes(ca_path, DEFAULT_CA_BUNDLE)),
         None => {}
     }
-    let os_release = (!libs.is_empty() || exe_package.is_some())
+    let os_release = (!libs.is_empty() || exe_package.is_some() || !from.packages.is_empty())
         .then(|| packages::os_release(&artifact.root))
         .flatten();
     let input = Input {
@@ -298,6 +300,7 @@ pub fn for_image(
             .iter()
             .filter_map(|l| l.package.as_ref())
             .chain(exe_package)
+            .chain(from.packages)
             .collect(),
         os_release: os_release.as_deref(),
         files,

@@ -126,6 +126,8 @@ pub fn build(
     let artifact = &mut built.artifact;
     artifact.provenance.vcs = git::describe(&go.cwd);
     artifact.provenance.platform = Some(spec.platform.clone());
+    // Go's database is embedded (`timetzdata`), or left out on purpose (--no-tzdata).
+    artifact.own_tzdata = true;
     // The host's root is the default. A container's is an image export, needed only for a
     // dynamic binary; which one is known from the flags (see `links_dynamically`).
     let goflags = std::env::var("GOFLAGS").unwrap_or_default();

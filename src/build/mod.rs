@@ -48,6 +48,9 @@ pub struct Artifact {
     /// Variables that must name the CA bundle as well as SSL_CERT_FILE (Node ignores it and
     /// reads NODE_EXTRA_CA_CERTS).
     pub ca_env: Vec<String>,
+    /// It carries its own time zone database (Go's embedded one, node's ICU) or wants none
+    /// (`--no-tzdata`): the root's /usr/share/zoneinfo is not added for it.
+    pub own_tzdata: bool,
 }
 
 /// How an artifact was made, for labels and the summary.
@@ -119,6 +122,7 @@ impl Artifact {
             workdir: None,
             app_layer: vec![],
             ca_env: vec![],
+            own_tzdata: false,
         }
     }
 }

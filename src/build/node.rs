@@ -157,6 +157,8 @@ pub fn build(
     artifact.provenance.toolchain = Some(toolchain.describe());
     artifact.provenance.platform = Some(platform);
     artifact.root = root;
+    // ICU inside node has its own time zone data.
+    artifact.own_tzdata = true;
     describe(artifact, made, &runtime, assets, &entry, &mount);
     Ok(built)
 }
