@@ -2,12 +2,12 @@
 //! the way the loader does (RPATH/RUNPATH, ld.so.conf, default dirs) inside a root directory,
 //! and copied into the layer at their real paths with every symlink on the way.
 
-use crate::inspect::{open_regular, DynamicDeps, Linkage, NotRegular};
+use crate::elf_read::{DynamicDeps, FileSource, Headers, ReadError};
+use crate::inspect::{open_regular, Linkage, NotRegular};
 use crate::layer::{Content, LayerError, Tree};
 use crate::packages::{Db, Package};
 use crate::printable::printable;
 use goblin::elf::header::{machine_to_str, EM_NONE};
-use goblin::elf::Elf;
 use std::collections::{HashSet, VecDeque};
 use std::fs;
 use std::io::Read;
@@ -567,17 +567,27 @@ fn is_missing(e: &std::io::Error) -> bool {
     e.kind() == std::io::ErrorKind::NotFound || e.kind() == std::io::ErrorKind::NotADirectory
 }
 
-/// Reads the regular file at `path` in the root, at most `limit` bytes.
-fn read_regular(root: &Path, path: &str, limit: u64) -> Result<Vec<u8>, ClosureError> {
+/// Opens the regular file at `path` in the root; gives its host path too.
+fn open_in_root(root: &Path, path: &str) -> Result<(fs::File, u64, PathBuf), ClosureError> {
     let real = walk(root, path, &mut |_, _| {})?;
     let host = host_path(root, &real);
-    let (file, _) = open_regular(&host).map_err(|e| ClosureError::Io {
-        path: host.clone(),
-        source: match e {
-            NotRegular::Io(e) => e,
-            NotRegular::Kind(kind) => std::io::Error::other(format!("{kind}, not a regular file")),
-        },
-    })?;
+    match open_regular(&host) {
+        Ok((file, meta)) => Ok((file, meta.len(), host)),
+        Err(e) => Err(ClosureError::Io {
+            path: host,
+            source: match e {
+                NotRegular::Io(e) => e,
+                NotRegular::Kind(kind) => {
+                    std::io::Error::other(format!("{kind}, not a regular file"))
+                }
+            },
+        }),
+    }
+}
+
+/// Reads the regular file at `path` in the root, at most `limit` bytes.
+fn read_regular(root: &Path, path: &str, limit: u64) -> Result<Vec<u8>, ClosureError> {
+    let (file, _, host) = open_in_root(root, path)?;
     let mut bytes = Vec::new();
     file.take(limit)
         .read_to_end(&mut bytes)
@@ -600,14 +610,23 @@ pub fn dir_in_root(root: &Path, path: &str) -> Option<PathBuf> {
         .map(|_| host)
 }
 
-/// The dynamic section of the library at `path` in the root.
+/// The dynamic section of the library at `path` in the root, read range by range (not the
+/// whole library).
 fn read_object(root: &Path, path: &str) -> Result<DynamicDeps, ClosureError> {
-    let bytes = read_regular(root, path, u64::MAX)?;
-    let elf = Elf::parse(&bytes).map_err(|e| ClosureError::BadLibrary {
-        path: path.to_string(),
-        reason: e.to_string(),
-    })?;
-    Ok(DynamicDeps::of(&elf))
+    let (file, len, host) = open_in_root(root, path)?;
+    let src = FileSource { file: &file, len };
+    let bad = |e: ReadError| match e {
+        ReadError::Io(source) => ClosureError::Io {
+            path: host.clone(),
+            source,
+        },
+        ReadError::Malformed(reason) => ClosureError::BadLibrary {
+            path: path.to_string(),
+            reason,
+        },
+    };
+    let headers = Headers::read(&src).map_err(bad)?;
+    DynamicDeps::read(&src, &headers).map_err(bad)
 }
 
 /// glibc's order: the RPATH chain (only when the object has no RUNPATH), then RUNPATH, then
