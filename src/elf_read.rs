@@ -281,8 +281,13 @@ fn dynamic<S: Source + ?Sized>(src: &S, h: &Headers) -> Result<Option<Dynamic>, 
     };
     let ph = &h.program_headers[i];
     let what = "its dynamic section (PT_DYNAMIC)";
-    check_in(src, ph.p_offset, ph.p_filesz, what)?;
-    let bytes = read_in(src, ph.p_offset, ph.p_filesz.min(MAX_TABLE), what)?;
+    // An empty one is not read, wherever it points (as goblin and the loader do).
+    let bytes = if ph.p_filesz == 0 {
+        Cow::Borrowed(&[][..])
+    } else {
+        check_in(src, ph.p_offset, ph.p_filesz, what)?;
+        read_in(src, ph.p_offset, ph.p_filesz.min(MAX_TABLE), what)?
+    };
     // goblin reads PT_DYNAMIC at its offset in the buffer given: point it at ours.
     let mut phdrs = h.program_headers.clone();
     phdrs[i].p_offset = 0;
