@@ -136,9 +136,11 @@ DOCKERFILE
 }
 
 docker_build() { # legacy|buildkit
-  local kit=0; [ "$1" = buildkit ] && kit=1
+  local kit=0 client=docker
+  # Debian's own client builds with BuildKit on its 20.10 engine; a newer client wants buildx.
+  if [ "$1" = buildkit ]; then kit=1; [ -x /usr/bin/docker ] && client=/usr/bin/docker; fi
   docker rmi -f "binpack-bench/$1" >/dev/null 2>&1 || true
-  DOCKER_BUILDKIT=$kit docker build -q --no-cache -t "binpack-bench/$1" "$ctx"
+  DOCKER_BUILDKIT=$kit "$client" build -q --no-cache -t "binpack-bench/$1" "$ctx"
 }
 # The archive-to-archive comparison: build, then docker save | gzip (BuildKit when it works).
 docker_archive() { docker_build "$kit" >/dev/null && docker save "binpack-bench/$kit" | gzip -6 >"$work/docker.tar.gz"; }

@@ -22,6 +22,8 @@ pub struct AppFiles {
     pub trees: Vec<Tree>,
     /// What the files need (SSL_CERT_FILE), under the artifact's and the user's.
     pub env: Vec<String>,
+    /// The libraries copied from the root: the closure's, then native addons'.
+    pub libraries: Vec<Resolved>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -66,7 +68,7 @@ pub fn app_files(
 ) -> Result<AppFiles, FilesError> {
     let mut tree = Tree::new();
     closure::add_to_tree(&artifact.root, base.libraries(), &mut tree)?;
-    add_package_metadata(&artifact.root, base.libraries(), &mut tree)?;
+    add_package_metadata(&artifact.root, base.libraries(), &mut tree, true)?;
     let ca = match ca_bundle {
         Some(p) => {
             std::fs::metadata(p).map_err(|source| FilesError::CaBundle {
@@ -105,6 +107,7 @@ pub fn app_files(
         0o755,
     )?;
     let mut trees = vec![tree];
+    let mut libraries = base.libraries().to_vec();
     if !artifact.app_layer.is_empty() {
         let mut app = Tree::new();
         for (rel, host) in &artifact.app_layer {
@@ -114,17 +117,30 @@ pub fn app_files(
         if base.image().is_none() {
             let libs = addon_libraries(artifact, &addons, base.libraries())?;
             closure::add_to_tree(&artifact.root, &libs, &mut app)?;
+            addon_package_metadata(&artifact.root, base.libraries(), &libs, &mut app)?;
+            libraries.extend(libs);
         }
         trees.push(app);
     }
-    Ok(AppFiles { trees, env })
+    Ok(AppFiles {
+        trees,
+        env,
+        libraries,
+    })
 }
 
-/// The app layer's native addons (`.node`), each read once: (image path, what it links).
+/// A native addon of the app layer: where it is in the image and on the host, what it links.
+struct Addon {
+    image_path: String,
+    host: PathBuf,
+    linkage: Linkage,
+}
+
+/// The app layer's native addons (`.node`), each read once.
 /// One of another machine than the image's (the host's addon in an arm64 image built on
 /// amd64) is refused: it would fail when node loads it. A `.node` that is not an ELF is
 /// node's to refuse when it loads it.
-fn addons(artifact: &Artifact) -> Result<Vec<(String, Linkage)>, FilesError> {
+fn addons(artifact: &Artifact) -> Result<Vec<Addon>, FilesError> {
     let mut out = Vec::new();
     for (rel, host) in artifact
         .app_layer
@@ -145,7 +161,11 @@ fn addons(artifact: &Artifact) -> Result<Vec<(String, Linkage)>, FilesError> {
                 });
             }
         }
-        out.push((image_path, linkage));
+        out.push(Addon {
+            image_path,
+            host: host.clone(),
+            linkage,
+        });
     }
     Ok(out)
 }
@@ -155,24 +175,51 @@ fn addons(artifact: &Artifact) -> Result<Vec<(String, Linkage)>, FilesError> {
 /// libsqlite3) finds it.
 fn addon_libraries(
     artifact: &Artifact,
-    addons: &[(String, Linkage)],
+    addons: &[Addon],
     have: &[Resolved],
 ) -> Result<Vec<Resolved>, FilesError> {
     let mut out: Vec<Resolved> = Vec::new();
-    for (image_path, linkage) in addons {
+    let traced: Vec<String> = (artifact.app_layer.iter())
+        .map(|(rel, _)| format!("{APP_DIR}/{rel}"))
+        .collect();
+    for addon in addons {
+        // $ORIGIN is the addon's directory in the project (sharp's libvips is in a package
+        // beside it, `$ORIGIN/../../sharp-libvips-linux-x64/lib`), seen under /app.
+        let root_path = Origin::root_path_of(&artifact.root, &addon.host);
         let origin = Origin {
-            image_path,
-            root_path: None,
+            image_path: &addon.image_path,
+            root_path: root_path.as_deref(),
         };
-        for lib in closure::resolve(&artifact.root, linkage, &origin)? {
-            // Beside the addon ($ORIGIN): shipped with the app's files, if the tracer saw it.
+        for lib in closure::resolve(&artifact.root, &addon.linkage, &origin)? {
             let known = |l: &Resolved| l.path == lib.path;
-            if lib.image_path.is_none() && !have.iter().any(known) && !out.iter().any(known) {
+            // Found beside the addon: shipped already when the tracer saw it.
+            let seen = lib.image_path.as_ref().is_some_and(|p| traced.contains(p));
+            if !seen && !have.iter().any(known) && !out.iter().any(known) {
                 out.push(lib);
             }
         }
     }
     Ok(out)
+}
+
+/// The package entries of the addons' libraries `libs`, in the app layer, beside the
+/// closure's (`closure`) in the runtime layer.
+fn addon_package_metadata(
+    root: &std::path::Path,
+    closure: &[Resolved],
+    libs: &[Resolved],
+    app: &mut Tree,
+) -> Result<(), LayerError> {
+    // apk keeps one database file: the app layer's copy, laid over, must list all.
+    let mut owners = libs.iter().filter_map(|l| l.package.as_ref());
+    let apk = owners.any(|p| p.manager == crate::packages::Manager::Apk);
+    let listed: Vec<Resolved> = match apk {
+        true => closure.iter().chain(libs).cloned().collect(),
+        false => libs.to_vec(),
+    };
+    // os-release is in the runtime layer already when a closure library has an owner.
+    let os_release = closure.iter().all(|l| l.package.is_none());
+    add_package_metadata(root, &listed, app, os_release)
 }
 
 /// `NAME=<bundle>` for each of `names`, the bundle being what SSL_CERT_FILE names in `env`.
@@ -184,12 +231,14 @@ fn ca_aliases(env: &[String], names: &[String]) -> Vec<String> {
     }
 }
 
-/// What scanners read to see the closure's OS packages: their database entries
-/// (distroless-style `status.d/<pkg>`, or apk's db) and the root's `/etc/os-release`.
+/// What scanners read to see the OS packages of `libs`: their database entries
+/// (distroless-style `status.d/<pkg>`, or apk's db) and, with `os_release`, the root's
+/// `/etc/os-release`.
 fn add_package_metadata(
     root: &std::path::Path,
     libs: &[closure::Resolved],
     tree: &mut Tree,
+    os_release: bool,
 ) -> Result<(), LayerError> {
     let owners: Vec<_> = libs.iter().filter_map(|l| l.package.as_ref()).collect();
     if owners.is_empty() {
@@ -198,8 +247,11 @@ fn add_package_metadata(
     for (path, bytes) in crate::packages::database_files(&owners) {
         tree.file(&path, Content::Bytes(bytes), 0o644)?;
     }
-    if let Some(os) = crate::packages::os_release(root) {
-        tree.file("/etc/os-release", Content::Bytes(os.into_bytes()), 0o644)?;
+    match crate::packages::os_release(root) {
+        Some(os) if os_release => {
+            tree.file("/etc/os-release", Content::Bytes(os.into_bytes()), 0o644)?
+        }
+        _ => {}
     }
     Ok(())
 }

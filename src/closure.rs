@@ -567,27 +567,24 @@ fn is_missing(e: &std::io::Error) -> bool {
     e.kind() == std::io::ErrorKind::NotFound || e.kind() == std::io::ErrorKind::NotADirectory
 }
 
-/// Opens the regular file at `path` in the root; gives its host path too.
-fn open_in_root(root: &Path, path: &str) -> Result<(fs::File, u64, PathBuf), ClosureError> {
+/// The regular file at `path` in the root, symlinks followed inside the root, open; and its
+/// host path.
+pub fn open_in_root(root: &Path, path: &str) -> Result<(fs::File, PathBuf), ClosureError> {
     let real = walk(root, path, &mut |_, _| {})?;
     let host = host_path(root, &real);
-    match open_regular(&host) {
-        Ok((file, meta)) => Ok((file, meta.len(), host)),
-        Err(e) => Err(ClosureError::Io {
-            path: host,
-            source: match e {
-                NotRegular::Io(e) => e,
-                NotRegular::Kind(kind) => {
-                    std::io::Error::other(format!("{kind}, not a regular file"))
-                }
-            },
-        }),
-    }
+    let (file, _) = open_regular(&host).map_err(|e| ClosureError::Io {
+        path: host.clone(),
+        source: match e {
+            NotRegular::Io(e) => e,
+            NotRegular::Kind(kind) => std::io::Error::other(format!("{kind}, not a regular file")),
+        },
+    })?;
+    Ok((file, host))
 }
 
 /// Reads the regular file at `path` in the root, at most `limit` bytes.
 fn read_regular(root: &Path, path: &str, limit: u64) -> Result<Vec<u8>, ClosureError> {
-    let (file, _, host) = open_in_root(root, path)?;
+    let (file, host) = open_in_root(root, path)?;
     let mut bytes = Vec::new();
     file.take(limit)
         .read_to_end(&mut bytes)
@@ -613,13 +610,15 @@ pub fn dir_in_root(root: &Path, path: &str) -> Option<PathBuf> {
 /// The dynamic section of the library at `path` in the root, read range by range (not the
 /// whole library).
 fn read_object(root: &Path, path: &str) -> Result<DynamicDeps, ClosureError> {
-    let (file, len, host) = open_in_root(root, path)?;
+    let (file, host) = open_in_root(root, path)?;
+    let io = |source| ClosureError::Io {
+        path: host.clone(),
+        source,
+    };
+    let len = file.metadata().map_err(io)?.len();
     let src = FileSource { file: &file, len };
     let bad = |e: ReadError| match e {
-        ReadError::Io(source) => ClosureError::Io {
-            path: host.clone(),
-            source,
-        },
+        ReadError::Io(source) => io(source),
         ReadError::Malformed(reason) => ClosureError::BadLibrary {
             path: path.to_string(),
             reason,

@@ -190,7 +190,12 @@ fn sbom_into(
     }
     let (name, ca, mtime) = (&artifact.name, opts.ca_bundle.as_ref(), opts.run.mtime());
     let linkage = &plan.linkage;
-    let doc = crate::sbom::for_image(name, artifact, linkage, base, ca, exe_package, mtime)?;
+    let from = crate::sbom::FromRoot {
+        base,
+        libraries: &files.libraries,
+        exe_package,
+    };
+    let doc = crate::sbom::for_image(name, artifact, linkage, &from, ca, mtime)?;
     appfiles::add_sbom(files, name, doc.clone()).map_err(FilesError::from)?;
     Ok(Some(doc))
 }
@@ -285,7 +290,8 @@ pub fn pack_all(
 }
 
 /// Refuses, before anything is written, an output that is one of the inputs (or, for a
-/// layout directory, holds one): it would be replaced by the image made from it.
+/// layout directory, holds one): it would be replaced by the image made from it; and one
+/// that exists and is not what binpack writes there (`-o main.go`).
 fn check_outputs(
     artifacts: &[&Artifact],
     opts: &PackOptions,
@@ -322,7 +328,10 @@ fn check_outputs(
             });
         }
     }
-    Ok(())
+    for o in outputs {
+        o.check()?;
+    }
+    Ok(crate::sbom::check_beside(&opts.sbom)?)
 }
 
 /// `p` with links and `..` resolved; for a path that does not exist yet, its parent's

@@ -7,6 +7,7 @@
 use crate::appfiles::IMAGE_BASE_CA_PATH;
 use crate::base::ResolvedBase;
 use crate::build::{Artifact, Component, Ecosystem};
+use crate::closure::Resolved;
 use crate::emit::EmitError;
 use crate::goinfo::GoInfo;
 use crate::inspect::Linkage;
@@ -53,7 +54,37 @@ impl File {
 
     /// The host file `host` at `path` in the image.
     pub fn of_host(path: &str, host: &Path) -> std::io::Result<File> {
-        Ok(File::of_bytes(path, &std::fs::read(host)?))
+        File::of_reader(path, std::fs::File::open(host)?)
+    }
+
+    /// The bytes `r` reads, at `path` in the image; streamed (a library may be large).
+    fn of_reader(path: &str, mut r: impl std::io::Read) -> std::io::Result<File> {
+        let (mut sha1, mut sha256) = (Sha1::new(), Sha256::new());
+        let mut buf = vec![0; 64 * 1024];
+        loop {
+            match r.read(&mut buf)? {
+                0 => break,
+                n => {
+                    sha1.update(&buf[..n]);
+                    sha256.update(&buf[..n]);
+                }
+            }
+        }
+        Ok(File {
+            path: path.to_string(),
+            sha1: hex(&sha1.finalize()),
+            sha256: hex(&sha256.finalize()),
+        })
+    }
+
+    /// The library at `lib` in `root` (symlinks followed inside the root, as the closure
+    /// resolved it), at `path` in the image.
+    fn of_root(path: &str, root: &Path, lib: &str) -> Result<File, SbomError> {
+        let (file, host) = crate::closure::open_in_root(root, lib).map_err(|e| SbomError {
+            path: root.join(lib.trim_start_matches('/')),
+            source: std::io::Error::other(e.to_string()),
+        })?;
+        File::of_reader(path, file).map_err(|source| SbomError { path: host, source })
     }
 }
 
@@ -164,6 +195,17 @@ pub struct SbomOptions {
     pub file: Option<PathBuf>,
 }
 
+/// Refuses a `--sbom FILE` that exists and is not an SPDX JSON document (a source file named
+/// by mistake), before anything is written.
+pub fn check_beside(opts: &SbomOptions) -> Result<(), EmitError> {
+    let is_spdx =
+        |head: &[u8]| head.starts_with(b"{") && head.windows(12).any(|w| w == b"\"spdxVersion");
+    match &opts.file {
+        Some(file) => crate::emit::replaceable(file, "an SPDX JSON document", is_spdx),
+        None => Ok(()),
+    }
+}
+
 /// Writes each image's SBOM to `--sbom FILE`; with several platforms, one file each, named
 /// with the platform (`app.linux-arm64-v8.spdx.json` for `app.spdx.json`).
 pub fn write_beside(opts: &SbomOptions, built: &[PlatformImage]) -> Result<(), EmitError> {
@@ -208,28 +250,33 @@ pub struct SbomError {
     source: std::io::Error,
 }
 
-/// The SBOM of the image of the program `name`, `artifact` (owned by `exe_package` when a
-/// package of the root holds it) on `base`: `linkage` for the Go build info,
-/// `ca_bundle` when the user gave one.
+/// What of the root is in an image: its base, the libraries copied from the root (the
+/// closure's and a native addon's), and the package owning the executable, if any.
+pub struct FromRoot<'a> {
+    pub base: &'a ResolvedBase,
+    pub libraries: &'a [Resolved],
+    pub exe_package: Option<&'a Package>,
+}
+
+/// The SBOM of the image of the program `name`, `artifact` with what it takes `from` the
+/// root: `linkage` for the Go build info, `ca_bundle` when the user gave one.
 pub fn for_image(
     name: &str,
     artifact: &Artifact,
     linkage: &Linkage,
-    base: &ResolvedBase,
+    from: &FromRoot,
     ca_bundle: Option<&PathBuf>,
-    exe_package: Option<&Package>,
     created: u64,
 ) -> Result<Vec<u8>, SbomError> {
     let err = |path: &Path| {
         let path = path.to_path_buf();
         move |source| SbomError { path, source }
     };
-    let libs = base.libraries();
+    let (base, libs, exe_package) = (from.base, from.libraries, from.exe_package);
     let mut files = Vec::new();
     for lib in libs.iter().filter(|l| l.package.is_none()) {
-        let host = artifact.root.join(lib.path.trim_start_matches('/'));
         let at = lib.image_path.as_deref().unwrap_or(&lib.path);
-        files.push(File::of_host(at, &host).map_err(err(&host))?);
+        files.push(File::of_root(at, &artifact.root, &lib.path)?);
     }
     let ca_path = match base.image() {
         Some(_) => IMAGE_BASE_CA_PATH,
@@ -560,6 +607,19 @@ fn uuid_of(h: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_library_is_hashed_inside_its_root_through_an_absolute_link() {
+        let root = tempfile::tempdir().unwrap();
+        let lib = root.path().join("opt/binpack-test/lib");
+        std::fs::create_dir_all(&lib).unwrap();
+        std::fs::write(lib.join("libreal.so.1"), b"in the root").unwrap();
+        // Followed on the host, this link would name a file the host does not have.
+        std::os::unix::fs::symlink("/opt/binpack-test/lib/libreal.so.1", lib.join("libx.so"))
+            .unwrap();
+        let f = File::of_root("/lib/libx.so", root.path(), "/opt/binpack-test/lib/libx.so");
+        assert_eq!(f.unwrap(), File::of_bytes("/lib/libx.so", b"in the root"));
+    }
 
     #[test]
     fn each_platform_gets_its_own_file_beside() {

@@ -30,6 +30,8 @@ struct Registry {
     stop: Arc<AtomicBool>,
     /// The paths asked for, in order.
     asked: Arc<Mutex<Vec<String>>>,
+    /// The paths whose endless answer the client hung up on (before the server gave up).
+    cut_off: Arc<Mutex<Vec<String>>>,
 }
 
 impl Registry {
@@ -39,21 +41,27 @@ impl Registry {
         let port = listener.local_addr().unwrap().port();
         let stop = Arc::new(AtomicBool::new(false));
         let asked = Arc::new(Mutex::new(Vec::new()));
-        let (s, a) = (stop.clone(), asked.clone());
+        let cut_off = Arc::new(Mutex::new(Vec::new()));
+        let (s, a, c) = (stop.clone(), asked.clone(), cut_off.clone());
         let answers = Arc::new(answers);
         std::thread::spawn(move || {
             let until = Instant::now() + Duration::from_secs(60);
             while !s.load(Ordering::Relaxed) && Instant::now() < until {
                 match listener.accept() {
                     Ok((conn, _)) => {
-                        let (answers, a) = (answers.clone(), a.clone());
-                        std::thread::spawn(move || serve(conn, &answers, &a));
+                        let (answers, a, c) = (answers.clone(), a.clone(), c.clone());
+                        std::thread::spawn(move || serve(conn, &answers, &a, &c));
                     }
                     Err(_) => std::thread::sleep(Duration::from_millis(10)),
                 }
             }
         });
-        Registry { port, stop, asked }
+        Registry {
+            port,
+            stop,
+            asked,
+            cut_off,
+        }
     }
 
     fn times_asked(&self, path: &str) -> usize {
@@ -64,6 +72,10 @@ impl Registry {
             .filter(|p| *p == path)
             .count()
     }
+
+    fn was_cut_off(&self, path: &str) -> bool {
+        self.cut_off.lock().unwrap().iter().any(|p| p == path)
+    }
 }
 
 impl Drop for Registry {
@@ -73,7 +85,12 @@ impl Drop for Registry {
 }
 
 /// Answers the requests of one connection (HTTP/1.1, kept alive) until it closes.
-fn serve(conn: TcpStream, answers: &HashMap<String, Answer>, asked: &Mutex<Vec<String>>) {
+fn serve(
+    conn: TcpStream,
+    answers: &HashMap<String, Answer>,
+    asked: &Mutex<Vec<String>>,
+    cut_off: &Mutex<Vec<String>>,
+) {
     conn.set_nonblocking(false).unwrap();
     conn.set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
@@ -95,7 +112,12 @@ fn serve(conn: TcpStream, answers: &HashMap<String, Answer>, asked: &Mutex<Vec<S
         asked.lock().unwrap().push(path.clone());
         let ok = match answers.get(&path) {
             Some(Answer::Bytes(b)) => respond(&mut conn, "200 OK", b),
-            Some(Answer::Endless) => return endless(&mut conn),
+            Some(Answer::Endless) => {
+                if endless(&mut conn) {
+                    cut_off.lock().unwrap().push(path);
+                }
+                return;
+            }
             None => respond(&mut conn, "404 Not Found", b"{}"),
         };
         if !ok {
@@ -112,16 +134,21 @@ fn respond(conn: &mut TcpStream, status: &str, body: &[u8]) -> bool {
     conn.write_all(head.as_bytes()).is_ok() && conn.write_all(body).is_ok()
 }
 
-/// A body with no length that goes on until the client hangs up (or 64 MiB, or 20 s).
-fn endless(conn: &mut TcpStream) {
+/// A body with no length that goes on until the client hangs up (or 64 MiB, or 20 s);
+/// whether the client hung up first.
+fn endless(conn: &mut TcpStream) -> bool {
     let _ = conn.write_all(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n");
     let chunk = vec![b'x'; 64 << 10];
     let until = Instant::now() + Duration::from_secs(20);
     for _ in 0..1024 {
-        if Instant::now() > until || conn.write_all(&chunk).is_err() {
-            return;
+        if Instant::now() > until {
+            return false;
+        }
+        if conn.write_all(&chunk).is_err() {
+            return true;
         }
     }
+    false
 }
 
 fn sha(bytes: &[u8]) -> String {
@@ -199,18 +226,16 @@ impl Run {
         self.dir.path().join("out.tar")
     }
 
-    /// `binpack bin hello --base 127.0.0.1:PORT/base:1 -o out.tar`: its output and time.
-    fn pack(&self, port: u16) -> (Output, Duration) {
-        let start = Instant::now();
-        let out = common::binpack()
+    /// `binpack bin hello --base 127.0.0.1:PORT/base:1 -o out.tar`.
+    fn pack(&self, port: u16) -> Output {
+        common::binpack()
             .arg("bin")
             .arg(&self.exe)
             .args(["--base", &format!("127.0.0.1:{port}/base:1"), "-o"])
             .arg(self.out())
             .env("BINPACK_CACHE", self.cache())
             .output()
-            .unwrap();
-        (out, start.elapsed())
+            .unwrap()
     }
 }
 
@@ -246,7 +271,7 @@ fn a_blob_longer_than_its_descriptor_says_is_cut_off_and_not_cached() {
     let layer = sha(&base.layer);
     let reg = Registry::start(base.answers(base.manifest(&layer), Answer::Endless));
     let run = Run::new();
-    let (out, took) = run.pack(reg.port);
+    let out = run.pack(reg.port);
     let size = base.layer.len();
     assert_failed(
         &out,
@@ -255,7 +280,8 @@ fn a_blob_longer_than_its_descriptor_says_is_cut_off_and_not_cached() {
             &format!("more than the {size} bytes the manifest declares"),
         ],
     );
-    assert!(took < Duration::from_secs(10), "took {took:?}");
+    // It hung up at the excess, not when the server gave up.
+    assert!(reg.was_cut_off(&blob_url(&layer)), "read to the end");
     let blobs = run.cache().join("blobs/sha256");
     let left: Vec<String> = tree(&blobs);
     // The manifest and config were whole and stay; of the layer nothing, not even a
@@ -276,9 +302,8 @@ fn a_layer_digest_that_is_a_path_is_refused_before_it_names_a_file() {
     std::fs::create_dir_all(run.cache()).unwrap();
     std::fs::write(&target, b"not a layer").unwrap();
     let before = tree(run.dir.path());
-    let (out, took) = run.pack(reg.port);
+    let out = run.pack(reg.port);
     assert_failed(&out, &["sha256:../../x", "expected sha256:<64 hex digits>"]);
-    assert!(took < Duration::from_secs(10), "took {took:?}");
     assert_eq!(std::fs::read(&target).unwrap(), b"not a layer");
     let after: Vec<String> = tree(run.dir.path())
         .into_iter()
@@ -297,9 +322,8 @@ fn a_manifest_larger_than_the_limit_is_refused_as_such() {
     big.push(b'}');
     let reg = Registry::start(base.answers(big, Answer::Endless));
     let run = Run::new();
-    let (out, took) = run.pack(reg.port);
+    let out = run.pack(reg.port);
     assert_failed(&out, &["manifest 1 is larger than 8 MiB"]);
-    assert!(took < Duration::from_secs(10), "took {took:?}");
     assert!(!run.out().exists());
 }
 
@@ -310,17 +334,16 @@ fn a_damaged_cached_blob_is_fetched_again_with_a_note() {
     let reg =
         Registry::start(base.answers(base.manifest(&layer), Answer::Bytes(base.layer.clone())));
     let run = Run::new();
-    let (out, _) = run.pack(reg.port);
+    let out = run.pack(reg.port);
     assert!(out.status.success(), "{}", common::stderr(&out));
     // Garbage of the same size: only its digest can tell.
     let cached = run.cache().join("blobs/sha256").join(&layer[7..]);
     std::fs::write(&cached, vec![b'?'; base.layer.len()]).unwrap();
     std::fs::remove_file(run.out()).unwrap();
 
-    let (out, took) = run.pack(reg.port);
+    let out = run.pack(reg.port);
     let err = common::stderr(&out);
     assert!(out.status.success(), "{err}");
-    assert!(took < Duration::from_secs(30), "took {took:?}");
     assert_eq!(reg.times_asked(&blob_url(&layer)), 2);
     assert_eq!(std::fs::read(&cached).unwrap(), base.layer);
     let files = common::ArchiveFiles::open(&run.out());

@@ -367,3 +367,52 @@ fn after_kill_9_the_next_run_removes_what_the_killed_one_left() {
     assert_eq!(named(&out_dir, ""), ["big.tar"]);
     assert!(named(&tmp, "binpack-").is_empty(), "{:?}", named(&tmp, ""));
 }
+
+/// `binpack go DIR ARGS` with a private cache, from `dir`.
+fn go(dir: &Path, args: &[&str]) -> Output {
+    binpack()
+        .current_dir(dir)
+        .env("BINPACK_CACHE", dir.join("cache"))
+        .args(["go", "app"])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+#[ignore = "needs go"]
+fn an_output_naming_a_source_file_is_refused_and_its_own_outputs_are_replaced() {
+    need(&["go"]);
+    let dir = tempfile::tempdir().unwrap();
+    let app = dir.path().join("app");
+    std::fs::create_dir(&app).unwrap();
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/hello-http");
+    for f in ["main.go", "go.mod"] {
+        std::fs::copy(example.join(f), app.join(f)).unwrap();
+    }
+    let source = |f: &str| std::fs::read(app.join(f)).unwrap();
+    let (main_go, go_mod) = (source("main.go"), source("go.mod"));
+
+    // A slip of the tab key: the source is not an input binpack reads, but it must survive.
+    let out = go(dir.path(), &["-o", "app/main.go"]);
+    refused(&out, &["app/main.go exists and is not a tar archive"]);
+    let out = go(dir.path(), &["-o", "out.tar", "--sbom", "app/go.mod"]);
+    refused(
+        &out,
+        &["app/go.mod exists and is not an SPDX JSON document"],
+    );
+    let out = go(dir.path(), &["--oci-layout", "app"]);
+    refused(&out, &["app exists and is not an OCI image layout"]);
+    assert_eq!(source("main.go"), main_go);
+    assert_eq!(source("go.mod"), go_mod);
+    assert!(
+        !dir.path().join("out.tar").exists(),
+        "written before refusing"
+    );
+
+    // binpack's own archive and SBOM are replaced by the next run.
+    for _ in 0..2 {
+        let out = go(dir.path(), &["-o", "out.tar", "--sbom", "out.spdx.json"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+}

@@ -275,7 +275,8 @@ fn node_express_index_answers_http_on_arm64() {
     assert!(!tmp.path().join("no-libs.tar").exists());
 }
 
-/// A crate whose binary prints the architecture it was compiled for.
+/// A crate whose binary prints the architecture it was compiled for, and " avx2" when its CPU
+/// level has AVX2 (x86-64-v3).
 fn arch_crate(dir: &Path) -> PathBuf {
     let root = dir.join("archcrate");
     std::fs::create_dir_all(root.join("src")).unwrap();
@@ -286,7 +287,7 @@ fn arch_crate(dir: &Path) -> PathBuf {
     .unwrap();
     std::fs::write(
         root.join("src/main.rs"),
-        "fn main() { println!(\"{}\", std::env::consts::ARCH); }\n",
+        "fn main() {\n    let avx2 = if cfg!(target_feature = \"avx2\") { \" avx2\" } else { \"\" };\n    println!(\"{}{avx2}\", std::env::consts::ARCH);\n}\n",
     )
     .unwrap();
     root
@@ -342,6 +343,19 @@ fn cargo_builds_each_target_and_names_a_missing_one() {
         "{err}"
     );
     assert!(!tmp.path().join("s390x.tar").exists());
+
+    // A variant is a CPU level, as GOAMD64 is for Go: amd64/v3 code has AVX2.
+    let v3 = reg.reference("archcrate:v3");
+    pack_json(
+        binpack_in(&tmp.path().join("cache"))
+            .arg("cargo")
+            .arg("--manifest-dir")
+            .arg(&krate)
+            .args(["--platform", "linux/amd64/v3", "--push", &v3])
+            .arg("-o")
+            .arg(tmp.path().join("v3.tar")),
+    );
+    assert_eq!(docker_run(&v3, "linux/amd64/v3", &[]), "x86_64 avx2");
 }
 
 /// The host's native addon (bufferutil's linux-x64 prebuild, from the corpus) in an arm64

@@ -202,10 +202,33 @@ const CASES: &[Case] = &[
             "fetch 200 trusted by the private CA",
         ]),
     },
+    Case {
+        dir: "http-server",
+        covers: "bin by path, no extension; requires absent spdy",
+        entry: "node_modules/http-server/bin/http-server",
+        args: &[],
+        check: Check::Serves("Index of /"),
+    },
+    Case {
+        dir: JSON_SERVER,
+        covers: "dependency CLI run in the app, reads its db.json",
+        entry: "node_modules/json-server/lib/bin.js",
+        args: &["db.json"],
+        check: Check::Serves(r#"<a href="posts">/posts</a>"#),
+    },
+    Case {
+        dir: "sharp",
+        covers: "prebuilt addon, libvips beside it via $ORIGIN",
+        entry: ".",
+        args: &[],
+        check: Check::Prints(&["sharp made png 4x3 vips 8.17.2"]),
+    },
 ];
 
 /// The case that fetches from an HTTPS server on the host, whose certificate the test's CA signs.
 const AXIOS_CA: &str = "axios-ca";
+/// Its db.json goes into the image beside the app, where the image's working directory is.
+const JSON_SERVER: &str = "json-server";
 
 /// Bounds on a case's container: a single executable that `fork`s re-runs itself, which
 /// forks again, until the machine runs out of processes.
@@ -290,6 +313,12 @@ fn run_case(case: &Case, tmp: &Path, tls: &HttpsServer) -> Row {
         .arg(&archive);
     if case.dir == AXIOS_CA {
         build.arg("--ca-certs").arg(&tls.ca);
+    }
+    if case.dir == JSON_SERVER {
+        let db = dir.join("db.json");
+        build
+            .arg("--add")
+            .arg(format!("{}:/app/db.json", db.display()));
     }
     if !case.args.is_empty() {
         build.arg("--").args(case.args);

@@ -535,4 +535,20 @@ fn an_addons_system_libraries_come_with_it() {
             "the app layer has no {lib}: {names:?}"
         );
     }
+    // Scanners see the packages they come from: dpkg's entries beside them, and the SBOM.
+    let entry = |p: &str| {
+        names
+            .iter()
+            .any(|n| n.contains("var/lib/dpkg/status.d/") && n.contains(p))
+    };
+    assert!(entry("libssh2") && entry("libnghttp2"), "{names:?}");
+    let unpacked = d.join("unpacked");
+    std::fs::create_dir(&unpacked).unwrap();
+    ok(Command::new("tar")
+        .arg("-xzf")
+        .arg(fixture::blob(&layout, &app["digest"]))
+        .arg("-C")
+        .arg(&unpacked));
+    let sbom = std::fs::read_to_string(unpacked.join("var/lib/db/sbom/addon.spdx.json")).unwrap();
+    assert!(sbom.contains("pkg:deb/debian/libssh2-1"), "{sbom}");
 }

@@ -240,6 +240,13 @@ fn cargo_build(
         .arg("--message-format=json-render-diagnostics")
         .args(&spec.flags)
         .args(target.map(|t| format!("--target={}", t.triple)))
+        .args(
+            target
+                .and_then(Target::cpu_config)
+                .map(|c| ["--config".into(), c])
+                .into_iter()
+                .flatten(),
+        )
         .args(["--", "-C", "strip=symbols"])
         .stdin(Stdio::null())
         .stdout(Stdio::piped());
@@ -277,6 +284,28 @@ fn cargo_build(
 struct Target {
     triple: &'static str,
     linker: Option<(String, String)>,
+    /// The CPU level a platform variant asks for (`linux/amd64/v3`: `x86-64-v3`), as GOAMD64.
+    cpu: Option<String>,
+}
+
+impl Target {
+    /// `--config` giving every crate of the build the variant's CPU level (the precompiled
+    /// standard library stays at the target's baseline). The user's RUSTFLAGS still win.
+    fn cpu_config(&self) -> Option<String> {
+        let cpu = self.cpu.as_ref()?;
+        Some(format!(
+            "target.{}.rustflags=[\"-Ctarget-cpu={cpu}\"]",
+            self.triple
+        ))
+    }
+}
+
+/// The `-C target-cpu` of an amd64 variant (v2-v4); None for the others.
+fn variant_cpu(p: &Platform) -> Option<String> {
+    match (p.arch.as_str(), p.variant.as_deref()) {
+        ("amd64", Some(v @ ("v2" | "v3" | "v4"))) => Some(format!("x86-64-{v}")),
+        _ => None,
+    }
 }
 
 /// The target of `platform`, checked to be installed; a foreign one gets the cross linker
@@ -320,7 +349,11 @@ fn target_for(platform: Option<&Platform>) -> Result<Option<Target>, CargoError>
         })
         .transpose()?
         .map(|l| (var, l.to_string_lossy().into_owned()));
-    Ok(Some(Target { triple, linker }))
+    Ok(Some(Target {
+        triple,
+        linker,
+        cpu: variant_cpu(p),
+    }))
 }
 
 /// `rustup target list --installed`; without rustup, the host's target only.

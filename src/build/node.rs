@@ -53,7 +53,7 @@ pub const INSTALL: &str = "Node.js 20 or later (on Debian: apt-get install nodej
 pub enum NodeError {
     #[error("no such file or directory: {}", .0.display())]
     NoSuchEntry(PathBuf),
-    #[error("{}: the entry must be a .js, .cjs, .mjs, .ts, .mts or .cts file, or a directory with a package.json", .0.display())]
+    #[error("{}: the entry must be a .js, .cjs, .mjs, .ts, .mts or .cts file, a script starting `#!/usr/bin/env node`, or a directory with a package.json", .0.display())]
     BadEntry(PathBuf),
     #[error("{}: {why}", path.display())]
     PackageJson { path: PathBuf, why: String },
@@ -625,21 +625,51 @@ impl Entry {
             });
         }
         let ext = entry.extension().and_then(|e| e.to_str()).unwrap_or("");
-        if !matches!(ext, "js" | "cjs" | "mjs" | "ts" | "mts" | "cts") {
+        let script = matches!(ext, "js" | "cjs" | "mjs" | "ts" | "mts" | "cts");
+        if !script && !has_node_shebang(&entry) {
             return Err(NodeError::BadEntry(entry));
         }
         let dir = entry.parent().unwrap_or(Path::new("/"));
-        let project = dir
-            .ancestors()
-            .find(|d| d.join("package.json").is_file())
-            .unwrap_or(dir)
-            .to_path_buf();
+        let package = dir.ancestors().find(|d| d.join("package.json").is_file());
+        // A dependency's own CLI (node_modules/json-server/lib/bin.js) runs in the app that
+        // installed it: that app is the project, and the package names the image.
+        let (project, name) = match installed_in(&entry) {
+            Some(app) => (app, package.and_then(package_name)),
+            None => (package.unwrap_or(dir).to_path_buf(), None),
+        };
         Ok(Entry {
             relative: entry.strip_prefix(&project).unwrap_or(&entry).to_path_buf(),
-            name: file_stem(&entry),
+            name: name.unwrap_or_else(|| file_stem(&entry)),
             project,
         })
     }
+}
+
+/// An executable script without an extension that starts `#!/usr/bin/env node` (a package's
+/// `bin`).
+fn has_node_shebang(file: &Path) -> bool {
+    let mut head = [0u8; 128];
+    let n = std::fs::File::open(file)
+        .and_then(|mut f| io::Read::read(&mut f, &mut head))
+        .unwrap_or(0);
+    let line = head[..n].split(|b| *b == b'\n').next().unwrap_or(&[]);
+    line.starts_with(b"#!") && String::from_utf8_lossy(line).contains("node")
+}
+
+/// The directory holding the outermost `node_modules` of `file`'s path, if it has one.
+fn installed_in(file: &Path) -> Option<PathBuf> {
+    file.ancestors()
+        .filter(|d| d.file_name().is_some_and(|n| n == "node_modules"))
+        .last()
+        .and_then(Path::parent)
+        .map(Path::to_path_buf)
+}
+
+/// The unscoped name in `dir`'s package.json (`@scope/x` is `x`).
+fn package_name(dir: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(dir.join("package.json")).ok()?;
+    let name = serde_json::from_str::<PackageJson>(&text).ok()?.name?;
+    Some(name.rsplit('/').next().unwrap_or(&name).to_string())
 }
 
 fn file_stem(p: &Path) -> String {

@@ -28,6 +28,9 @@ pub enum Kind {
     Fork,
     DirnameRead,
     DirnamePath,
+    /// A dependency requires a package that is not installed (an optional one, reached only
+    /// on some path: union's `spdy`): left a run-time require, as node would.
+    MissingPackage,
 }
 
 impl Kind {
@@ -45,6 +48,7 @@ impl Kind {
             Kind::DirnamePath => {
                 "a file path built from the code's own location (__dirname, __filename or import.meta)"
             }
+            Kind::MissingPackage => "a require() of a package that is not installed",
         }
     }
 
@@ -149,8 +153,10 @@ pub fn parse_esbuild(stderr: &str) -> Vec<Construct> {
         if let Some(code) = rest.next().and_then(|l| l.split_once('│')) {
             c.code = code.1.trim().to_string();
         }
-        if kind == Kind::NativeAddon {
-            c.code = addon_name(line).unwrap_or_default();
+        match kind {
+            Kind::NativeAddon => c.code = addon_name(line).unwrap_or_default(),
+            Kind::MissingPackage => c.code = missing_package(line).unwrap_or_default(),
+            _ => {}
         }
         out.push(c);
     }
@@ -170,8 +176,41 @@ fn kind_of(head: &str) -> Option<Kind> {
     if addon_name(head).is_some() {
         return Some(Kind::NativeAddon);
     }
+    if missing_package(head).is_some() {
+        return Some(Kind::MissingPackage);
+    }
     head.contains("Top-level await is currently not supported")
         .then_some(Kind::TopLevelAwait)
+}
+
+/// The bare package an error says esbuild could not resolve (`Could not resolve "spdy"`).
+fn missing_package(head: &str) -> Option<String> {
+    let name = head
+        .split("Could not resolve \"")
+        .nth(1)?
+        .split('"')
+        .next()?;
+    let bare = !name.starts_with(['.', '/']) && !name.ends_with(".node") && !name.is_empty();
+    bare.then(|| name.to_string())
+}
+
+/// The packages to leave external when a bundle failed only because dependencies require
+/// packages that are not installed (each `MissingPackage` in node_modules); None when any
+/// other error (one in the app's own code included) stopped it.
+pub fn externals(stderr: &str, project: &Path) -> Option<Vec<String>> {
+    let errors = stderr.lines().filter(|l| l.contains("[ERROR]")).count();
+    let found = parse_esbuild(stderr);
+    let missing: Vec<&Construct> = found
+        .iter()
+        .filter(|c| c.kind == Kind::MissingPackage && c.in_dependency(project))
+        .collect();
+    if errors == 0 || missing.len() != errors {
+        return None;
+    }
+    let mut names: Vec<String> = missing.iter().map(|c| c.code.clone()).collect();
+    names.sort();
+    names.dedup();
+    Some(names)
 }
 
 /// The `.node` file an addon error names.
@@ -319,6 +358,19 @@ mod tests {
         assert_eq!(m[0].code, "const plugin = require(name);");
         assert_eq!(m[1].file(), "node_modules/x/a.js");
         assert_eq!(m[3].code, "build/Release/addon.node");
+    }
+
+    #[test]
+    fn packages_a_dependency_requires_but_nobody_installed() {
+        let spdy = "✘ [ERROR] Could not resolve \"spdy\"\n\n    node_modules/union/lib/core.js:89:25:\n      89 │       var spdy = require('spdy');\n\n";
+        let own = "✘ [ERROR] Could not resolve \"lodash\"\n\n    index.js:1:10:\n      1 │ require('lodash');\n\n";
+        let project = Path::new("/nonexistent/app");
+        assert_eq!(externals(spdy, project), Some(vec!["spdy".to_string()]));
+        // Missing from the app's own code: a real error, and so is any other.
+        assert_eq!(externals(&format!("{spdy}{own}"), project), None);
+        let syntax = "✘ [ERROR] Expected \";\" but found \"x\"\n\n    node_modules/a/b.js:1:1:\n";
+        assert_eq!(externals(&format!("{spdy}{syntax}"), project), None);
+        assert_eq!(externals("", project), None);
     }
 
     #[test]

@@ -13,6 +13,11 @@ use std::path::{Path, PathBuf};
 
 pub(super) const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 
+/// Whether `head` (a file's first 512 bytes) is a tar header: `ustar` at offset 257.
+fn is_tar(head: &[u8]) -> bool {
+    head.get(257..262) == Some(b"ustar")
+}
+
 /// `-o FILE`.
 pub struct Archive {
     pub path: PathBuf,
@@ -25,6 +30,10 @@ impl Output for Archive {
 
     fn destination(&self) -> Option<&Path> {
         Some(&self.path)
+    }
+
+    fn check(&self) -> Result<(), EmitError> {
+        super::fs::replaceable(&self.path, "a tar archive", is_tar)
     }
 
     fn emit(&self, e: &Emit) -> Result<Outcome, EmitError> {

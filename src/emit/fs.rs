@@ -28,6 +28,31 @@ pub(super) fn write_err(path: &Path) -> impl FnOnce(io::Error) -> EmitError + '_
     }
 }
 
+/// Refuses `path` as a destination when it exists and is neither empty nor `what` (told by
+/// `looks_right` from its first 512 bytes): a mistyped `-o` must not replace a source file.
+pub fn replaceable(
+    path: &Path,
+    what: &'static str,
+    looks_right: fn(&[u8]) -> bool,
+) -> Result<(), EmitError> {
+    let Ok(meta) = fs::metadata(path) else {
+        return Ok(());
+    };
+    use std::io::Read;
+    let mut head = Vec::with_capacity(512);
+    let read = meta.is_file()
+        && File::open(path)
+            .and_then(|f| f.take(512).read_to_end(&mut head))
+            .is_ok();
+    if read && (head.is_empty() || looks_right(&head)) {
+        return Ok(());
+    }
+    Err(EmitError::NotReplaceable {
+        path: path.to_path_buf(),
+        what,
+    })
+}
+
 pub(super) fn is_empty_dir(p: &Path) -> bool {
     fs::read_dir(p)
         .map(|mut d| d.next().is_none())

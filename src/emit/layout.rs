@@ -28,14 +28,21 @@ impl Output for OciLayout {
         Some(&self.dir)
     }
 
+    fn check(&self) -> Result<(), EmitError> {
+        let dest = &self.dir;
+        if dest.exists() && !dest.join("oci-layout").is_file() && !is_empty_dir(dest) {
+            return Err(EmitError::NotALayout { path: dest.clone() });
+        }
+        Ok(())
+    }
+
     fn emit(&self, e: &Emit) -> Result<Outcome, EmitError> {
         let dest = &self.dir;
-        if !dest.exists() {
-            create(dest, e)?;
-        } else if dest.join("oci-layout").is_file() || is_empty_dir(dest) {
+        self.check()?;
+        if dest.exists() {
             merge(dest, e)?;
         } else {
-            return Err(EmitError::NotALayout { path: dest.clone() });
+            create(dest, e)?;
         }
         Ok(Outcome::Layout(dest.clone()))
     }

@@ -13,7 +13,7 @@ mod referrer;
 mod staging;
 
 pub use archive::Archive;
-pub use fs::atomic_file;
+pub use fs::{atomic_file, replaceable};
 pub use layout::OciLayout;
 pub use leftovers::{sweep_beside, sweep_staging};
 pub use load::Load;
@@ -65,6 +65,11 @@ pub trait Output {
     fn destination(&self) -> Option<&Path> {
         None
     }
+    /// Refuses, before any output is written, a destination it would not replace: something
+    /// already there that is not what this output writes (a source file named by `-o`).
+    fn check(&self) -> Result<(), EmitError> {
+        Ok(())
+    }
     fn emit(&self, e: &Emit) -> Result<Outcome, EmitError>;
 }
 
@@ -92,6 +97,8 @@ pub enum EmitError {
     },
     #[error("{} exists and is not an OCI image layout; not replacing it", path.display())]
     NotALayout { path: PathBuf },
+    #[error("{} exists and is not {what}; not replacing it (choose another path, or remove it first)", path.display())]
+    NotReplaceable { path: PathBuf, what: &'static str },
     #[error("{} is not a valid OCI image index ({reason}); not changing the layout", path.display())]
     BadIndex { path: PathBuf, reason: String },
     #[error(transparent)]
