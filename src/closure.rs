@@ -2,12 +2,12 @@
 //! the way the loader does (RPATH/RUNPATH, ld.so.conf, default dirs) inside a root directory,
 //! and copied into the layer at their real paths with every symlink on the way.
 
-use crate::inspect::{open_regular, DynamicDeps, Linkage, NotRegular};
+use crate::elf_read::{DynamicDeps, FileSource, Headers, ReadError};
+use crate::inspect::{open_regular, Linkage, NotRegular};
 use crate::layer::{Content, LayerError, Tree};
 use crate::packages::{Db, Package};
 use crate::printable::printable;
 use goblin::elf::header::{machine_to_str, EM_NONE};
-use goblin::elf::Elf;
 use std::collections::{HashSet, VecDeque};
 use std::fs;
 use std::io::Read;
@@ -607,14 +607,25 @@ pub fn dir_in_root(root: &Path, path: &str) -> Option<PathBuf> {
         .map(|_| host)
 }
 
-/// The dynamic section of the library at `path` in the root.
+/// The dynamic section of the library at `path` in the root, read range by range (not the
+/// whole library).
 fn read_object(root: &Path, path: &str) -> Result<DynamicDeps, ClosureError> {
-    let bytes = read_regular(root, path, u64::MAX)?;
-    let elf = Elf::parse(&bytes).map_err(|e| ClosureError::BadLibrary {
-        path: path.to_string(),
-        reason: e.to_string(),
-    })?;
-    Ok(DynamicDeps::of(&elf))
+    let (file, host) = open_in_root(root, path)?;
+    let io = |source| ClosureError::Io {
+        path: host.clone(),
+        source,
+    };
+    let len = file.metadata().map_err(io)?.len();
+    let src = FileSource { file: &file, len };
+    let bad = |e: ReadError| match e {
+        ReadError::Io(source) => io(source),
+        ReadError::Malformed(reason) => ClosureError::BadLibrary {
+            path: path.to_string(),
+            reason,
+        },
+    };
+    let headers = Headers::read(&src).map_err(bad)?;
+    DynamicDeps::read(&src, &headers).map_err(bad)
 }
 
 /// glibc's order: the RPATH chain (only when the object has no RUNPATH), then RUNPATH, then

@@ -35,16 +35,17 @@ pub struct Module {
 }
 
 /// Finds and decodes the build info. `section` is the `.go.buildinfo` section's bytes when the
-/// ELF has section headers; otherwise the whole file is scanned at 16-byte alignment, as Go's own
-/// debug/buildinfo does for stripped binaries.
-pub fn decode(section: Option<&[u8]>, file: &[u8]) -> Option<GoInfo> {
+/// ELF has section headers; otherwise `scan` is searched at 16-byte alignment, as Go's own
+/// debug/buildinfo does for binaries without them (inspect passes the start of the first
+/// writable segment, where Go's linker puts it and debug/buildinfo looks).
+pub fn decode(section: Option<&[u8]>, scan: &[u8]) -> Option<GoInfo> {
     let data = match section {
         Some(s) if s.starts_with(MAGIC) => s,
         _ => {
-            let at = (0..file.len().saturating_sub(32))
+            let at = (0..scan.len().saturating_sub(32))
                 .step_by(16)
-                .find(|&i| file[i..].starts_with(MAGIC))?;
-            &file[at..]
+                .find(|&i| scan[i..].starts_with(MAGIC))?;
+            &scan[at..]
         }
     };
     if data.len() < 32 {

@@ -1,12 +1,13 @@
 //! Reads an ELF executable and says what it needs at run time (goblin does the parsing).
 
+pub(crate) use crate::elf_read::DynamicDeps;
+use crate::elf_read::{check_in, read_in, FileSource, Headers, ReadError, Source};
 use crate::goinfo::{self, GoInfo};
 use crate::platform::Platform;
 use crate::printable::printable;
-use goblin::elf::{header, program_header, Elf};
+use goblin::elf::{header, program_header, section_header, Header};
 use serde::Serialize;
 use std::fs::{File, Metadata};
-use std::io::Read;
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
@@ -168,18 +169,12 @@ pub fn inspect_shared_object(path: &Path) -> Result<Linkage, InspectError> {
 }
 
 fn inspect_path(path: &Path, library: bool) -> Result<Linkage, InspectError> {
-    let (mut file, meta) = open_regular(path).map_err(|e| not_regular(path, e))?;
-    let io = |source| InspectError::Io {
-        path: path.to_path_buf(),
-        source,
+    let (file, meta) = open_regular(path).map_err(|e| not_regular(path, e))?;
+    let src = FileSource {
+        file: &file,
+        len: meta.len(),
     };
-    let mut bytes = Vec::new();
-    // An error, not an abort, for a file larger than memory.
-    bytes
-        .try_reserve_exact(meta.len().try_into().unwrap_or(usize::MAX))
-        .map_err(|e| io(std::io::Error::new(std::io::ErrorKind::OutOfMemory, e)))?;
-    file.read_to_end(&mut bytes).map_err(io)?;
-    inspect_elf(&bytes, path, library)
+    inspect_elf(&src, path, library)
 }
 
 /// Inspects ELF bytes; `path` only names the file in errors.
@@ -187,26 +182,30 @@ pub fn inspect_bytes(bytes: &[u8], path: &Path) -> Result<Linkage, InspectError>
     inspect_elf(bytes, path, false)
 }
 
-fn inspect_elf(bytes: &[u8], path: &Path, library: bool) -> Result<Linkage, InspectError> {
-    check_ident(bytes, path)?;
-    let elf = Elf::parse(bytes).map_err(|e| malformed(path, e.to_string()))?;
-    if !(library && elf.header.e_type == header::ET_DYN) {
-        check_kind(&elf, path)?;
+/// Reads only the headers, PT_INTERP, the dynamic section and the Go build info (see
+/// elf_read): memory stays small whatever the file's size.
+fn inspect_elf<S: Source + ?Sized>(
+    src: &S,
+    path: &Path,
+    library: bool,
+) -> Result<Linkage, InspectError> {
+    let read_error = |e| read_error(path, e);
+    let head = src
+        .read_at(0, src.size().min(64) as usize)
+        .map_err(|e| read_error(e.into()))?;
+    check_ident(&head, src.size(), path)?;
+    let h = Headers::read(src).map_err(read_error)?;
+    if !(library && h.header.e_type == header::ET_DYN) {
+        check_kind(&h.header, path)?;
     }
-    let platform = Platform::from_elf_machine(elf.header.e_machine, elf.is_64, elf.little_endian)
+    let platform = Platform::from_elf_machine(h.header.e_machine, h.is_64(), h.little_endian())
         .ok_or_else(|| InspectError::UnsupportedMachine {
-        path: path.to_path_buf(),
-        machine: header::machine_to_str(elf.header.e_machine).to_string(),
-    })?;
-    check_segments(&elf, bytes.len() as u64, path)?;
-    let go_section = elf
-        .section_headers
-        .iter()
-        .find(|sh| elf.shdr_strtab.get_at(sh.sh_name) == Some(".go.buildinfo"))
-        .and_then(|sh| sh.file_range())
-        .and_then(|r| bytes.get(r));
-    let interpreter = interpreter(&elf, bytes, path)?;
-    let deps = DynamicDeps::of(&elf);
+            path: path.to_path_buf(),
+            machine: header::machine_to_str(h.header.e_machine).to_string(),
+        })?;
+    check_segments(&h, src.size(), path)?;
+    let interpreter = interpreter(src, &h, path)?;
+    let deps = DynamicDeps::read(src, &h).map_err(read_error)?;
     Ok(Linkage {
         platform,
         is_static: interpreter.is_none() && deps.needed.is_empty(),
@@ -214,7 +213,7 @@ fn inspect_elf(bytes: &[u8], path: &Path, library: bool) -> Result<Linkage, Insp
         needed: deps.needed,
         runpath: deps.runpath,
         rpath: deps.rpath,
-        go: goinfo::decode(go_section, bytes),
+        go: go_info(src, &h).map_err(read_error)?,
     })
 }
 
@@ -225,22 +224,64 @@ fn malformed(path: &Path, reason: String) -> InspectError {
     }
 }
 
-/// The identification bytes and header, checked before goblin parses: a clear word for a
-/// file that is not an ELF, not Linux's, or cut short.
-fn check_ident(bytes: &[u8], path: &Path) -> Result<(), InspectError> {
-    if !bytes.starts_with(b"\x7fELF") {
+fn read_error(path: &Path, e: ReadError) -> InspectError {
+    match e {
+        ReadError::Io(source) => InspectError::Io {
+            path: path.to_path_buf(),
+            source,
+        },
+        ReadError::Malformed(reason) => malformed(path, reason),
+    }
+}
+
+/// The most of a Go build-info section, or of the data it is searched in, that is read: a
+/// real one is a few KiB, at the start of the data.
+const MAX_GO_INFO: u64 = 1 << 20;
+
+/// Go's build info, found as Go's own debug/buildinfo finds it: the `.go.buildinfo` section,
+/// else the start of the first writable, non-executable PT_LOAD (where the linker puts it;
+/// for binaries whose section headers are gone).
+fn go_info<S: Source + ?Sized>(src: &S, h: &Headers) -> Result<Option<GoInfo>, ReadError> {
+    let section = h
+        .section(b".go.buildinfo")
+        .filter(|sh| sh.sh_type != section_header::SHT_NOBITS)
+        .filter(|sh| check_in(src, sh.sh_offset, sh.sh_size, "").is_ok());
+    if let Some(sh) = section {
+        let bytes = read_in(src, sh.sh_offset, sh.sh_size.min(MAX_GO_INFO), "")?;
+        if let Some(info) = goinfo::decode(Some(&bytes), &[]) {
+            return Ok(Some(info));
+        }
+    }
+    let (w, x) = (program_header::PF_W, program_header::PF_X);
+    let data = h
+        .program_headers
+        .iter()
+        .find(|p| p.p_type == program_header::PT_LOAD && p.p_flags & (w | x) == w);
+    let Some(p) = data else {
+        return Ok(None);
+    };
+    // check_segments made sure each PT_LOAD lies inside the file.
+    let bytes = read_in(src, p.p_offset, p.p_filesz.min(MAX_GO_INFO), "a PT_LOAD")?;
+    Ok(goinfo::decode(None, &bytes))
+}
+
+/// The identification bytes and header (`head`: the first 64 bytes of a file of `len`),
+/// checked before goblin parses: a clear word for a file that is not an ELF, not Linux's,
+/// or cut short.
+fn check_ident(head: &[u8], len: u64, path: &Path) -> Result<(), InspectError> {
+    if !head.starts_with(b"\x7fELF") {
         return Err(InspectError::NotElf {
             path: path.to_path_buf(),
         });
     }
-    let header_len = if bytes.get(4) == Some(&2) { 64 } else { 52 };
-    if bytes.len() < header_len {
+    let header_len = if head.get(4) == Some(&2) { 64 } else { 52 };
+    if len < header_len {
         return Err(malformed(
             path,
-            format!("only {} bytes, shorter than an ELF header", bytes.len()),
+            format!("only {len} bytes, shorter than an ELF header"),
         ));
     }
-    let osabi = bytes[header::EI_OSABI];
+    let osabi = head[header::EI_OSABI];
     // 0 (System V) and 3 (GNU/Linux) are what Linux toolchains write.
     if osabi != header::ELFOSABI_NONE && osabi != header::ELFOSABI_LINUX {
         return Err(InspectError::NotLinux {
@@ -249,13 +290,12 @@ fn check_ident(bytes: &[u8], path: &Path) -> Result<(), InspectError> {
         });
     }
     // Say "truncated" for a cut file rather than goblin's "bad offset".
-    let (shoff, shnum, shentsize) = section_table(bytes);
-    if shoff != 0 && shoff.saturating_add(shnum.saturating_mul(shentsize)) > bytes.len() as u64 {
+    let (shoff, shnum, shentsize) = section_table(head);
+    if shoff != 0 && shoff.saturating_add(shnum.saturating_mul(shentsize)) > len {
         return Err(malformed(
             path,
             format!(
-                "its section headers at byte {shoff} lie past the end of the file ({} bytes): truncated",
-                bytes.len()
+                "its section headers at byte {shoff} lie past the end of the file ({len} bytes): truncated"
             ),
         ));
     }
@@ -286,15 +326,15 @@ fn section_table(bytes: &[u8]) -> (u64, u64, u64) {
 }
 
 /// An executable: not an object file, a core dump or a shared library.
-fn check_kind(elf: &Elf, path: &Path) -> Result<(), InspectError> {
+fn check_kind(h: &Header, path: &Path) -> Result<(), InspectError> {
     let not = |kind| {
         Err(InspectError::NotExecutable {
             path: path.to_path_buf(),
             kind,
         })
     };
-    match elf.header.e_type {
-        header::ET_DYN if elf.entry == 0 => not("a shared library"),
+    match h.e_type {
+        header::ET_DYN if h.e_entry == 0 => not("a shared library"),
         header::ET_EXEC | header::ET_DYN => Ok(()),
         header::ET_REL => not("a relocatable object file"),
         header::ET_CORE => not("a core dump"),
@@ -303,8 +343,8 @@ fn check_kind(elf: &Elf, path: &Path) -> Result<(), InspectError> {
 }
 
 /// goblin accepts a file cut inside a segment's data; the loader would not.
-fn check_segments(elf: &Elf, len: u64, path: &Path) -> Result<(), InspectError> {
-    for ph in &elf.program_headers {
+fn check_segments(h: &Headers, len: u64, path: &Path) -> Result<(), InspectError> {
+    for ph in &h.program_headers {
         let end = ph.p_offset.checked_add(ph.p_filesz);
         if ph.p_type == program_header::PT_LOAD && end.is_none_or(|end| end > len) {
             return Err(malformed(
@@ -322,8 +362,12 @@ fn check_segments(elf: &Elf, len: u64, path: &Path) -> Result<(), InspectError> 
 /// PT_INTERP read as the kernel does (goblin gives None for one that is not UTF-8, which would
 /// make a broken binary look static): the first one, inside the file, NUL-terminated, at most
 /// PATH_MAX bytes, and UTF-8 here since it is used as a path in the image.
-fn interpreter(elf: &Elf, bytes: &[u8], path: &Path) -> Result<Option<String>, InspectError> {
-    let Some(ph) = elf
+fn interpreter<S: Source + ?Sized>(
+    src: &S,
+    h: &Headers,
+    path: &Path,
+) -> Result<Option<String>, InspectError> {
+    let Some(ph) = h
         .program_headers
         .iter()
         .find(|ph| ph.p_type == program_header::PT_INTERP)
@@ -331,24 +375,28 @@ fn interpreter(elf: &Elf, bytes: &[u8], path: &Path) -> Result<Option<String>, I
         return Ok(None);
     };
     let (at, len) = (ph.p_offset, ph.p_filesz);
-    let raw = at
-        .checked_add(len)
-        .filter(|&end| end <= bytes.len() as u64)
-        .map(|end| &bytes[at as usize..end as usize])
-        .ok_or_else(|| {
-            malformed(
-                path,
-                format!(
-                    "its interpreter path (PT_INTERP, {len} bytes at offset {at}) lies past the end of the file ({} bytes)",
-                    bytes.len()
-                ),
-            )
-        })?;
-    if !(2..=4096).contains(&raw.len()) || raw.last() != Some(&0) {
-        return Err(malformed(
+    let what = format!("its interpreter path (PT_INTERP, {len} bytes at offset {at})");
+    check_in(src, at, len, "").map_err(|_| {
+        malformed(
             path,
-            format!("its interpreter path (PT_INTERP, {len} bytes at offset {at}) is not a NUL-terminated path of 1 to 4095 bytes"),
-        ));
+            format!(
+                "{what} lies past the end of the file ({} bytes)",
+                src.size()
+            ),
+        )
+    })?;
+    let not_a_path = || {
+        malformed(
+            path,
+            format!("{what} is not a NUL-terminated path of 1 to 4095 bytes"),
+        )
+    };
+    if !(2..=4096).contains(&len) {
+        return Err(not_a_path());
+    }
+    let raw = read_in(src, at, len, "PT_INTERP").map_err(|e| read_error(path, e))?;
+    if raw.last() != Some(&0) {
+        return Err(not_a_path());
     }
     let name = raw.split(|&b| b == 0).next().unwrap_or_default();
     match std::str::from_utf8(name) {
@@ -360,31 +408,6 @@ fn interpreter(elf: &Elf, bytes: &[u8], path: &Path) -> Result<Option<String>, I
                 name.escape_ascii()
             ),
         )),
-    }
-}
-
-/// The dynamic section entries the loader searches with, for executables and libraries alike.
-pub(crate) struct DynamicDeps {
-    pub needed: Vec<String>,
-    pub runpath: Vec<String>,
-    pub rpath: Vec<String>,
-}
-
-impl DynamicDeps {
-    pub fn of(elf: &Elf) -> DynamicDeps {
-        // Each DT_RUNPATH/DT_RPATH string is a colon-separated list.
-        let split = |v: &[&str]| -> Vec<String> {
-            v.iter()
-                .flat_map(|s| s.split(':'))
-                .filter(|s| !s.is_empty())
-                .map(String::from)
-                .collect()
-        };
-        DynamicDeps {
-            needed: elf.libraries.iter().map(|s| s.to_string()).collect(),
-            runpath: split(&elf.runpaths),
-            rpath: split(&elf.rpaths),
-        }
     }
 }
 

@@ -22,6 +22,7 @@ pub mod cleanup;
 pub mod closure;
 pub mod compress;
 pub mod digest;
+pub mod elf_read;
 pub mod emit;
 pub mod engine;
 pub mod goinfo;

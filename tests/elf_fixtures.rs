@@ -5,7 +5,7 @@ mod common;
 
 use binpack::choose::{self, Base, BaseRequest};
 use binpack::closure;
-use binpack::inspect::{inspect_bytes, inspect_file, InspectError};
+use binpack::inspect::{inspect_bytes, inspect_file, inspect_shared_object, InspectError};
 use binpack::layer::{Node, Tree};
 use std::path::Path;
 use std::process::Command;
@@ -36,6 +36,13 @@ fn static_go_binary_is_static_with_build_info() {
     assert_eq!(go.main.as_ref().unwrap().path, "example.com/hello-http");
     assert_eq!(go.settings["CGO_ENABLED"], "0");
     assert_eq!(go.settings["-trimpath"], "true");
+    // Without section headers (sstrip): found where Go's debug/buildinfo looks then, at the
+    // start of the first writable segment.
+    let mut bytes = std::fs::read(&bin).unwrap();
+    bytes[40..48].fill(0); // e_shoff
+    bytes[60..64].fill(0); // e_shnum, e_shstrndx
+    let no_sections = inspect_bytes(&bytes, &bin).unwrap();
+    assert_eq!(no_sections.go, l.go);
     let json = serde_json::to_value(&l).unwrap();
     assert_eq!(json["platform"], l.platform.to_string());
     assert_eq!(json["static"], true);
@@ -145,6 +152,64 @@ fn follow(tree: &Tree, path: &str, depth: usize) -> Option<String> {
         }
     }
     Some(real)
+}
+
+/// inspect reads an ELF by ranges (headers, PT_INTERP, PT_DYNAMIC and the strings it names);
+/// what it finds must be what goblin finds parsing the whole file.
+fn assert_reads_as_goblin(path: &Path, shared_object: bool) {
+    let bytes = std::fs::read(path).unwrap();
+    let elf = goblin::elf::Elf::parse(&bytes).unwrap();
+    let l = if shared_object {
+        inspect_shared_object(path)
+    } else {
+        inspect_file(path)
+    }
+    .unwrap_or_else(|e| panic!("{e}"));
+    let p = path.display();
+    assert_eq!(l.interpreter.as_deref(), elf.interpreter, "{p}");
+    assert_eq!(l.needed, elf.libraries, "{p}");
+    let split = |v: &[&str]| -> Vec<String> {
+        v.iter()
+            .flat_map(|s| s.split(':'))
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect()
+    };
+    assert_eq!(l.runpath, split(&elf.runpaths), "{p}");
+    assert_eq!(l.rpath, split(&elf.rpaths), "{p}");
+    assert_eq!(
+        l.is_static,
+        elf.interpreter.is_none() && elf.libraries.is_empty()
+    );
+    if !shared_object {
+        assert_eq!(Some(&l), inspect_bytes(&bytes, path).ok().as_ref(), "{p}");
+    }
+}
+
+#[test]
+fn ranges_read_give_what_the_whole_file_gives() {
+    assert_reads_as_goblin(Path::new(DYNAMIC), false);
+    assert_reads_as_goblin(&std::env::current_exe().unwrap(), false);
+    let libc = std::fs::canonicalize("/lib/x86_64-linux-gnu/libc.so.6")
+        .or_else(|_| std::fs::canonicalize("/lib/aarch64-linux-gnu/libc.so.6"))
+        .unwrap();
+    assert_reads_as_goblin(&libc, true);
+}
+
+/// The node executable (~100 MB, with ~5 MB of dynamic strings) is read by ranges too.
+#[test]
+#[ignore = "needs node"]
+fn node_reads_as_goblin_reads_it() {
+    common::need(&["node"]);
+    let node = std::fs::canonicalize(common::which("node").unwrap()).unwrap();
+    assert_reads_as_goblin(&node, false);
+    let l = inspect_file(&node).unwrap();
+    assert!(
+        l.needed.iter().any(|n| n == "libstdc++.so.6"),
+        "{:?}",
+        l.needed
+    );
+    assert!(l.go.is_none());
 }
 
 #[test]

@@ -525,3 +525,86 @@ fn names_read_from_the_elf_are_printed_escaped() {
         );
     }
 }
+
+/// Sets the value of the first `tag` entry of a [`dynamic_elf`]'s PT_DYNAMIC (its last
+/// program header).
+fn set_dynamic(elf: &mut [u8], tag: u64, value: u64) {
+    let phnum = u16::from_le_bytes([elf[56], elf[57]]) as usize;
+    let ph = 64 + 56 * (phnum - 1);
+    let at = u64::from_le_bytes(elf[ph + 8..ph + 16].try_into().unwrap()) as usize;
+    let entry = (at..)
+        .step_by(16)
+        .find(|&e| u64::from_le_bytes(elf[e..e + 8].try_into().unwrap()) == tag)
+        .unwrap();
+    elf[entry + 8..entry + 16].copy_from_slice(&value.to_le_bytes());
+}
+
+/// binpack reads the dynamic section and its strings range by range (a node executable is
+/// not read whole): sizes a header claims past the file, and names it cannot use, are
+/// refused by name, never allocated or passed over.
+#[test]
+fn dynamic_sections_that_lie_are_refused_by_name() {
+    let s = Scene::new();
+    s.plant_glibc(&["libok.so"]);
+    let elf = dynamic_elf(
+        EM_X86_64,
+        ET_EXEC,
+        Some(GLIBC_INTERP.as_bytes()),
+        &[b"libok.so"],
+    );
+    let inspect = |elf: &[u8]| run_within(&mut s.inspect(&s.binary(elf), &s.root()), LIMIT).0;
+    let out = inspect(&elf);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    assert!(common::stdout(&out).contains("libok.so => /usr/lib/libok.so"));
+
+    // PT_DYNAMIC of 1 TiB (p_filesz of the last program header).
+    let mut big = elf.clone();
+    let ph = 64 + 56 * 2;
+    big[ph + 32..ph + 40].copy_from_slice(&(1u64 << 40).to_le_bytes());
+    let out = inspect(&big);
+    assert_refused(
+        &out,
+        &[
+            "app is a truncated or malformed ELF",
+            "its dynamic section (PT_DYNAMIC): 1099511627776 bytes at offset",
+            "past the end of the file",
+        ],
+    );
+
+    // DT_STRSZ (10) of 1 TiB.
+    let mut strsz = elf.clone();
+    set_dynamic(&mut strsz, 10, 1 << 40);
+    let out = inspect(&strsz);
+    assert_refused(
+        &out,
+        &[
+            "its dynamic string table (DT_STRTAB, DT_STRSZ): 1099511627776 bytes",
+            "past the end of the file",
+        ],
+    );
+
+    // A DT_NEEDED that is not UTF-8 would be a library binpack cannot name in the image.
+    let bad = dynamic_elf(
+        EM_X86_64,
+        ET_EXEC,
+        Some(GLIBC_INTERP.as_bytes()),
+        &[b"lib\xff.so"],
+    );
+    let out = inspect(&bad);
+    assert_refused(
+        &out,
+        &[r#"a name in its dynamic section, "lib\xff.so", is not valid UTF-8"#],
+    );
+
+    // A DT_NEEDED past the string table's end is passed over, as the loader's table
+    // lookup would find nothing there.
+    let mut past = elf.clone();
+    set_dynamic(&mut past, 1, 1 << 20);
+    let out = inspect(&past);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    assert!(
+        !common::stdout(&out).contains("libok.so"),
+        "{}",
+        common::stdout(&out)
+    );
+}
