@@ -79,6 +79,11 @@ impl LayerCache {
             dir: Some(dir.to_path_buf()),
         }
     }
+
+    /// The cache directory; None when the cache is off.
+    pub fn dir(&self) -> Option<&Path> {
+        self.dir.as_deref()
+    }
 }
 
 /// Writes `trees` (bottom first) into `staging`, each from the cache when it is known there.

@@ -6,6 +6,7 @@ use super::node_checks::{self, Construct, Kind};
 use super::toolchain::{
     cache_entry, file_error, pinned, temp_dir, volume, FileError, Runner, Toolchain, ToolchainError,
 };
+use super::trace_cache::{self, TraceCache};
 use super::{git, node_trace, Built, Component, Ecosystem};
 use crate::cache;
 use crate::cleanup::Tracked;
@@ -44,6 +45,9 @@ pub struct NodeBuild {
     pub platform: Option<crate::platform::Platform>,
     /// One executable, or node + the app's traced files, or the first when it can hold all.
     pub layout: Layout,
+    /// binpack's cache, where a files layout keeps its trace and stripped node between
+    /// builds; None (`--no-layer-cache`) traces and strips every time.
+    pub cache: Option<PathBuf>,
 }
 
 /// How to get node, for the errors that say it is missing.
@@ -144,6 +148,7 @@ pub fn build(
         assets: !assets.is_empty(),
         out_dir: out_dir.path(),
         progress,
+        cache: spec.cache.as_deref(),
     };
     let made = match spec.packer {
         Packer::Sea => make(&ctx, spec.layout)?,
@@ -290,6 +295,8 @@ struct Ctx<'a> {
     assets: bool,
     out_dir: &'a Path,
     progress: &'a dyn Progress,
+    /// binpack's cache, for the trace and the stripped node; None: nothing is kept.
+    cache: Option<&'a Path>,
 }
 
 /// The program made for one layout.
@@ -320,25 +327,48 @@ impl Made {
 fn make(ctx: &Ctx, layout: Layout) -> Result<Made, NodeError> {
     if layout == Layout::Files {
         refuse_typescript(ctx.entry, "asked for with --layout files")?;
-        // Bundled for its diagnostics only: they name the packages to ship whole.
-        let found = bundle(ctx)?.constructs;
-        return files(ctx, "asked for with --layout files".into(), &found);
+    }
+    let cache = if layout == Layout::Sea {
+        None
+    } else {
+        trace_cache_for(ctx)?
+    };
+    let known = cache.as_ref().and_then(|c| c.lookup());
+    if let Some(known) = known {
+        let blocker = known.constructs.iter().find(|c| !noted(ctx, layout, c));
+        let reason = match (layout, blocker) {
+            (Layout::Files, _) => Some("asked for with --layout files".to_string()),
+            (_, Some(first)) => Some(format!("the bundle cannot hold {}", first.sentence())),
+            // The sea executable needs the bundle itself.
+            (_, None) => None,
+        };
+        if let Some(reason) = reason {
+            ctx.progress.stage(&format!(
+                "the trace of {} is known (its files and dependencies are unchanged): taken from the cache",
+                ctx.entry.relative.display()
+            ));
+            return files(ctx, reason, &known.constructs, Tracing::Known(known.files));
+        }
     }
     let bundle = bundle(ctx)?;
-    // Under --layout sea, a note for a dependency's code that may never run (express's view
-    // engine loader, pino's transports) and for the app's own paths beside its code when
-    // --asset puts files there; the rest is refused.
-    let noted = |c: &Construct| {
-        let dep = c.in_dependency(&ctx.entry.project);
-        layout == Layout::Sea
-            && match c.kind {
-                Kind::ComputedRequire => dep,
-                Kind::DirnamePath => dep || ctx.assets,
-                _ => false,
-            }
+    let run = Tracing::Run {
+        cache: cache.as_ref(),
+        inputs: &bundle.inputs,
     };
-    let (notes, blockers): (Vec<Construct>, Vec<Construct>) =
-        bundle.constructs.iter().cloned().partition(|c| noted(c));
+    if layout == Layout::Files {
+        // Bundled for its diagnostics only: they name the packages to ship whole.
+        return files(
+            ctx,
+            "asked for with --layout files".into(),
+            &bundle.constructs,
+            run,
+        );
+    }
+    let (notes, blockers): (Vec<Construct>, Vec<Construct>) = bundle
+        .constructs
+        .iter()
+        .cloned()
+        .partition(|c| noted(ctx, layout, c));
     if let Some(first) = blockers.first() {
         if layout == Layout::Sea {
             return Err(NodeError::CannotBundle {
@@ -347,7 +377,7 @@ fn make(ctx: &Ctx, layout: Layout) -> Result<Made, NodeError> {
             });
         }
         let reason = format!("the bundle cannot hold {}", first.sentence());
-        return files(ctx, reason, &bundle.constructs);
+        return files(ctx, reason, &bundle.constructs, run);
     }
     bundle.check(ctx)?;
     ctx.progress.stage(&format!(
@@ -378,6 +408,19 @@ fn make(ctx: &Ctx, layout: Layout) -> Result<Made, NodeError> {
     Ok(made)
 }
 
+/// Under --layout sea, a note for a dependency's code that may never run (express's view
+/// engine loader, pino's transports) and for the app's own paths beside its code when
+/// --asset puts files there; the rest is refused.
+fn noted(ctx: &Ctx, layout: Layout, c: &Construct) -> bool {
+    let dep = c.in_dependency(&ctx.entry.project);
+    layout == Layout::Sea
+        && match c.kind {
+            Kind::ComputedRequire => dep,
+            Kind::DirnamePath => dep || ctx.assets,
+            _ => false,
+        }
+}
+
 /// What `--layout sea` says of a construct it lets through. (In the bundle `__dirname` is the
 /// executable's directory, where --asset puts the app's files.)
 fn sea_note(c: &Construct, project: &Path) -> String {
@@ -404,39 +447,149 @@ fn refuse_typescript(entry: &Entry, reason: &str) -> Result<(), NodeError> {
     Ok(())
 }
 
+/// How the files layout gets its traced files.
+enum Tracing<'a> {
+    /// From the cache: the trace of an unchanged project.
+    Known(Vec<String>),
+    /// From the tracer, kept in the cache (if any) with the bundle's `inputs` among what
+    /// it was made from.
+    Run {
+        cache: Option<&'a TraceCache>,
+        inputs: &'a [String],
+    },
+}
+
 /// The files layout: the stock node and the traced files, with the packages whose code
 /// hides files from the tracer (`found` by the bundle, relative to the project, or in the
 /// traced files) whole.
-fn files(ctx: &Ctx, reason: String, found: &[Construct]) -> Result<Made, NodeError> {
-    let entry = ctx.entry;
-    refuse_typescript(entry, &reason)?;
-    let nft = node_trace::tracer(ctx.runner, &entry.project, ctx.mount, ctx.progress)?;
-    ctx.progress.stage(&format!(
-        "tracing the files {} reads",
-        entry.relative.display()
-    ));
-    // The tracer reads files, it does not care which node runs it: another platform's
-    // runtime is traced for by the node that runs here.
-    let node = match ctx.runner {
-        Runner::Host if ctx.native => ctx.runtime.node.clone().into_os_string(),
-        Runner::Host => host_node()?.node.into_os_string(),
-        Runner::Container { .. } => OsString::from("node"),
+fn files(
+    ctx: &Ctx,
+    reason: String,
+    found: &[Construct],
+    tracing: Tracing,
+) -> Result<Made, NodeError> {
+    refuse_typescript(ctx.entry, &reason)?;
+    let traced = match tracing {
+        Tracing::Known(files) => files,
+        Tracing::Run { cache, inputs } => run_trace(ctx, found, cache, inputs)?,
     };
-    let abs = entry.project.join(&entry.relative);
-    let traced = node_trace::trace(ctx.runner, &node, &nft, ctx.mount, &abs, ctx.out_dir)?;
     let (traced, notes) = with_whole_packages(ctx, traced, found)?;
     let components = node_trace::components(ctx.mount, &traced);
-    // Stripped as the sea executable is: ~13 MB less, and the same bytes on every build.
-    let exe = ctx.out_dir.join("node-stripped");
-    sea::inject::strip(&ctx.runtime.node, &exe)?;
     Ok(Made {
-        executable: exe,
+        executable: stripped_node(ctx)?,
         layout: "files",
         reason,
         notes,
         components,
         traced: Some(traced),
     })
+}
+
+/// Stripped as the sea executable is: ~13 MB less, and the same bytes on every build; kept
+/// in the cache for the next build (a toolchain image's node is a new copy every time).
+fn stripped_node(ctx: &Ctx) -> Result<PathBuf, NodeError> {
+    let node = &ctx.runtime.node;
+    let strip = |out: &Path| -> Result<(), NodeError> {
+        sea::inject::strip(node, out)?;
+        Ok(())
+    };
+    match (ctx.cache, ctx.runner) {
+        (Some(root), Runner::Host) => trace_cache::stripped_node(root, node, strip),
+        _ => {
+            let exe = ctx.out_dir.join("node-stripped");
+            strip(&exe)?;
+            Ok(exe)
+        }
+    }
+}
+
+/// The node that runs the tracer: it reads files, it does not care which node runs it, so
+/// another platform's runtime is traced for by the node that runs here.
+fn tracer_node(ctx: &Ctx) -> Result<OsString, NodeError> {
+    Ok(match ctx.runner {
+        Runner::Host if ctx.native => ctx.runtime.node.clone().into_os_string(),
+        Runner::Host => host_node()?.node.into_os_string(),
+        Runner::Container { .. } => OsString::from("node"),
+    })
+}
+
+/// Runs the tracer over the entry, reusing the cache's analyses of unchanged files, and
+/// keeps the trace and the analyses in the cache.
+fn run_trace(
+    ctx: &Ctx,
+    found: &[Construct],
+    cache: Option<&TraceCache>,
+    inputs: &[String],
+) -> Result<Vec<String>, NodeError> {
+    let entry = ctx.entry;
+    let nft = node_trace::tracer(ctx.runner, &entry.project, ctx.mount, ctx.progress)?;
+    ctx.progress.stage(&format!(
+        "tracing the files {} reads",
+        entry.relative.display()
+    ));
+    let node = tracer_node(ctx)?;
+    let seeds = cache.map(TraceCache::seeds).unwrap_or_default();
+    let abs = entry.project.join(&entry.relative);
+    let tools = (node.as_os_str(), nft.as_os_str());
+    let traced = node_trace::trace(ctx.runner, tools, ctx.mount, &abs, ctx.out_dir, &seeds)?;
+    if let Some(cache) = cache {
+        let made = trace_cache::Trace {
+            files: &traced.files,
+            constructs: found,
+            probed: &traced.probed,
+            also: read_besides(ctx, inputs),
+        };
+        cache.store(&made, &traced.analyses, &seeds);
+    }
+    Ok(traced.files)
+}
+
+/// What the diagnostics and the trace depend on besides the paths the tracer looked at: the
+/// sources esbuild read, and the package.json and lockfile of the project and the mount root.
+fn read_besides(ctx: &Ctx, inputs: &[String]) -> Vec<String> {
+    const BESIDE: [&str; 5] = [
+        "package.json",
+        "package-lock.json",
+        "npm-shrinkwrap.json",
+        "yarn.lock",
+        "pnpm-lock.yaml",
+    ];
+    let project = &ctx.entry.project;
+    let dirs = [project.as_path(), ctx.mount];
+    let beside = dirs.into_iter().flat_map(|d| BESIDE.map(|f| d.join(f)));
+    inputs
+        .iter()
+        .map(|i| project.join(i))
+        .chain(beside)
+        .map(|p| path_str(&p))
+        .collect()
+}
+
+/// The trace cache of this build (host builds only: a container's paths are not the
+/// host's), keyed by everything the trace and the esbuild diagnostics depend on.
+fn trace_cache_for(ctx: &Ctx) -> Result<Option<TraceCache>, NodeError> {
+    let (Some(root), Runner::Host) = (ctx.cache, ctx.runner) else {
+        return Ok(None);
+    };
+    let nft = node_trace::host_tracer_path(&ctx.entry.project, ctx.mount);
+    let node = tracer_node(ctx)?;
+    let esbuild = find_esbuild(&ctx.entry.project, ctx.progress)?;
+    let id = trace_cache::identity;
+    let common = [
+        "binpack-trace/1".to_string(),
+        trace_cache::binpack_identity(),
+        node_trace::script_id().to_string(),
+        node_trace::version(),
+        path_str(&nft),
+        id(Path::new(&node)),
+        path_str(ctx.mount),
+    ];
+    let entry = ctx.entry.project.join(&ctx.entry.relative);
+    let more = [path_str(&entry), id(&esbuild), ctx.runtime.version.clone()];
+    let analysis_key = trace_cache::key(&common);
+    let all: Vec<&String> = common.iter().chain(&more).collect();
+    let trace_key = trace_cache::key(&all);
+    Ok(Some(TraceCache::new(root, &trace_key, &analysis_key)))
 }
 
 /// The traced files and every file of each package under node_modules in which the bundle's

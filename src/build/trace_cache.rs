@@ -1,0 +1,342 @@
+//! What the files layout keeps between builds, in binpack's cache: the traced file list with
+//! the esbuild diagnostics that pick whole packages (an unchanged project runs neither
+//! esbuild nor the tracer), @vercel/nft's analysis of each file (after a change only the
+//! changed files are parsed again), and the stripped node runtime.
+//!
+//! An entry is valid while every path it was made from, and the directory each is in (a file
+//! added beside them changes it), still has the same stat identity: kind, device, inode,
+//! size, mtime and ctime. An entry is not kept when one of those paths changed after the
+//! build began (its stamp could not tell that change from the next); a damaged entry reads
+//! as absent and is written again; entries are written whole (temporary file + rename).
+
+use super::node_checks::{Construct, Kind};
+use crate::digest::Digest;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// How much older than the build's start a stamp must be to be trusted: the kernel dates
+/// writes with a clock that lags by up to a tick (10 ms at HZ=100).
+const RACY: Duration = Duration::from_millis(50);
+
+/// What stat says of a path ("-" when there is nothing there); a symlink adds its target's.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stamp(String);
+
+/// The stamp of `p`, and its newest time (mtime or ctime, ns since the epoch).
+fn stamp(p: &Path) -> (Stamp, i128) {
+    let Ok(m) = std::fs::symlink_metadata(p) else {
+        return (Stamp("-".into()), 0);
+    };
+    let kind = match () {
+        _ if m.is_dir() => 'd',
+        _ if m.is_symlink() => 'l',
+        _ => 'f',
+    };
+    let ns = |s: i64, n: i64| s as i128 * 1_000_000_000 + n as i128;
+    let (mtime, ctime) = (ns(m.mtime(), m.mtime_nsec()), ns(m.ctime(), m.ctime_nsec()));
+    let mut s = format!(
+        "{kind} {} {} {} {mtime} {ctime}",
+        m.dev(),
+        m.ino(),
+        m.size()
+    );
+    let mut newest = mtime.max(ctime);
+    if m.is_symlink() {
+        let target = std::fs::metadata(p);
+        let (t, n) = match target {
+            Ok(t) => (
+                format!("{} {} {}", t.ino(), t.size(), ns(t.mtime(), t.mtime_nsec())),
+                ns(t.ctime(), t.ctime_nsec()),
+            ),
+            Err(_) => ("-".into(), 0),
+        };
+        s = format!("{s} -> {t}");
+        newest = newest.max(n);
+    }
+    (Stamp(s), newest)
+}
+
+/// Paths with their stamps.
+pub type Watch = Vec<(String, Stamp)>;
+
+/// Whether every watched path still has its stamp.
+pub fn unchanged(watch: &Watch) -> bool {
+    watch.iter().all(|(p, s)| stamp(Path::new(p)).0 == *s)
+}
+
+/// `paths` and the directory each is in (for one that does not exist, each missing
+/// directory above it up to the first that exists), stamped; None when one of them changed
+/// after `since` (less [`RACY`]).
+pub fn watch<'a>(paths: impl IntoIterator<Item = &'a str>, since: SystemTime) -> Option<Watch> {
+    let mut all = BTreeSet::new();
+    for p in paths {
+        let p = Path::new(p);
+        all.insert(p.to_path_buf());
+        let mut dir = p.parent();
+        while let Some(d) = dir.filter(|d| !d.as_os_str().is_empty()) {
+            all.insert(d.to_path_buf());
+            if d.exists() {
+                break;
+            }
+            dir = d.parent();
+        }
+    }
+    let limit = since
+        .checked_sub(RACY)
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos() as i128);
+    let mut out = Vec::with_capacity(all.len());
+    for p in all {
+        let (s, newest) = stamp(&p);
+        if newest >= limit {
+            return None;
+        }
+        out.push((p.to_string_lossy().into_owned(), s));
+    }
+    Some(out)
+}
+
+/// The key of an entry: what it was made by and from, one part per line.
+pub fn key<S: AsRef<str>>(parts: &[S]) -> Digest {
+    let parts: Vec<&str> = parts.iter().map(AsRef::as_ref).collect();
+    Digest::of(parts.join("\n").as_bytes())
+}
+
+/// The stamp of a file for a key (its path and stat identity), "-" when absent.
+pub fn identity(p: &Path) -> String {
+    format!("{} {}", p.display(), stamp(p).0 .0)
+}
+
+/// binpack's own executable: what it does with a cache entry is in its code.
+pub fn binpack_identity() -> String {
+    std::env::current_exe()
+        .map(|p| identity(&p))
+        .unwrap_or_default()
+}
+
+/// One file's analysis by nft, as its trace script prints and reads it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Analysis {
+    pub path: String,
+    pub deps: Vec<String>,
+    pub imports: Vec<String>,
+    pub assets: Vec<String>,
+    #[serde(rename = "isESM")]
+    pub is_esm: bool,
+    /// Every path the analysis looked at, its own file among them.
+    #[serde(default)]
+    pub probed: Vec<String>,
+}
+
+/// A trace as the cache keeps it.
+#[derive(Debug, Serialize, Deserialize)]
+struct TraceEntry {
+    files: Vec<String>,
+    /// (kind, location, code) of each esbuild diagnostic.
+    constructs: Vec<(String, String, String)>,
+    watch: Watch,
+}
+
+/// An analysis as the cache keeps it.
+#[derive(Debug, Serialize, Deserialize)]
+struct AnalysisEntry {
+    analysis: Analysis,
+    watch: Watch,
+}
+
+/// What an unchanged project's trace was.
+#[derive(Debug)]
+pub struct Known {
+    pub files: Vec<String>,
+    pub constructs: Vec<Construct>,
+}
+
+/// The trace cache of one project, one tracer and one binpack.
+pub struct TraceCache {
+    trace: PathBuf,
+    analyses: PathBuf,
+    /// When the build began: a path changed after that cannot be trusted to its stamp.
+    since: SystemTime,
+}
+
+impl TraceCache {
+    /// `root` is binpack's cache; `trace_key` names everything the trace and the diagnostics
+    /// depend on, `analysis_key` what nft's analyses do (the tracer, node, the base).
+    pub fn new(root: &Path, trace_key: &Digest, analysis_key: &Digest) -> TraceCache {
+        let dir = root.join("trace");
+        TraceCache {
+            trace: dir.join(format!("{}.json", trace_key.hex())),
+            analyses: dir.join(format!("analyses-{}.json", analysis_key.hex())),
+            since: SystemTime::now(),
+        }
+    }
+
+    /// The trace, when the cache has one whose every input is unchanged.
+    pub fn lookup(&self) -> Option<Known> {
+        let entry: TraceEntry = read(&self.trace)?;
+        if !unchanged(&entry.watch) {
+            return None;
+        }
+        let constructs = entry
+            .constructs
+            .into_iter()
+            .map(|(kind, location, code)| {
+                Some(Construct {
+                    kind: kind_named(&kind)?,
+                    location,
+                    code,
+                })
+            })
+            .collect::<Option<Vec<_>>>()?;
+        Some(Known {
+            files: entry.files,
+            constructs,
+        })
+    }
+
+    /// The analyses kept from earlier runs whose inputs are unchanged.
+    pub fn seeds(&self) -> Vec<Analysis> {
+        let kept: Vec<AnalysisEntry> = read(&self.analyses).unwrap_or_default();
+        kept.into_iter()
+            .filter(|e| unchanged(&e.watch))
+            .map(|e| e.analysis)
+            .collect()
+    }
+
+    /// Keeps the analyses (`seeds` reused, `made` now) and the trace, which read `probed`
+    /// and `also` (the esbuild inputs, package.json, the lockfile). What cannot be written
+    /// only costs the next build its time.
+    pub fn store(&self, t: &Trace, made: &[Analysis], seeds: &[Analysis]) {
+        let analyses: Vec<AnalysisEntry> = seeds
+            .iter()
+            .chain(made)
+            .filter_map(|a| {
+                let watch = watch(a.probed.iter().map(String::as_str), self.since)?;
+                Some(AnalysisEntry {
+                    analysis: a.clone(),
+                    watch,
+                })
+            })
+            .collect();
+        let _ = write(&self.analyses, &analyses);
+        let reused = seeds.iter().flat_map(|a| a.probed.iter());
+        let paths = t.probed.iter().chain(reused).chain(&t.also);
+        let Some(watch) = watch(paths.map(String::as_str), self.since) else {
+            return;
+        };
+        let constructs = t
+            .constructs
+            .iter()
+            .map(|c| (format!("{:?}", c.kind), c.location.clone(), c.code.clone()))
+            .collect();
+        let entry = TraceEntry {
+            files: t.files.to_vec(),
+            constructs,
+            watch,
+        };
+        let _ = write(&self.trace, &entry);
+    }
+}
+
+/// A finished trace and what it read, for [`TraceCache::store`].
+pub struct Trace<'a> {
+    pub files: &'a [String],
+    pub constructs: &'a [Construct],
+    pub probed: &'a [String],
+    pub also: Vec<String>,
+}
+
+const KINDS: [Kind; 10] = [
+    Kind::ComputedRequire,
+    Kind::ComputedImport,
+    Kind::IndirectRequire,
+    Kind::RequireResolve,
+    Kind::NativeAddon,
+    Kind::TopLevelAwait,
+    Kind::Worker,
+    Kind::Fork,
+    Kind::DirnameRead,
+    Kind::DirnamePath,
+];
+
+/// The kind written as `{:?}`; an unknown one makes the entry unreadable (so rewritten).
+fn kind_named(name: &str) -> Option<Kind> {
+    KINDS.into_iter().find(|k| format!("{k:?}") == name)
+}
+
+fn read<T: serde::de::DeserializeOwned>(path: &Path) -> Option<T> {
+    serde_json::from_slice(&std::fs::read(path).ok()?).ok()
+}
+
+fn write<T: Serialize>(path: &Path, value: &T) -> std::io::Result<()> {
+    crate::cache::write_file(
+        path,
+        &serde_json::to_vec(value).map_err(std::io::Error::other)?,
+    )
+}
+
+/// The node runtime stripped (see [`crate::sea::inject::strip`]), kept in binpack's cache
+/// under the source's identity and binpack's: stripped once, then read from there. An entry
+/// whose stamp changed since it was written (damaged) is stripped again.
+pub fn stripped_node(
+    root: &Path,
+    node: &Path,
+    strip: impl FnOnce(&Path) -> Result<(), super::node::NodeError>,
+) -> Result<PathBuf, super::node::NodeError> {
+    let k = key(&["binpack-strip/1", &identity(node), &binpack_identity()]);
+    let dir = root.join("stripped").join(k.hex());
+    let (exe, seal) = (dir.join("node"), dir.join("stamp"));
+    if std::fs::read_to_string(&seal).is_ok_and(|s| s == stamp(&exe).0 .0) {
+        return Ok(exe);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    super::toolchain::cache_entry(&dir, |tmp| -> Result<(), super::node::NodeError> {
+        strip(&tmp.join("node"))
+    })?;
+    // Sealed after the rename: the rename keeps the file's stamp (a directory rename does
+    // not touch what is inside), so the seal names the file as it is now.
+    let _ = crate::cache::write_file(&seal, stamp(&exe).0 .0.as_bytes());
+    Ok(exe)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_watch_sees_changes_additions_and_races() {
+        let d = tempfile::tempdir().unwrap();
+        let a = d.path().join("a.js");
+        std::fs::write(&a, "1").unwrap();
+        let missing = d.path().join("gone/x.js");
+        let paths = [a.to_str().unwrap(), missing.to_str().unwrap()];
+        // Written just now: too new to be trusted.
+        assert!(watch(paths, SystemTime::now()).is_none());
+        let later = SystemTime::now() + Duration::from_secs(1);
+        let w = watch(paths, later).unwrap();
+        let listed: Vec<&str> = w.iter().map(|(p, _)| p.as_str()).collect();
+        assert!(listed.contains(&d.path().to_str().unwrap()), "{listed:?}");
+        assert!(listed.contains(&d.path().join("gone").to_str().unwrap()));
+        assert!(unchanged(&w));
+        // A file added beside them changes their directory.
+        std::fs::write(d.path().join("b.js"), "").unwrap();
+        assert!(!unchanged(&w));
+        let w = watch(paths, later + Duration::from_secs(1)).unwrap();
+        std::fs::create_dir(d.path().join("gone")).unwrap();
+        assert!(!unchanged(&w));
+        let w = watch(paths, later + Duration::from_secs(1)).unwrap();
+        std::fs::write(&a, "2").unwrap();
+        assert!(!unchanged(&w));
+    }
+
+    #[test]
+    fn kinds_round_trip() {
+        for k in KINDS {
+            assert_eq!(kind_named(&format!("{k:?}")), Some(k));
+        }
+        assert_eq!(kind_named("Nope"), None);
+    }
+}
