@@ -178,7 +178,7 @@ fn runtime_for(
 ) -> Result<Runtime, NodeError> {
     let native = *platform == crate::platform::Platform::host();
     let own = || match runner {
-        Runner::Host => host_node(),
+        Runner::Host => host_node_in(spec.cache.as_deref()),
         Runner::Container { .. } => image_node(runner, entry, out_dir),
     };
     match &spec.node_version {
@@ -333,37 +333,20 @@ fn make(ctx: &Ctx, layout: Layout) -> Result<Made, NodeError> {
     } else {
         trace_cache_for(ctx)?
     };
-    let known = cache.as_ref().and_then(|c| c.lookup());
-    if let Some(known) = known {
-        let blocker = known.constructs.iter().find(|c| !noted(ctx, layout, c));
-        let reason = match (layout, blocker) {
-            (Layout::Files, _) => Some("asked for with --layout files".to_string()),
-            (_, Some(first)) => Some(format!("the bundle cannot hold {}", first.sentence())),
-            // The sea executable needs the bundle itself.
-            (_, None) => None,
-        };
-        if let Some(reason) = reason {
-            ctx.progress.stage(&format!(
-                "the trace of {} is known (its files and dependencies are unchanged): taken from the cache",
-                ctx.entry.relative.display()
-            ));
-            return files(ctx, reason, &known.constructs, Tracing::Known(known.files));
-        }
+    if let Some(made) = cache.as_ref().and_then(|c| from_cache(ctx, layout, c)) {
+        return made;
+    }
+    if layout == Layout::Files {
+        // Bundled for its diagnostics only (they name the packages to ship whole): the
+        // tracer does not wait for them.
+        let bundling = start_bundle(ctx)?;
+        let traced = trace_files(ctx, cache.as_ref());
+        let bundle = bundling.finish(ctx)?;
+        let traced = keep_trace(ctx, cache.as_ref(), traced?, &bundle);
+        let reason = "asked for with --layout files".to_string();
+        return files(ctx, reason, &bundle.constructs, traced);
     }
     let bundle = bundle(ctx)?;
-    let run = Tracing::Run {
-        cache: cache.as_ref(),
-        inputs: &bundle.inputs,
-    };
-    if layout == Layout::Files {
-        // Bundled for its diagnostics only: they name the packages to ship whole.
-        return files(
-            ctx,
-            "asked for with --layout files".into(),
-            &bundle.constructs,
-            run,
-        );
-    }
     let (notes, blockers): (Vec<Construct>, Vec<Construct>) = bundle
         .constructs
         .iter()
@@ -377,7 +360,10 @@ fn make(ctx: &Ctx, layout: Layout) -> Result<Made, NodeError> {
             });
         }
         let reason = format!("the bundle cannot hold {}", first.sentence());
-        return files(ctx, reason, &bundle.constructs, run);
+        refuse_typescript(ctx.entry, &reason)?;
+        let traced = trace_files(ctx, cache.as_ref())?;
+        let traced = keep_trace(ctx, cache.as_ref(), traced, &bundle);
+        return files(ctx, reason, &bundle.constructs, traced);
     }
     bundle.check(ctx)?;
     ctx.progress.stage(&format!(
@@ -391,6 +377,35 @@ fn make(ctx: &Ctx, layout: Layout) -> Result<Made, NodeError> {
     };
     let exe = ctx.out_dir.join(&ctx.entry.name);
     sea::inject::make_executable(&ctx.runtime.node, &exe, &blob)?;
+    sea_made(ctx, layout, exe, &bundle, &notes)
+}
+
+/// The files layout from the cache's trace of an unchanged project, when the layout is (or
+/// `auto` picks) files: `auto` picks files when a construct the trace found blocks the bundle.
+fn from_cache(ctx: &Ctx, layout: Layout, cache: &TraceCache) -> Option<Result<Made, NodeError>> {
+    let known = cache.lookup()?;
+    let blocker = known.constructs.iter().find(|c| !noted(ctx, layout, c));
+    let reason = match (layout, blocker) {
+        (Layout::Files, _) => "asked for with --layout files".to_string(),
+        (_, Some(first)) => format!("the bundle cannot hold {}", first.sentence()),
+        // The sea executable needs the bundle itself.
+        (_, None) => return None,
+    };
+    ctx.progress.stage(&format!(
+        "the trace of {} is known (its files and dependencies are unchanged): taken from the cache",
+        ctx.entry.relative.display()
+    ));
+    Some(files(ctx, reason, &known.constructs, known.files))
+}
+
+/// The sea executable `exe`, described.
+fn sea_made(
+    ctx: &Ctx,
+    layout: Layout,
+    exe: PathBuf,
+    bundle: &Bundle,
+    notes: &[Construct],
+) -> Result<Made, NodeError> {
     let reason = match layout {
         Layout::Sea => "asked for with --layout sea".to_string(),
         _ => format!(
@@ -447,32 +462,16 @@ fn refuse_typescript(entry: &Entry, reason: &str) -> Result<(), NodeError> {
     Ok(())
 }
 
-/// How the files layout gets its traced files.
-enum Tracing<'a> {
-    /// From the cache: the trace of an unchanged project.
-    Known(Vec<String>),
-    /// From the tracer, kept in the cache (if any) with the bundle's `inputs` among what
-    /// it was made from.
-    Run {
-        cache: Option<&'a TraceCache>,
-        inputs: &'a [String],
-    },
-}
-
-/// The files layout: the stock node and the traced files, with the packages whose code
+/// The files layout: the stock node and the `traced` files, with the packages whose code
 /// hides files from the tracer (`found` by the bundle, relative to the project, or in the
 /// traced files) whole.
 fn files(
     ctx: &Ctx,
     reason: String,
     found: &[Construct],
-    tracing: Tracing,
+    traced: Vec<String>,
 ) -> Result<Made, NodeError> {
     refuse_typescript(ctx.entry, &reason)?;
-    let traced = match tracing {
-        Tracing::Known(files) => files,
-        Tracing::Run { cache, inputs } => run_trace(ctx, found, cache, inputs)?,
-    };
     let (traced, notes) = with_whole_packages(ctx, traced, found)?;
     let components = node_trace::components(ctx.mount, &traced);
     Ok(Made {
@@ -508,19 +507,17 @@ fn stripped_node(ctx: &Ctx) -> Result<PathBuf, NodeError> {
 fn tracer_node(ctx: &Ctx) -> Result<OsString, NodeError> {
     Ok(match ctx.runner {
         Runner::Host if ctx.native => ctx.runtime.node.clone().into_os_string(),
-        Runner::Host => host_node()?.node.into_os_string(),
+        Runner::Host => host_node_in(ctx.cache)?.node.into_os_string(),
         Runner::Container { .. } => OsString::from("node"),
     })
 }
 
-/// Runs the tracer over the entry, reusing the cache's analyses of unchanged files, and
-/// keeps the trace and the analyses in the cache.
-fn run_trace(
+/// Runs the tracer over the entry, with the cache's analyses of unchanged files (the
+/// seeds, returned with the trace).
+fn trace_files(
     ctx: &Ctx,
-    found: &[Construct],
     cache: Option<&TraceCache>,
-    inputs: &[String],
-) -> Result<Vec<String>, NodeError> {
+) -> Result<(node_trace::Traced, Vec<trace_cache::Analysis>), NodeError> {
     let entry = ctx.entry;
     let nft = node_trace::tracer(ctx.runner, &entry.project, ctx.mount, ctx.progress)?;
     ctx.progress.stage(&format!(
@@ -532,16 +529,27 @@ fn run_trace(
     let abs = entry.project.join(&entry.relative);
     let tools = (node.as_os_str(), nft.as_os_str());
     let traced = node_trace::trace(ctx.runner, tools, ctx.mount, &abs, ctx.out_dir, &seeds)?;
+    Ok((traced, seeds))
+}
+
+/// Keeps the trace, the bundle's diagnostics and the analyses in the cache (if any);
+/// returns the traced files.
+fn keep_trace(
+    ctx: &Ctx,
+    cache: Option<&TraceCache>,
+    (traced, seeds): (node_trace::Traced, Vec<trace_cache::Analysis>),
+    bundle: &Bundle,
+) -> Vec<String> {
     if let Some(cache) = cache {
         let made = trace_cache::Trace {
             files: &traced.files,
-            constructs: found,
+            constructs: &bundle.constructs,
             probed: &traced.probed,
-            also: read_besides(ctx, inputs),
+            also: read_besides(ctx, &bundle.inputs),
         };
         cache.store(&made, &traced.analyses, &seeds);
     }
-    Ok(traced.files)
+    traced.files
 }
 
 /// What the diagnostics and the trace depend on besides the paths the tracer looked at: the
@@ -836,9 +844,15 @@ fn output_of(cmd: &mut Command, what: &str) -> Result<String, NodeError> {
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
-fn host_node() -> Result<Runtime, NodeError> {
+/// The host's node, its version kept in the cache `root` (when given) while the binary is
+/// the same file.
+fn host_node_in(root: Option<&Path>) -> Result<Runtime, NodeError> {
     let node = which::which("node").map_err(|_| NodeError::NodeNotFound)?;
-    let version = output_of(Command::new(&node).arg("--version"), "node --version")?;
+    let ask = || output_of(Command::new(&node).arg("--version"), "node --version");
+    let version = match root {
+        Some(root) => trace_cache::remembered(root, "node --version", &node, ask)?,
+        None => ask()?,
+    };
     Ok(Runtime {
         node,
         version,
@@ -1072,6 +1086,19 @@ fn unresolved_package(stderr: &str) -> Option<String> {
 
 /// Bundles the entry with esbuild, its hidden diagnostics raised, the prologue added; scans the sources it read for what it does not report.
 fn bundle(ctx: &Ctx) -> Result<Bundle, NodeError> {
+    start_bundle(ctx)?.finish(ctx)
+}
+
+/// esbuild, running (its messages go to a file: nobody reads a pipe while it runs).
+struct Bundling {
+    child: std::process::Child,
+    out: PathBuf,
+    meta: PathBuf,
+    messages: PathBuf,
+}
+
+/// Starts [`bundle`]'s esbuild.
+fn start_bundle(ctx: &Ctx) -> Result<Bundling, NodeError> {
     let entry = ctx.entry;
     let esbuild = match ctx.runner {
         Runner::Host => find_esbuild(&entry.project, ctx.progress)?.into_os_string(),
@@ -1106,24 +1133,45 @@ fn bundle(ctx: &Ctx) -> Result<Bundle, NodeError> {
         a.push(ctx.runner.path(path));
         args.push(a);
     }
-    let output = ctx
+    let messages = ctx.out_dir.join("binpack-esbuild.txt");
+    let file = std::fs::File::create(&messages).map_err(file_error("writing", &messages))?;
+    let child = ctx
         .runner
         .command(&esbuild, &args, &entry.project, &[], PASS_ENV)
-        .output()
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(file)
+        .spawn()
         .map_err(|e| tool_err("esbuild", e.to_string()))?;
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    let mut constructs = node_checks::parse_esbuild(&stderr);
-    let inputs = std::fs::read_to_string(&meta)
-        .map(|m| node_checks::metafile_inputs(&m))
-        .unwrap_or_default();
-    constructs.extend(node_checks::scan_sources(&entry.project, &inputs));
-    Ok(Bundle {
+    Ok(Bundling {
+        child,
         out,
-        constructs,
-        inputs,
-        ok: output.status.success(),
-        stderr,
+        meta,
+        messages,
     })
+}
+
+impl Bundling {
+    /// Waits for esbuild, then reads what it said and scans the sources it read.
+    fn finish(mut self, ctx: &Ctx) -> Result<Bundle, NodeError> {
+        let status = self.child.wait();
+        let status = status.map_err(|e| tool_err("esbuild", e.to_string()))?;
+        let stderr =
+            std::fs::read(&self.messages).map_err(file_error("reading", &self.messages))?;
+        let stderr = String::from_utf8_lossy(&stderr).into_owned();
+        let mut constructs = node_checks::parse_esbuild(&stderr);
+        let inputs = std::fs::read_to_string(&self.meta)
+            .map(|m| node_checks::metafile_inputs(&m))
+            .unwrap_or_default();
+        constructs.extend(node_checks::scan_sources(&ctx.entry.project, &inputs));
+        Ok(Bundle {
+            out: self.out,
+            constructs,
+            inputs,
+            ok: status.success(),
+            stderr,
+        })
+    }
 }
 
 /// Where an asset goes, relative to the app directory: its path inside the project, else its

@@ -32,7 +32,7 @@ const skip = __dirname + path.sep;
 const note = (p) => {
   if (p instanceof URL) p = p.pathname; else if (Buffer.isBuffer(p)) p = p.toString();
   if (typeof p !== "string") return;
-  const abs = path.resolve(p);
+  const abs = p[0] === "/" && !p.includes("/.") && !p.endsWith("/") ? p : path.resolve(p);
   if (abs.startsWith(skip)) return;
   probed.add(abs);
   const set = own.getStore(); if (set) set.add(abs);
@@ -46,9 +46,15 @@ const { nodeFileTrace } = require(nft);
 wrap(require(path.join(nft, "out/fs")).CachedFileSystem.prototype, ["stat", "readFile", "readlink"]);
 const analyze = require(path.join(nft, "out/analyze")), made = [];
 const analyzeNow = analyze.default;
+let running = 0;
 analyze.default = function (id, ...rest) {
   const set = new Set([path.resolve(id)]);
-  return own.run(set, async () => { const r = await analyzeNow.call(this, id, ...rest); made.push([id, r, set]); return r; });
+  running++;
+  return own.run(set, async () => {
+    try { const r = await analyzeNow.call(this, id, ...rest); made.push([id, r, set]); return r; }
+    // Async hooks slow every promise: off while no analysis runs.
+    finally { if (--running === 0) own.disable(); }
+  });
 };
 const cache = { analysisCache: new Map() };
 if (seeds) for (const a of JSON.parse(fs.readFileSync(seeds, "utf8")))

@@ -278,6 +278,30 @@ fn write<T: Serialize>(path: &Path, value: &T) -> std::io::Result<()> {
     )
 }
 
+/// What `compute` says of the file `of` (`node --version`), kept under the file's identity
+/// (a file changed in the last moments is asked every time).
+pub fn remembered<E>(
+    root: &Path,
+    what: &str,
+    of: &Path,
+    compute: impl FnOnce() -> Result<String, E>,
+) -> Result<String, E> {
+    let k = key(&[what, &identity(of)]);
+    let file = root.join("memo").join(k.hex());
+    if let Ok(v) = std::fs::read_to_string(&file) {
+        return Ok(v);
+    }
+    let value = compute()?;
+    let settled = SystemTime::now()
+        .checked_sub(RACY)
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .is_some_and(|t| stamp(of).1 < t.as_nanos() as i128);
+    if settled {
+        let _ = crate::cache::write_file(&file, value.as_bytes());
+    }
+    Ok(value)
+}
+
 /// The node runtime stripped (see [`crate::sea::inject::strip`]), kept in binpack's cache
 /// under the source's identity and binpack's: stripped once, then read from there. An entry
 /// whose stamp changed since it was written (damaged) is stripped again.
