@@ -597,7 +597,8 @@ fn trace_cache_for(ctx: &Ctx) -> Result<Option<TraceCache>, NodeError> {
     let analysis_key = trace_cache::key(&common);
     let all: Vec<&String> = common.iter().chain(&more).collect();
     let trace_key = trace_cache::key(&all);
-    Ok(Some(TraceCache::new(root, &trace_key, &analysis_key)))
+    let cache = TraceCache::new(root, ctx.mount, &trace_key, &analysis_key);
+    Ok(Some(cache))
 }
 
 /// The traced files and every file of each package under node_modules in which the bundle's

@@ -67,16 +67,21 @@ pub fn unchanged(watch: &Watch) -> bool {
     watch.iter().all(|(p, s)| stamp(Path::new(p)).0 == *s)
 }
 
-/// `paths` and the directory each is in (for one that does not exist, each missing
-/// directory above it up to the first that exists), stamped; None when one of them changed
-/// after `since` (less [`RACY`]).
-pub fn watch<'a>(paths: impl IntoIterator<Item = &'a str>, since: SystemTime) -> Option<Watch> {
+/// `paths` and, inside `project`, the directory each is in (for one that does not exist,
+/// each missing directory above it up to the first that exists), stamped; None when one of
+/// them changed after `since` (less [`RACY`]). Outside the project only the path itself is
+/// watched: a node_modules looked for in /tmp is there or not, whatever else /tmp gets.
+pub fn watch<'a>(
+    paths: impl IntoIterator<Item = &'a str>,
+    project: &Path,
+    since: SystemTime,
+) -> Option<Watch> {
     let mut all = BTreeSet::new();
     for p in paths {
         let p = Path::new(p);
         all.insert(p.to_path_buf());
         let mut dir = p.parent();
-        while let Some(d) = dir.filter(|d| !d.as_os_str().is_empty()) {
+        while let Some(d) = dir.filter(|d| d.starts_with(project)) {
             all.insert(d.to_path_buf());
             if d.exists() {
                 break;
@@ -156,6 +161,8 @@ pub struct Known {
 
 /// The trace cache of one project, one tracer and one binpack.
 pub struct TraceCache {
+    /// The mount root: its directories are watched as well as the paths read.
+    project: PathBuf,
     trace: PathBuf,
     analyses: PathBuf,
     /// When the build began: a path changed after that cannot be trusted to its stamp.
@@ -165,9 +172,15 @@ pub struct TraceCache {
 impl TraceCache {
     /// `root` is binpack's cache; `trace_key` names everything the trace and the diagnostics
     /// depend on, `analysis_key` what nft's analyses do (the tracer, node, the base).
-    pub fn new(root: &Path, trace_key: &Digest, analysis_key: &Digest) -> TraceCache {
+    pub fn new(
+        root: &Path,
+        project: &Path,
+        trace_key: &Digest,
+        analysis_key: &Digest,
+    ) -> TraceCache {
         let dir = root.join("trace");
         TraceCache {
+            project: project.to_path_buf(),
             trace: dir.join(format!("{}.json", trace_key.hex())),
             analyses: dir.join(format!("analyses-{}.json", analysis_key.hex())),
             since: SystemTime::now(),
@@ -214,7 +227,8 @@ impl TraceCache {
             .iter()
             .chain(made)
             .filter_map(|a| {
-                let watch = watch(a.probed.iter().map(String::as_str), self.since)?;
+                let paths = a.probed.iter().map(String::as_str);
+                let watch = watch(paths, &self.project, self.since)?;
                 Some(AnalysisEntry {
                     analysis: a.clone(),
                     watch,
@@ -224,7 +238,7 @@ impl TraceCache {
         let _ = write(&self.analyses, &analyses);
         let reused = seeds.iter().flat_map(|a| a.probed.iter());
         let paths = t.probed.iter().chain(reused).chain(&t.also);
-        let Some(watch) = watch(paths.map(String::as_str), self.since) else {
+        let Some(watch) = watch(paths.map(String::as_str), &self.project, self.since) else {
             return;
         };
         let constructs = t
@@ -338,9 +352,10 @@ mod tests {
         let missing = d.path().join("gone/x.js");
         let paths = [a.to_str().unwrap(), missing.to_str().unwrap()];
         // Written just now: too new to be trusted.
-        assert!(watch(paths, SystemTime::now()).is_none());
+        let at = d.path();
+        assert!(watch(paths, at, SystemTime::now()).is_none());
         let later = SystemTime::now() + Duration::from_secs(1);
-        let w = watch(paths, later).unwrap();
+        let w = watch(paths, at, later).unwrap();
         let listed: Vec<&str> = w.iter().map(|(p, _)| p.as_str()).collect();
         assert!(listed.contains(&d.path().to_str().unwrap()), "{listed:?}");
         assert!(listed.contains(&d.path().join("gone").to_str().unwrap()));
@@ -348,10 +363,10 @@ mod tests {
         // A file added beside them changes their directory.
         std::fs::write(d.path().join("b.js"), "").unwrap();
         assert!(!unchanged(&w));
-        let w = watch(paths, later + Duration::from_secs(1)).unwrap();
+        let w = watch(paths, at, later + Duration::from_secs(1)).unwrap();
         std::fs::create_dir(d.path().join("gone")).unwrap();
         assert!(!unchanged(&w));
-        let w = watch(paths, later + Duration::from_secs(1)).unwrap();
+        let w = watch(paths, at, later + Duration::from_secs(1)).unwrap();
         std::fs::write(&a, "2").unwrap();
         assert!(!unchanged(&w));
     }
