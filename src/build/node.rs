@@ -597,7 +597,8 @@ fn trace_cache_for(ctx: &Ctx) -> Result<Option<TraceCache>, NodeError> {
     let analysis_key = trace_cache::key(&common);
     let all: Vec<&String> = common.iter().chain(&more).collect();
     let trace_key = trace_cache::key(&all);
-    let cache = TraceCache::new(root, ctx.mount, &trace_key, &analysis_key);
+    let at = (ctx.mount, entry.as_path());
+    let cache = TraceCache::new(root, at, &trace_key, &analysis_key);
     Ok(Some(cache))
 }
 

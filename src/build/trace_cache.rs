@@ -139,10 +139,19 @@ pub struct Analysis {
 /// A trace as the cache keeps it.
 #[derive(Debug, Serialize, Deserialize)]
 struct TraceEntry {
+    /// What it was made by and from: an entry of another key in the same file is stale.
+    key: String,
     files: Vec<String>,
     /// (kind, location, code) of each esbuild diagnostic.
     constructs: Vec<(String, String, String)>,
     watch: Watch,
+}
+
+/// The analyses of one project, as the cache keeps them.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Analyses {
+    key: String,
+    entries: Vec<AnalysisEntry>,
 }
 
 /// An analysis as the cache keeps it.
@@ -164,25 +173,32 @@ pub struct TraceCache {
     /// The mount root: its directories are watched as well as the paths read.
     project: PathBuf,
     trace: PathBuf,
+    trace_key: String,
     analyses: PathBuf,
+    analysis_key: String,
     /// When the build began: a path changed after that cannot be trusted to its stamp.
     since: SystemTime,
 }
 
 impl TraceCache {
-    /// `root` is binpack's cache; `trace_key` names everything the trace and the diagnostics
-    /// depend on, `analysis_key` what nft's analyses do (the tracer, node, the base).
+    /// `root` is binpack's cache; `trace_key` names everything the trace of `entry` and the
+    /// diagnostics depend on, `analysis_key` what nft's analyses do (the tracer, node, the
+    /// base). One file per entry and one per project, each replaced when its key changes
+    /// (a new binpack or node), so the cache does not grow with every upgrade.
     pub fn new(
         root: &Path,
-        project: &Path,
+        (project, entry): (&Path, &Path),
         trace_key: &Digest,
         analysis_key: &Digest,
     ) -> TraceCache {
         let dir = root.join("trace");
+        let slot = |p: &Path| Digest::of(p.as_os_str().as_encoded_bytes());
         TraceCache {
             project: project.to_path_buf(),
-            trace: dir.join(format!("{}.json", trace_key.hex())),
-            analyses: dir.join(format!("analyses-{}.json", analysis_key.hex())),
+            trace: dir.join(format!("{}.json", slot(entry).hex())),
+            trace_key: trace_key.to_string(),
+            analyses: dir.join(format!("analyses-{}.json", slot(project).hex())),
+            analysis_key: analysis_key.to_string(),
             since: SystemTime::now(),
         }
     }
@@ -190,7 +206,7 @@ impl TraceCache {
     /// The trace, when the cache has one whose every input is unchanged.
     pub fn lookup(&self) -> Option<Known> {
         let entry: TraceEntry = read(&self.trace)?;
-        if !unchanged(&entry.watch) {
+        if entry.key != self.trace_key || !unchanged(&entry.watch) {
             return None;
         }
         let constructs = entry
@@ -212,8 +228,12 @@ impl TraceCache {
 
     /// The analyses kept from earlier runs whose inputs are unchanged.
     pub fn seeds(&self) -> Vec<Analysis> {
-        let kept: Vec<AnalysisEntry> = read(&self.analyses).unwrap_or_default();
-        kept.into_iter()
+        let kept: Analyses = read(&self.analyses).unwrap_or_default();
+        if kept.key != self.analysis_key {
+            return vec![];
+        }
+        kept.entries
+            .into_iter()
             .filter(|e| unchanged(&e.watch))
             .map(|e| e.analysis)
             .collect()
@@ -223,7 +243,7 @@ impl TraceCache {
     /// and `also` (the esbuild inputs, package.json, the lockfile). What cannot be written
     /// only costs the next build its time.
     pub fn store(&self, t: &Trace, made: &[Analysis], seeds: &[Analysis]) {
-        let analyses: Vec<AnalysisEntry> = seeds
+        let entries: Vec<AnalysisEntry> = seeds
             .iter()
             .chain(made)
             .filter_map(|a| {
@@ -235,6 +255,10 @@ impl TraceCache {
                 })
             })
             .collect();
+        let analyses = Analyses {
+            key: self.analysis_key.clone(),
+            entries,
+        };
         let _ = write(&self.analyses, &analyses);
         let reused = seeds.iter().flat_map(|a| a.probed.iter());
         let paths = t.probed.iter().chain(reused).chain(&t.also);
@@ -247,6 +271,7 @@ impl TraceCache {
             .map(|c| (format!("{:?}", c.kind), c.location.clone(), c.code.clone()))
             .collect();
         let entry = TraceEntry {
+            key: self.trace_key.clone(),
             files: t.files.to_vec(),
             constructs,
             watch,
@@ -316,28 +341,70 @@ pub fn remembered<E>(
     Ok(value)
 }
 
-/// The node runtime stripped (see [`crate::sea::inject::strip`]), kept in binpack's cache
-/// under the source's identity and binpack's: stripped once, then read from there. An entry
-/// whose stamp changed since it was written (damaged) is stripped again.
+/// The node runtime stripped (see [`crate::sea::inject::strip`]), kept in binpack's cache:
+/// one entry per source path, made for the source's identity and binpack's. Its seal holds
+/// that key, the stripped file's digest and stamp: the file is trusted by its stamp once the
+/// stamp was taken long enough after its last write, else checked against the digest (then
+/// sealed again); a damaged or outdated entry is stripped again, replacing the old one.
 pub fn stripped_node(
     root: &Path,
     node: &Path,
     strip: impl FnOnce(&Path) -> Result<(), super::node::NodeError>,
 ) -> Result<PathBuf, super::node::NodeError> {
-    let k = key(&["binpack-strip/1", &identity(node), &binpack_identity()]);
-    let dir = root.join("stripped").join(k.hex());
-    let (exe, seal) = (dir.join("node"), dir.join("stamp"));
-    if std::fs::read_to_string(&seal).is_ok_and(|s| s == stamp(&exe).0 .0) {
-        return Ok(exe);
+    let k = key(&["binpack-strip/1", &identity(node), &binpack_identity()]).to_string();
+    let slot = Digest::of(node.as_os_str().as_encoded_bytes());
+    let dir = root.join("stripped").join(slot.hex());
+    let (exe, seal) = (dir.join("node"), dir.join("seal"));
+    let sealed: Option<Seal> = read(&seal).filter(|s: &Seal| s.key == k);
+    if let Some(s) = sealed {
+        let (now, newest) = stamp(&exe);
+        if s.settled && s.stamp == now {
+            return Ok(exe);
+        }
+        if digest_of(&exe).is_some_and(|d| d == s.digest) {
+            reseal(&seal, &exe, k, s.digest, newest);
+            return Ok(exe);
+        }
     }
     let _ = std::fs::remove_dir_all(&dir);
     super::toolchain::cache_entry(&dir, |tmp| -> Result<(), super::node::NodeError> {
         strip(&tmp.join("node"))
     })?;
-    // Sealed after the rename: the rename keeps the file's stamp (a directory rename does
-    // not touch what is inside), so the seal names the file as it is now.
-    let _ = crate::cache::write_file(&seal, stamp(&exe).0 .0.as_bytes());
+    if let Some(digest) = digest_of(&exe) {
+        reseal(&seal, &exe, k, digest, i128::MAX);
+    }
     Ok(exe)
+}
+
+/// What the stripped node's seal says (see [`stripped_node`]).
+#[derive(Serialize, Deserialize)]
+struct Seal {
+    key: String,
+    digest: String,
+    stamp: Stamp,
+    /// Whether the stamp was taken long enough after the file's last change to tell the
+    /// next change by it.
+    settled: bool,
+}
+
+fn digest_of(p: &Path) -> Option<String> {
+    let mut f = std::fs::File::open(p).ok()?;
+    Some(Digest::of_reader(&mut f).ok()?.0.to_string())
+}
+
+/// Writes the seal of `exe` (its last change at `newest`, ns).
+fn reseal(seal: &Path, exe: &Path, key: String, digest: String, newest: i128) {
+    let limit = SystemTime::now()
+        .checked_sub(RACY)
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos() as i128);
+    let s = Seal {
+        key,
+        digest,
+        stamp: stamp(exe).0,
+        settled: newest < limit,
+    };
+    let _ = write(seal, &s);
 }
 
 #[cfg(test)]
@@ -369,6 +436,32 @@ mod tests {
         let w = watch(paths, at, later + Duration::from_secs(1)).unwrap();
         std::fs::write(&a, "2").unwrap();
         assert!(!unchanged(&w));
+    }
+
+    #[test]
+    fn the_stripped_node_is_made_once_and_again_when_damaged_or_changed() {
+        let d = tempfile::tempdir().unwrap();
+        let node = d.path().join("node");
+        std::fs::write(&node, "v1").unwrap();
+        let root = d.path().join("cache");
+        let strip = |from: &Path| {
+            let text = std::fs::read_to_string(from).unwrap();
+            move |out: &Path| {
+                std::fs::write(out, format!("stripped {text}")).unwrap();
+                Ok(())
+            }
+        };
+        let exe = stripped_node(&root, &node, strip(&node)).unwrap();
+        assert_eq!(std::fs::read_to_string(&exe).unwrap(), "stripped v1");
+        let again = stripped_node(&root, &node, |_| panic!("stripped again")).unwrap();
+        assert_eq!(again, exe);
+        std::fs::write(&exe, "damaged!!!!").unwrap();
+        let healed = stripped_node(&root, &node, strip(&node)).unwrap();
+        assert_eq!(std::fs::read_to_string(&healed).unwrap(), "stripped v1");
+        std::fs::write(&node, "v2").unwrap();
+        let newer = stripped_node(&root, &node, strip(&node)).unwrap();
+        assert_eq!(std::fs::read_to_string(&newer).unwrap(), "stripped v2");
+        assert_eq!(std::fs::read_dir(root.join("stripped")).unwrap().count(), 1);
     }
 
     #[test]
