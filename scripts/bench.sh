@@ -16,7 +16,7 @@
 #   bench_node    binpack node of examples/node-express, source to archive; peak RSS
 #   bench_go      binpack go with a warm Go cache against go build alone
 #   bench_sea     the SEA step alone against postject; the Dockerfile way's sizes
-#   bench_node_layouts  express in the sea and files layouts: size, what a release pushes
+#   bench_node_layouts  express in the sea and files layouts: size, what a release pushes, rebuild times
 #   bench_multiarch     a two-platform go build + push against a one-platform one
 #   bench_sbom    binpack bin /usr/bin/curl with and without the SBOM
 set -euo pipefail
@@ -361,31 +361,32 @@ PY
 # second release with the layer cache on (where the files layout's runtime layer is known).
 bench_node_layouts() {
   echo
-  echo "== node layouts: examples/node-express"
+  echo "== node layouts: examples/node-express (after npm ci)"
+  [ -d examples/node-express/node_modules ] || (cd examples/node-express && npm ci --silent --no-audit --no-fund >/dev/null 2>&1)
   local app=$work/layouts/node-express
   mkdir -p "$work/layouts"
   cp -r examples/node-express "$app"
-  local layout i t0 t1
+  local layout i t0 t1 d=$work/layouts
   for layout in sea files; do
-    "$binpack" -q node "$app" --layout "$layout" -o "$work/layouts/warm.tar" >/dev/null 2>&1
-    : >"$work/layouts/$layout.ms"
+    "$binpack" -q node "$app" --layout "$layout" -o "$d/warm.tar" >/dev/null 2>&1
+    : >"$d/$layout.ms"; : >"$d/$layout-same.ms"; : >"$d/$layout-line.ms"
+    # Interleaved: a cold build (layer cache off) and an unchanged rebuild (cache on).
     for i in $(seq 1 "$runs"); do
-      t0=$(now)
-      "$binpack" -q node "$app" --layout "$layout" --no-layer-cache -o "$work/layouts/$layout-1.tar" >/dev/null 2>&1
-      t1=$(now)
-      ms "$t0" "$t1" >>"$work/layouts/$layout.ms"
+      timed "$d/$layout.ms" "$binpack" -q node "$app" --layout "$layout" --no-layer-cache -o "$d/$layout-1.tar"
+      timed "$d/$layout-same.ms" "$binpack" -q node "$app" --layout "$layout" -o "$d/$layout-1.tar"
     done
-    cp "$app/server.js" "$work/layouts/server.js.orig"
-    # A change no earlier run made, so no cache knows its layer.
-    sed -i "s/hello from binpack node/hello from binpack node $(now)/" "$app/server.js"
-    # The second release as a user builds it: layer cache on (the runtime layer is known).
-    t0=$(now)
-    "$binpack" -q node "$app" --layout "$layout" -o "$work/layouts/$layout-2.tar" >/dev/null 2>&1
-    t1=$(now)
-    cp "$work/layouts/server.js.orig" "$app/server.js"
-    python3 - "$layout" "$work/layouts/$layout-1.tar" "$work/layouts/$layout-2.tar" "$(median <"$work/layouts/$layout.ms")" "$(ms "$t0" "$t1")" <<'PY'
+    cp "$app/server.js" "$d/server.js.orig"
+    # A one-line change no earlier run made, so no cache knows its layer, each round; the
+    # release as a user builds it: layer cache on (the runtime layer is known).
+    for i in $(seq 1 "$runs"); do
+      sed -i "s/hello from binpack node[^(]*(/hello from binpack node $(now) (/" "$app/server.js"
+      timed "$d/$layout-line.ms" "$binpack" -q node "$app" --layout "$layout" -o "$d/$layout-2.tar"
+    done
+    cp "$d/server.js.orig" "$app/server.js"
+    python3 - "$layout" "$d/$layout-1.tar" "$d/$layout-2.tar" "$(median <"$d/$layout.ms")" \
+      "$(median <"$d/$layout-same.ms")" "$(median <"$d/$layout-line.ms")" <<'PY'
 import json, sys, tarfile
-layout, first, second, ms, again = sys.argv[1:]
+layout, first, second, ms, same, line = sys.argv[1:]
 def blobs(path):
     t = tarfile.open(path)
     read = lambda d: json.load(t.extractfile("blobs/sha256/" + d.split(":")[1]))
@@ -397,10 +398,12 @@ a, total = blobs(first)
 b, _ = blobs(second)
 pushed = sum(s for d, s in b.items() if d not in a)
 print(f"  --layout {layout:<5}  image {total/1e6:6.1f} MB compressed;  second release pushes {pushed/1e6:7.3f} MB")
-print(f"                  source -> archive {ms} ms (median, layer cache off); second release {again} ms (layer cache on)")
+print(f"                  source -> archive {ms} ms (median, layer cache off)")
+print(f"                  unchanged rebuild {same} ms; one-line change {line} ms (medians, cache on)")
 PY
   done
-  echo "  targets: sea <= 36 MB; a files release after a one-line change <= 1 MB; neither slower than 5.2 s"
+  echo "  targets: sea <= 36 MB; a files release after a one-line change <= 1 MB; neither slower than 5.2 s;"
+  echo "           files, cache on: unchanged rebuild <= 500 ms, one-line change <= 1000 ms"
 }
 
 # The SBOM and the package metadata on a closure image: binpack bin /usr/bin/curl with and

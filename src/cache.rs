@@ -45,6 +45,20 @@ where
     Ok(dest.to_path_buf())
 }
 
+/// Writes the cache file `dest` whole: into a temporary file beside it, renamed into place,
+/// so a reader sees the old file or the new one, never half of one.
+pub fn write_file(dest: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let parent = dest.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent)?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".tmp-")
+        .tempfile_in(parent)?;
+    tmp.write_all(bytes)?;
+    tmp.persist(dest).map_err(|e| e.error)?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -79,6 +79,11 @@ impl LayerCache {
             dir: Some(dir.to_path_buf()),
         }
     }
+
+    /// The cache directory; None when the cache is off.
+    pub fn dir(&self) -> Option<&Path> {
+        self.dir.as_deref()
+    }
 }
 
 /// Writes `trees` (bottom first) into `staging`, each from the cache when it is known there.
@@ -104,7 +109,7 @@ pub fn write_layers_as(
     let mut out = Vec::new();
     for tree in trees {
         let wanted = match &cache.dir {
-            Some(_) => Some(key_as(tree, mtime, how)?),
+            Some(dir) => Some(key_in(tree, mtime, how, Some(dir))?),
             None => None,
         };
         let known = cache.dir.as_deref().zip(wanted.as_ref());
@@ -121,7 +126,7 @@ pub fn write_layers_as(
         // (a build finishing beside binpack) must not file its new bytes under the old key.
         // A cache that cannot be written only costs the next build its time.
         if let Some((dir, k)) = known {
-            if key_as(tree, mtime, how).is_ok_and(|again| again == *k) {
+            if key_in(tree, mtime, how, Some(dir)).is_ok_and(|again| again == *k) {
                 let _ = remember(dir, k, &stats, staging);
             }
         }
@@ -168,6 +173,17 @@ pub fn key(tree: &Tree, mtime: u64) -> Result<Digest, LayerError> {
 
 /// The layer's key when compressed as `how` says.
 pub fn key_as(tree: &Tree, mtime: u64, how: Compression) -> Result<Digest, LayerError> {
+    key_in(tree, mtime, how, None)
+}
+
+/// [`key_as`], the digests of big host files taken from the cache `dir` (when given) while
+/// their stat identity is unchanged.
+fn key_in(
+    tree: &Tree,
+    mtime: u64,
+    how: Compression,
+    dir: Option<&Path>,
+) -> Result<Digest, LayerError> {
     let mut h = Sha256::new();
     writeln!(h, "{}\nmtime {mtime}", encoder_id(how)).expect("hashing does not fail");
     for (path, node) in tree.iter() {
@@ -175,7 +191,7 @@ pub fn key_as(tree: &Tree, mtime: u64, how: Compression) -> Result<Digest, Layer
             Node::Dir { mode, owner } => writeln!(h, "d {path:?} {mode:o} {owner}"),
             Node::Symlink { target } => writeln!(h, "l {path:?} {target:?}"),
             Node::File { content, mode } => {
-                let (sum, len) = content_hash(content)?;
+                let (sum, len) = content_hash(content, dir)?;
                 writeln!(h, "f {path:?} {mode:o} {len} {sum}")
             }
         }
@@ -184,7 +200,7 @@ pub fn key_as(tree: &Tree, mtime: u64, how: Compression) -> Result<Digest, Layer
     Ok(Digest::from_hasher(h))
 }
 
-fn content_hash(content: &Content) -> Result<(Digest, u64), LayerError> {
+fn content_hash(content: &Content, dir: Option<&Path>) -> Result<(Digest, u64), LayerError> {
     match content {
         Content::Bytes(b) => Ok((Digest::of(b), b.len() as u64)),
         Content::Host(p) => {
@@ -193,9 +209,68 @@ fn content_hash(content: &Content) -> Result<(Digest, u64), LayerError> {
                 source,
             };
             let mut f = std::fs::File::open(p).map_err(read_err)?;
-            Digest::of_reader(&mut f).map_err(read_err)
+            let meta = f.metadata().map_err(read_err)?;
+            // Git's index, for the files that take time to read (the node runtime): a
+            // digest is reused while the file's stat identity, ctime included, is the same.
+            let known = dir.filter(|_| meta.len() >= HASHED_BIG);
+            let memo = known.map(|d| hash_memo(d, p, &meta));
+            if let Some(hit) = memo.as_ref().and_then(|(path, stamp)| recall(path, stamp)) {
+                return Ok(hit);
+            }
+            let (digest, len) = Digest::of_reader(&mut f).map_err(read_err)?;
+            if let Some((path, stamp)) = memo.filter(|_| settled(&meta)) {
+                let line = format!("{stamp} {len} {digest}");
+                let _ = cache::write_file(&path, line.as_bytes());
+            }
+            Ok((digest, len))
         }
     }
+}
+
+/// Files at least this big have their digest kept by stat identity.
+const HASHED_BIG: u64 = 1 << 20;
+
+/// How much older than now a file's last change must be for its stat identity to be
+/// trusted: the kernel dates writes with a clock that lags by up to a tick.
+const RACY: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// Where the digest of `file` is kept, and its stat identity now.
+fn hash_memo(dir: &Path, file: &Path, m: &std::fs::Metadata) -> (PathBuf, String) {
+    use std::os::unix::fs::MetadataExt;
+    let name = Digest::of(file.as_os_str().as_encoded_bytes());
+    let stamp = format!(
+        "{} {} {} {}.{} {}.{}",
+        m.dev(),
+        m.ino(),
+        m.size(),
+        m.mtime(),
+        m.mtime_nsec(),
+        m.ctime(),
+        m.ctime_nsec()
+    );
+    (dir.join("hashes").join(name.hex()), stamp)
+}
+
+fn recall(path: &Path, stamp: &str) -> Option<(Digest, u64)> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let rest = text.strip_prefix(stamp)?.strip_prefix(' ')?;
+    let (len, digest) = rest.split_once(' ')?;
+    Some((Digest::parse(digest).ok()?, len.parse().ok()?))
+}
+
+/// Whether the file was last changed long enough ago that a change from now on moves its
+/// mtime or ctime (else a write in the same clock tick could leave its stamp as it was).
+fn settled(m: &std::fs::Metadata) -> bool {
+    let newest = m.modified().ok().max(ctime_of(m));
+    let now = std::time::SystemTime::now();
+    newest.is_some_and(|t| t + RACY < now)
+}
+
+fn ctime_of(m: &std::fs::Metadata) -> Option<std::time::SystemTime> {
+    use std::os::unix::fs::MetadataExt;
+    let secs = u64::try_from(m.ctime()).ok()?;
+    let d = std::time::Duration::new(secs, m.ctime_nsec() as u32);
+    Some(std::time::UNIX_EPOCH + d)
 }
 
 fn record_path(dir: &Path, key: &Digest) -> PathBuf {
@@ -211,17 +286,48 @@ fn lookup(dir: &Path, key: &Digest, staging: &Staging) -> Option<LayerStats> {
         diff_id: Digest::parse(&r.diff_id).ok()?,
         size: r.size,
         uncompressed_size: r.uncompressed_size,
-        media_type: r.media_type,
+        media_type: r.media_type.clone(),
     };
     let blob = stats.digest.blob_in(dir);
-    let (digest, len) = Digest::of_reader(&mut std::fs::File::open(&blob).ok()?).ok()?;
-    if len != stats.size || digest != stats.digest {
-        // Damaged: not used, and removed so that the layer compressed now takes its place.
-        let _ = std::fs::remove_file(&blob);
-        return None;
+    let mut file = std::fs::File::open(&blob).ok()?;
+    let meta = file.metadata().ok()?;
+    // A blob whose stat identity is the one recorded after it was last verified is as it
+    // was then (a write moves its mtime); ctime is left out: linking a blob changes it.
+    let seen = blob_stamp(&meta);
+    if r.verified.as_deref() != Some(seen.as_str()) {
+        let (digest, len) = Digest::of_reader(&mut file).ok()?;
+        if len != stats.size || digest != stats.digest {
+            // Damaged: not used, and removed so that the layer compressed now takes its place.
+            let _ = std::fs::remove_file(&blob);
+            return None;
+        }
+        if settled_blob(&meta) {
+            let record = Record {
+                verified: Some(seen),
+                ..r
+            };
+            let _ = write_record(dir, key, &record);
+        }
     }
     staging.link_blob(&stats.digest, &blob).ok()?;
     Some(stats)
+}
+
+fn blob_stamp(m: &std::fs::Metadata) -> String {
+    use std::os::unix::fs::MetadataExt;
+    format!(
+        "{} {} {} {}.{}",
+        m.dev(),
+        m.ino(),
+        m.size(),
+        m.mtime(),
+        m.mtime_nsec()
+    )
+}
+
+fn settled_blob(m: &std::fs::Metadata) -> bool {
+    let now = std::time::SystemTime::now();
+    m.modified().is_ok_and(|t| t + RACY < now)
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -232,6 +338,9 @@ struct Record {
     uncompressed_size: u64,
     #[serde(default = "gzip_media_type")]
     media_type: String,
+    /// The blob's stat identity when its digest was last checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    verified: Option<String>,
 }
 
 fn gzip_media_type() -> String {
@@ -263,8 +372,13 @@ fn remember(
         size: stats.size,
         uncompressed_size: stats.uncompressed_size,
         media_type: stats.media_type.clone(),
+        verified: None,
     };
-    let bytes = serde_json::to_vec(&record).expect("a record serializes");
+    write_record(dir, key, &record)
+}
+
+fn write_record(dir: &Path, key: &Digest, record: &Record) -> Result<(), EmitError> {
+    let bytes = serde_json::to_vec(record).expect("a record serializes");
     let path = record_path(dir, key);
     atomic_file(&path, |mut f| {
         f.write_all(&bytes).map_err(|source| EmitError::Write {
@@ -272,4 +386,84 @@ fn remember(
             source,
         })
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::progress::Silent;
+    use std::time::{Duration, SystemTime};
+
+    fn backdate(p: &Path) {
+        let f = std::fs::File::options().write(true).open(p).unwrap();
+        f.set_modified(SystemTime::now() - Duration::from_secs(60))
+            .unwrap();
+    }
+
+    /// A big host file: its digest is kept by stat identity, and a rewrite of the same size
+    /// with its mtime put back still changes the key (ctime moves).
+    #[test]
+    fn known_digests_follow_the_files_stat_identity() {
+        let d = tempfile::tempdir().unwrap();
+        let file = d.path().join("node");
+        let bytes = vec![7u8; HASHED_BIG as usize + 5];
+        std::fs::write(&file, &bytes).unwrap();
+        let mut tree = Tree::new();
+        tree.file("node", Content::Host(file.clone()), 0o755)
+            .unwrap();
+        let cache = d.path().join("cache");
+        let first = key_in(&tree, 0, Compression::Gzip, Some(&cache)).unwrap();
+        assert_eq!(first, key(&tree, 0).unwrap());
+        // Just written: too new to be remembered.
+        assert!(!cache.join("hashes").exists());
+        backdate(&file);
+        std::thread::sleep(RACY * 2);
+        assert_eq!(
+            key_in(&tree, 0, Compression::Gzip, Some(&cache)).unwrap(),
+            first
+        );
+        assert_eq!(std::fs::read_dir(cache.join("hashes")).unwrap().count(), 1);
+        assert_eq!(
+            key_in(&tree, 0, Compression::Gzip, Some(&cache)).unwrap(),
+            first
+        );
+        let mut changed = bytes.clone();
+        changed[9] = 8;
+        std::fs::write(&file, &changed).unwrap();
+        backdate(&file);
+        let again = key_in(&tree, 0, Compression::Gzip, Some(&cache)).unwrap();
+        assert_ne!(again, first);
+        assert_eq!(again, key(&tree, 0).unwrap());
+    }
+
+    /// A blob verified once is trusted by its stat identity; a write to it is still caught.
+    #[test]
+    fn a_verified_blob_is_checked_again_once_written() {
+        let d = tempfile::tempdir().unwrap();
+        let mut tree = Tree::new();
+        tree.file("a", Content::Bytes(vec![1; 5000]), 0o644)
+            .unwrap();
+        let trees = [tree];
+        let cache = LayerCache::at(d.path());
+        let build = || {
+            let staging = Staging::new().unwrap();
+            write_layers(&trees, 0, &staging, &cache, &Silent).unwrap()[0].clone()
+        };
+        let first = build();
+        let blob = first.digest.blob_in(d.path());
+        backdate(&blob);
+        std::thread::sleep(RACY * 2);
+        assert_eq!(build().digest, first.digest);
+        let k = key(&trees[0], 0).unwrap();
+        let record: Record =
+            serde_json::from_slice(&std::fs::read(record_path(d.path(), &k)).unwrap()).unwrap();
+        assert!(record.verified.is_some(), "the verified stamp is recorded");
+        assert_eq!(build().digest, first.digest);
+        let mut bytes = std::fs::read(&blob).unwrap();
+        let at = bytes.len() / 2;
+        bytes[at] ^= 1;
+        std::fs::write(&blob, bytes).unwrap();
+        assert_eq!(build().digest, first.digest);
+        assert_eq!(Digest::of(&std::fs::read(&blob).unwrap()), first.digest);
+    }
 }

@@ -9,6 +9,7 @@ pub mod node_checks;
 pub mod node_trace;
 pub mod pkg;
 pub mod toolchain;
+pub mod trace_cache;
 
 use crate::cleanup::Tracked;
 use crate::platform::Platform;

@@ -6,6 +6,7 @@ use super::node_checks::{self, Construct, Kind};
 use super::toolchain::{
     cache_entry, file_error, pinned, temp_dir, volume, FileError, Runner, Toolchain, ToolchainError,
 };
+use super::trace_cache::{self, TraceCache};
 use super::{git, node_trace, Built, Component, Ecosystem};
 use crate::cache;
 use crate::cleanup::Tracked;
@@ -44,6 +45,9 @@ pub struct NodeBuild {
     pub platform: Option<crate::platform::Platform>,
     /// One executable, or node + the app's traced files, or the first when it can hold all.
     pub layout: Layout,
+    /// binpack's cache, where a files layout keeps its trace and stripped node between
+    /// builds; None (`--no-layer-cache`) traces and strips every time.
+    pub cache: Option<PathBuf>,
 }
 
 /// How to get node, for the errors that say it is missing.
@@ -144,6 +148,7 @@ pub fn build(
         assets: !assets.is_empty(),
         out_dir: out_dir.path(),
         progress,
+        cache: spec.cache.as_deref(),
     };
     let made = match spec.packer {
         Packer::Sea => make(&ctx, spec.layout)?,
@@ -175,7 +180,7 @@ fn runtime_for(
 ) -> Result<Runtime, NodeError> {
     let native = *platform == crate::platform::Platform::host();
     let own = || match runner {
-        Runner::Host => host_node(),
+        Runner::Host => host_node_in(spec.cache.as_deref()),
         Runner::Container { .. } => image_node(runner, entry, out_dir),
     };
     match &spec.node_version {
@@ -292,6 +297,8 @@ struct Ctx<'a> {
     assets: bool,
     out_dir: &'a Path,
     progress: &'a dyn Progress,
+    /// binpack's cache, for the trace and the stripped node; None: nothing is kept.
+    cache: Option<&'a Path>,
 }
 
 /// The program made for one layout.
@@ -322,25 +329,31 @@ impl Made {
 fn make(ctx: &Ctx, layout: Layout) -> Result<Made, NodeError> {
     if layout == Layout::Files {
         refuse_typescript(ctx.entry, "asked for with --layout files")?;
-        // Bundled for its diagnostics only: they name the packages to ship whole.
-        let found = bundle(ctx)?.constructs;
-        return files(ctx, "asked for with --layout files".into(), &found);
+    }
+    let cache = if layout == Layout::Sea {
+        None
+    } else {
+        trace_cache_for(ctx)?
+    };
+    if let Some(made) = cache.as_ref().and_then(|c| from_cache(ctx, layout, c)) {
+        return made;
+    }
+    if layout == Layout::Files {
+        // Bundled for its diagnostics only (they name the packages to ship whole): the
+        // tracer does not wait for them.
+        let bundling = start_bundle(ctx)?;
+        let traced = trace_files(ctx, cache.as_ref());
+        let bundle = bundling.finish(ctx)?;
+        let traced = keep_trace(ctx, cache.as_ref(), traced?, &bundle);
+        let reason = "asked for with --layout files".to_string();
+        return files(ctx, reason, &bundle.constructs, traced);
     }
     let bundle = bundle(ctx)?;
-    // Under --layout sea, a note for a dependency's code that may never run (express's view
-    // engine loader, pino's transports) and for the app's own paths beside its code when
-    // --asset puts files there; the rest is refused.
-    let noted = |c: &Construct| {
-        let dep = c.in_dependency(&ctx.entry.project);
-        layout == Layout::Sea
-            && match c.kind {
-                Kind::ComputedRequire => dep,
-                Kind::DirnamePath => dep || ctx.assets,
-                _ => false,
-            }
-    };
-    let (notes, blockers): (Vec<Construct>, Vec<Construct>) =
-        bundle.constructs.iter().cloned().partition(|c| noted(c));
+    let (notes, blockers): (Vec<Construct>, Vec<Construct>) = bundle
+        .constructs
+        .iter()
+        .cloned()
+        .partition(|c| noted(ctx, layout, c));
     if let Some(first) = blockers.first() {
         if layout == Layout::Sea {
             return Err(NodeError::CannotBundle {
@@ -349,7 +362,10 @@ fn make(ctx: &Ctx, layout: Layout) -> Result<Made, NodeError> {
             });
         }
         let reason = format!("the bundle cannot hold {}", first.sentence());
-        return files(ctx, reason, &bundle.constructs);
+        refuse_typescript(ctx.entry, &reason)?;
+        let traced = trace_files(ctx, cache.as_ref())?;
+        let traced = keep_trace(ctx, cache.as_ref(), traced, &bundle);
+        return files(ctx, reason, &bundle.constructs, traced);
     }
     bundle.check(ctx)?;
     ctx.progress.stage(&format!(
@@ -363,6 +379,35 @@ fn make(ctx: &Ctx, layout: Layout) -> Result<Made, NodeError> {
     };
     let exe = ctx.out_dir.join(&ctx.entry.name);
     sea::inject::make_executable(&ctx.runtime.node, &exe, &blob)?;
+    sea_made(ctx, layout, exe, &bundle, &notes)
+}
+
+/// The files layout from the cache's trace of an unchanged project, when the layout is (or
+/// `auto` picks) files: `auto` picks files when a construct the trace found blocks the bundle.
+fn from_cache(ctx: &Ctx, layout: Layout, cache: &TraceCache) -> Option<Result<Made, NodeError>> {
+    let known = cache.lookup()?;
+    let blocker = known.constructs.iter().find(|c| !noted(ctx, layout, c));
+    let reason = match (layout, blocker) {
+        (Layout::Files, _) => "asked for with --layout files".to_string(),
+        (_, Some(first)) => format!("the bundle cannot hold {}", first.sentence()),
+        // The sea executable needs the bundle itself.
+        (_, None) => return None,
+    };
+    ctx.progress.stage(&format!(
+        "the trace of {} is known (its files and dependencies are unchanged): taken from the cache",
+        ctx.entry.relative.display()
+    ));
+    Some(files(ctx, reason, &known.constructs, known.files))
+}
+
+/// The sea executable `exe`, described.
+fn sea_made(
+    ctx: &Ctx,
+    layout: Layout,
+    exe: PathBuf,
+    bundle: &Bundle,
+    notes: &[Construct],
+) -> Result<Made, NodeError> {
     let reason = match layout {
         Layout::Sea => "asked for with --layout sea".to_string(),
         _ => format!(
@@ -378,6 +423,19 @@ fn make(ctx: &Ctx, layout: Layout) -> Result<Made, NodeError> {
         .collect();
     made.components = node_trace::components(&ctx.entry.project, &bundle.inputs);
     Ok(made)
+}
+
+/// Under --layout sea, a note for a dependency's code that may never run (express's view
+/// engine loader, pino's transports) and for the app's own paths beside its code when
+/// --asset puts files there; the rest is refused.
+fn noted(ctx: &Ctx, layout: Layout, c: &Construct) -> bool {
+    let dep = c.in_dependency(&ctx.entry.project);
+    layout == Layout::Sea
+        && match c.kind {
+            Kind::ComputedRequire => dep,
+            Kind::DirnamePath => dep || ctx.assets,
+            _ => false,
+        }
 }
 
 /// What `--layout sea` says of a construct it lets through. (In the bundle `__dirname` is the
@@ -406,39 +464,144 @@ fn refuse_typescript(entry: &Entry, reason: &str) -> Result<(), NodeError> {
     Ok(())
 }
 
-/// The files layout: the stock node and the traced files, with the packages whose code
+/// The files layout: the stock node and the `traced` files, with the packages whose code
 /// hides files from the tracer (`found` by the bundle, relative to the project, or in the
 /// traced files) whole.
-fn files(ctx: &Ctx, reason: String, found: &[Construct]) -> Result<Made, NodeError> {
-    let entry = ctx.entry;
-    refuse_typescript(entry, &reason)?;
-    let nft = node_trace::tracer(ctx.runner, &entry.project, ctx.mount, ctx.progress)?;
-    ctx.progress.stage(&format!(
-        "tracing the files {} reads",
-        entry.relative.display()
-    ));
-    // The tracer reads files, it does not care which node runs it: another platform's
-    // runtime is traced for by the node that runs here.
-    let node = match ctx.runner {
-        Runner::Host if ctx.native => ctx.runtime.node.clone().into_os_string(),
-        Runner::Host => host_node()?.node.into_os_string(),
-        Runner::Container { .. } => OsString::from("node"),
-    };
-    let abs = entry.project.join(&entry.relative);
-    let traced = node_trace::trace(ctx.runner, &node, &nft, ctx.mount, &abs, ctx.out_dir)?;
+fn files(
+    ctx: &Ctx,
+    reason: String,
+    found: &[Construct],
+    traced: Vec<String>,
+) -> Result<Made, NodeError> {
+    refuse_typescript(ctx.entry, &reason)?;
     let (traced, notes) = with_whole_packages(ctx, traced, found)?;
     let components = node_trace::components(ctx.mount, &traced);
-    // Stripped as the sea executable is: ~13 MB less, and the same bytes on every build.
-    let exe = ctx.out_dir.join("node-stripped");
-    sea::inject::strip(&ctx.runtime.node, &exe)?;
     Ok(Made {
-        executable: exe,
+        executable: stripped_node(ctx)?,
         layout: "files",
         reason,
         notes,
         components,
         traced: Some(traced),
     })
+}
+
+/// Stripped as the sea executable is: ~13 MB less, and the same bytes on every build; kept
+/// in the cache for the next build (a toolchain image's node is a new copy every time).
+fn stripped_node(ctx: &Ctx) -> Result<PathBuf, NodeError> {
+    let node = &ctx.runtime.node;
+    let strip = |out: &Path| -> Result<(), NodeError> {
+        sea::inject::strip(node, out)?;
+        Ok(())
+    };
+    match (ctx.cache, ctx.runner) {
+        (Some(root), Runner::Host) => trace_cache::stripped_node(root, node, strip),
+        _ => {
+            let exe = ctx.out_dir.join("node-stripped");
+            strip(&exe)?;
+            Ok(exe)
+        }
+    }
+}
+
+/// The node that runs the tracer: it reads files, it does not care which node runs it, so
+/// another platform's runtime is traced for by the node that runs here.
+fn tracer_node(ctx: &Ctx) -> Result<OsString, NodeError> {
+    Ok(match ctx.runner {
+        Runner::Host if ctx.native => ctx.runtime.node.clone().into_os_string(),
+        Runner::Host => host_node_in(ctx.cache)?.node.into_os_string(),
+        Runner::Container { .. } => OsString::from("node"),
+    })
+}
+
+/// Runs the tracer over the entry, with the cache's analyses of unchanged files (the
+/// seeds, returned with the trace).
+fn trace_files(
+    ctx: &Ctx,
+    cache: Option<&TraceCache>,
+) -> Result<(node_trace::Traced, Vec<trace_cache::Analysis>), NodeError> {
+    let entry = ctx.entry;
+    let nft = node_trace::tracer(ctx.runner, &entry.project, ctx.mount, ctx.progress)?;
+    ctx.progress.stage(&format!(
+        "tracing the files {} reads",
+        entry.relative.display()
+    ));
+    let node = tracer_node(ctx)?;
+    let seeds = cache.map(TraceCache::seeds).unwrap_or_default();
+    let abs = entry.project.join(&entry.relative);
+    let tools = (node.as_os_str(), nft.as_os_str());
+    let traced = node_trace::trace(ctx.runner, tools, ctx.mount, &abs, ctx.out_dir, &seeds)?;
+    Ok((traced, seeds))
+}
+
+/// Keeps the trace, the bundle's diagnostics and the analyses in the cache (if any);
+/// returns the traced files.
+fn keep_trace(
+    ctx: &Ctx,
+    cache: Option<&TraceCache>,
+    (traced, seeds): (node_trace::Traced, Vec<trace_cache::Analysis>),
+    bundle: &Bundle,
+) -> Vec<String> {
+    if let Some(cache) = cache {
+        let made = trace_cache::Trace {
+            files: &traced.files,
+            constructs: &bundle.constructs,
+            probed: &traced.probed,
+            also: read_besides(ctx, &bundle.inputs),
+        };
+        cache.store(&made, &traced.analyses, &seeds);
+    }
+    traced.files
+}
+
+/// What the diagnostics and the trace depend on besides the paths the tracer looked at: the
+/// sources esbuild read, and the package.json and lockfile of the project and the mount root.
+fn read_besides(ctx: &Ctx, inputs: &[String]) -> Vec<String> {
+    const BESIDE: [&str; 5] = [
+        "package.json",
+        "package-lock.json",
+        "npm-shrinkwrap.json",
+        "yarn.lock",
+        "pnpm-lock.yaml",
+    ];
+    let project = &ctx.entry.project;
+    let dirs = [project.as_path(), ctx.mount];
+    let beside = dirs.into_iter().flat_map(|d| BESIDE.map(|f| d.join(f)));
+    inputs
+        .iter()
+        .map(|i| project.join(i))
+        .chain(beside)
+        .map(|p| path_str(&p))
+        .collect()
+}
+
+/// The trace cache of this build (host builds only: a container's paths are not the
+/// host's), keyed by everything the trace and the esbuild diagnostics depend on.
+fn trace_cache_for(ctx: &Ctx) -> Result<Option<TraceCache>, NodeError> {
+    let (Some(root), Runner::Host) = (ctx.cache, ctx.runner) else {
+        return Ok(None);
+    };
+    let nft = node_trace::host_tracer_path(&ctx.entry.project, ctx.mount);
+    let node = tracer_node(ctx)?;
+    let esbuild = find_esbuild(&ctx.entry.project, ctx.progress)?;
+    let id = trace_cache::identity;
+    let common = [
+        "binpack-trace/1".to_string(),
+        trace_cache::binpack_identity(),
+        node_trace::script_id().to_string(),
+        node_trace::version(),
+        path_str(&nft),
+        id(Path::new(&node)),
+        path_str(ctx.mount),
+    ];
+    let entry = ctx.entry.project.join(&ctx.entry.relative);
+    let more = [path_str(&entry), id(&esbuild), ctx.runtime.version.clone()];
+    let analysis_key = trace_cache::key(&common);
+    let all: Vec<&String> = common.iter().chain(&more).collect();
+    let trace_key = trace_cache::key(&all);
+    let at = (ctx.mount, entry.as_path());
+    let cache = TraceCache::new(root, at, &trace_key, &analysis_key);
+    Ok(Some(cache))
 }
 
 /// The traced files and every file of each package under node_modules in which the bundle's
@@ -715,9 +878,15 @@ fn output_of(cmd: &mut Command, what: &str) -> Result<String, NodeError> {
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
-fn host_node() -> Result<Runtime, NodeError> {
+/// The host's node, its version kept in the cache `root` (when given) while the binary is
+/// the same file.
+fn host_node_in(root: Option<&Path>) -> Result<Runtime, NodeError> {
     let node = which::which("node").map_err(|_| NodeError::NodeNotFound)?;
-    let version = output_of(Command::new(&node).arg("--version"), "node --version")?;
+    let ask = || output_of(Command::new(&node).arg("--version"), "node --version");
+    let version = match root {
+        Some(root) => trace_cache::remembered(root, "node --version", &node, ask)?,
+        None => ask()?,
+    };
     Ok(Runtime {
         node,
         version,
@@ -951,6 +1120,19 @@ fn unresolved_package(stderr: &str) -> Option<String> {
 
 /// Bundles the entry with esbuild, its hidden diagnostics raised, the prologue added; scans the sources it read for what it does not report.
 fn bundle(ctx: &Ctx) -> Result<Bundle, NodeError> {
+    start_bundle(ctx)?.finish(ctx)
+}
+
+/// esbuild, running (its messages go to a file: nobody reads a pipe while it runs).
+struct Bundling {
+    child: std::process::Child,
+    out: PathBuf,
+    meta: PathBuf,
+    messages: PathBuf,
+}
+
+/// Starts [`bundle`]'s esbuild.
+fn start_bundle(ctx: &Ctx) -> Result<Bundling, NodeError> {
     let entry = ctx.entry;
     let esbuild = match ctx.runner {
         Runner::Host => find_esbuild(&entry.project, ctx.progress)?.into_os_string(),
@@ -985,24 +1167,45 @@ fn bundle(ctx: &Ctx) -> Result<Bundle, NodeError> {
         a.push(ctx.runner.path(path));
         args.push(a);
     }
-    let output = ctx
+    let messages = ctx.out_dir.join("binpack-esbuild.txt");
+    let file = std::fs::File::create(&messages).map_err(file_error("writing", &messages))?;
+    let child = ctx
         .runner
         .command(&esbuild, &args, &entry.project, &[], PASS_ENV)
-        .output()
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(file)
+        .spawn()
         .map_err(|e| tool_err("esbuild", e.to_string()))?;
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    let mut constructs = node_checks::parse_esbuild(&stderr);
-    let inputs = std::fs::read_to_string(&meta)
-        .map(|m| node_checks::metafile_inputs(&m))
-        .unwrap_or_default();
-    constructs.extend(node_checks::scan_sources(&entry.project, &inputs));
-    Ok(Bundle {
+    Ok(Bundling {
+        child,
         out,
-        constructs,
-        inputs,
-        ok: output.status.success(),
-        stderr,
+        meta,
+        messages,
     })
+}
+
+impl Bundling {
+    /// Waits for esbuild, then reads what it said and scans the sources it read.
+    fn finish(mut self, ctx: &Ctx) -> Result<Bundle, NodeError> {
+        let status = self.child.wait();
+        let status = status.map_err(|e| tool_err("esbuild", e.to_string()))?;
+        let stderr =
+            std::fs::read(&self.messages).map_err(file_error("reading", &self.messages))?;
+        let stderr = String::from_utf8_lossy(&stderr).into_owned();
+        let mut constructs = node_checks::parse_esbuild(&stderr);
+        let inputs = std::fs::read_to_string(&self.meta)
+            .map(|m| node_checks::metafile_inputs(&m))
+            .unwrap_or_default();
+        constructs.extend(node_checks::scan_sources(&ctx.entry.project, &inputs));
+        Ok(Bundle {
+            out: self.out,
+            constructs,
+            inputs,
+            ok: status.success(),
+            stderr,
+        })
+    }
 }
 
 /// Where an asset goes, relative to the app directory: its path inside the project, else its

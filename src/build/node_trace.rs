@@ -7,6 +7,7 @@
 use super::node::{NodeError, PASS_ENV};
 use super::node_checks::Construct;
 use super::toolchain::{file_error, pinned, Runner};
+use super::trace_cache::Analysis;
 use super::{Component, Ecosystem};
 use crate::cache;
 use crate::progress::Progress;
@@ -17,11 +18,48 @@ use std::process::{Command, Stdio};
 
 const PACKAGE: &str = "@vercel/nft";
 
-/// Prints the traced files relative to BASE as JSON: `node trace.js NFT BASE ENTRY`.
-const SCRIPT: &str = r#"const [nft, base, entry] = process.argv.slice(2);
+/// Traces ENTRY under BASE: `node trace.js NFT BASE ENTRY [SEEDS]`. Prints JSON: the traced
+/// files relative to BASE, every path the trace looked at (absolute; the script's own
+/// directory left out), and each file analysis made now with the paths it looked at.
+/// SEEDS (a JSON file) holds analyses still valid from earlier runs: nft parses those files
+/// no more. Every fs function a look goes through is wrapped before nft loads (graceful-fs
+/// and glob keep the functions they find then); AsyncLocalStorage says which analysis is on.
+const SCRIPT: &str = r#"const [nft, base, entry, seeds] = process.argv.slice(2);
 const fs = require("fs"), path = require("path");
+const { AsyncLocalStorage } = require("async_hooks");
+const own = new AsyncLocalStorage(), probed = new Set();
+const skip = __dirname + path.sep;
+const note = (p) => {
+  if (p instanceof URL) p = p.pathname; else if (Buffer.isBuffer(p)) p = p.toString();
+  if (typeof p !== "string") return;
+  const abs = p[0] === "/" && !p.includes("/.") && !p.endsWith("/") ? p : path.resolve(p);
+  if (abs.startsWith(skip)) return;
+  probed.add(abs);
+  const set = own.getStore(); if (set) set.add(abs);
+};
+const wrap = (obj, names) => { for (const n of names) { const f = obj[n]; if (typeof f !== "function") continue;
+  obj[n] = Object.assign(function (p, ...rest) { note(p); return f.call(this, p, ...rest); }, f); } };
+const names = ["access", "exists", "lstat", "stat", "readFile", "readlink", "readdir", "realpath", "open", "opendir"];
+wrap(fs, names.flatMap((n) => [n, n + "Sync"]));
+wrap(fs.promises, names);
 const { nodeFileTrace } = require(nft);
-const opts = { base, processCwd: base, moduleSyncCatchall: true };
+wrap(require(path.join(nft, "out/fs")).CachedFileSystem.prototype, ["stat", "readFile", "readlink"]);
+const analyze = require(path.join(nft, "out/analyze")), made = [];
+const analyzeNow = analyze.default;
+let running = 0;
+analyze.default = function (id, ...rest) {
+  const set = new Set([path.resolve(id)]);
+  running++;
+  return own.run(set, async () => {
+    try { const r = await analyzeNow.call(this, id, ...rest); made.push([id, r, set]); return r; }
+    // Async hooks slow every promise: off while no analysis runs.
+    finally { if (--running === 0) own.disable(); }
+  });
+};
+const cache = { analysisCache: new Map() };
+if (seeds) for (const a of JSON.parse(fs.readFileSync(seeds, "utf8")))
+  cache.analysisCache.set(a.path, { deps: new Set(a.deps), imports: new Set(a.imports), assets: new Set(a.assets), isESM: a.isESM });
+const opts = { base, processCwd: base, moduleSyncCatchall: true, cache };
 // Every file a traced package's "exports" names: the runtime's node may pick a condition
 // the tracer did not (module-sync inside an array of alternatives).
 function exportTargets(files) {
@@ -42,11 +80,14 @@ function exportTargets(files) {
   let r = await nodeFileTrace([entry], opts);
   const extra = exportTargets(r.fileList).filter((f) => !r.fileList.has(path.relative(base, f)));
   if (extra.length) r = await nodeFileTrace([entry, ...extra], opts);
-  process.stdout.write(JSON.stringify([...r.fileList].sort()));
+  const analyses = made.map(([id, a, set]) => ({ path: id, deps: [...a.deps], imports: [...a.imports],
+    assets: [...a.assets], isESM: a.isESM, probed: [...set].sort() }));
+  process.stdout.write(JSON.stringify({ files: [...r.fileList].sort(), probed: [...probed].sort(), analyses }));
 })().catch((e) => { console.error(String((e && e.stack) || e)); process.exit(1); });
 "#;
 
-fn version() -> String {
+/// The pinned tracer's version.
+pub fn version() -> String {
     pinned()["nft"]["version"]
         .as_str()
         .expect("nft version pinned")
@@ -60,6 +101,28 @@ fn tool_err(what: &str, detail: impl Into<String>) -> NodeError {
     }
 }
 
+/// The project's own tracer (node_modules of `cwd` or an ancestor inside `mount`), only
+/// when it is the pinned version: the traced files, and so the app layer's digest, must not
+/// depend on the project's dependency tree.
+fn local_pinned(cwd: &Path, mount: &Path) -> Option<std::path::PathBuf> {
+    let local = cwd
+        .ancestors()
+        .map(|d| d.join("node_modules").join(PACKAGE))
+        .find(|p| p.join("package.json").is_file())?;
+    let version = version();
+    let text = std::fs::read_to_string(local.join("package.json")).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    (local.starts_with(mount) && v["version"].as_str() == Some(version.as_str())).then_some(local)
+}
+
+/// Where the host's tracer is, or will be once installed: part of a cached trace's key.
+pub fn host_tracer_path(cwd: &Path, mount: &Path) -> std::path::PathBuf {
+    local_pinned(cwd, mount).unwrap_or_else(|| {
+        let dir = cache::dir().join("nft").join(version());
+        dir.join("node_modules").join(PACKAGE)
+    })
+}
+
 /// The tracer's package directory, as `runner` sees it: the project's own (node_modules of it
 /// or an ancestor inside `mount`), else installed into binpack's cache (on the host) or the
 /// cache volume (in a toolchain container), once.
@@ -69,22 +132,10 @@ pub fn tracer(
     mount: &Path,
     progress: &dyn Progress,
 ) -> Result<OsString, NodeError> {
-    let local = cwd
-        .ancestors()
-        .map(|d| d.join("node_modules").join(PACKAGE))
-        .find(|p| p.join("package.json").is_file());
-    let version = version();
-    // The project's own copy only when it is the pinned version: the traced files, and so
-    // the app layer's digest, must not depend on the project's dependency tree.
-    let pinned_here = |p: &std::path::PathBuf| {
-        std::fs::read_to_string(p.join("package.json")).is_ok_and(|t| {
-            serde_json::from_str::<serde_json::Value>(&t)
-                .is_ok_and(|v| v["version"].as_str() == Some(version.as_str()))
-        })
-    };
-    if let Some(p) = local.filter(|p| p.starts_with(mount) && pinned_here(p)) {
+    if let Some(p) = local_pinned(cwd, mount) {
         return Ok(runner.path(&p).into_os_string());
     }
+    let version = version();
     let what = format!("npm install {PACKAGE}@{version}");
     if runner.in_container() {
         progress.stage(&format!("{what} into the cache volume (once)"));
@@ -116,6 +167,11 @@ echo "$d/node_modules/{PACKAGE}""#
     Ok(pkg.into_os_string())
 }
 
+/// What the trace script is: part of what a cached trace was made by.
+pub fn script_id() -> crate::digest::Digest {
+    crate::digest::Digest::of(SCRIPT.as_bytes())
+}
+
 fn run(cmd: &mut Command, what: &str) -> Result<String, NodeError> {
     let out = cmd
         .stdin(Stdio::null())
@@ -128,30 +184,48 @@ fn run(cmd: &mut Command, what: &str) -> Result<String, NodeError> {
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
-/// The files `entry` (under `base`) needs at run time, relative to `base`, sorted. `node` and
-/// `nft` are as `runner` sees them; the script is written into `work` (mounted for it).
+/// What one run of the tracer found.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct Traced {
+    /// The files `entry` needs at run time, relative to the base, sorted.
+    pub files: Vec<String>,
+    /// Every path the trace looked at, absolute (as the runner sees them).
+    pub probed: Vec<String>,
+    /// The file analyses made in this run.
+    pub analyses: Vec<Analysis>,
+}
+
+/// Traces `entry` (under `base`). `node` and `nft` are as `runner` sees them; the script
+/// (and `seeds`, analyses nft need not make again) are written into `work` (mounted for it).
 pub fn trace(
     runner: &Runner,
-    node: &OsStr,
-    nft: &OsStr,
+    (node, nft): (&OsStr, &OsStr),
     base: &Path,
     entry: &Path,
     work: &Path,
-) -> Result<Vec<String>, NodeError> {
+    seeds: &[Analysis],
+) -> Result<Traced, NodeError> {
     let script = work.join("binpack-trace.js");
     std::fs::write(&script, SCRIPT).map_err(file_error("writing", &script))?;
-    let args = [
+    let mut args = vec![
         runner.path(&script).into_os_string(),
         nft.to_os_string(),
         runner.path(base).into_os_string(),
         runner.path(entry).into_os_string(),
     ];
+    if !seeds.is_empty() {
+        let file = work.join("binpack-seeds.json");
+        let json = serde_json::to_vec(seeds).expect("analyses serialize");
+        std::fs::write(&file, json).map_err(file_error("writing", &file))?;
+        args.push(runner.path(&file).into_os_string());
+    }
     let what = format!("tracing {} with {PACKAGE}", entry.display());
     let out = run(&mut runner.command(node, &args, base, &[], &[]), &what)?;
-    let files: Vec<String> =
+    let mut traced: Traced =
         serde_json::from_str(&out).map_err(|e| tool_err(&what, e.to_string()))?;
     // Only what lies under the project goes in: a path outside it has no place under /app.
-    Ok(files.into_iter().filter(|f| !f.starts_with("..")).collect())
+    traced.files.retain(|f| !f.starts_with(".."));
+    Ok(traced)
 }
 
 /// The npm packages `files` (paths relative to `base`) belong to: the innermost

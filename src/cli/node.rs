@@ -90,6 +90,7 @@ pub fn run(args: Args, reporter: &Reporter) -> anyhow::Result<()> {
             assets: args.assets.clone(),
             platform: Some(platform.clone()),
             layout: args.layout,
+            cache: options.layer_cache.dir().map(Into::into),
         };
         let mut b = node::build(&spec, &toolchain, reporter)?;
         if let Some((_, dir)) = args.roots.iter().find(|(p, _)| *p == platform) {

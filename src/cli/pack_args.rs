@@ -72,7 +72,8 @@ pub struct PackArgs {
     #[arg(long, value_enum, value_name = "ENGINE", num_args = 0..=1, require_equals = true, default_missing_value = "auto")]
     load: Option<LoadEngine>,
 
-    /// Compress every layer again instead of taking a known one from the cache
+    /// Compress every layer again instead of taking a known one from the cache (binpack node:
+    /// trace and strip node again too)
     #[arg(long)]
     no_layer_cache: bool,
 

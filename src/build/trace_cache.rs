@@ -1,0 +1,474 @@
+//! What the files layout keeps between builds, in binpack's cache: the traced file list with
+//! the esbuild diagnostics that pick whole packages (an unchanged project runs neither
+//! esbuild nor the tracer), @vercel/nft's analysis of each file (after a change only the
+//! changed files are parsed again), and the stripped node runtime.
+//!
+//! An entry is valid while every path it was made from, and the directory each is in (a file
+//! added beside them changes it), still has the same stat identity: kind, device, inode,
+//! size, mtime and ctime. An entry is not kept when one of those paths changed after the
+//! build began (its stamp could not tell that change from the next); a damaged entry reads
+//! as absent and is written again; entries are written whole (temporary file + rename).
+
+use super::node_checks::{Construct, Kind};
+use crate::digest::Digest;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// How much older than the build's start a stamp must be to be trusted: the kernel dates
+/// writes with a clock that lags by up to a tick (10 ms at HZ=100).
+const RACY: Duration = Duration::from_millis(50);
+
+/// What stat says of a path ("-" when there is nothing there); a symlink adds its target's.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stamp(String);
+
+/// The stamp of `p`, and its newest time (mtime or ctime, ns since the epoch).
+fn stamp(p: &Path) -> (Stamp, i128) {
+    let Ok(m) = std::fs::symlink_metadata(p) else {
+        return (Stamp("-".into()), 0);
+    };
+    let kind = match () {
+        _ if m.is_dir() => 'd',
+        _ if m.is_symlink() => 'l',
+        _ => 'f',
+    };
+    let ns = |s: i64, n: i64| s as i128 * 1_000_000_000 + n as i128;
+    let (mtime, ctime) = (ns(m.mtime(), m.mtime_nsec()), ns(m.ctime(), m.ctime_nsec()));
+    let mut s = format!(
+        "{kind} {} {} {} {mtime} {ctime}",
+        m.dev(),
+        m.ino(),
+        m.size()
+    );
+    let mut newest = mtime.max(ctime);
+    if m.is_symlink() {
+        let target = std::fs::metadata(p);
+        let (t, n) = match target {
+            Ok(t) => (
+                format!("{} {} {}", t.ino(), t.size(), ns(t.mtime(), t.mtime_nsec())),
+                ns(t.ctime(), t.ctime_nsec()),
+            ),
+            Err(_) => ("-".into(), 0),
+        };
+        s = format!("{s} -> {t}");
+        newest = newest.max(n);
+    }
+    (Stamp(s), newest)
+}
+
+/// Paths with their stamps.
+pub type Watch = Vec<(String, Stamp)>;
+
+/// Whether every watched path still has its stamp.
+pub fn unchanged(watch: &Watch) -> bool {
+    watch.iter().all(|(p, s)| stamp(Path::new(p)).0 == *s)
+}
+
+/// `paths` and, inside `project`, the directory each is in (for one that does not exist,
+/// each missing directory above it up to the first that exists), stamped; None when one of
+/// them changed after `since` (less [`RACY`]). Outside the project only the path itself is
+/// watched: a node_modules looked for in /tmp is there or not, whatever else /tmp gets.
+pub fn watch<'a>(
+    paths: impl IntoIterator<Item = &'a str>,
+    project: &Path,
+    since: SystemTime,
+) -> Option<Watch> {
+    let mut all = BTreeSet::new();
+    for p in paths {
+        let p = Path::new(p);
+        all.insert(p.to_path_buf());
+        let mut dir = p.parent();
+        while let Some(d) = dir.filter(|d| d.starts_with(project)) {
+            all.insert(d.to_path_buf());
+            if d.exists() {
+                break;
+            }
+            dir = d.parent();
+        }
+    }
+    let limit = since
+        .checked_sub(RACY)
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos() as i128);
+    let mut out = Vec::with_capacity(all.len());
+    for p in all {
+        let (s, newest) = stamp(&p);
+        if newest >= limit {
+            return None;
+        }
+        out.push((p.to_string_lossy().into_owned(), s));
+    }
+    Some(out)
+}
+
+/// The key of an entry: what it was made by and from, one part per line.
+pub fn key<S: AsRef<str>>(parts: &[S]) -> Digest {
+    let parts: Vec<&str> = parts.iter().map(AsRef::as_ref).collect();
+    Digest::of(parts.join("\n").as_bytes())
+}
+
+/// The stamp of a file for a key (its path and stat identity), "-" when absent.
+pub fn identity(p: &Path) -> String {
+    format!("{} {}", p.display(), stamp(p).0 .0)
+}
+
+/// binpack's own executable: what it does with a cache entry is in its code.
+pub fn binpack_identity() -> String {
+    std::env::current_exe()
+        .map(|p| identity(&p))
+        .unwrap_or_default()
+}
+
+/// One file's analysis by nft, as its trace script prints and reads it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Analysis {
+    pub path: String,
+    pub deps: Vec<String>,
+    pub imports: Vec<String>,
+    pub assets: Vec<String>,
+    #[serde(rename = "isESM")]
+    pub is_esm: bool,
+    /// Every path the analysis looked at, its own file among them.
+    #[serde(default)]
+    pub probed: Vec<String>,
+}
+
+/// A trace as the cache keeps it.
+#[derive(Debug, Serialize, Deserialize)]
+struct TraceEntry {
+    /// What it was made by and from: an entry of another key in the same file is stale.
+    key: String,
+    files: Vec<String>,
+    /// (kind, location, code) of each esbuild diagnostic.
+    constructs: Vec<(String, String, String)>,
+    watch: Watch,
+}
+
+/// The analyses of one project, as the cache keeps them.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Analyses {
+    key: String,
+    entries: Vec<AnalysisEntry>,
+}
+
+/// An analysis as the cache keeps it.
+#[derive(Debug, Serialize, Deserialize)]
+struct AnalysisEntry {
+    analysis: Analysis,
+    watch: Watch,
+}
+
+/// What an unchanged project's trace was.
+#[derive(Debug)]
+pub struct Known {
+    pub files: Vec<String>,
+    pub constructs: Vec<Construct>,
+}
+
+/// The trace cache of one project, one tracer and one binpack.
+pub struct TraceCache {
+    /// The mount root: its directories are watched as well as the paths read.
+    project: PathBuf,
+    trace: PathBuf,
+    trace_key: String,
+    analyses: PathBuf,
+    analysis_key: String,
+    /// When the build began: a path changed after that cannot be trusted to its stamp.
+    since: SystemTime,
+}
+
+impl TraceCache {
+    /// `root` is binpack's cache; `trace_key` names everything the trace of `entry` and the
+    /// diagnostics depend on, `analysis_key` what nft's analyses do (the tracer, node, the
+    /// base). One file per entry and one per project, each replaced when its key changes
+    /// (a new binpack or node), so the cache does not grow with every upgrade.
+    pub fn new(
+        root: &Path,
+        (project, entry): (&Path, &Path),
+        trace_key: &Digest,
+        analysis_key: &Digest,
+    ) -> TraceCache {
+        let dir = root.join("trace");
+        let slot = |p: &Path| Digest::of(p.as_os_str().as_encoded_bytes());
+        TraceCache {
+            project: project.to_path_buf(),
+            trace: dir.join(format!("{}.json", slot(entry).hex())),
+            trace_key: trace_key.to_string(),
+            analyses: dir.join(format!("analyses-{}.json", slot(project).hex())),
+            analysis_key: analysis_key.to_string(),
+            since: SystemTime::now(),
+        }
+    }
+
+    /// The trace, when the cache has one whose every input is unchanged.
+    pub fn lookup(&self) -> Option<Known> {
+        let entry: TraceEntry = read(&self.trace)?;
+        if entry.key != self.trace_key || !unchanged(&entry.watch) {
+            return None;
+        }
+        let constructs = entry
+            .constructs
+            .into_iter()
+            .map(|(kind, location, code)| {
+                Some(Construct {
+                    kind: kind_named(&kind)?,
+                    location,
+                    code,
+                })
+            })
+            .collect::<Option<Vec<_>>>()?;
+        Some(Known {
+            files: entry.files,
+            constructs,
+        })
+    }
+
+    /// The analyses kept from earlier runs whose inputs are unchanged.
+    pub fn seeds(&self) -> Vec<Analysis> {
+        let kept: Analyses = read(&self.analyses).unwrap_or_default();
+        if kept.key != self.analysis_key {
+            return vec![];
+        }
+        kept.entries
+            .into_iter()
+            .filter(|e| unchanged(&e.watch))
+            .map(|e| e.analysis)
+            .collect()
+    }
+
+    /// Keeps the analyses (`seeds` reused, `made` now) and the trace, which read `probed`
+    /// and `also` (the esbuild inputs, package.json, the lockfile). What cannot be written
+    /// only costs the next build its time.
+    pub fn store(&self, t: &Trace, made: &[Analysis], seeds: &[Analysis]) {
+        let entries: Vec<AnalysisEntry> = seeds
+            .iter()
+            .chain(made)
+            .filter_map(|a| {
+                let paths = a.probed.iter().map(String::as_str);
+                let watch = watch(paths, &self.project, self.since)?;
+                Some(AnalysisEntry {
+                    analysis: a.clone(),
+                    watch,
+                })
+            })
+            .collect();
+        let analyses = Analyses {
+            key: self.analysis_key.clone(),
+            entries,
+        };
+        let _ = write(&self.analyses, &analyses);
+        let reused = seeds.iter().flat_map(|a| a.probed.iter());
+        let paths = t.probed.iter().chain(reused).chain(&t.also);
+        let Some(watch) = watch(paths.map(String::as_str), &self.project, self.since) else {
+            return;
+        };
+        let constructs = t
+            .constructs
+            .iter()
+            .map(|c| (format!("{:?}", c.kind), c.location.clone(), c.code.clone()))
+            .collect();
+        let entry = TraceEntry {
+            key: self.trace_key.clone(),
+            files: t.files.to_vec(),
+            constructs,
+            watch,
+        };
+        let _ = write(&self.trace, &entry);
+    }
+}
+
+/// A finished trace and what it read, for [`TraceCache::store`].
+pub struct Trace<'a> {
+    pub files: &'a [String],
+    pub constructs: &'a [Construct],
+    pub probed: &'a [String],
+    pub also: Vec<String>,
+}
+
+const KINDS: [Kind; 10] = [
+    Kind::ComputedRequire,
+    Kind::ComputedImport,
+    Kind::IndirectRequire,
+    Kind::RequireResolve,
+    Kind::NativeAddon,
+    Kind::TopLevelAwait,
+    Kind::Worker,
+    Kind::Fork,
+    Kind::DirnameRead,
+    Kind::DirnamePath,
+];
+
+/// The kind written as `{:?}`; an unknown one makes the entry unreadable (so rewritten).
+fn kind_named(name: &str) -> Option<Kind> {
+    KINDS.into_iter().find(|k| format!("{k:?}") == name)
+}
+
+fn read<T: serde::de::DeserializeOwned>(path: &Path) -> Option<T> {
+    serde_json::from_slice(&std::fs::read(path).ok()?).ok()
+}
+
+fn write<T: Serialize>(path: &Path, value: &T) -> std::io::Result<()> {
+    crate::cache::write_file(
+        path,
+        &serde_json::to_vec(value).map_err(std::io::Error::other)?,
+    )
+}
+
+/// What `compute` says of the file `of` (`node --version`), kept under the file's identity
+/// (a file changed in the last moments is asked every time).
+pub fn remembered<E>(
+    root: &Path,
+    what: &str,
+    of: &Path,
+    compute: impl FnOnce() -> Result<String, E>,
+) -> Result<String, E> {
+    let k = key(&[what, &identity(of)]);
+    let file = root.join("memo").join(k.hex());
+    if let Ok(v) = std::fs::read_to_string(&file) {
+        return Ok(v);
+    }
+    let value = compute()?;
+    let settled = SystemTime::now()
+        .checked_sub(RACY)
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .is_some_and(|t| stamp(of).1 < t.as_nanos() as i128);
+    if settled {
+        let _ = crate::cache::write_file(&file, value.as_bytes());
+    }
+    Ok(value)
+}
+
+/// The node runtime stripped (see [`crate::sea::inject::strip`]), kept in binpack's cache:
+/// one entry per source path, made for the source's identity and binpack's. Its seal holds
+/// that key, the stripped file's digest and stamp: the file is trusted by its stamp once the
+/// stamp was taken long enough after its last write, else checked against the digest (then
+/// sealed again); a damaged or outdated entry is stripped again, replacing the old one.
+pub fn stripped_node(
+    root: &Path,
+    node: &Path,
+    strip: impl FnOnce(&Path) -> Result<(), super::node::NodeError>,
+) -> Result<PathBuf, super::node::NodeError> {
+    let k = key(&["binpack-strip/1", &identity(node), &binpack_identity()]).to_string();
+    let slot = Digest::of(node.as_os_str().as_encoded_bytes());
+    let dir = root.join("stripped").join(slot.hex());
+    let (exe, seal) = (dir.join("node"), dir.join("seal"));
+    let sealed: Option<Seal> = read(&seal).filter(|s: &Seal| s.key == k);
+    if let Some(s) = sealed {
+        let (now, newest) = stamp(&exe);
+        if s.settled && s.stamp == now {
+            return Ok(exe);
+        }
+        if digest_of(&exe).is_some_and(|d| d == s.digest) {
+            reseal(&seal, &exe, k, s.digest, newest);
+            return Ok(exe);
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    super::toolchain::cache_entry(&dir, |tmp| -> Result<(), super::node::NodeError> {
+        strip(&tmp.join("node"))
+    })?;
+    if let Some(digest) = digest_of(&exe) {
+        reseal(&seal, &exe, k, digest, i128::MAX);
+    }
+    Ok(exe)
+}
+
+/// What the stripped node's seal says (see [`stripped_node`]).
+#[derive(Serialize, Deserialize)]
+struct Seal {
+    key: String,
+    digest: String,
+    stamp: Stamp,
+    /// Whether the stamp was taken long enough after the file's last change to tell the
+    /// next change by it.
+    settled: bool,
+}
+
+fn digest_of(p: &Path) -> Option<String> {
+    let mut f = std::fs::File::open(p).ok()?;
+    Some(Digest::of_reader(&mut f).ok()?.0.to_string())
+}
+
+/// Writes the seal of `exe` (its last change at `newest`, ns).
+fn reseal(seal: &Path, exe: &Path, key: String, digest: String, newest: i128) {
+    let limit = SystemTime::now()
+        .checked_sub(RACY)
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos() as i128);
+    let s = Seal {
+        key,
+        digest,
+        stamp: stamp(exe).0,
+        settled: newest < limit,
+    };
+    let _ = write(seal, &s);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_watch_sees_changes_additions_and_races() {
+        let d = tempfile::tempdir().unwrap();
+        let a = d.path().join("a.js");
+        std::fs::write(&a, "1").unwrap();
+        let missing = d.path().join("gone/x.js");
+        let paths = [a.to_str().unwrap(), missing.to_str().unwrap()];
+        // Written just now: too new to be trusted.
+        let at = d.path();
+        assert!(watch(paths, at, SystemTime::now()).is_none());
+        let later = SystemTime::now() + Duration::from_secs(1);
+        let w = watch(paths, at, later).unwrap();
+        let listed: Vec<&str> = w.iter().map(|(p, _)| p.as_str()).collect();
+        assert!(listed.contains(&d.path().to_str().unwrap()), "{listed:?}");
+        assert!(listed.contains(&d.path().join("gone").to_str().unwrap()));
+        assert!(unchanged(&w));
+        // A file added beside them changes their directory.
+        std::fs::write(d.path().join("b.js"), "").unwrap();
+        assert!(!unchanged(&w));
+        let w = watch(paths, at, later + Duration::from_secs(1)).unwrap();
+        std::fs::create_dir(d.path().join("gone")).unwrap();
+        assert!(!unchanged(&w));
+        let w = watch(paths, at, later + Duration::from_secs(1)).unwrap();
+        std::fs::write(&a, "2").unwrap();
+        assert!(!unchanged(&w));
+    }
+
+    #[test]
+    fn the_stripped_node_is_made_once_and_again_when_damaged_or_changed() {
+        let d = tempfile::tempdir().unwrap();
+        let node = d.path().join("node");
+        std::fs::write(&node, "v1").unwrap();
+        let root = d.path().join("cache");
+        let strip = |from: &Path| {
+            let text = std::fs::read_to_string(from).unwrap();
+            move |out: &Path| {
+                std::fs::write(out, format!("stripped {text}")).unwrap();
+                Ok(())
+            }
+        };
+        let exe = stripped_node(&root, &node, strip(&node)).unwrap();
+        assert_eq!(std::fs::read_to_string(&exe).unwrap(), "stripped v1");
+        let again = stripped_node(&root, &node, |_| panic!("stripped again")).unwrap();
+        assert_eq!(again, exe);
+        std::fs::write(&exe, "damaged!!!!").unwrap();
+        let healed = stripped_node(&root, &node, strip(&node)).unwrap();
+        assert_eq!(std::fs::read_to_string(&healed).unwrap(), "stripped v1");
+        std::fs::write(&node, "v2").unwrap();
+        let newer = stripped_node(&root, &node, strip(&node)).unwrap();
+        assert_eq!(std::fs::read_to_string(&newer).unwrap(), "stripped v2");
+        assert_eq!(std::fs::read_dir(root.join("stripped")).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn kinds_round_trip() {
+        for k in KINDS {
+            assert_eq!(kind_named(&format!("{k:?}")), Some(k));
+        }
+        assert_eq!(kind_named("Nope"), None);
+    }
+}
