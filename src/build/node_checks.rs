@@ -16,7 +16,7 @@ pub const RAISE: &[&str] = &[
 ];
 
 /// A kind of code a single bundle cannot hold.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Kind {
     ComputedRequire,
     ComputedImport,
@@ -68,7 +68,7 @@ impl Kind {
 }
 
 /// One construct, where it is.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Construct {
     pub kind: Kind,
     /// `path:line:col` (or `path:line`), relative to the project.

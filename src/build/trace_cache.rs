@@ -9,7 +9,7 @@
 //! build began (its stamp could not tell that change from the next); a damaged entry reads
 //! as absent and is written again; entries are written whole (temporary file + rename).
 
-use super::node_checks::{Construct, Kind};
+use super::node_checks::Construct;
 use crate::digest::Digest;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -143,7 +143,7 @@ struct TraceEntry {
     key: String,
     files: Vec<String>,
     /// (kind, location, code) of each esbuild diagnostic.
-    constructs: Vec<(String, String, String)>,
+    constructs: Vec<Construct>,
     watch: Watch,
 }
 
@@ -209,20 +209,9 @@ impl TraceCache {
         if entry.key != self.trace_key || !unchanged(&entry.watch) {
             return None;
         }
-        let constructs = entry
-            .constructs
-            .into_iter()
-            .map(|(kind, location, code)| {
-                Some(Construct {
-                    kind: kind_named(&kind)?,
-                    location,
-                    code,
-                })
-            })
-            .collect::<Option<Vec<_>>>()?;
         Some(Known {
             files: entry.files,
-            constructs,
+            constructs: entry.constructs,
         })
     }
 
@@ -265,15 +254,10 @@ impl TraceCache {
         let Some(watch) = watch(paths.map(String::as_str), &self.project, self.since) else {
             return;
         };
-        let constructs = t
-            .constructs
-            .iter()
-            .map(|c| (format!("{:?}", c.kind), c.location.clone(), c.code.clone()))
-            .collect();
         let entry = TraceEntry {
             key: self.trace_key.clone(),
             files: t.files.to_vec(),
-            constructs,
+            constructs: t.constructs.to_vec(),
             watch,
         };
         let _ = write(&self.trace, &entry);
@@ -286,24 +270,6 @@ pub struct Trace<'a> {
     pub constructs: &'a [Construct],
     pub probed: &'a [String],
     pub also: Vec<String>,
-}
-
-const KINDS: [Kind; 10] = [
-    Kind::ComputedRequire,
-    Kind::ComputedImport,
-    Kind::IndirectRequire,
-    Kind::RequireResolve,
-    Kind::NativeAddon,
-    Kind::TopLevelAwait,
-    Kind::Worker,
-    Kind::Fork,
-    Kind::DirnameRead,
-    Kind::DirnamePath,
-];
-
-/// The kind written as `{:?}`; an unknown one makes the entry unreadable (so rewritten).
-fn kind_named(name: &str) -> Option<Kind> {
-    KINDS.into_iter().find(|k| format!("{k:?}") == name)
 }
 
 fn read<T: serde::de::DeserializeOwned>(path: &Path) -> Option<T> {
@@ -462,13 +428,5 @@ mod tests {
         let newer = stripped_node(&root, &node, strip(&node)).unwrap();
         assert_eq!(std::fs::read_to_string(&newer).unwrap(), "stripped v2");
         assert_eq!(std::fs::read_dir(root.join("stripped")).unwrap().count(), 1);
-    }
-
-    #[test]
-    fn kinds_round_trip() {
-        for k in KINDS {
-            assert_eq!(kind_named(&format!("{k:?}")), Some(k));
-        }
-        assert_eq!(kind_named("Nope"), None);
     }
 }
