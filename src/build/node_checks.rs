@@ -155,6 +155,8 @@ pub fn parse_esbuild(stderr: &str) -> Vec<Construct> {
         }
         match kind {
             Kind::NativeAddon => c.code = addon_name(line).unwrap_or_default(),
+            // Missing from the app's own code is the app's error (npm ci not run): esbuild's.
+            Kind::MissingPackage if !c.location.contains("node_modules/") => continue,
             Kind::MissingPackage => c.code = missing_package(line).unwrap_or_default(),
             _ => {}
         }
@@ -192,25 +194,6 @@ fn missing_package(head: &str) -> Option<String> {
         .next()?;
     let bare = !name.starts_with(['.', '/']) && !name.ends_with(".node") && !name.is_empty();
     bare.then(|| name.to_string())
-}
-
-/// The packages to leave external when a bundle failed only because dependencies require
-/// packages that are not installed (each `MissingPackage` in node_modules); None when any
-/// other error (one in the app's own code included) stopped it.
-pub fn externals(stderr: &str, project: &Path) -> Option<Vec<String>> {
-    let errors = stderr.lines().filter(|l| l.contains("[ERROR]")).count();
-    let found = parse_esbuild(stderr);
-    let missing: Vec<&Construct> = found
-        .iter()
-        .filter(|c| c.kind == Kind::MissingPackage && c.in_dependency(project))
-        .collect();
-    if errors == 0 || missing.len() != errors {
-        return None;
-    }
-    let mut names: Vec<String> = missing.iter().map(|c| c.code.clone()).collect();
-    names.sort();
-    names.dedup();
-    Some(names)
 }
 
 /// The `.node` file an addon error names.
@@ -364,13 +347,12 @@ mod tests {
     fn packages_a_dependency_requires_but_nobody_installed() {
         let spdy = "✘ [ERROR] Could not resolve \"spdy\"\n\n    node_modules/union/lib/core.js:89:25:\n      89 │       var spdy = require('spdy');\n\n";
         let own = "✘ [ERROR] Could not resolve \"lodash\"\n\n    index.js:1:10:\n      1 │ require('lodash');\n\n";
-        let project = Path::new("/nonexistent/app");
-        assert_eq!(externals(spdy, project), Some(vec!["spdy".to_string()]));
-        // Missing from the app's own code: a real error, and so is any other.
-        assert_eq!(externals(&format!("{spdy}{own}"), project), None);
-        let syntax = "✘ [ERROR] Expected \";\" but found \"x\"\n\n    node_modules/a/b.js:1:1:\n";
-        assert_eq!(externals(&format!("{spdy}{syntax}"), project), None);
-        assert_eq!(externals("", project), None);
+        let found = parse_esbuild(&format!("{spdy}{own}"));
+        // Missing from the app's own code is left to esbuild's error.
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].kind, Kind::MissingPackage);
+        assert_eq!(found[0].code, "spdy");
+        assert_eq!(found[0].location, "node_modules/union/lib/core.js:89:25");
     }
 
     #[test]
