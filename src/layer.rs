@@ -256,7 +256,7 @@ pub fn write_layer<W: Write + Send>(
 /// How a layer is compressed (`--compression`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum Compression {
-    /// Read by every engine (binpack-layer/2: parallel, deterministic).
+    /// Read by every engine (binpack-layer/3: parallel, deterministic).
     #[default]
     Gzip,
     /// Faster, smaller; docker 23+, podman and containerd read it, older docker does not.
