@@ -7,10 +7,11 @@
 //! promises bytes independent of the thread count (gzp's block size, dictionary and flush
 //! rules are implementation details it may change).
 //!
-//! Why stock zlib and not zlib-rs (measured, README "Reproducibility"): zlib-rs's levels 3-6
-//! use zlib-ng's 4-byte hash and "medium" strategy, 1.8% (Go binary) to 2.8% (node) larger
-//! than GNU `gzip -6`; zlib's level 5 is 0.7-0.8% larger at the same speed as the zlib-rs
-//! settings that reach that size, and zlib's deflate has no CPU-dependent code paths.
+//! Why stock zlib and not zlib-rs (measured, README "Reproducibility"): zlib-rs's levels 1-8
+//! hash 4 bytes (zlib-ng's design) and miss 3-byte matches: its level 6 is 1.8% (Go binary)
+//! to 2.8% (node) larger than GNU `gzip -6`. zlib's level 5 is 0.7-0.8% larger, as fast as the
+//! zlib-rs settings that come that close (level 9 tuned down, which flate2 cannot ask for),
+//! and zlib's deflate has no CPU-dependent code paths.
 //!
 //! Three kinds of threads, so that neither hash serialises the compression: the caller
 //! produces the stream (the tar), workers deflate blocks, and one writer thread puts blocks in
