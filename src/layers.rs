@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 /// Names the tar format and the compressor with its level: the bytes depend on all three,
 /// so a change to any of them must change this (and so every key).
 pub const SCHEME: &str =
-    "binpack-layer/2: tar=gnu-sorted gzip=zlib-rs level=6 blocks=128KiB dict=32KiB sync-flush one-member";
+    "binpack-layer/3: tar=gnu-sorted gzip=zlib-1.3.2 level=5 blocks=128KiB dict=32KiB sync-flush one-member";
 
 /// `--compression zstd`'s scheme (a layer's key says which one wrote it).
 pub const ZSTD_SCHEME: &str = "binpack-layer/2: tar=gnu-sorted zstd=1.5 level=3 one-frame checksum";

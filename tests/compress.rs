@@ -1,4 +1,4 @@
-//! The parallel gzip (binpack-layer/2) and the layer cache over several layers.
+//! The parallel gzip (binpack-layer/3) and the layer cache over several layers.
 mod common;
 
 use binpack::compress::{gzip, Gzip, Sums, BLOCK};
@@ -28,7 +28,10 @@ fn input() -> Vec<u8> {
 }
 
 fn zip(data: &[u8], threads: usize) -> (Vec<u8>, Sums) {
-    let opts = Gzip { level: 6, threads };
+    let opts = Gzip {
+        level: binpack::layer::LEVEL,
+        threads,
+    };
     let ((), out, sums) = gzip(Vec::new(), opts, |w| w.write_all(data)).unwrap();
     (out, sums)
 }
@@ -44,7 +47,7 @@ fn the_same_bytes_for_any_thread_count_and_a_pinned_digest() {
     assert_eq!(sums.diff_id, Digest::of(&data));
     assert_eq!(sums.uncompressed_size, data.len() as u64);
     // The scheme's bytes: a change here changes every image digest (README, Reproducibility).
-    assert_eq!(sums.digest.to_string(), PINNED, "binpack-layer/2 changed");
+    assert_eq!(sums.digest.to_string(), PINNED, "binpack-layer/3 changed");
 }
 
 /// On a real executable (this test's, megabytes of machine code), runs repeated: a compressor
@@ -74,7 +77,7 @@ fn zstd_bytes_are_pinned_too() {
 
 const ZSTD_PINNED: &str = "sha256:0bca09c165775825d3db8f81401b5054d250b58f4451f9696e23ccd16d4bb8e5";
 
-const PINNED: &str = "sha256:590af3af4af93185b184f15f8c24ce07946507dede4126f85b8278ccc893c74b";
+const PINNED: &str = "sha256:a4ea1444f41bbbbfc8c433da79cad5b614ac36402e9fe390c1a0110af3006c79";
 
 #[test]
 #[ignore = "needs gzip"]
@@ -104,6 +107,51 @@ fn gzip_checks_and_gunzip_restores_it() {
     };
     run(&["-t"]);
     assert!(run(&["-dc"]) == data, "gunzip gives the input back");
+}
+
+/// binpack-layer/3 written again by another program on another zlib (Python's `zlib`, the
+/// system's libz): the scheme is stock zlib's deflate, so anyone can check a layer's bytes.
+const PYTHON_SCHEME: &str = r#"
+import struct, sys, zlib
+BLOCK, WINDOW, LEVEL = 128 * 1024, 32 * 1024, 5
+data = sys.stdin.buffer.read()
+out = [bytes([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255])]
+n = len(data) // BLOCK  # a full block is never the last: the rest (maybe empty) is
+for i in range(n + 1):
+    dict = {"zdict": data[i * BLOCK - WINDOW:i * BLOCK]} if i else {}
+    c = zlib.compressobj(LEVEL, zlib.DEFLATED, -15, 8, zlib.Z_DEFAULT_STRATEGY, **dict)
+    out.append(c.compress(data[i * BLOCK:(i + 1) * BLOCK if i < n else None]))
+    out.append(c.flush(zlib.Z_FINISH if i == n else zlib.Z_SYNC_FLUSH))
+out.append(struct.pack("<II", zlib.crc32(data), len(data) & 0xffffffff))
+sys.stdout.buffer.write(b"".join(out))
+"#;
+
+#[test]
+#[ignore = "needs python3"]
+fn another_zlib_writes_the_same_bytes() {
+    common::need(&["python3"]);
+    let exe = std::fs::read(std::env::current_exe().unwrap()).unwrap();
+    for (name, data) in [
+        ("the fixed input", input()),
+        ("a real binary", exe[..exe.len().min(3 << 20)].to_vec()),
+    ] {
+        let mut child = Command::new("python3")
+            .args(["-c", PYTHON_SCHEME])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let feed = data.clone();
+        let feeder = std::thread::spawn(move || stdin.write_all(&feed));
+        let out = child.wait_with_output().unwrap();
+        feeder.join().unwrap().unwrap();
+        assert!(out.status.success(), "python3 failed on {name}");
+        assert!(
+            zip(&data, 2).0 == out.stdout,
+            "{name}: python's zlib differs"
+        );
+    }
 }
 
 #[derive(Default)]
