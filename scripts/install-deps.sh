@@ -245,7 +245,7 @@ if [ "$want" = all ]; then
   command -v python3 >/dev/null || pkgs+=(python3-minimal)
   # The Go corpus's age case makes its SSH key (tests/go_corpus.rs).
   command -v ssh-keygen >/dev/null || pkgs+=(openssh-client)
-  # The crates corpus's uu_date case ships the host's zoneinfo (tests/cargo_corpus.rs).
+  # binpack adds the root's zoneinfo for date (tests/zoneinfo.rs) and uu_date (cargo_corpus).
   [ -d /usr/share/zoneinfo ] || pkgs+=(tzdata)
   if [ "${#pkgs[@]}" -gt 0 ]; then apt_install "${pkgs[@]}"; fi
   start_dockerd

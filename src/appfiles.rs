@@ -61,20 +61,18 @@ pub fn entrypoint_for(artifact: &Artifact) -> String {
 }
 
 /// The tree of `artifact` on `base`, its executable at `entrypoint`; `ca_bundle` replaces the
-/// pinned CA bundle.
+/// pinned CA bundle; with `zoneinfo`, the root's time zone files (not on an image base: it
+/// has its own, or chose to have none).
 pub fn app_files(
     artifact: &Artifact,
     base: &ResolvedBase,
     entrypoint: &str,
     ca_bundle: Option<&PathBuf>,
+    zoneinfo: bool,
 ) -> Result<AppFiles, FilesError> {
     let mut tree = Tree::new();
     closure::add_to_tree(&artifact.root, base.libraries(), &mut tree)?;
-    // An image base has its own, or chose to have none.
-    let zoneinfo = base.image().is_none()
-        && !artifact.own_tzdata
-        && crate::zoneinfo::wanted(&artifact.executable);
-    let packages: Vec<_> = match zoneinfo {
+    let packages: Vec<_> = match zoneinfo && base.image().is_none() {
         true => crate::zoneinfo::add(&artifact.root, &mut tree)?
             .into_iter()
             .collect(),

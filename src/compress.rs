@@ -302,6 +302,15 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_zlib_linked_is_the_one_the_scheme_names() {
+        // A system zlib (LIBZ_SYS_STATIC=0) or zlib-ng writes other bytes: digests would
+        // change under the same scheme name.
+        let v = unsafe { std::ffi::CStr::from_ptr(libz_sys::zlibVersion()) };
+        let v = v.to_str().unwrap();
+        assert!(crate::layers::SCHEME.contains(&format!("zlib-{v} ")), "{v}");
+    }
     use std::io::Read;
 
     fn zip(data: &[u8], threads: usize) -> (Vec<u8>, Sums) {

@@ -234,8 +234,15 @@ impl DynamicDeps {
             let Some(left) = strsz.checked_sub(d.d_val).filter(|&n| n > 0) else {
                 continue;
             };
-            let window = left.min(MAX_STRING).min(budget);
-            let bytes = src.read_at(strtab + d.d_val, window as usize)?;
+            // A short read first: names are short, and a crafted table of many entries must
+            // not make each read 64 KiB.
+            let full = left.min(MAX_STRING).min(budget);
+            let mut window = full.min(4096);
+            let mut bytes = src.read_at(strtab + d.d_val, window as usize)?;
+            if !bytes.contains(&0) && window < full {
+                window = full;
+                bytes = src.read_at(strtab + d.d_val, window as usize)?;
+            }
             let s = match bytes.iter().position(|&b| b == 0) {
                 Some(end) => &bytes[..end],
                 None if window == left => &bytes[..],
@@ -246,7 +253,8 @@ impl DynamicDeps {
                     )))
                 }
             };
-            budget -= s.len() as u64 + 1;
+            // An unterminated string that ends the table has no NUL to charge.
+            budget = budget.saturating_sub(s.len() as u64 + 1);
             let s = std::str::from_utf8(s).map_err(|_| {
                 malformed(format!(
                     "a name in its dynamic section, \"{}\", is not valid UTF-8",

@@ -122,6 +122,18 @@ pub struct PlatformImage {
     pub sbom: Option<Vec<u8>>,
 }
 
+/// Whether the root's time zone files go in: the program reads them, carries none of its own
+/// (a Go binary built with `timetzdata` does), and no `--add` puts them there already.
+fn wants_zoneinfo(artifact: &Artifact, linkage: &Linkage, opts: &PackOptions) -> bool {
+    let tags = linkage.go.as_ref().and_then(|g| g.settings.get("-tags"));
+    let embedded = tags.is_some_and(|t| t.split(',').any(|t| t == "timetzdata"));
+    let dir = Path::new(crate::zoneinfo::DIR);
+    let added = (opts.add.iter())
+        .map(|a| Path::new(&a.dest))
+        .any(|d| dir.starts_with(d) || d.starts_with(dir));
+    !artifact.own_tzdata && !embedded && !added && crate::zoneinfo::wanted(&artifact.executable)
+}
+
 /// Builds the image of `artifact`, its blobs in `staging`.
 pub fn image_of(
     artifact: &Artifact,
@@ -133,7 +145,9 @@ pub fn image_of(
     let plan = plan(artifact, opts)?;
     let entrypoint = entrypoint_for(artifact);
     let base = base::resolve(&plan, artifact, &entrypoint, &opts.registry, progress)?;
-    let mut files = appfiles::app_files(artifact, &base, &entrypoint, opts.ca_bundle.as_ref())?;
+    let zoneinfo = wants_zoneinfo(artifact, &plan.linkage, opts);
+    let ca = opts.ca_bundle.as_ref();
+    let mut files = appfiles::app_files(artifact, &base, &entrypoint, ca, zoneinfo)?;
     crate::addfiles::add_all(&mut files.trees, &opts.add)?;
     let exe_package = executable_package_into(&mut files, artifact, &base)?;
     let sbom = sbom_into(

@@ -73,8 +73,18 @@ impl Registry {
             .count()
     }
 
+    /// Whether the client hung up on the endless answer at `path`: the server's thread may
+    /// see its write fail a moment after binpack has exited, so it is waited for (a bound,
+    /// not a timing check).
     fn was_cut_off(&self, path: &str) -> bool {
-        self.cut_off.lock().unwrap().iter().any(|p| p == path)
+        let until = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < until {
+            if self.cut_off.lock().unwrap().iter().any(|p| p == path) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
     }
 }
 

@@ -28,7 +28,16 @@ fn sigint_while_packing_leaves_the_old_output_and_no_temporaries() {
     }
     drop(f);
     let out = dir.path().join("out.tar");
-    std::fs::write(&out, b"the previous image").unwrap();
+    // An earlier archive (binpack replaces only a tar at its output path).
+    let mut previous = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_ustar();
+    h.set_size(18);
+    h.set_cksum();
+    previous
+        .append_data(&mut h, "previous", &b"the previous image"[..])
+        .unwrap();
+    let previous = previous.into_inner().unwrap();
+    std::fs::write(&out, &previous).unwrap();
 
     let mut child = binpack()
         .args(["bin", big.to_str().unwrap(), "-o", out.to_str().unwrap()])
@@ -61,6 +70,6 @@ fn sigint_while_packing_leaves_the_old_output_and_no_temporaries() {
         Some(130),
         "interrupted run must exit 130 (did it finish first?)"
     );
-    assert_eq!(std::fs::read(&out).unwrap(), b"the previous image");
+    assert_eq!(std::fs::read(&out).unwrap(), previous);
     assert_eq!(leftovers(dir.path()), Vec::<String>::new());
 }

@@ -135,20 +135,29 @@ fn an_unchanged_project_traces_nothing_and_each_change_traces_again() {
     let text = std::fs::read_to_string(&constants).unwrap();
     std::fs::write(&constants, format!("{text}\nrequire('./extra-dep.js');\n")).unwrap();
     std::fs::write(app.join("node_modules/ws/lib/extra-dep.js"), "").unwrap();
+    // Each change is older than the cache's racy margin when its build starts, so that
+    // build stores its trace: the next change is then caught against it, not against an
+    // entry an earlier change already made stale.
+    let settle = || std::thread::sleep(std::time::Duration::from_millis(100));
+    settle();
     let dep = build(&app, &out("dep"), &[]);
     same_as_cold(&dep, "a changed dependency file");
     assert!(dep.has("app/node_modules/ws/lib/extra-dep.js"));
 
     std::fs::write(app.join("conf.js"), "module.exports = {};\n").unwrap();
+    settle();
     let added = build(&app, &out("added"), &[]);
     same_as_cold(&added, "a file added beside a traced one");
     assert!(added.has("app/conf.js"));
 
     let text = std::fs::read_to_string(&echo).unwrap();
     std::fs::write(&echo, format!("require('./more');\n{text}")).unwrap();
+    settle();
     let changed = build(&app, &out("app"), &[]);
     same_as_cold(&changed, "a changed app file");
     assert!(changed.has("app/more.js"));
+    let kept = build(&app, &out("app-again"), &[]);
+    assert!(kept.known(), "the last trace was kept: {:?}", kept.stages);
 
     // Damaged entries: traced again and rewritten whole.
     let ours: Vec<PathBuf> = trace_entries()

@@ -290,13 +290,12 @@ struct Target {
 
 impl Target {
     /// `--config` giving every crate of the build the variant's CPU level (the precompiled
-    /// standard library stays at the target's baseline). The user's RUSTFLAGS still win.
+    /// standard library stays at the target's baseline). As `build.rustflags` it joins the
+    /// user's own `build.rustflags` (arrays merge); RUSTFLAGS or a `target.<triple>.rustflags`
+    /// of the user's replace it, as cargo's precedence says.
     fn cpu_config(&self) -> Option<String> {
         let cpu = self.cpu.as_ref()?;
-        Some(format!(
-            "target.{}.rustflags=[\"-Ctarget-cpu={cpu}\"]",
-            self.triple
-        ))
+        Some(format!("build.rustflags=[\"-Ctarget-cpu={cpu}\"]"))
     }
 }
 

@@ -818,15 +818,27 @@ fn has_node_shebang(file: &Path) -> bool {
         .and_then(|mut f| io::Read::read(&mut f, &mut head))
         .unwrap_or(0);
     let line = head[..n].split(|b| *b == b'\n').next().unwrap_or(&[]);
-    line.starts_with(b"#!") && String::from_utf8_lossy(line).contains("node")
+    let Some(line) = line.strip_prefix(b"#!") else {
+        return false;
+    };
+    // `#!/usr/bin/node` or `#!/usr/bin/env node` (not nodemon).
+    let line = String::from_utf8_lossy(line);
+    let mut words = line.split_whitespace();
+    let program = words.next().unwrap_or("").rsplit('/').next().unwrap_or("");
+    match program {
+        "env" => words.find(|w| !w.starts_with('-')) == Some("node"),
+        p => p == "node",
+    }
 }
 
-/// The directory holding the outermost `node_modules` of `file`'s path, if it has one.
+/// The app that installed `file`: the directory holding the outermost `node_modules` of its
+/// path, when it has a package.json (a global install's prefix is no app).
 fn installed_in(file: &Path) -> Option<PathBuf> {
     file.ancestors()
         .filter(|d| d.file_name().is_some_and(|n| n == "node_modules"))
         .last()
         .and_then(Path::parent)
+        .filter(|app| app.join("package.json").is_file())
         .map(Path::to_path_buf)
 }
 

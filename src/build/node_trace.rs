@@ -30,7 +30,7 @@ const { AsyncLocalStorage } = require("async_hooks");
 const own = new AsyncLocalStorage(), probed = new Set();
 const skip = __dirname + path.sep;
 const note = (p) => {
-  if (p instanceof URL) p = p.pathname; else if (Buffer.isBuffer(p)) p = p.toString();
+  if (p instanceof URL) p = require("url").fileURLToPath(p); else if (Buffer.isBuffer(p)) p = p.toString();
   if (typeof p !== "string") return;
   const abs = p[0] === "/" && !p.includes("/.") && !p.endsWith("/") ? p : path.resolve(p);
   if (abs.startsWith(skip)) return;

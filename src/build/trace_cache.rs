@@ -317,9 +317,12 @@ pub fn stripped_node(
     node: &Path,
     strip: impl FnOnce(&Path) -> Result<(), super::node::NodeError>,
 ) -> Result<PathBuf, super::node::NodeError> {
-    let k = key(&["binpack-strip/1", &identity(node), &binpack_identity()]).to_string();
+    let kd = key(&["binpack-strip/1", &identity(node), &binpack_identity()]);
+    let k = kd.to_string();
     let slot = Digest::of(node.as_os_str().as_encoded_bytes());
-    let dir = root.join("stripped").join(slot.hex());
+    let slot = root.join("stripped").join(slot.hex());
+    // One directory per key: a build of another node or binpack never removes this one.
+    let dir = slot.join(kd.hex());
     let (exe, seal) = (dir.join("node"), dir.join("seal"));
     let sealed: Option<Seal> = read(&seal).filter(|s: &Seal| s.key == k);
     if let Some(s) = sealed {
@@ -332,14 +335,35 @@ pub fn stripped_node(
             return Ok(exe);
         }
     }
-    let _ = std::fs::remove_dir_all(&dir);
-    super::toolchain::cache_entry(&dir, |tmp| -> Result<(), super::node::NodeError> {
-        strip(&tmp.join("node"))
-    })?;
+    let fail = |doing| super::toolchain::file_error(doing, &dir);
+    std::fs::create_dir_all(&dir).map_err(fail("creating the cache entry"))?;
+    // Stripped beside it, then renamed over it: a run reading the old file keeps it whole.
+    let tmp = dir.join(format!(".node.{}", std::process::id()));
+    if let Err(e) = strip(&tmp) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
+    std::fs::rename(&tmp, &exe).map_err(fail("renaming into the cache entry"))?;
     if let Some(digest) = digest_of(&exe) {
         reseal(&seal, &exe, k, digest, i128::MAX);
     }
+    sweep_stale(&slot, kd.hex());
     Ok(exe)
+}
+
+/// Removes, best effort, the stripped nodes of other keys under `slot` that nothing touched
+/// for a day (a node or binpack since replaced).
+fn sweep_stale(slot: &Path, keep: &str) {
+    let day = std::time::Duration::from_secs(24 * 3600);
+    for e in std::fs::read_dir(slot).into_iter().flatten().flatten() {
+        let old = e.metadata().ok().and_then(|m| m.modified().ok());
+        let old = old
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > day);
+        if e.file_name() != keep && old {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
 }
 
 /// What the stripped node's seal says (see [`stripped_node`]).

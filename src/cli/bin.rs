@@ -7,7 +7,9 @@ use binpack::pack;
 use std::path::PathBuf;
 
 /// Pack a Linux executable built elsewhere: a static one goes on scratch, a dynamic one gets
-/// exactly the interpreter and shared libraries it needs, copied from --root.
+/// exactly the interpreter and shared libraries it needs, copied from --root. A program that
+/// reads the system's time zone files (localtime, chrono) gets --root's /usr/share/zoneinfo,
+/// unless --add puts it there or it is Go built with the timetzdata tag.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The ELF executable

@@ -10,7 +10,8 @@ use std::path::PathBuf;
 
 /// Build a binary target of a Cargo workspace (release, stripped) and pack it; the base is chosen
 /// from what the binary needs, as for any ELF (glibc -> its library closure, musl -> alpine,
-/// static -> scratch).
+/// static -> scratch). A binary that reads the system's time zone files (chrono, jiff,
+/// localtime) gets the host's /usr/share/zoneinfo, unless --add puts it there.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The binary target [default: the only one in the workspace]
