@@ -3,6 +3,18 @@
 
 use std::path::{Path, PathBuf};
 
+/// How much older than a moment a file's stamp must be to be trusted from then on: the
+/// kernel dates writes with a clock that lags by up to a tick (10 ms at HZ=100), so a write
+/// in the same tick could leave a stamp as it was (git's racy-index rule).
+pub const RACY: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// `at` less [`RACY`], in ns since the epoch: a stamp older than this is settled.
+pub fn racy_limit_ns(at: std::time::SystemTime) -> i128 {
+    at.checked_sub(RACY)
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos() as i128)
+}
+
 /// `$BINPACK_CACHE`, else `$XDG_CACHE_HOME/binpack`, else `~/.cache/binpack`.
 pub fn dir() -> PathBuf {
     if let Some(d) = std::env::var_os("BINPACK_CACHE").filter(|d| !d.is_empty()) {

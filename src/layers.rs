@@ -230,9 +230,7 @@ fn content_hash(content: &Content, dir: Option<&Path>) -> Result<(Digest, u64), 
 /// Files at least this big have their digest kept by stat identity.
 const HASHED_BIG: u64 = 1 << 20;
 
-/// How much older than now a file's last change must be for its stat identity to be
-/// trusted: the kernel dates writes with a clock that lags by up to a tick.
-const RACY: std::time::Duration = std::time::Duration::from_millis(50);
+use crate::cache::RACY;
 
 /// Where the digest of `file` is kept, and its stat identity now.
 fn hash_memo(dir: &Path, file: &Path, m: &std::fs::Metadata) -> (PathBuf, String) {

@@ -272,17 +272,7 @@ fn corpus_runs_in_its_images() {
         .map(|case| run_case(case, tmp.path(), &tls))
         .collect();
     println!("{}", table(&rows));
-    let failed: Vec<String> = rows
-        .iter()
-        .filter_map(|r| r.result.as_ref().err().map(|e| format!("{}: {e}", r.case)))
-        .collect();
-    assert!(
-        failed.is_empty(),
-        "{} of {} corpus cases failed:\n{}",
-        failed.len(),
-        rows.len(),
-        failed.join("\n")
-    );
+    common::corpus::assert_all_passed(rows.iter().map(|r| (r.case, &r.result)));
 }
 
 fn run_case(case: &Case, tmp: &Path, tls: &HttpsServer) -> Row {

@@ -752,10 +752,7 @@ impl Entry {
                     path: pj.clone(),
                     why: e.to_string(),
                 })?;
-            let pkg_name = pkg
-                .name
-                .as_deref()
-                .map(|n| n.rsplit('/').next().unwrap_or(n).to_string());
+            let pkg_name = pkg.name.as_deref().map(unscoped);
             // `bin` (a path, or a map of command -> path), else `main`, else index.js as npm does.
             let (name, script) = match &pkg.bin {
                 Some(serde_json::Value::String(s)) => (pkg_name.clone(), s.clone()),
@@ -846,7 +843,12 @@ fn installed_in(file: &Path) -> Option<PathBuf> {
 fn package_name(dir: &Path) -> Option<String> {
     let text = std::fs::read_to_string(dir.join("package.json")).ok()?;
     let name = serde_json::from_str::<PackageJson>(&text).ok()?.name?;
-    Some(name.rsplit('/').next().unwrap_or(&name).to_string())
+    Some(unscoped(&name))
+}
+
+/// A package's name without its scope (`@scope/x` is `x`): the image's name.
+fn unscoped(name: &str) -> String {
+    name.rsplit('/').next().unwrap_or(name).to_string()
 }
 
 fn file_stem(p: &Path) -> String {

@@ -10,16 +10,13 @@
 //! as absent and is written again; entries are written whole (temporary file + rename).
 
 use super::node_checks::Construct;
+use crate::cache::racy_limit_ns;
 use crate::digest::Digest;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-/// How much older than the build's start a stamp must be to be trusted: the kernel dates
-/// writes with a clock that lags by up to a tick (10 ms at HZ=100).
-const RACY: Duration = Duration::from_millis(50);
+use std::time::SystemTime;
 
 /// What stat says of a path ("-" when there is nothing there); a symlink adds its target's.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -69,7 +66,7 @@ pub fn unchanged(watch: &Watch) -> bool {
 
 /// `paths` and, inside `project`, the directory each is in (for one that does not exist,
 /// each missing directory above it up to the first that exists), stamped; None when one of
-/// them changed after `since` (less [`RACY`]). Outside the project only the path itself is
+/// them changed after `since` (less [`crate::cache::RACY`]). Outside the project only the path itself is
 /// watched: a node_modules looked for in /tmp is there or not, whatever else /tmp gets.
 pub fn watch<'a>(
     paths: impl IntoIterator<Item = &'a str>,
@@ -89,10 +86,7 @@ pub fn watch<'a>(
             dir = d.parent();
         }
     }
-    let limit = since
-        .checked_sub(RACY)
-        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_nanos() as i128);
+    let limit = racy_limit_ns(since);
     let mut out = Vec::with_capacity(all.len());
     for p in all {
         let (s, newest) = stamp(&p);
@@ -297,11 +291,7 @@ pub fn remembered<E>(
         return Ok(v);
     }
     let value = compute()?;
-    let settled = SystemTime::now()
-        .checked_sub(RACY)
-        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        .is_some_and(|t| stamp(of).1 < t.as_nanos() as i128);
-    if settled {
+    if stamp(of).1 < racy_limit_ns(SystemTime::now()) {
         let _ = crate::cache::write_file(&file, value.as_bytes());
     }
     Ok(value)
@@ -384,15 +374,11 @@ fn digest_of(p: &Path) -> Option<String> {
 
 /// Writes the seal of `exe` (its last change at `newest`, ns).
 fn reseal(seal: &Path, exe: &Path, key: String, digest: String, newest: i128) {
-    let limit = SystemTime::now()
-        .checked_sub(RACY)
-        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_nanos() as i128);
     let s = Seal {
         key,
         digest,
         stamp: stamp(exe).0,
-        settled: newest < limit,
+        settled: newest < racy_limit_ns(SystemTime::now()),
     };
     let _ = write(seal, &s);
 }
@@ -400,6 +386,7 @@ fn reseal(seal: &Path, exe: &Path, key: String, digest: String, newest: i128) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn a_watch_sees_changes_additions_and_races() {

@@ -66,15 +66,22 @@ pub fn table(rows: &[Row]) -> String {
 /// Prints the table and fails naming every failed case.
 pub fn report(rows: &[Row]) {
     println!("{}", table(rows));
-    let failed: Vec<String> = rows
-        .iter()
-        .filter_map(|r| r.result.as_ref().err().map(|e| format!("{}: {e}", r.case)))
+    assert_all_passed(rows.iter().map(|r| (r.case, &r.result)));
+}
+
+/// Fails naming every case whose result is an error.
+pub fn assert_all_passed<'a>(
+    results: impl ExactSizeIterator<Item = (&'a str, &'a Result<(), String>)>,
+) {
+    let rows = results.len();
+    let failed: Vec<String> = results
+        .filter_map(|(case, r)| r.as_ref().err().map(|e| format!("{case}: {e}")))
         .collect();
     assert!(
         failed.is_empty(),
         "{} of {} corpus cases failed:\n{}",
         failed.len(),
-        rows.len(),
+        rows,
         failed.join("\n")
     );
 }
