@@ -128,13 +128,16 @@ install_corpus() {
 
 # The Go corpus (tests/go_corpus.rs): real Go programs from Debian bookworm's packaged
 # sources under /usr/share/gocode (GOPATH mode), pinned. golang-filippo-age-dev does not
-# depend on the edwards25519 sources its agessh package imports, so they are named here.
+# depend on the sources it imports: edwards25519 (agessh) and golang.org/x/crypto
+# (chacha20poly1305, curve25519, hkdf, scrypt); a machine without them cannot build age, so
+# they are named here.
 GO_CORPUS=(
   golang-github-pelletier-go-toml.v2-dev=2.0.6-1
   golang-github-itchyny-gojq-dev=0.12.11-1
   golang-github-go-chi-chi-dev=5.0.7-1
   golang-filippo-age-dev=1.1.1-1
   golang-filippo-edwards25519-dev=1.0.0~rc1+git20210721-0.1
+  golang-golang-x-crypto-dev=1:0.4.0-1
   golang-github-cpuguy83-go-md2man-v2-dev=2.0.2+ds1-1
 )
 install_go_corpus() {
