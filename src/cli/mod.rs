@@ -16,6 +16,7 @@ mod inspect;
 mod node;
 mod pack_args;
 mod report;
+mod runner;
 mod sea;
 mod toolchain_args;
 
