@@ -1,46 +1,33 @@
 //! binpack turns a program into the smallest container image that runs it.
 //!
-//! The pipeline, one module per stage, data flowing one way:
-//! `build` -> [`build::Artifact`] -> `inspect` -> [`inspect::Linkage`] -> `choose` ->
-//! [`choose::Choice`] -> `base` -> [`base::ResolvedBase`] -> `appfiles` ->
-//! [`appfiles::AppFiles`] -> `layers` -> [`layer::LayerStats`] -> `runconfig` ->
-//! [`runconfig::RunConfig`] -> `image` -> [`image::Packed`] -> `emit` -> `summary`;
-//! `pack` is the script that runs them.
+//! The pipeline, one folder per stage, data flowing one way:
+//! `build` (a [`build::Builder`] per language) -> [`build::Artifact`] -> `elf` (inspect) ->
+//! [`elf::inspect::Linkage`] -> `base` (choose, then resolve: closure or pulled image) ->
+//! `image` (the app's files, layers, config, manifest or index) -> `emit` (archive, layout,
+//! engine, registry) -> `pack::summary`; `pack` is the script that runs them. `registry` is
+//! the OCI distribution client (pull for `base`, push for `emit`), `sbom` what scanners read,
+//! `support` what every stage uses, `sea` Node's single executables, `cli` the command line.
 //!
 //! Foreign programs run in three places only: `build` (toolchains, git, and the container
 //! engines that host them), `emit`'s load (`docker load` / `podman load`) and the registry
 //! client's credential helpers (`docker-credential-*`, only when a registry asks for
 //! credentials). Everything else is Rust over bytes.
 
-pub mod addfiles;
-pub mod appfiles;
 pub mod base;
 pub mod build;
-pub mod cache;
-pub mod choose;
-pub mod cleanup;
-pub mod closure;
-pub mod compress;
-pub mod digest;
-pub mod elf_read;
+pub mod elf;
 pub mod emit;
-pub mod engine;
-pub mod goinfo;
 pub mod image;
-pub mod inspect;
-pub mod interpreters;
-pub mod layer;
-pub mod layers;
 pub mod pack;
-pub mod packages;
-pub mod platform;
-pub mod printable;
-pub mod progress;
-pub mod reference;
 pub mod registry;
-pub mod rootfs;
-pub mod runconfig;
 pub mod sbom;
 pub mod sea;
-pub mod summary;
-pub mod zoneinfo;
+pub mod support;
+
+// The modules' earlier flat paths, kept while callers move to the folders.
+pub use base::{choose, closure, packages, rootfs, zoneinfo};
+pub use elf::{goinfo, inspect, interpreters, read as elf_read};
+pub use image::{addfiles, appfiles, compress, layer, layers, runconfig};
+pub use pack::summary;
+pub use registry::reference;
+pub use support::{cache, cleanup, digest, engine, platform, printable, progress};

@@ -22,6 +22,9 @@ use std::path::{Path, PathBuf};
 use tempfile::TempDir;
 use toolchain::Toolchain;
 
+/// Where the program and its files live in every image.
+pub const APP_DIR: &str = "/app";
+
 /// A language: turns a project into one [`Built`] per platform. What ko's `build.Interface`
 /// is; a new language is a type implementing this and one line in the CLI.
 pub trait Builder {

@@ -241,7 +241,7 @@ fn describe(
     }
 }
 
-const APP: &str = crate::appfiles::APP_DIR;
+const APP: &str = super::APP_DIR;
 
 /// The npm components and the node runtime, sorted, without duplicates.
 fn with_runtime(mut components: Vec<Component>, runtime: &Runtime) -> Vec<Component> {

@@ -11,7 +11,10 @@ use std::path::{Component, Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 /// The pinned toolchain data binpack ships (`runtimes/toolchains.json`).
-const TOOLCHAINS: &str = include_str!("../../runtimes/toolchains.json");
+const TOOLCHAINS: &str = include_str!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/runtimes/toolchains.json"
+));
 
 /// `--toolchain`: where the build runs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]

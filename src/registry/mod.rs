@@ -6,6 +6,7 @@ pub mod auth;
 pub mod pull;
 pub mod push;
 pub mod records;
+pub mod reference;
 pub mod referrers;
 
 use crate::reference::Reference;

@@ -9,7 +9,13 @@ pub const CA_PATH: &str = "/etc/ssl/certs/ca-certificates.crt";
 pub const NONROOT: u32 = 65532;
 /// The CA bundle binpack ships, pinned in `runtimes/` so images are the same on every machine
 /// and need no network (Debian's ca-certificates 20230311+deb12u1, Mozilla's roots).
-pub const DEFAULT_CA_BUNDLE: &[u8] = include_bytes!("../runtimes/ca-certificates.crt");
+/// Where `--ca-certs` goes on an image base (its own /etc/ssl is left alone).
+pub const IMAGE_BASE_CA_PATH: &str = "/app/.ca-certificates.crt";
+
+pub const DEFAULT_CA_BUNDLE: &[u8] = include_bytes!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/runtimes/ca-certificates.crt"
+));
 
 const PASSWD: &str = "root:x:0:0:root:/root:/sbin/nologin\n\
 nonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n";

@@ -153,14 +153,25 @@ pub fn choose(
 
 /// The alpine binpack uses when none is configured (`runtimes/bases.json`).
 pub fn default_alpine() -> Reference {
-    let bases: serde_json::Value = serde_json::from_str(include_str!("../runtimes/bases.json"))
-        .expect("runtimes/bases.json is valid JSON");
+    let bases: serde_json::Value = serde_json::from_str(include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/runtimes/bases.json"
+    )))
+    .expect("runtimes/bases.json is valid JSON");
     Reference::parse_pinned(
         bases["alpine"]["reference"]
             .as_str()
             .expect("alpine pinned"),
     )
     .expect("the pinned alpine reference parses")
+}
+
+/// What `binpack inspect` shows too: the ELF as read, its platform, and the base decision.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub linkage: Linkage,
+    pub platform: crate::platform::Platform,
+    pub choice: Choice,
 }
 
 #[cfg(test)]

@@ -1,11 +1,15 @@
+//! The script of the back half, and `summary`, what a run reports.
+//!
 //! The back half of the pipeline, shared by every command: a short script over the stages
 //! inspect -> choose -> resolve the base -> the app's files -> layers -> run config -> image
 //! -> outputs -> summary. Each stage owns one job and hands the next a small plain value.
 
+pub mod summary;
+
 use crate::appfiles::{self, entrypoint_for, FilesError};
 use crate::base::{self, BaseError, ResolvedBase};
 use crate::build::Artifact;
-use crate::choose::{self, BaseRequest, Choice, ChooseError};
+use crate::choose::{self, BaseRequest, ChooseError};
 use crate::emit::{self, Emit, EmitError, Output, Staging};
 use crate::image::{self, BaseLayers, Image, ImageError, Packed};
 use crate::inspect::{self, InspectError, Linkage};
@@ -76,13 +80,7 @@ pub enum PackError {
     OutputIsInput { output: PathBuf, input: PathBuf },
 }
 
-/// What `binpack inspect` shows too: the ELF as read, its platform, and the base decision.
-#[derive(Clone, Debug)]
-pub struct Plan {
-    pub linkage: Linkage,
-    pub platform: Platform,
-    pub choice: Choice,
-}
+pub use crate::choose::Plan;
 
 /// Inspect -> choose.
 pub fn plan(artifact: &Artifact, opts: &PackOptions) -> Result<Plan, PackError> {

@@ -9,6 +9,9 @@ use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::PathBuf;
 
+/// The media type of a gzip layer (zstd's is its own).
+pub const LAYER_MEDIA_TYPE: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+
 /// 0755 when any execute bit is set, else 0644: modes from the host depend on its umask and
 /// may carry setuid bits; neither belongs in a reproducible image.
 pub fn normal_mode(host_mode: u32) -> u32 {
@@ -266,7 +269,7 @@ pub enum Compression {
 impl Compression {
     pub fn media_type(self) -> &'static str {
         match self {
-            Compression::Gzip => crate::image::LAYER_MEDIA_TYPE,
+            Compression::Gzip => LAYER_MEDIA_TYPE,
             Compression::Zstd => ZSTD_MEDIA_TYPE,
         }
     }

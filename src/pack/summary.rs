@@ -124,7 +124,7 @@ impl ImageSummary {
             sbom: built
                 .sbom
                 .as_ref()
-                .map(|_| crate::appfiles::sbom_path(&artifact.name)),
+                .map(|_| crate::sbom::path_in_image(&artifact.name)),
         }
     }
 }

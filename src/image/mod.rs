@@ -1,4 +1,16 @@
+//! The image: `appfiles` and `addfiles` lay out the files binpack writes as layer trees,
+//! `layer` writes a tree as a deterministic tar, `compress` and `layers` compress it (and
+//! keep known layers), `runconfig` makes the config, this module the manifest and index.
+//! Pure Rust over bytes: no program runs here, nothing is pulled or pushed.
+//!
 //! The OCI image config, manifest and index, serialized with a stable key order.
+
+pub mod addfiles;
+pub mod appfiles;
+pub mod compress;
+pub mod layer;
+pub mod layers;
+pub mod runconfig;
 
 use crate::digest::Digest;
 use crate::layer::LayerStats;
@@ -16,7 +28,7 @@ use std::collections::HashMap;
 pub const MANIFEST_MEDIA_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
 pub const INDEX_MEDIA_TYPE: &str = "application/vnd.oci.image.index.v1+json";
 pub const CONFIG_MEDIA_TYPE: &str = "application/vnd.oci.image.config.v1+json";
-pub const LAYER_MEDIA_TYPE: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+pub use layer::LAYER_MEDIA_TYPE;
 
 /// A blob as a manifest or an index points at it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

@@ -1,16 +1,28 @@
+//! The base: `choose` decides it from the ELF (the policy), this module resolves it (the
+//! library closure from a root, or a pulled image), `closure` resolves libraries as the
+//! loader would, `packages` and `rootfs` say what a root holds (package databases, the
+//! essentials every image carries), `zoneinfo` the time zone files. It reads roots and pulled
+//! bases; it runs no program and writes no output.
+//!
 //! The resolve-base stage: from the base choice to what the base brings: nothing (scratch),
 //! the binary's library closure from its root, or a pulled image. When an image cannot be had
 //! and the choice has a fallback (musl -> alpine, offline), the closure serves instead, with a
 //! note. Nothing else decides the base.
 
+pub mod choose;
+pub mod closure;
+pub mod packages;
+pub mod rootfs;
+pub mod zoneinfo;
+
 use crate::build::Artifact;
 use crate::choose::{Base, Choice};
-use crate::closure::{self, ClosureError, Origin, Resolved};
 use crate::inspect::Linkage;
-use crate::pack::Plan;
 use crate::progress::Progress;
 use crate::registry::pull::{self, PullError, PulledBase};
 use crate::registry::RegistryOptions;
+use choose::Plan;
+use closure::{ClosureError, Origin, Resolved};
 use std::path::Path;
 
 /// What the base brings.

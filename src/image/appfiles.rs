@@ -11,10 +11,8 @@ use crate::layer::{Content, LayerError, Tree};
 use crate::rootfs;
 use std::path::PathBuf;
 
-/// Where the executable lives in every image.
-pub const APP_DIR: &str = "/app";
-/// Where `--ca-certs` goes on an image base.
-pub const IMAGE_BASE_CA_PATH: &str = "/app/.ca-certificates.crt";
+pub use crate::build::APP_DIR;
+use crate::rootfs::IMAGE_BASE_CA_PATH;
 
 /// The files binpack writes, as layer trees bottom first, and the environment they need.
 #[derive(Clone, Debug)]
@@ -311,15 +309,9 @@ pub fn add_package_entry(
     Ok(())
 }
 
-/// Where the SBOM of the program `name` is in its image.
-pub fn sbom_path(name: &str) -> String {
-    let file = crate::reference::Reference::for_program(name).repository;
-    format!("{}/{file}.spdx.json", crate::sbom::SBOM_DIR)
-}
-
 /// Puts the SBOM of the program `name` into the image's top layer, where scanners look.
 pub fn add_sbom(files: &mut AppFiles, name: &str, sbom: Vec<u8>) -> Result<(), LayerError> {
-    let path = sbom_path(name);
+    let path = crate::sbom::path_in_image(name);
     match files.trees.last_mut() {
         Some(tree) => tree.file(&path, Content::Bytes(sbom), 0o644),
         None => Ok(()),

@@ -4,7 +4,6 @@
 //! deterministic: its time is SOURCE_DATE_EPOCH (or the epoch), its namespace a hash of its
 //! content, its lists sorted.
 
-use crate::appfiles::IMAGE_BASE_CA_PATH;
 use crate::base::ResolvedBase;
 use crate::build::{Artifact, Component, Ecosystem};
 use crate::closure::Resolved;
@@ -16,6 +15,7 @@ use crate::packages;
 use crate::packages::{Manager, Package};
 use crate::platform::Platform;
 use crate::rootfs::DEFAULT_CA_BUNDLE;
+use crate::rootfs::IMAGE_BASE_CA_PATH;
 use serde::Serialize;
 use sha1::Sha1;
 use sha2::{Digest as _, Sha256};
@@ -27,6 +27,12 @@ use std::time::{Duration, UNIX_EPOCH};
 /// directory, outside the app directory (no clash with the app's files) and named
 /// `*.spdx.json`, which syft's SBOM cataloguer and trivy pick up.
 pub const SBOM_DIR: &str = "/var/lib/db/sbom";
+
+/// Where the SBOM of the program `name` is in its image.
+pub fn path_in_image(name: &str) -> String {
+    let file = crate::reference::Reference::for_program(name).repository;
+    format!("{}/{file}.spdx.json", SBOM_DIR)
+}
 
 /// The media type of the SBOM blob and of the referrer artifact.
 pub const MEDIA_TYPE: &str = "application/spdx+json";
