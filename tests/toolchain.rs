@@ -340,7 +340,12 @@ fn container_output_is_owned_by_the_caller() {
         image: Some(GO_IMAGE.into()),
         network: Some("none".into()),
     };
-    let tc = Toolchain::select(&req, "go", "go", &Silent).unwrap();
+    let go = binpack::build::Tool {
+        program: "go",
+        install: "go",
+        off_path: &[],
+    };
+    let tc = Toolchain::select(&req, &go, &Silent).unwrap();
     let runner = tc.runner(&src, &out, "binpack-test-ownership");
     ok(&mut runner.script(
         "mkdir -p /out/sub && go version > /out/sub/version",

@@ -56,6 +56,8 @@ pub struct Tool {
     pub program: &'static str,
     /// How to install it, for the error when neither it nor an engine is there.
     pub install: &'static str,
+    /// Where it is often installed off PATH (globs), for that error.
+    pub off_path: &'static [&'static str],
 }
 
 /// What every build gets besides its own request.

@@ -77,12 +77,7 @@ fn toolchain(
 ) -> anyhow::Result<Toolchain> {
     let request = args.toolchain.request();
     match builder.tool() {
-        Some(tool) => Ok(Toolchain::select(
-            &request,
-            tool.program,
-            tool.install,
-            reporter,
-        )?),
+        Some(tool) => Ok(Toolchain::select(&request, &tool, reporter)?),
         None if request.kind == Kind::Auto || request.kind == Kind::Host => {
             if request.image.is_some() || request.network.is_some() {
                 bail!("binpack {} builds on the host only: --toolchain-image and --network need a toolchain container", builder.name());

@@ -39,6 +39,9 @@ impl Builder for GoBuilder {
         Some(Tool {
             program: "go",
             install: INSTALL,
+            // Debian's versioned packages (golang-1.23-go puts go in /usr/lib/go-1.23/bin),
+            // Go's own tarball.
+            off_path: &["/usr/lib/go-*/bin/go", "/usr/local/go/bin/go"],
         })
     }
 

@@ -38,6 +38,7 @@ impl Builder for NodeBuilder {
         Some(Tool {
             program: "node",
             install: INSTALL,
+            off_path: &[],
         })
     }
 

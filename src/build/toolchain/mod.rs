@@ -138,11 +138,11 @@ impl Toolchain {
     /// when nothing can build; that error says too whether the tool is installed off PATH.
     pub fn select(
         req: &Request,
-        tool: &str,
-        install: &str,
+        tool: &super::Tool,
         progress: &dyn Progress,
     ) -> Result<Toolchain, ToolchainError> {
-        Self::select_on_path(req, tool, install, progress).map_err(|e| match e {
+        let (program, install) = (tool.program, tool.install);
+        Self::select_on_path(req, program, install, progress).map_err(|e| match e {
             ToolchainError::HostMissing { .. } | ToolchainError::Nothing { .. } => {
                 off_path_note(tool, e)
             }
@@ -279,15 +279,10 @@ impl Toolchain {
     }
 }
 
-/// Where a `tool` missing from PATH is often installed all the same: Debian's versioned Go
-/// packages (golang-1.23-go puts go in /usr/lib/go-1.23/bin) and Go's own tarball.
-const OFF_PATH: &[(&str, &[&str])] = &[("go", &["/usr/lib/go-*/bin/go", "/usr/local/go/bin/go"])];
-
-/// The newest `tool` installed off PATH, for the error that says how to use it.
-pub fn off_path(tool: &str) -> Option<PathBuf> {
-    let patterns = OFF_PATH.iter().find(|(t, _)| *t == tool)?.1;
-    let found = patterns
-        .iter()
+/// The newest `tool` installed off PATH (where its builder says it often is), for the error
+/// that says how to use it.
+pub fn off_path(tool: &super::Tool) -> Option<PathBuf> {
+    let found = (tool.off_path.iter())
         .filter_map(|p| glob::glob(p).ok())
         .flat_map(|paths| paths.flatten())
         .filter(|p| p.is_file());
@@ -306,17 +301,18 @@ fn newest(paths: impl Iterator<Item = PathBuf>) -> Option<PathBuf> {
 }
 
 /// `cause`, with where `tool` is installed off PATH and how to use it, or that it is not.
-fn off_path_note(tool: &str, cause: ToolchainError) -> ToolchainError {
-    let Some((_, places)) = OFF_PATH.iter().find(|(t, _)| *t == tool) else {
+fn off_path_note(tool: &super::Tool, cause: ToolchainError) -> ToolchainError {
+    if tool.off_path.is_empty() {
         return cause;
-    };
+    }
+    let (places, program) = (tool.off_path, tool.program);
     let found = match off_path(tool) {
         Some(p) => {
             let dir = p.parent().unwrap_or(Path::new("/")).display().to_string();
-            format!("{tool} is installed in {dir}, which is not on PATH: `export PATH={dir}:$PATH` to build with it on the host")
+            format!("{program} is installed in {dir}, which is not on PATH: `export PATH={dir}:$PATH` to build with it on the host")
         }
         None => format!(
-            "no {tool} is installed off PATH either (looked for {})",
+            "no {program} is installed off PATH either (looked for {})",
             places.join(", ")
         ),
     };
