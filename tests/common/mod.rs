@@ -131,10 +131,11 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// GET http://127.0.0.1:port/path, retrying while the server starts (bounded: ~15 s).
+/// GET http://127.0.0.1:port/path, retrying while the server starts (bounded: ~60 s).
 pub fn http_get(port: u16, path: &str) -> Option<String> {
     use std::io::{Read, Write};
-    for _ in 0..60 {
+    // Up to a minute: node under arm64 emulation on two busy cores takes over 15 s to listen.
+    for _ in 0..240 {
         if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
             let _ = s.set_read_timeout(Some(std::time::Duration::from_secs(5)));
             let req = format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
