@@ -4,11 +4,11 @@
 //! A package whose code reaches files the tracer cannot follow (a module named at run time, a
 //! path built from its own location) is shipped whole.
 
-use super::node::{NodeError, PASS_ENV};
-use super::node_checks::Construct;
-use super::toolchain::{file_error, pinned, Runner};
+use super::checks::Construct;
 use super::trace_cache::Analysis;
-use super::{Component, Ecosystem};
+use super::{NodeError, PASS_ENV};
+use crate::build::toolchain::{file_error, pinned, Runner};
+use crate::build::{Component, Ecosystem};
 use crate::cache;
 use crate::progress::Progress;
 use std::collections::{BTreeMap, BTreeSet};
@@ -158,11 +158,7 @@ echo "$d/node_modules/{PACKAGE}""#
     let pkg = dir.join("node_modules").join(PACKAGE);
     if !pkg.join("package.json").is_file() {
         progress.stage(&format!("installing {PACKAGE} {version} with npm (once)"));
-        super::node::npm_install_cached(
-            &dir,
-            &format!("{PACKAGE}@{version}"),
-            "install @vercel/nft",
-        )?;
+        super::npm_install_cached(&dir, &format!("{PACKAGE}@{version}"), "install @vercel/nft")?;
     }
     Ok(pkg.into_os_string())
 }
@@ -359,7 +355,7 @@ mod tests {
 
     #[test]
     fn whole_packages() {
-        use crate::build::node_checks::Kind;
+        use crate::build::node::checks::Kind;
         let at = |kind, loc: &str| Construct {
             kind,
             location: loc.into(),

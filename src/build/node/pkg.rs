@@ -10,8 +10,8 @@
 //! - node < 22: pkg's classic mode, which needs pkg-fetch's patched node binaries (downloaded
 //!   from GitHub, or found in PKG_CACHE_PATH): pkg tries, and its failure is explained.
 
-use super::node::NodeError;
-use super::toolchain::{file_error, temp_dir};
+use super::{Ctx, Made, NodeError};
+use crate::build::toolchain::{file_error, temp_dir};
 use crate::cleanup::Tracked;
 use std::ffi::OsString;
 use std::io;
@@ -80,6 +80,20 @@ pub fn pack(job: &PkgJob) -> Result<(), NodeError> {
             major(version)
         )
     }))
+}
+
+/// `--packer pkg`: pkg makes the executable from the project and the runtime.
+pub(super) fn with_pkg(ctx: &Ctx) -> Result<Made, NodeError> {
+    ctx.progress.stage("packing with pkg");
+    let exe = ctx.out_dir.join(&ctx.entry.name);
+    pack(&PkgJob {
+        project: &ctx.entry.project,
+        entry: &ctx.entry.relative,
+        node: &ctx.runtime.node,
+        version: &ctx.runtime.version,
+        out: &exe,
+    })?;
+    Ok(Made::sea(exe, "packed by pkg (--packer pkg)".into()))
 }
 
 /// The project's pkg (node_modules/.bin of it or an ancestor), else `pkg` on PATH.

@@ -1,0 +1,403 @@
+//! Which node the executable is made from: the host's (its `node --version` remembered by
+//! the binary's identity), a toolchain image's, or an official one fetched with npm, verified
+//! against the registry's integrity and cached by version; and the stripped copy a files
+//! layout ships, kept in binpack's cache.
+
+use super::entry::Entry;
+use super::trace_cache::{binpack_identity, identity, key, read, stamp, write, Stamp};
+use super::{output_of, tool_err, Ctx, NodeBuild, NodeError, PASS_ENV};
+use crate::build::toolchain::{cache_entry, file_error, pinned, Runner};
+use crate::cache;
+use crate::cache::racy_limit_ns;
+use crate::digest::Digest;
+use crate::progress::Progress;
+use crate::sea;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha512};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::SystemTime;
+
+/// The node runtime to build from: `--node-version`'s official one, else the toolchain's own
+/// node; another platform than the host's always gets the official node (of the same version).
+pub(super) fn runtime_for(
+    spec: &NodeBuild,
+    runner: &Runner,
+    entry: &Entry,
+    platform: &crate::platform::Platform,
+    out_dir: &Path,
+    progress: &dyn Progress,
+) -> Result<Runtime, NodeError> {
+    let native = *platform == crate::platform::Platform::host();
+    let own = || match runner {
+        Runner::Host => host_node_in(spec.cache.as_deref()),
+        Runner::Container { .. } => image_node(runner, entry, out_dir),
+    };
+    match &spec.node_version {
+        Some(v) => {
+            progress.stage(&format!("fetching the official node {v} with npm"));
+            official_node(v, platform)
+        }
+        None if native => own(),
+        None => {
+            let v = own()?.version;
+            progress.stage(&format!(
+                "fetching the official node {v} for {platform} with npm"
+            ));
+            official_node(&v, platform)
+        }
+    }
+}
+
+/// A node runtime to build the executable from.
+#[derive(Debug)]
+pub(super) struct Runtime {
+    pub(super) node: PathBuf,
+    /// `v20.20.2`
+    pub(super) version: String,
+    /// `host`, `official, from npm` or `toolchain image`.
+    pub(super) origin: String,
+}
+
+impl Runtime {
+    pub(super) fn major(&self) -> u32 {
+        self.version
+            .trim_start_matches('v')
+            .split('.')
+            .next()
+            .and_then(|m| m.parse().ok())
+            .unwrap_or(0)
+    }
+}
+
+/// The host's node, its version kept in the cache `root` (when given) while the binary is
+/// the same file.
+pub(super) fn host_node_in(root: Option<&Path>) -> Result<Runtime, NodeError> {
+    let node = which::which("node").map_err(|_| NodeError::NodeNotFound)?;
+    let ask = || output_of(Command::new(&node).arg("--version"), "node --version");
+    let version = match root {
+        Some(root) => remembered(root, "node --version", &node, ask)?,
+        None => ask()?,
+    };
+    Ok(Runtime {
+        node,
+        version,
+        origin: "host".into(),
+    })
+}
+
+fn npm() -> Result<PathBuf, NodeError> {
+    which::which("npm").map_err(|_| NodeError::NpmNotFound("fetch node runtimes and esbuild"))
+}
+
+/// The official node `version` for `platform`, from the npm package
+/// `node-linux-<arch>`: resolved to an exact version, verified against the registry's sha512
+/// integrity, extracted, and cached by version.
+fn official_node(
+    version: &str,
+    platform: &crate::platform::Platform,
+) -> Result<Runtime, NodeError> {
+    let arch = platform.arch.clone();
+    let package = pinned()["node"]["packages"][arch.as_str()]
+        .as_str()
+        .map(String::from)
+        .ok_or_else(|| {
+            tool_err(
+                "--node-version",
+                format!("no official node package for {arch}"),
+            )
+        })?;
+    let npm = npm()?;
+    let spec = format!("{package}@{}", version.trim_start_matches('v'));
+    let exact = exact_version(&npm, &spec)?;
+    let dir = cache::dir()
+        .join("node")
+        .join(format!("{exact}-linux-{arch}"));
+    let dir = cache_entry(&dir, |tmp| -> Result<(), NodeError> {
+        let pinned = format!("{package}@{exact}");
+        let integrity = output_of(
+            Command::new(&npm).args(["view", &pinned, "dist.integrity"]),
+            &format!("npm view {pinned}"),
+        )?;
+        let file = output_of(
+            Command::new(&npm)
+                .args(["pack", "--silent", &pinned, "--pack-destination"])
+                .arg(tmp),
+            &format!("npm pack {pinned}"),
+        )?;
+        let tgz = tmp.join(file.lines().last().unwrap_or_default());
+        let ours = sha512_integrity(&tgz)?;
+        if ours != integrity {
+            return Err(NodeError::Integrity {
+                version: exact.clone(),
+                expected: integrity,
+            });
+        }
+        extract_node(&tgz, &tmp.join("node"))?;
+        std::fs::remove_file(&tgz).map_err(file_error("removing", &tgz))?;
+        Ok(())
+    })?;
+    Ok(Runtime {
+        node: dir.join("node"),
+        version: format!("v{exact}"),
+        origin: "official, from npm".into(),
+    })
+}
+
+/// The newest version of the npm package `spec` (a range, or one version) names.
+fn exact_version(npm: &Path, spec: &str) -> Result<String, NodeError> {
+    let view = output_of(
+        Command::new(npm).args(["view", "--json", spec, "version"]),
+        &format!("npm view {spec}"),
+    )?;
+    // One version is a JSON string; a range matching several is an array, newest last.
+    let exact = match serde_json::from_str::<serde_json::Value>(&view) {
+        Ok(serde_json::Value::String(s)) => s,
+        Ok(serde_json::Value::Array(a)) => a
+            .last()
+            .and_then(|v| v.as_str())
+            .map(String::from)
+            .unwrap_or_default(),
+        _ => String::new(),
+    };
+    if exact.is_empty() {
+        return Err(tool_err(
+            "--node-version",
+            format!("the npm registry has no {spec}"),
+        ));
+    }
+    Ok(exact)
+}
+
+/// The npm integrity string (`sha512-<base64>`) of the file `tgz`.
+fn sha512_integrity(tgz: &Path) -> Result<String, NodeError> {
+    use base64::Engine;
+    let mut hasher = Sha512::new();
+    std::fs::File::open(tgz)
+        .and_then(|mut f| io::copy(&mut f, &mut hasher))
+        .map_err(file_error("reading", tgz))?;
+    Ok(format!(
+        "sha512-{}",
+        base64::engine::general_purpose::STANDARD.encode(hasher.finalize())
+    ))
+}
+
+/// Extracts `package/bin/node` from the npm tarball.
+fn extract_node(tgz: &Path, dest: &Path) -> Result<(), NodeError> {
+    let reading = || file_error("reading", tgz);
+    let file = std::fs::File::open(tgz).map_err(reading())?;
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
+    for entry in archive.entries().map_err(reading())? {
+        let mut entry = entry.map_err(reading())?;
+        if entry.path().map_err(reading())?.as_ref() == Path::new("package/bin/node") {
+            let writing = || file_error("writing", dest);
+            let mut out = std::fs::File::create(dest).map_err(writing())?;
+            // A failed copy may be the archive's fault or the disk's: io::copy cannot say.
+            io::copy(&mut entry, &mut out)
+                .map_err(file_error("extracting package/bin/node to", dest))?;
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(dest, std::fs::Permissions::from_mode(0o755))
+                .map_err(writing())?;
+            return Ok(());
+        }
+    }
+    Err(tool_err(
+        "unpacking the node package",
+        "it has no package/bin/node",
+    ))
+}
+
+/// The toolchain image's node, copied out beside the build.
+pub(super) fn image_node(
+    runner: &Runner,
+    entry: &Entry,
+    out_dir: &Path,
+) -> Result<Runtime, NodeError> {
+    let node = out_dir.join(".node");
+    let script = format!(
+        "set -e; cp \"$(command -v node)\" {}; node --version",
+        runner.path(&node).display()
+    );
+    let version = output_of(
+        &mut runner.script(&script, &entry.project, PASS_ENV),
+        "node in the toolchain image",
+    )?;
+    Ok(Runtime {
+        node,
+        version,
+        origin: "toolchain image".into(),
+    })
+}
+
+/// Stripped as the sea executable is: ~13 MB less, and the same bytes on every build; kept
+/// in the cache for the next build (a toolchain image's node is a new copy every time).
+pub(super) fn stripped_node(ctx: &Ctx) -> Result<PathBuf, NodeError> {
+    let node = &ctx.runtime.node;
+    let strip = |out: &Path| -> Result<(), NodeError> {
+        sea::inject::strip(node, out)?;
+        Ok(())
+    };
+    match (ctx.cache, ctx.runner) {
+        (Some(root), Runner::Host) => cached_strip(root, node, strip),
+        _ => {
+            let exe = ctx.out_dir.join("node-stripped");
+            strip(&exe)?;
+            Ok(exe)
+        }
+    }
+}
+
+/// What `compute` says of the file `of` (`node --version`), kept under the file's identity
+/// (a file changed in the last moments is asked every time).
+pub(super) fn remembered<E>(
+    root: &Path,
+    what: &str,
+    of: &Path,
+    compute: impl FnOnce() -> Result<String, E>,
+) -> Result<String, E> {
+    let k = key(&[what, &identity(of)]);
+    let file = root.join("memo").join(k.hex());
+    if let Ok(v) = std::fs::read_to_string(&file) {
+        return Ok(v);
+    }
+    let value = compute()?;
+    if stamp(of).1 < racy_limit_ns(SystemTime::now()) {
+        let _ = crate::cache::write_file(&file, value.as_bytes());
+    }
+    Ok(value)
+}
+
+/// The node runtime stripped (see [`crate::sea::inject::strip`]), kept in binpack's cache:
+/// one entry per source path, made for the source's identity and binpack's. Its seal holds
+/// that key, the stripped file's digest and stamp: the file is trusted by its stamp once the
+/// stamp was taken long enough after its last write, else checked against the digest (then
+/// sealed again); a damaged or outdated entry is stripped again, replacing the old one.
+pub(super) fn cached_strip(
+    root: &Path,
+    node: &Path,
+    strip: impl FnOnce(&Path) -> Result<(), super::NodeError>,
+) -> Result<PathBuf, super::NodeError> {
+    let kd = key(&["binpack-strip/1", &identity(node), &binpack_identity()]);
+    let k = kd.to_string();
+    let slot = Digest::of(node.as_os_str().as_encoded_bytes());
+    let slot = root.join("stripped").join(slot.hex());
+    // One directory per key: a build of another node or binpack never removes this one.
+    let dir = slot.join(kd.hex());
+    let (exe, seal) = (dir.join("node"), dir.join("seal"));
+    let sealed: Option<Seal> = read(&seal).filter(|s: &Seal| s.key == k);
+    if let Some(s) = sealed {
+        let (now, newest) = stamp(&exe);
+        if s.settled && s.stamp == now {
+            return Ok(exe);
+        }
+        if digest_of(&exe).is_some_and(|d| d == s.digest) {
+            reseal(&seal, &exe, k, s.digest, newest);
+            return Ok(exe);
+        }
+    }
+    let fail = |doing| crate::build::toolchain::file_error(doing, &dir);
+    std::fs::create_dir_all(&dir).map_err(fail("creating the cache entry"))?;
+    // Stripped beside it, then renamed over it: a run reading the old file keeps it whole.
+    let tmp = dir.join(format!(".node.{}", std::process::id()));
+    if let Err(e) = strip(&tmp) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
+    std::fs::rename(&tmp, &exe).map_err(fail("renaming into the cache entry"))?;
+    if let Some(digest) = digest_of(&exe) {
+        reseal(&seal, &exe, k, digest, i128::MAX);
+    }
+    sweep_stale(&slot, kd.hex());
+    Ok(exe)
+}
+
+/// Removes, best effort, the stripped nodes of other keys under `slot` that nothing touched
+/// for a day (a node or binpack since replaced).
+fn sweep_stale(slot: &Path, keep: &str) {
+    let day = std::time::Duration::from_secs(24 * 3600);
+    for e in std::fs::read_dir(slot).into_iter().flatten().flatten() {
+        let old = e.metadata().ok().and_then(|m| m.modified().ok());
+        let old = old
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > day);
+        if e.file_name() != keep && old {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}
+
+/// What the stripped node's seal says (see [`stripped_node`]).
+#[derive(Serialize, Deserialize)]
+struct Seal {
+    key: String,
+    digest: String,
+    stamp: Stamp,
+    /// Whether the stamp was taken long enough after the file's last change to tell the
+    /// next change by it.
+    settled: bool,
+}
+
+fn digest_of(p: &Path) -> Option<String> {
+    let mut f = std::fs::File::open(p).ok()?;
+    Some(Digest::of_reader(&mut f).ok()?.0.to_string())
+}
+
+/// Writes the seal of `exe` (its last change at `newest`, ns).
+fn reseal(seal: &Path, exe: &Path, key: String, digest: String, newest: i128) {
+    let s = Seal {
+        key,
+        digest,
+        stamp: stamp(exe).0,
+        settled: newest < racy_limit_ns(SystemTime::now()),
+    };
+    let _ = write(seal, &s);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_package_is_named() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path();
+        let gone = p.join("node-v1.tgz");
+        let err = extract_node(&gone, &p.join("node"))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            format!(
+                "reading {}: No such file or directory (os error 2)",
+                gone.display()
+            )
+        );
+    }
+
+    #[test]
+    fn the_stripped_node_is_made_once_and_again_when_damaged_or_changed() {
+        let d = tempfile::tempdir().unwrap();
+        let node = d.path().join("node");
+        std::fs::write(&node, "v1").unwrap();
+        let root = d.path().join("cache");
+        let strip = |from: &Path| {
+            let text = std::fs::read_to_string(from).unwrap();
+            move |out: &Path| {
+                std::fs::write(out, format!("stripped {text}")).unwrap();
+                Ok(())
+            }
+        };
+        let exe = cached_strip(&root, &node, strip(&node)).unwrap();
+        assert_eq!(std::fs::read_to_string(&exe).unwrap(), "stripped v1");
+        let again = cached_strip(&root, &node, |_| panic!("stripped again")).unwrap();
+        assert_eq!(again, exe);
+        std::fs::write(&exe, "damaged!!!!").unwrap();
+        let healed = cached_strip(&root, &node, strip(&node)).unwrap();
+        assert_eq!(std::fs::read_to_string(&healed).unwrap(), "stripped v1");
+        std::fs::write(&node, "v2").unwrap();
+        let newer = cached_strip(&root, &node, strip(&node)).unwrap();
+        assert_eq!(std::fs::read_to_string(&newer).unwrap(), "stripped v2");
+        assert_eq!(std::fs::read_dir(root.join("stripped")).unwrap().count(), 1);
+    }
+}
