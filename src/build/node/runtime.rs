@@ -4,15 +4,14 @@
 //! layout ships, kept in binpack's cache.
 
 use super::entry::Entry;
-use super::trace_cache::{binpack_identity, identity, key, read, stamp, write, Stamp};
+use super::trace_cache::{binpack_identity, identity, key};
 use super::{output_of, tool_err, Ctx, NodeBuild, NodeError, PASS_ENV};
 use crate::build::toolchain::{cache_entry, file_error, pinned, Runner};
 use crate::cache;
-use crate::cache::racy_limit_ns;
+use crate::cache::stamp::{self, settled, Seal, Stamp, Times};
 use crate::digest::Digest;
 use crate::progress::Progress;
 use crate::sea;
-use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha512};
 use std::io;
 use std::path::{Path, PathBuf};
@@ -262,7 +261,7 @@ pub(super) fn remembered<E>(
         return Ok(v);
     }
     let value = compute()?;
-    if stamp(of).1 < racy_limit_ns(SystemTime::now()) {
+    if settled(Stamp::of(of, Times::Both).1, SystemTime::now()) {
         let _ = crate::cache::write_file(&file, value.as_bytes());
     }
     Ok(value)
@@ -278,21 +277,19 @@ pub(super) fn cached_strip(
     node: &Path,
     strip: impl FnOnce(&Path) -> Result<(), super::NodeError>,
 ) -> Result<PathBuf, super::NodeError> {
-    let kd = key(&["binpack-strip/1", &identity(node), &binpack_identity()]);
-    let k = kd.to_string();
+    // /2: the seal is the shared stat-identity rule's (crate::cache::stamp).
+    let kd = key(&["binpack-strip/2", &identity(node), &binpack_identity()]);
     let slot = Digest::of(node.as_os_str().as_encoded_bytes());
     let slot = root.join("stripped").join(slot.hex());
     // One directory per key: a build of another node or binpack never removes this one.
     let dir = slot.join(kd.hex());
-    let (exe, seal) = (dir.join("node"), dir.join("seal"));
-    let sealed: Option<Seal> = read(&seal).filter(|s: &Seal| s.key == k);
-    if let Some(s) = sealed {
-        let (now, newest) = stamp(&exe);
-        if s.settled && s.stamp == now {
-            return Ok(exe);
-        }
-        if digest_of(&exe).is_some_and(|d| d == s.digest) {
-            reseal(&seal, &exe, k, s.digest, newest);
+    let (exe, seal_at) = (dir.join("node"), dir.join("seal"));
+    if let Some(seal) = Seal::read(&seal_at) {
+        let checked = stamp::digest(&exe, Some(&seal), Times::Both).ok();
+        if let Some((_, _, new)) = checked.filter(|(d, ..)| d.as_str() == seal.digest) {
+            if let Some(new) = new {
+                new.keep(&seal_at);
+            }
             return Ok(exe);
         }
     }
@@ -305,8 +302,8 @@ pub(super) fn cached_strip(
         return Err(e);
     }
     std::fs::rename(&tmp, &exe).map_err(fail("renaming into the cache entry"))?;
-    if let Some(digest) = digest_of(&exe) {
-        reseal(&seal, &exe, k, digest, i128::MAX);
+    if let Ok((_, _, Some(seal))) = stamp::digest(&exe, None, Times::Both) {
+        seal.keep(&seal_at);
     }
     sweep_stale(&slot, kd.hex());
     Ok(exe)
@@ -325,33 +322,6 @@ fn sweep_stale(slot: &Path, keep: &str) {
             let _ = std::fs::remove_dir_all(e.path());
         }
     }
-}
-
-/// What the stripped node's seal says (see [`stripped_node`]).
-#[derive(Serialize, Deserialize)]
-struct Seal {
-    key: String,
-    digest: String,
-    stamp: Stamp,
-    /// Whether the stamp was taken long enough after the file's last change to tell the
-    /// next change by it.
-    settled: bool,
-}
-
-fn digest_of(p: &Path) -> Option<String> {
-    let mut f = std::fs::File::open(p).ok()?;
-    Some(Digest::of_reader(&mut f).ok()?.0.to_string())
-}
-
-/// Writes the seal of `exe` (its last change at `newest`, ns).
-fn reseal(seal: &Path, exe: &Path, key: String, digest: String, newest: i128) {
-    let s = Seal {
-        key,
-        digest,
-        stamp: stamp(exe).0,
-        settled: newest < racy_limit_ns(SystemTime::now()),
-    };
-    let _ = write(seal, &s);
 }
 
 #[cfg(test)]

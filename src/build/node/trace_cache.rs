@@ -10,50 +10,16 @@
 //! as absent and is written again; entries are written whole (temporary file + rename).
 
 use super::checks::Construct;
-use crate::cache::racy_limit_ns;
+use crate::cache::stamp::{settled, Stamp, Times};
 use crate::digest::Digest;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-/// What stat says of a path ("-" when there is nothing there); a symlink adds its target's.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Stamp(String);
-
-/// The stamp of `p`, and its newest time (mtime or ctime, ns since the epoch).
-pub(super) fn stamp(p: &Path) -> (Stamp, i128) {
-    let Ok(m) = std::fs::symlink_metadata(p) else {
-        return (Stamp("-".into()), 0);
-    };
-    let kind = match () {
-        _ if m.is_dir() => 'd',
-        _ if m.is_symlink() => 'l',
-        _ => 'f',
-    };
-    let ns = |s: i64, n: i64| s as i128 * 1_000_000_000 + n as i128;
-    let (mtime, ctime) = (ns(m.mtime(), m.mtime_nsec()), ns(m.ctime(), m.ctime_nsec()));
-    let mut s = format!(
-        "{kind} {} {} {} {mtime} {ctime}",
-        m.dev(),
-        m.ino(),
-        m.size()
-    );
-    let mut newest = mtime.max(ctime);
-    if m.is_symlink() {
-        let target = std::fs::metadata(p);
-        let (t, n) = match target {
-            Ok(t) => (
-                format!("{} {} {}", t.ino(), t.size(), ns(t.mtime(), t.mtime_nsec())),
-                ns(t.ctime(), t.ctime_nsec()),
-            ),
-            Err(_) => ("-".into(), 0),
-        };
-        s = format!("{s} -> {t}");
-        newest = newest.max(n);
-    }
-    (Stamp(s), newest)
+/// The stamp of `p` (mtime and ctime), and its newest time (ns since the epoch).
+fn stamp(p: &Path) -> (Stamp, i128) {
+    Stamp::of(p, Times::Both)
 }
 
 /// Paths with their stamps.
@@ -86,11 +52,10 @@ pub fn watch<'a>(
             dir = d.parent();
         }
     }
-    let limit = racy_limit_ns(since);
     let mut out = Vec::with_capacity(all.len());
     for p in all {
         let (s, newest) = stamp(&p);
-        if newest >= limit {
+        if !settled(newest, since) {
             return None;
         }
         out.push((p.to_string_lossy().into_owned(), s));
@@ -106,7 +71,7 @@ pub fn key<S: AsRef<str>>(parts: &[S]) -> Digest {
 
 /// The stamp of a file for a key (its path and stat identity), "-" when absent.
 pub fn identity(p: &Path) -> String {
-    format!("{} {}", p.display(), stamp(p).0 .0)
+    format!("{} {}", p.display(), stamp(p).0.as_str())
 }
 
 /// binpack's own executable: what it does with a cache entry is in its code.
@@ -266,11 +231,11 @@ pub struct Trace<'a> {
     pub also: Vec<String>,
 }
 
-pub(super) fn read<T: serde::de::DeserializeOwned>(path: &Path) -> Option<T> {
+fn read<T: serde::de::DeserializeOwned>(path: &Path) -> Option<T> {
     serde_json::from_slice(&std::fs::read(path).ok()?).ok()
 }
 
-pub(super) fn write<T: Serialize>(path: &Path, value: &T) -> std::io::Result<()> {
+fn write<T: Serialize>(path: &Path, value: &T) -> std::io::Result<()> {
     crate::cache::write_file(
         path,
         &serde_json::to_vec(value).map_err(std::io::Error::other)?,
