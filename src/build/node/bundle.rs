@@ -4,13 +4,13 @@
 
 use super::checks::{self, Construct};
 use super::entry::Entry;
-use super::{npm_install_cached, output_of, tool_err, Ctx, NodeError, PASS_ENV};
-use crate::build::toolchain::{file_error, pinned, Runner};
+use super::{npm_install_cached, run_script, tool_err, Ctx, NodeError};
+use crate::build::toolchain::{pinned, Exec, Runner, Show};
 use crate::cache;
 use crate::progress::Progress;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::process::Output;
 
 /// The project's own esbuild (node_modules/.bin of it or an ancestor).
 fn project_esbuild(project: &Path) -> Option<PathBuf> {
@@ -29,7 +29,11 @@ fn esbuild_version() -> String {
 
 /// esbuild from the project's node_modules, else PATH, else the pinned version installed into
 /// binpack's cache with npm.
-pub(super) fn find_esbuild(project: &Path, progress: &dyn Progress) -> Result<PathBuf, NodeError> {
+pub(super) fn find_esbuild(
+    host: &dyn Exec,
+    project: &Path,
+    progress: &dyn Progress,
+) -> Result<PathBuf, NodeError> {
     if let Some(local) = project_esbuild(project) {
         return Ok(local);
     }
@@ -43,16 +47,15 @@ pub(super) fn find_esbuild(project: &Path, progress: &dyn Progress) -> Result<Pa
         return Ok(bin);
     }
     progress.stage(&format!("installing esbuild {version} with npm (once)"));
-    npm_install_cached(&dir, &format!("esbuild@{version}"), "install esbuild")?;
+    npm_install_cached(host, &dir, &format!("esbuild@{version}"), "install esbuild")?;
     Ok(bin)
 }
 
 /// esbuild for a container build: the project's, else the image's, else the pinned version
 /// installed with the image's npm into the cache volume (once).
 fn container_esbuild(
-    runner: &Runner,
-    entry: &Entry,
-    mount: &Path,
+    exec: &dyn Exec,
+    (runner, entry, mount): (&Runner, &Entry, &Path),
     progress: &dyn Progress,
 ) -> Result<OsString, NodeError> {
     // Only an esbuild inside the mounted tree is visible in the container.
@@ -75,10 +78,8 @@ if [ ! -x "$d/node_modules/.bin/esbuild" ]; then
 fi
 echo "$d/node_modules/.bin/esbuild""#
     );
-    let path = output_of(
-        &mut runner.script(&script, &entry.project, PASS_ENV),
-        &format!("esbuild in the toolchain image (npm install esbuild@{version})"),
-    )?;
+    let what = format!("esbuild in the toolchain image (npm install esbuild@{version})");
+    let path = run_script(exec, &script, &entry.project, &what)?;
     Ok(OsString::from(path.lines().last().unwrap_or_default()))
 }
 
@@ -95,6 +96,7 @@ const PROLOGUE: &str = concat!(
 );
 
 /// esbuild's result: the bundle, what it could not hold, the sources it read.
+#[derive(Debug)]
 pub(super) struct Bundle {
     pub(super) out: PathBuf,
     pub(super) constructs: Vec<Construct>,
@@ -135,25 +137,33 @@ fn unresolved_package(stderr: &str) -> Option<String> {
         .map(String::from)
 }
 
-/// Bundles the entry with esbuild, its hidden diagnostics raised, the prologue added; scans the sources it read for what it does not report.
+/// Bundles the entry with esbuild, its hidden diagnostics raised, the prologue added; scans
+/// the sources it read for what it does not report.
 pub(super) fn bundle(ctx: &Ctx) -> Result<Bundle, NodeError> {
-    start_bundle(ctx)?.finish(ctx)
+    let bundling = start_bundle(ctx)?;
+    let ran = bundling.run(ctx.tools.run);
+    bundling.finish(ctx, ran?)
 }
 
-/// esbuild, running (its messages go to a file: nobody reads a pipe while it runs).
+/// esbuild's command, ready to run (on a thread of its own beside the tracer: [`Bundling::run`]
+/// needs nothing but the [`Exec`]).
 pub(super) struct Bundling {
-    child: std::process::Child,
+    program: OsString,
+    args: Vec<OsString>,
+    cwd: PathBuf,
     out: PathBuf,
     meta: PathBuf,
-    messages: PathBuf,
 }
 
-/// Starts [`bundle`]'s esbuild.
+/// Finds esbuild and says so: [`bundle`]'s first step.
 pub(super) fn start_bundle(ctx: &Ctx) -> Result<Bundling, NodeError> {
     let entry = ctx.entry;
     let esbuild = match ctx.runner {
-        Runner::Host => find_esbuild(&entry.project, ctx.progress)?.into_os_string(),
-        Runner::Container { .. } => container_esbuild(ctx.runner, entry, ctx.mount, ctx.progress)?,
+        Runner::Host => find_esbuild(ctx.tools.host, &entry.project, ctx.progress)?.into(),
+        Runner::Container { .. } => {
+            let at = (ctx.runner, entry, ctx.mount);
+            container_esbuild(ctx.tools.run, at, ctx.progress)?
+        }
     };
     ctx.progress.stage(&format!(
         "bundling {} with esbuild",
@@ -184,32 +194,25 @@ pub(super) fn start_bundle(ctx: &Ctx) -> Result<Bundling, NodeError> {
         a.push(ctx.runner.path(path));
         args.push(a);
     }
-    let messages = ctx.out_dir.join("binpack-esbuild.txt");
-    let file = std::fs::File::create(&messages).map_err(file_error("writing", &messages))?;
-    let child = ctx
-        .runner
-        .command(&esbuild, &args, &entry.project, &[], PASS_ENV)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(file)
-        .spawn()
-        .map_err(|e| tool_err("esbuild", e.to_string()))?;
     Ok(Bundling {
-        child,
+        program: esbuild,
+        args,
+        cwd: entry.project.clone(),
         out,
         meta,
-        messages,
     })
 }
 
 impl Bundling {
-    /// Waits for esbuild, then reads what it said and scans the sources it read.
-    pub(super) fn finish(mut self, ctx: &Ctx) -> Result<Bundle, NodeError> {
-        let status = self.child.wait();
-        let status = status.map_err(|e| tool_err("esbuild", e.to_string()))?;
-        let stderr =
-            std::fs::read(&self.messages).map_err(file_error("reading", &self.messages))?;
-        let stderr = String::from_utf8_lossy(&stderr).into_owned();
+    /// Runs esbuild, its messages kept.
+    pub(super) fn run(&self, exec: &(dyn Exec + Sync)) -> Result<Output, NodeError> {
+        exec.run(&self.program, &self.args, &self.cwd, &[], Show::Captured)
+            .map_err(|e| tool_err("esbuild", e.to_string()))
+    }
+
+    /// Reads what esbuild said, and scans the sources it read.
+    pub(super) fn finish(self, ctx: &Ctx, ran: Output) -> Result<Bundle, NodeError> {
+        let stderr = String::from_utf8_lossy(&ran.stderr).into_owned();
         let mut constructs = checks::parse_esbuild(&stderr);
         let inputs = std::fs::read_to_string(&self.meta)
             .map(|m| checks::metafile_inputs(&m))
@@ -219,7 +222,7 @@ impl Bundling {
             out: self.out,
             constructs,
             inputs,
-            ok: status.success(),
+            ok: ran.status.success(),
             stderr,
         })
     }

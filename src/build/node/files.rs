@@ -84,7 +84,7 @@ pub(super) fn files(
 /// diagnostics or a scan of the traced code find a construct that reaches files the tracer
 /// cannot follow (moment's locales by an aliased require, typescript's lib.*.d.ts beside its
 /// code); a note for each such package.
-fn with_whole_packages(
+pub(super) fn with_whole_packages(
     ctx: &Ctx,
     traced: Vec<String>,
     found: &[Construct],

@@ -12,10 +12,45 @@ use super::{path_str, trace, Ctx, Layout, Made, NodeError};
 use crate::build::toolchain::{file_error, Runner};
 use crate::sea::{self, blob::Blob};
 use std::ffi::OsString;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+
+/// What the layout decision chose, before anything is made of it.
+#[derive(Debug)]
+pub(super) enum Decision {
+    /// One executable from the bundle, with notes on what `--layout sea` let through.
+    Sea {
+        bundle: Bundle,
+        reason: String,
+        notes: Vec<String>,
+    },
+    /// node and the traced files (relative to the mount root); `found`, the bundle's
+    /// diagnostics, pick the packages shipped whole.
+    Files {
+        reason: String,
+        found: Vec<Construct>,
+        traced: Vec<String>,
+    },
+}
 
 /// The sea executable when `layout` allows and the bundle is complete, else the traced files.
 pub(super) fn make(ctx: &Ctx, layout: Layout) -> Result<Made, NodeError> {
+    match decide(ctx, layout)? {
+        Decision::Files {
+            reason,
+            found,
+            traced,
+        } => files(ctx, reason, &found, traced),
+        Decision::Sea {
+            bundle,
+            reason,
+            notes,
+        } => sea(ctx, &bundle, reason, notes),
+    }
+}
+
+/// The layout for `layout`, and why: from the trace cache when it knows, else from esbuild's
+/// diagnostics (and the trace, for files).
+pub(super) fn decide(ctx: &Ctx, layout: Layout) -> Result<Decision, NodeError> {
     if layout == Layout::Files {
         refuse_typescript(ctx.entry, "asked for with --layout files")?;
     }
@@ -24,18 +59,11 @@ pub(super) fn make(ctx: &Ctx, layout: Layout) -> Result<Made, NodeError> {
     } else {
         trace_cache_for(ctx)?
     };
-    if let Some(made) = cache.as_ref().and_then(|c| from_cache(ctx, layout, c)) {
-        return made;
+    if let Some(known) = cache.as_ref().and_then(|c| from_cache(ctx, layout, c)) {
+        return Ok(known);
     }
     if layout == Layout::Files {
-        // Bundled for its diagnostics only (they name the packages to ship whole): the
-        // tracer does not wait for them.
-        let bundling = start_bundle(ctx)?;
-        let traced = trace_files(ctx, cache.as_ref());
-        let bundle = bundling.finish(ctx)?;
-        let traced = keep_trace(ctx, cache.as_ref(), traced?, &bundle);
-        let reason = "asked for with --layout files".to_string();
-        return files(ctx, reason, &bundle.constructs, traced);
+        return files_asked(ctx, cache.as_ref());
     }
     let bundle = bundle(ctx)?;
     let (notes, blockers): (Vec<Construct>, Vec<Construct>) = bundle
@@ -54,26 +82,49 @@ pub(super) fn make(ctx: &Ctx, layout: Layout) -> Result<Made, NodeError> {
         refuse_typescript(ctx.entry, &reason)?;
         let traced = trace_files(ctx, cache.as_ref())?;
         let traced = keep_trace(ctx, cache.as_ref(), traced, &bundle);
-        return files(ctx, reason, &bundle.constructs, traced);
+        let found = bundle.constructs;
+        return Ok(Decision::Files {
+            reason,
+            found,
+            traced,
+        });
     }
     bundle.check(ctx)?;
-    ctx.progress.stage(&format!(
-        "injecting the bundle into node {}",
-        ctx.runtime.version
-    ));
-    let blob = Blob {
-        main_path: format!("{}.js", ctx.entry.name),
-        code: std::fs::read(&bundle.out).map_err(file_error("reading the bundle", &bundle.out))?,
-        ..Default::default()
-    };
-    let exe = ctx.out_dir.join(&ctx.entry.name);
-    sea::inject::make_executable(&ctx.runtime.node, &exe, &blob)?;
-    sea_made(ctx, layout, exe, &bundle, &notes)
+    let reason = sea_reason(layout, &bundle);
+    let project = &ctx.entry.project;
+    let notes = notes.iter().map(|c| sea_note(c, project)).collect();
+    Ok(Decision::Sea {
+        bundle,
+        reason,
+        notes,
+    })
+}
+
+/// `--layout files`: esbuild runs for its diagnostics only (they name the packages to ship
+/// whole), on a thread of its own: the tracer does not wait for it.
+fn files_asked(ctx: &Ctx, cache: Option<&TraceCache>) -> Result<Decision, NodeError> {
+    let bundling = start_bundle(ctx)?;
+    let exec = ctx.tools.run;
+    let (ran, traced) = std::thread::scope(|s| {
+        let esbuild = s.spawn(|| bundling.run(exec));
+        let traced = trace_files(ctx, cache);
+        (
+            esbuild.join().expect("esbuild's thread does not panic"),
+            traced,
+        )
+    });
+    let bundle = bundling.finish(ctx, ran?)?;
+    let traced = keep_trace(ctx, cache, traced?, &bundle);
+    Ok(Decision::Files {
+        reason: "asked for with --layout files".into(),
+        found: bundle.constructs,
+        traced,
+    })
 }
 
 /// The files layout from the cache's trace of an unchanged project, when the layout is (or
 /// `auto` picks) files: `auto` picks files when a construct the trace found blocks the bundle.
-fn from_cache(ctx: &Ctx, layout: Layout, cache: &TraceCache) -> Option<Result<Made, NodeError>> {
+fn from_cache(ctx: &Ctx, layout: Layout, cache: &TraceCache) -> Option<Decision> {
     let known = cache.lookup()?;
     let blocker = known.constructs.iter().find(|c| !noted(ctx, layout, c));
     let reason = match (layout, blocker) {
@@ -86,30 +137,40 @@ fn from_cache(ctx: &Ctx, layout: Layout, cache: &TraceCache) -> Option<Result<Ma
         "the trace of {} is known (its files and dependencies are unchanged): taken from the cache",
         ctx.entry.relative.display()
     ));
-    Some(files(ctx, reason, &known.constructs, known.files))
+    Some(Decision::Files {
+        reason,
+        found: known.constructs,
+        traced: known.files,
+    })
 }
 
-/// The sea executable `exe`, described.
-fn sea_made(
-    ctx: &Ctx,
-    layout: Layout,
-    exe: PathBuf,
-    bundle: &Bundle,
-    notes: &[Construct],
-) -> Result<Made, NodeError> {
-    let reason = match layout {
+/// Why the sea layout: asked for, or the bundle holds everything.
+fn sea_reason(layout: Layout, bundle: &Bundle) -> String {
+    match layout {
         Layout::Sea => "asked for with --layout sea".to_string(),
         _ => format!(
             "the bundle holds the whole app ({} source file{})",
             bundle.inputs.len(),
             if bundle.inputs.len() == 1 { "" } else { "s" }
         ),
+    }
+}
+
+/// The bundle injected into a copy of node: the sea executable, described.
+fn sea(ctx: &Ctx, bundle: &Bundle, reason: String, notes: Vec<String>) -> Result<Made, NodeError> {
+    ctx.progress.stage(&format!(
+        "injecting the bundle into node {}",
+        ctx.runtime.version
+    ));
+    let blob = Blob {
+        main_path: format!("{}.js", ctx.entry.name),
+        code: std::fs::read(&bundle.out).map_err(file_error("reading the bundle", &bundle.out))?,
+        ..Default::default()
     };
+    let exe = ctx.out_dir.join(&ctx.entry.name);
+    sea::inject::make_executable(&ctx.runtime.node, &exe, &blob)?;
     let mut made = Made::sea(exe, reason);
-    made.notes = notes
-        .iter()
-        .map(|c| sea_note(c, &ctx.entry.project))
-        .collect();
+    made.notes = notes;
     made.components = trace::components(&ctx.entry.project, &bundle.inputs);
     Ok(made)
 }
@@ -165,7 +226,9 @@ fn is_typescript(p: &Path) -> bool {
 fn tracer_node(ctx: &Ctx) -> Result<OsString, NodeError> {
     Ok(match ctx.runner {
         Runner::Host if ctx.native => ctx.runtime.node.clone().into_os_string(),
-        Runner::Host => host_node_in(ctx.cache)?.node.into_os_string(),
+        Runner::Host => host_node_in(ctx.tools.host, ctx.cache)?
+            .node
+            .into_os_string(),
         Runner::Container { .. } => OsString::from("node"),
     })
 }
@@ -177,7 +240,12 @@ fn trace_files(
     cache: Option<&TraceCache>,
 ) -> Result<(trace::Traced, Vec<trace_cache::Analysis>), NodeError> {
     let entry = ctx.entry;
-    let nft = trace::tracer(ctx.runner, &entry.project, ctx.mount, ctx.progress)?;
+    let nft = trace::tracer(
+        ctx.tools,
+        ctx.runner,
+        (&entry.project, ctx.mount),
+        ctx.progress,
+    )?;
     ctx.progress.stage(&format!(
         "tracing the files {} reads",
         entry.relative.display()
@@ -186,7 +254,8 @@ fn trace_files(
     let seeds = cache.map(TraceCache::seeds).unwrap_or_default();
     let abs = entry.project.join(&entry.relative);
     let tools = (node.as_os_str(), nft.as_os_str());
-    let traced = trace::trace(ctx.runner, tools, ctx.mount, &abs, ctx.out_dir, &seeds)?;
+    let at = (ctx.runner, ctx.mount, ctx.out_dir);
+    let traced = trace::trace(ctx.tools.run, at, tools, &abs, &seeds)?;
     Ok((traced, seeds))
 }
 
@@ -239,7 +308,7 @@ fn trace_cache_for(ctx: &Ctx) -> Result<Option<TraceCache>, NodeError> {
     };
     let nft = trace::host_tracer_path(&ctx.entry.project, ctx.mount);
     let node = tracer_node(ctx)?;
-    let esbuild = find_esbuild(&ctx.entry.project, ctx.progress)?;
+    let esbuild = find_esbuild(ctx.tools.host, &ctx.entry.project, ctx.progress)?;
     let id = trace_cache::identity;
     let common = [
         "binpack-trace/1".to_string(),

@@ -16,11 +16,14 @@ mod files;
 mod layout;
 pub mod pkg;
 mod runtime;
+#[cfg(test)]
+mod tests;
 pub mod trace;
 pub mod trace_cache;
 
 use super::toolchain::{
-    cache_entry, temp_dir, volume, FileError, Runner, Toolchain, ToolchainError,
+    cache_entry, temp_dir, volume, Commands, Exec, FileError, Runner, Show, Toolchain,
+    ToolchainError,
 };
 use super::{git, Built, Component, Ecosystem};
 use crate::cleanup::Tracked;
@@ -31,8 +34,8 @@ use files::describe;
 use layout::make;
 use pkg::with_pkg;
 use runtime::{runtime_for, Runtime};
+use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 /// How the executable is made.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -145,15 +148,31 @@ pub fn build(
     let out_dir = Tracked::new(temp_dir()?);
     let mount = mount_root(&entry.project);
     let runner = toolchain.runner(&mount, out_dir.path(), &volume("npm-cache"));
+    let (run, on_host) = (
+        Commands {
+            runner: &runner,
+            pass_env: PASS_ENV,
+        },
+        Commands {
+            runner: &Runner::Host,
+            pass_env: &[],
+        },
+    );
+    let tools = Tools {
+        run: &run,
+        host: &on_host,
+    };
     let host = crate::platform::Platform::host();
     let platform = spec.platform.clone().unwrap_or_else(|| host.clone());
-    let runtime = runtime_for(spec, &runner, &entry, &platform, out_dir.path(), progress)?;
+    let at = (&runner, &entry, out_dir.path());
+    let runtime = runtime_for(spec, tools, at, &platform, progress)?;
     let assets = spec
         .assets
         .iter()
         .map(|a| asset_path(&entry.project, a))
         .collect::<Result<Vec<_>, _>>()?;
     let ctx = Ctx {
+        tools,
         runner: &runner,
         entry: &entry,
         mount: &mount,
@@ -199,8 +218,20 @@ fn path_str(p: &Path) -> String {
     p.to_string_lossy().into_owned()
 }
 
+/// Where node's tools run, through the [`Exec`] seam (a fake one in the tests): `run` is the
+/// toolchain's (the host or a container: esbuild, the tracer, the image's node), `host` is
+/// the host's (npm fetching runtimes and tools, the host node's version, pkg). Sync: esbuild
+/// runs beside the tracer.
+#[derive(Clone, Copy)]
+struct Tools<'a> {
+    run: &'a (dyn Exec + Sync),
+    host: &'a (dyn Exec + Sync),
+}
+
 /// What one build step shares.
 struct Ctx<'a> {
+    tools: Tools<'a>,
+    /// Maps host paths to what the toolchain's commands see.
     runner: &'a Runner,
     entry: &'a Entry,
     mount: &'a Path,
@@ -239,37 +270,55 @@ impl Made {
     }
 }
 
-fn output_of(cmd: &mut Command, what: &str) -> Result<String, NodeError> {
-    let out = cmd
-        .stdin(Stdio::null())
-        .output()
+/// `program args`, run from `cwd` through `exec`: its stdout, trimmed; a failure is `what`'s
+/// error with its stderr.
+fn run_tool(
+    exec: &dyn Exec,
+    program: &OsStr,
+    args: &[OsString],
+    cwd: &Path,
+    what: &str,
+) -> Result<String, NodeError> {
+    let out = exec
+        .run(program, args, cwd, &[], Show::Captured)
         .map_err(|e| tool_err(what, e.to_string()))?;
     if !out.status.success() {
-        return Err(tool_err(
-            what,
-            String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        ));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        return Err(tool_err(what, stderr.trim()));
     }
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
+/// A shell script (the toolchain's `sh`) through `exec`, as [`run_tool`].
+fn run_script(exec: &dyn Exec, script: &str, cwd: &Path, what: &str) -> Result<String, NodeError> {
+    let args = ["-c", script].map(OsString::from);
+    run_tool(exec, OsStr::new("sh"), &args, cwd, what)
+}
+
+/// Where a host command runs: binpack's own directory, as npm always did (its .npmrc).
+const HERE: &str = ".";
+
 /// `npm install SPEC` into the cache entry `dir`, which appears whole or not at all.
-fn npm_install_cached(dir: &Path, spec: &str, needed_for: &'static str) -> Result<(), NodeError> {
+fn npm_install_cached(
+    host: &dyn Exec,
+    dir: &Path,
+    spec: &str,
+    needed_for: &'static str,
+) -> Result<(), NodeError> {
     let npm = which::which("npm").map_err(|_| NodeError::NpmNotFound(needed_for))?;
     cache_entry(dir, |tmp| -> Result<(), NodeError> {
-        output_of(
-            Command::new(&npm)
-                .args([
-                    "install",
-                    "--no-save",
-                    "--no-audit",
-                    "--no-fund",
-                    "--prefix",
-                ])
-                .arg(tmp)
-                .arg(spec),
-            &format!("npm install {spec}"),
-        )?;
+        let mut args = [
+            "install",
+            "--no-save",
+            "--no-audit",
+            "--no-fund",
+            "--prefix",
+        ]
+        .map(OsString::from)
+        .to_vec();
+        args.extend([tmp.as_os_str().to_owned(), spec.into()]);
+        let what = format!("npm install {spec}");
+        run_tool(host, npm.as_os_str(), &args, Path::new(HERE), &what)?;
         Ok(())
     })?;
     Ok(())

@@ -5,38 +5,38 @@
 
 use super::entry::Entry;
 use super::trace_cache::{binpack_identity, identity, key};
-use super::{output_of, tool_err, Ctx, NodeBuild, NodeError, PASS_ENV};
-use crate::build::toolchain::{cache_entry, file_error, pinned, Runner};
+use super::{run_script, run_tool, tool_err, Ctx, NodeBuild, NodeError, Tools, HERE};
+use crate::build::toolchain::{cache_entry, file_error, pinned, Exec, Runner};
 use crate::cache;
 use crate::cache::stamp::{self, settled, Seal, Stamp, Times};
 use crate::digest::Digest;
 use crate::progress::Progress;
 use crate::sea;
 use sha2::{Digest as _, Sha512};
+use std::ffi::{OsStr, OsString};
 use std::io;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::SystemTime;
 
 /// The node runtime to build from: `--node-version`'s official one, else the toolchain's own
 /// node; another platform than the host's always gets the official node (of the same version).
 pub(super) fn runtime_for(
     spec: &NodeBuild,
-    runner: &Runner,
-    entry: &Entry,
+    tools: Tools,
+    (runner, entry, out_dir): (&Runner, &Entry, &Path),
     platform: &crate::platform::Platform,
-    out_dir: &Path,
     progress: &dyn Progress,
 ) -> Result<Runtime, NodeError> {
     let native = *platform == crate::platform::Platform::host();
     let own = || match runner {
-        Runner::Host => host_node_in(spec.cache.as_deref()),
-        Runner::Container { .. } => image_node(runner, entry, out_dir),
+        Runner::Host => host_node_in(tools.host, spec.cache.as_deref()),
+        Runner::Container { .. } => image_node(tools.run, runner, entry, out_dir),
     };
+    let official_node = |v: &str| official_node(tools.host, v, platform);
     match &spec.node_version {
         Some(v) => {
             progress.stage(&format!("fetching the official node {v} with npm"));
-            official_node(v, platform)
+            official_node(v)
         }
         None if native => own(),
         None => {
@@ -44,7 +44,7 @@ pub(super) fn runtime_for(
             progress.stage(&format!(
                 "fetching the official node {v} for {platform} with npm"
             ));
-            official_node(&v, platform)
+            official_node(&v)
         }
     }
 }
@@ -72,9 +72,18 @@ impl Runtime {
 
 /// The host's node, its version kept in the cache `root` (when given) while the binary is
 /// the same file.
-pub(super) fn host_node_in(root: Option<&Path>) -> Result<Runtime, NodeError> {
+pub(super) fn host_node_in(host: &dyn Exec, root: Option<&Path>) -> Result<Runtime, NodeError> {
     let node = which::which("node").map_err(|_| NodeError::NodeNotFound)?;
-    let ask = || output_of(Command::new(&node).arg("--version"), "node --version");
+    let version = [OsString::from("--version")];
+    let ask = || {
+        run_tool(
+            host,
+            node.as_os_str(),
+            &version,
+            Path::new(HERE),
+            "node --version",
+        )
+    };
     let version = match root {
         Some(root) => remembered(root, "node --version", &node, ask)?,
         None => ask()?,
@@ -94,6 +103,7 @@ fn npm() -> Result<PathBuf, NodeError> {
 /// `node-linux-<arch>`: resolved to an exact version, verified against the registry's sha512
 /// integrity, extracted, and cached by version.
 fn official_node(
+    host: &dyn Exec,
     version: &str,
     platform: &crate::platform::Platform,
 ) -> Result<Runtime, NodeError> {
@@ -109,22 +119,21 @@ fn official_node(
         })?;
     let npm = npm()?;
     let spec = format!("{package}@{}", version.trim_start_matches('v'));
+    let npm = |args: &[&OsStr], what: &str| {
+        let args: Vec<OsString> = args.iter().map(|a| a.to_os_string()).collect();
+        run_tool(host, npm.as_os_str(), &args, Path::new(HERE), what)
+    };
     let exact = exact_version(&npm, &spec)?;
     let dir = cache::dir()
         .join("node")
         .join(format!("{exact}-linux-{arch}"));
     let dir = cache_entry(&dir, |tmp| -> Result<(), NodeError> {
         let pinned = format!("{package}@{exact}");
-        let integrity = output_of(
-            Command::new(&npm).args(["view", &pinned, "dist.integrity"]),
-            &format!("npm view {pinned}"),
-        )?;
-        let file = output_of(
-            Command::new(&npm)
-                .args(["pack", "--silent", &pinned, "--pack-destination"])
-                .arg(tmp),
-            &format!("npm pack {pinned}"),
-        )?;
+        let view = format!("npm view {pinned}");
+        let integrity = npm(&os(&["view", &pinned, "dist.integrity"]), &view)?;
+        let mut args = os(&["pack", "--silent", &pinned, "--pack-destination"]);
+        args.push(tmp.as_os_str());
+        let file = npm(&args, &format!("npm pack {pinned}"))?;
         let tgz = tmp.join(file.lines().last().unwrap_or_default());
         let ours = sha512_integrity(&tgz)?;
         if ours != integrity {
@@ -144,10 +153,16 @@ fn official_node(
     })
 }
 
+/// npm run with these arguments, for this purpose: its stdout.
+type Npm<'a> = dyn Fn(&[&OsStr], &str) -> Result<String, NodeError> + 'a;
+
 /// The newest version of the npm package `spec` (a range, or one version) names.
-fn exact_version(npm: &Path, spec: &str) -> Result<String, NodeError> {
-    let view = output_of(
-        Command::new(npm).args(["view", "--json", spec, "version"]),
+fn exact_version(
+    npm: &Npm,
+    spec: &str,
+) -> Result<String, NodeError> {
+    let view = npm(
+        &os(&["view", "--json", spec, "version"]),
         &format!("npm view {spec}"),
     )?;
     // One version is a JSON string; a range matching several is an array, newest last.
@@ -167,6 +182,10 @@ fn exact_version(npm: &Path, spec: &str) -> Result<String, NodeError> {
         ));
     }
     Ok(exact)
+}
+
+fn os<'a>(args: &[&'a str]) -> Vec<&'a OsStr> {
+    args.iter().map(|a| OsStr::new(*a)).collect()
 }
 
 /// The npm integrity string (`sha512-<base64>`) of the file `tgz`.
@@ -209,6 +228,7 @@ fn extract_node(tgz: &Path, dest: &Path) -> Result<(), NodeError> {
 
 /// The toolchain image's node, copied out beside the build.
 pub(super) fn image_node(
+    exec: &dyn Exec,
     runner: &Runner,
     entry: &Entry,
     out_dir: &Path,
@@ -218,10 +238,7 @@ pub(super) fn image_node(
         "set -e; cp \"$(command -v node)\" {}; node --version",
         runner.path(&node).display()
     );
-    let version = output_of(
-        &mut runner.script(&script, &entry.project, PASS_ENV),
-        "node in the toolchain image",
-    )?;
+    let version = run_script(exec, &script, &entry.project, "node in the toolchain image")?;
     Ok(Runtime {
         node,
         version,
