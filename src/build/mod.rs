@@ -9,11 +9,7 @@ pub mod cargo;
 pub mod git;
 pub mod go;
 pub mod node;
-pub mod node_checks;
-pub mod node_trace;
-pub mod pkg;
 pub mod toolchain;
-pub mod trace_cache;
 
 use crate::cleanup::Tracked;
 use crate::platform::Platform;

@@ -3,7 +3,10 @@
 //! timestamp, and the encoding scheme): the same key gives the same blob, so a layer whose key
 //! the cache knows is linked from there instead of compressed again.
 
-use crate::cache;
+use crate::cache::{
+    self,
+    stamp::{self, Seal, Times},
+};
 use crate::compress::Gzip;
 use crate::digest::Digest;
 use crate::emit::{atomic_file, EmitError, Staging};
@@ -208,19 +211,17 @@ fn content_hash(content: &Content, dir: Option<&Path>) -> Result<(Digest, u64), 
                 path: p.clone(),
                 source,
             };
-            let mut f = std::fs::File::open(p).map_err(read_err)?;
-            let meta = f.metadata().map_err(read_err)?;
+            let meta = std::fs::metadata(p).map_err(read_err)?;
             // Git's index, for the files that take time to read (the node runtime): a
             // digest is reused while the file's stat identity, ctime included, is the same.
-            let known = dir.filter(|_| meta.len() >= HASHED_BIG);
-            let memo = known.map(|d| hash_memo(d, p, &meta));
-            if let Some(hit) = memo.as_ref().and_then(|(path, stamp)| recall(path, stamp)) {
-                return Ok(hit);
-            }
-            let (digest, len) = Digest::of_reader(&mut f).map_err(read_err)?;
-            if let Some((path, stamp)) = memo.filter(|_| settled(&meta)) {
-                let line = format!("{stamp} {len} {digest}");
-                let _ = cache::write_file(&path, line.as_bytes());
+            let memo = dir
+                .filter(|_| meta.len() >= HASHED_BIG)
+                .map(|d| seal_path(d, p));
+            let seal = memo.as_deref().and_then(Seal::read);
+            let (digest, len, new) =
+                stamp::digest(p, seal.as_ref(), Times::Both).map_err(read_err)?;
+            if let (Some(path), Some(new)) = (memo, new) {
+                new.keep(&path);
             }
             Ok((digest, len))
         }
@@ -230,45 +231,10 @@ fn content_hash(content: &Content, dir: Option<&Path>) -> Result<(Digest, u64), 
 /// Files at least this big have their digest kept by stat identity.
 const HASHED_BIG: u64 = 1 << 20;
 
-use crate::cache::RACY;
-
-/// Where the digest of `file` is kept, and its stat identity now.
-fn hash_memo(dir: &Path, file: &Path, m: &std::fs::Metadata) -> (PathBuf, String) {
-    use std::os::unix::fs::MetadataExt;
+/// Where the seal of the host file `file` is kept (see [`stamp::digest`]).
+fn seal_path(dir: &Path, file: &Path) -> PathBuf {
     let name = Digest::of(file.as_os_str().as_encoded_bytes());
-    let stamp = format!(
-        "{} {} {} {}.{} {}.{}",
-        m.dev(),
-        m.ino(),
-        m.size(),
-        m.mtime(),
-        m.mtime_nsec(),
-        m.ctime(),
-        m.ctime_nsec()
-    );
-    (dir.join("hashes").join(name.hex()), stamp)
-}
-
-fn recall(path: &Path, stamp: &str) -> Option<(Digest, u64)> {
-    let text = std::fs::read_to_string(path).ok()?;
-    let rest = text.strip_prefix(stamp)?.strip_prefix(' ')?;
-    let (len, digest) = rest.split_once(' ')?;
-    Some((Digest::parse(digest).ok()?, len.parse().ok()?))
-}
-
-/// Whether the file was last changed long enough ago that a change from now on moves its
-/// mtime or ctime (else a write in the same clock tick could leave its stamp as it was).
-fn settled(m: &std::fs::Metadata) -> bool {
-    let newest = m.modified().ok().max(ctime_of(m));
-    let now = std::time::SystemTime::now();
-    newest.is_some_and(|t| t + RACY < now)
-}
-
-fn ctime_of(m: &std::fs::Metadata) -> Option<std::time::SystemTime> {
-    use std::os::unix::fs::MetadataExt;
-    let secs = u64::try_from(m.ctime()).ok()?;
-    let d = std::time::Duration::new(secs, m.ctime_nsec() as u32);
-    Some(std::time::UNIX_EPOCH + d)
+    dir.join("seals").join(name.hex())
 }
 
 fn record_path(dir: &Path, key: &Digest) -> PathBuf {
@@ -287,45 +253,23 @@ fn lookup(dir: &Path, key: &Digest, staging: &Staging) -> Option<LayerStats> {
         media_type: r.media_type.clone(),
     };
     let blob = stats.digest.blob_in(dir);
-    let mut file = std::fs::File::open(&blob).ok()?;
-    let meta = file.metadata().ok()?;
-    // A blob whose stat identity is the one recorded after it was last verified is as it
-    // was then (a write moves its mtime); ctime is left out: linking a blob changes it.
-    let seen = blob_stamp(&meta);
-    if r.verified.as_deref() != Some(seen.as_str()) {
-        let (digest, len) = Digest::of_reader(&mut file).ok()?;
-        if len != stats.size || digest != stats.digest {
-            // Damaged: not used, and removed so that the layer compressed now takes its place.
-            let _ = std::fs::remove_file(&blob);
-            return None;
-        }
-        if settled_blob(&meta) {
-            let record = Record {
-                verified: Some(seen),
-                ..r
-            };
-            let _ = write_record(dir, key, &record);
-        }
+    // A blob whose stat identity is the one sealed after it was last verified is as it was
+    // then (a write moves its mtime); ctime is left out: linking a blob changes it.
+    let (digest, len, new) = stamp::digest(&blob, r.seal.as_ref(), Times::Mtime).ok()?;
+    if len != stats.size || digest != stats.digest {
+        // Damaged: not used, and removed so that the layer compressed now takes its place.
+        let _ = std::fs::remove_file(&blob);
+        return None;
+    }
+    if let Some(seal) = new {
+        let record = Record {
+            seal: Some(seal),
+            ..r
+        };
+        let _ = write_record(dir, key, &record);
     }
     staging.link_blob(&stats.digest, &blob).ok()?;
     Some(stats)
-}
-
-fn blob_stamp(m: &std::fs::Metadata) -> String {
-    use std::os::unix::fs::MetadataExt;
-    format!(
-        "{} {} {} {}.{}",
-        m.dev(),
-        m.ino(),
-        m.size(),
-        m.mtime(),
-        m.mtime_nsec()
-    )
-}
-
-fn settled_blob(m: &std::fs::Metadata) -> bool {
-    let now = std::time::SystemTime::now();
-    m.modified().is_ok_and(|t| t + RACY < now)
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -336,9 +280,10 @@ struct Record {
     uncompressed_size: u64,
     #[serde(default = "gzip_media_type")]
     media_type: String,
-    /// The blob's stat identity when its digest was last checked.
+    /// The blob's stat identity when its digest was last checked (`verified`, a bare
+    /// stamp, before the shared rule: such a record is verified once more).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    verified: Option<String>,
+    seal: Option<Seal>,
 }
 
 fn gzip_media_type() -> String {
@@ -370,7 +315,7 @@ fn remember(
         size: stats.size,
         uncompressed_size: stats.uncompressed_size,
         media_type: stats.media_type.clone(),
-        verified: None,
+        seal: None,
     };
     write_record(dir, key, &record)
 }
@@ -389,6 +334,7 @@ fn write_record(dir: &Path, key: &Digest, record: &Record) -> Result<(), EmitErr
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cache::RACY;
     use crate::progress::Silent;
     use std::time::{Duration, SystemTime};
 
@@ -412,15 +358,17 @@ mod tests {
         let cache = d.path().join("cache");
         let first = key_in(&tree, 0, Compression::Gzip, Some(&cache)).unwrap();
         assert_eq!(first, key(&tree, 0).unwrap());
-        // Just written: too new to be remembered.
-        assert!(!cache.join("hashes").exists());
+        // Just written: too new to be trusted by its stamp.
+        let seal = || Seal::read(&seal_path(&cache, &file)).unwrap();
+        assert!(!seal().settled);
         backdate(&file);
         std::thread::sleep(RACY * 2);
         assert_eq!(
             key_in(&tree, 0, Compression::Gzip, Some(&cache)).unwrap(),
             first
         );
-        assert_eq!(std::fs::read_dir(cache.join("hashes")).unwrap().count(), 1);
+        assert!(seal().settled);
+        assert_eq!(std::fs::read_dir(cache.join("seals")).unwrap().count(), 1);
         assert_eq!(
             key_in(&tree, 0, Compression::Gzip, Some(&cache)).unwrap(),
             first
@@ -455,7 +403,10 @@ mod tests {
         let k = key(&trees[0], 0).unwrap();
         let record: Record =
             serde_json::from_slice(&std::fs::read(record_path(d.path(), &k)).unwrap()).unwrap();
-        assert!(record.verified.is_some(), "the verified stamp is recorded");
+        assert!(
+            record.seal.unwrap().settled,
+            "the verified stamp is recorded"
+        );
         assert_eq!(build().digest, first.digest);
         let mut bytes = std::fs::read(&blob).unwrap();
         let at = bytes.len() / 2;

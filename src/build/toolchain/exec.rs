@@ -13,6 +13,8 @@ pub enum Show {
     /// All of it, on binpack's stderr so that `--json` keeps stdout clean; only the status
     /// is returned.
     All,
+    /// Nothing: stdout and stderr are both returned.
+    Captured,
 }
 
 /// Runs a toolchain's commands: the seam between a builder and the processes it starts, so
@@ -50,6 +52,7 @@ impl Exec for Commands<'_> {
         match show {
             Show::Nothing => cmd.stderr(Stdio::null()),
             Show::Stderr => cmd.stderr(Stdio::inherit()),
+            Show::Captured => &mut cmd,
             Show::All => cmd
                 .stdout(Stdio::from(io::stderr()))
                 .stderr(Stdio::inherit()),

@@ -4,17 +4,16 @@
 //! A package whose code reaches files the tracer cannot follow (a module named at run time, a
 //! path built from its own location) is shipped whole.
 
-use super::node::{NodeError, PASS_ENV};
-use super::node_checks::Construct;
-use super::toolchain::{file_error, pinned, Runner};
+use super::checks::Construct;
 use super::trace_cache::Analysis;
-use super::{Component, Ecosystem};
+use super::{run_script, run_tool, tool_err, NodeError, Tools};
+use crate::build::toolchain::{file_error, pinned, Exec, Runner};
+use crate::build::{Component, Ecosystem};
 use crate::cache;
 use crate::progress::Progress;
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::{OsStr, OsString};
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 const PACKAGE: &str = "@vercel/nft";
 
@@ -94,13 +93,6 @@ pub fn version() -> String {
         .to_string()
 }
 
-fn tool_err(what: &str, detail: impl Into<String>) -> NodeError {
-    NodeError::Tool {
-        what: what.to_string(),
-        detail: detail.into(),
-    }
-}
-
 /// The project's own tracer (node_modules of `cwd` or an ancestor inside `mount`), only
 /// when it is the pinned version: the traced files, and so the app layer's digest, must not
 /// depend on the project's dependency tree.
@@ -126,10 +118,10 @@ pub fn host_tracer_path(cwd: &Path, mount: &Path) -> std::path::PathBuf {
 /// The tracer's package directory, as `runner` sees it: the project's own (node_modules of it
 /// or an ancestor inside `mount`), else installed into binpack's cache (on the host) or the
 /// cache volume (in a toolchain container), once.
-pub fn tracer(
+pub(super) fn tracer(
+    tools: Tools,
     runner: &Runner,
-    cwd: &Path,
-    mount: &Path,
+    (cwd, mount): (&Path, &Path),
     progress: &dyn Progress,
 ) -> Result<OsString, NodeError> {
     if let Some(p) = local_pinned(cwd, mount) {
@@ -149,7 +141,7 @@ if [ ! -f "$d/node_modules/{PACKAGE}/package.json" ]; then
 fi
 echo "$d/node_modules/{PACKAGE}""#
         );
-        let out = run(&mut runner.script(&script, cwd, PASS_ENV), &what)?;
+        let out = run_script(tools.run, &script, cwd, &what)?;
         return Ok(OsString::from(out.lines().last().unwrap_or_default()));
     }
     // Absolute: the script runs from the project, and require() wants a real path.
@@ -158,7 +150,8 @@ echo "$d/node_modules/{PACKAGE}""#
     let pkg = dir.join("node_modules").join(PACKAGE);
     if !pkg.join("package.json").is_file() {
         progress.stage(&format!("installing {PACKAGE} {version} with npm (once)"));
-        super::node::npm_install_cached(
+        super::npm_install_cached(
+            tools.host,
             &dir,
             &format!("{PACKAGE}@{version}"),
             "install @vercel/nft",
@@ -170,18 +163,6 @@ echo "$d/node_modules/{PACKAGE}""#
 /// What the trace script is: part of what a cached trace was made by.
 pub fn script_id() -> crate::digest::Digest {
     crate::digest::Digest::of(SCRIPT.as_bytes())
-}
-
-fn run(cmd: &mut Command, what: &str) -> Result<String, NodeError> {
-    let out = cmd
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| tool_err(what, e.to_string()))?;
-    if !out.status.success() {
-        let err = String::from_utf8_lossy(&out.stderr).trim().to_string();
-        return Err(tool_err(what, err));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
 /// What one run of the tracer found.
@@ -197,12 +178,11 @@ pub struct Traced {
 
 /// Traces `entry` (under `base`). `node` and `nft` are as `runner` sees them; the script
 /// (and `seeds`, analyses nft need not make again) are written into `work` (mounted for it).
-pub fn trace(
-    runner: &Runner,
+pub(super) fn trace(
+    exec: &dyn Exec,
+    (runner, base, work): (&Runner, &Path, &Path),
     (node, nft): (&OsStr, &OsStr),
-    base: &Path,
     entry: &Path,
-    work: &Path,
     seeds: &[Analysis],
 ) -> Result<Traced, NodeError> {
     let script = work.join("binpack-trace.js");
@@ -220,7 +200,7 @@ pub fn trace(
         args.push(runner.path(&file).into_os_string());
     }
     let what = format!("tracing {} with {PACKAGE}", entry.display());
-    let out = run(&mut runner.command(node, &args, base, &[], &[]), &what)?;
+    let out = run_tool(exec, node, &args, base, &what)?;
     let mut traced: Traced =
         serde_json::from_str(&out).map_err(|e| tool_err(&what, e.to_string()))?;
     // Only what lies under the project goes in: a path outside it has no place under /app.
@@ -359,7 +339,7 @@ mod tests {
 
     #[test]
     fn whole_packages() {
-        use crate::build::node_checks::Kind;
+        use crate::build::node::checks::Kind;
         let at = |kind, loc: &str| Construct {
             kind,
             location: loc.into(),

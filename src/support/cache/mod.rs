@@ -1,6 +1,8 @@
 //! binpack's on-disk cache (node runtimes, esbuild, base image blobs, pushed-blob records):
 //! entries appear whole or not at all, and several binpack processes may fill it at once.
 
+pub mod stamp;
+
 use std::path::{Path, PathBuf};
 
 /// How much older than a moment a file's stamp must be to be trusted from then on: the

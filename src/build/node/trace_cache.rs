@@ -9,51 +9,17 @@
 //! build began (its stamp could not tell that change from the next); a damaged entry reads
 //! as absent and is written again; entries are written whole (temporary file + rename).
 
-use super::node_checks::Construct;
-use crate::cache::racy_limit_ns;
+use super::checks::Construct;
+use crate::cache::stamp::{settled, Stamp, Times};
 use crate::digest::Digest;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-/// What stat says of a path ("-" when there is nothing there); a symlink adds its target's.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Stamp(String);
-
-/// The stamp of `p`, and its newest time (mtime or ctime, ns since the epoch).
+/// The stamp of `p` (mtime and ctime), and its newest time (ns since the epoch).
 fn stamp(p: &Path) -> (Stamp, i128) {
-    let Ok(m) = std::fs::symlink_metadata(p) else {
-        return (Stamp("-".into()), 0);
-    };
-    let kind = match () {
-        _ if m.is_dir() => 'd',
-        _ if m.is_symlink() => 'l',
-        _ => 'f',
-    };
-    let ns = |s: i64, n: i64| s as i128 * 1_000_000_000 + n as i128;
-    let (mtime, ctime) = (ns(m.mtime(), m.mtime_nsec()), ns(m.ctime(), m.ctime_nsec()));
-    let mut s = format!(
-        "{kind} {} {} {} {mtime} {ctime}",
-        m.dev(),
-        m.ino(),
-        m.size()
-    );
-    let mut newest = mtime.max(ctime);
-    if m.is_symlink() {
-        let target = std::fs::metadata(p);
-        let (t, n) = match target {
-            Ok(t) => (
-                format!("{} {} {}", t.ino(), t.size(), ns(t.mtime(), t.mtime_nsec())),
-                ns(t.ctime(), t.ctime_nsec()),
-            ),
-            Err(_) => ("-".into(), 0),
-        };
-        s = format!("{s} -> {t}");
-        newest = newest.max(n);
-    }
-    (Stamp(s), newest)
+    Stamp::of(p, Times::Both)
 }
 
 /// Paths with their stamps.
@@ -86,11 +52,10 @@ pub fn watch<'a>(
             dir = d.parent();
         }
     }
-    let limit = racy_limit_ns(since);
     let mut out = Vec::with_capacity(all.len());
     for p in all {
         let (s, newest) = stamp(&p);
-        if newest >= limit {
+        if !settled(newest, since) {
             return None;
         }
         out.push((p.to_string_lossy().into_owned(), s));
@@ -106,7 +71,7 @@ pub fn key<S: AsRef<str>>(parts: &[S]) -> Digest {
 
 /// The stamp of a file for a key (its path and stat identity), "-" when absent.
 pub fn identity(p: &Path) -> String {
-    format!("{} {}", p.display(), stamp(p).0 .0)
+    format!("{} {}", p.display(), stamp(p).0.as_str())
 }
 
 /// binpack's own executable: what it does with a cache entry is in its code.
@@ -277,112 +242,6 @@ fn write<T: Serialize>(path: &Path, value: &T) -> std::io::Result<()> {
     )
 }
 
-/// What `compute` says of the file `of` (`node --version`), kept under the file's identity
-/// (a file changed in the last moments is asked every time).
-pub fn remembered<E>(
-    root: &Path,
-    what: &str,
-    of: &Path,
-    compute: impl FnOnce() -> Result<String, E>,
-) -> Result<String, E> {
-    let k = key(&[what, &identity(of)]);
-    let file = root.join("memo").join(k.hex());
-    if let Ok(v) = std::fs::read_to_string(&file) {
-        return Ok(v);
-    }
-    let value = compute()?;
-    if stamp(of).1 < racy_limit_ns(SystemTime::now()) {
-        let _ = crate::cache::write_file(&file, value.as_bytes());
-    }
-    Ok(value)
-}
-
-/// The node runtime stripped (see [`crate::sea::inject::strip`]), kept in binpack's cache:
-/// one entry per source path, made for the source's identity and binpack's. Its seal holds
-/// that key, the stripped file's digest and stamp: the file is trusted by its stamp once the
-/// stamp was taken long enough after its last write, else checked against the digest (then
-/// sealed again); a damaged or outdated entry is stripped again, replacing the old one.
-pub fn stripped_node(
-    root: &Path,
-    node: &Path,
-    strip: impl FnOnce(&Path) -> Result<(), super::node::NodeError>,
-) -> Result<PathBuf, super::node::NodeError> {
-    let kd = key(&["binpack-strip/1", &identity(node), &binpack_identity()]);
-    let k = kd.to_string();
-    let slot = Digest::of(node.as_os_str().as_encoded_bytes());
-    let slot = root.join("stripped").join(slot.hex());
-    // One directory per key: a build of another node or binpack never removes this one.
-    let dir = slot.join(kd.hex());
-    let (exe, seal) = (dir.join("node"), dir.join("seal"));
-    let sealed: Option<Seal> = read(&seal).filter(|s: &Seal| s.key == k);
-    if let Some(s) = sealed {
-        let (now, newest) = stamp(&exe);
-        if s.settled && s.stamp == now {
-            return Ok(exe);
-        }
-        if digest_of(&exe).is_some_and(|d| d == s.digest) {
-            reseal(&seal, &exe, k, s.digest, newest);
-            return Ok(exe);
-        }
-    }
-    let fail = |doing| super::toolchain::file_error(doing, &dir);
-    std::fs::create_dir_all(&dir).map_err(fail("creating the cache entry"))?;
-    // Stripped beside it, then renamed over it: a run reading the old file keeps it whole.
-    let tmp = dir.join(format!(".node.{}", std::process::id()));
-    if let Err(e) = strip(&tmp) {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e);
-    }
-    std::fs::rename(&tmp, &exe).map_err(fail("renaming into the cache entry"))?;
-    if let Some(digest) = digest_of(&exe) {
-        reseal(&seal, &exe, k, digest, i128::MAX);
-    }
-    sweep_stale(&slot, kd.hex());
-    Ok(exe)
-}
-
-/// Removes, best effort, the stripped nodes of other keys under `slot` that nothing touched
-/// for a day (a node or binpack since replaced).
-fn sweep_stale(slot: &Path, keep: &str) {
-    let day = std::time::Duration::from_secs(24 * 3600);
-    for e in std::fs::read_dir(slot).into_iter().flatten().flatten() {
-        let old = e.metadata().ok().and_then(|m| m.modified().ok());
-        let old = old
-            .and_then(|t| t.elapsed().ok())
-            .is_some_and(|age| age > day);
-        if e.file_name() != keep && old {
-            let _ = std::fs::remove_dir_all(e.path());
-        }
-    }
-}
-
-/// What the stripped node's seal says (see [`stripped_node`]).
-#[derive(Serialize, Deserialize)]
-struct Seal {
-    key: String,
-    digest: String,
-    stamp: Stamp,
-    /// Whether the stamp was taken long enough after the file's last change to tell the
-    /// next change by it.
-    settled: bool,
-}
-
-fn digest_of(p: &Path) -> Option<String> {
-    let mut f = std::fs::File::open(p).ok()?;
-    Some(Digest::of_reader(&mut f).ok()?.0.to_string())
-}
-
-/// Writes the seal of `exe` (its last change at `newest`, ns).
-fn reseal(seal: &Path, exe: &Path, key: String, digest: String, newest: i128) {
-    let s = Seal {
-        key,
-        digest,
-        stamp: stamp(exe).0,
-        settled: newest < racy_limit_ns(SystemTime::now()),
-    };
-    let _ = write(seal, &s);
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -413,31 +272,5 @@ mod tests {
         let w = watch(paths, at, later + Duration::from_secs(1)).unwrap();
         std::fs::write(&a, "2").unwrap();
         assert!(!unchanged(&w));
-    }
-
-    #[test]
-    fn the_stripped_node_is_made_once_and_again_when_damaged_or_changed() {
-        let d = tempfile::tempdir().unwrap();
-        let node = d.path().join("node");
-        std::fs::write(&node, "v1").unwrap();
-        let root = d.path().join("cache");
-        let strip = |from: &Path| {
-            let text = std::fs::read_to_string(from).unwrap();
-            move |out: &Path| {
-                std::fs::write(out, format!("stripped {text}")).unwrap();
-                Ok(())
-            }
-        };
-        let exe = stripped_node(&root, &node, strip(&node)).unwrap();
-        assert_eq!(std::fs::read_to_string(&exe).unwrap(), "stripped v1");
-        let again = stripped_node(&root, &node, |_| panic!("stripped again")).unwrap();
-        assert_eq!(again, exe);
-        std::fs::write(&exe, "damaged!!!!").unwrap();
-        let healed = stripped_node(&root, &node, strip(&node)).unwrap();
-        assert_eq!(std::fs::read_to_string(&healed).unwrap(), "stripped v1");
-        std::fs::write(&node, "v2").unwrap();
-        let newer = stripped_node(&root, &node, strip(&node)).unwrap();
-        assert_eq!(std::fs::read_to_string(&newer).unwrap(), "stripped v2");
-        assert_eq!(std::fs::read_dir(root.join("stripped")).unwrap().count(), 1);
     }
 }

@@ -10,13 +10,11 @@
 //! - node < 22: pkg's classic mode, which needs pkg-fetch's patched node binaries (downloaded
 //!   from GitHub, or found in PKG_CACHE_PATH): pkg tries, and its failure is explained.
 
-use super::node::NodeError;
-use super::toolchain::{file_error, temp_dir};
+use super::{Ctx, Made, NodeError};
+use crate::build::toolchain::{file_error, temp_dir, Exec, Show};
 use crate::cleanup::Tracked;
 use std::ffi::OsString;
-use std::io;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 /// One pkg run.
 pub struct PkgJob<'a> {
@@ -32,8 +30,8 @@ pub struct PkgJob<'a> {
     pub out: &'a Path,
 }
 
-/// Runs pkg; its output goes to stderr.
-pub fn pack(job: &PkgJob) -> Result<(), NodeError> {
+/// Runs pkg through `host`; its output goes to stderr.
+pub(super) fn pack(host: &dyn Exec, job: &PkgJob) -> Result<(), NodeError> {
     let pkg = find_pkg(job.project)?;
     // pkg runs in the project: a relative node path (a relative BINPACK_CACHE) would not resolve.
     let node = &job
@@ -42,33 +40,30 @@ pub fn pack(job: &PkgJob) -> Result<(), NodeError> {
         .map_err(file_error("resolving the node runtime", job.node))?;
     let version = job.version.trim_start_matches('v');
     let arch = pkg_arch();
-    let mut cmd = Command::new(&pkg);
-    cmd.current_dir(job.project).arg(job.entry);
+    let mut args: Vec<OsString> = vec![job.entry.into()];
     if job.project.join("package.json").is_file() {
-        cmd.args(["--config", "package.json"]);
+        args.extend(["--config", "package.json"].map(OsString::from));
     }
     // pkg is a node script: the runtime's directory first on PATH makes it run on that node.
-    cmd.env("PATH", path_with(node)?);
+    let mut env = vec![("PATH", path_with(node)?)];
     let sea = major(version) >= 22;
-    let _home = if sea {
-        let home = Tracked::new(temp_dir()?);
-        seed_home(home.path(), node, version, arch)?;
-        cmd.env("HOME", home.path()).arg("--sea");
-        cmd.arg("--targets")
-            .arg(format!("node{version}-linux-{arch}"));
-        Some(home)
-    } else {
-        cmd.arg("--targets")
-            .arg(format!("node{}-linux-{arch}", major(version)));
-        None
+    let home = match sea {
+        true => Some(Tracked::new(temp_dir()?)),
+        false => None,
     };
-    let status = cmd
-        .arg("--output")
-        .arg(job.out)
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(io::stderr()))
-        .status()
-        .map_err(|e| NodeError::Pkg(format!("running {}: {e}", pkg.display())))?;
+    let target = match &home {
+        Some(home) => {
+            seed_home(home.path(), node, version, arch)?;
+            env.push(("HOME", utf8(home.path().as_os_str())?));
+            args.push("--sea".into());
+            format!("node{version}-linux-{arch}")
+        }
+        None => format!("node{}-linux-{arch}", major(version)),
+    };
+    args.extend(["--targets".into(), target.into(), "--output".into()]);
+    args.push(job.out.into());
+    let ran = host.run(pkg.as_os_str(), &args, job.project, &env, Show::All);
+    let status = ran.map_err(|e| NodeError::Pkg(e.to_string()))?.status;
     if status.success() && job.out.is_file() {
         return Ok(());
     }
@@ -80,6 +75,23 @@ pub fn pack(job: &PkgJob) -> Result<(), NodeError> {
             major(version)
         )
     }))
+}
+
+/// `--packer pkg`: pkg makes the executable from the project and the runtime.
+pub(super) fn with_pkg(ctx: &Ctx) -> Result<Made, NodeError> {
+    ctx.progress.stage("packing with pkg");
+    let exe = ctx.out_dir.join(&ctx.entry.name);
+    pack(
+        ctx.tools.host,
+        &PkgJob {
+            project: &ctx.entry.project,
+            entry: &ctx.entry.relative,
+            node: &ctx.runtime.node,
+            version: &ctx.runtime.version,
+            out: &exe,
+        },
+    )?;
+    Ok(Made::sea(exe, "packed by pkg (--packer pkg)".into()))
 }
 
 /// The project's pkg (node_modules/.bin of it or an ancestor), else `pkg` on PATH.
@@ -114,11 +126,20 @@ fn pkg_arch() -> &'static str {
 }
 
 /// PATH with the directory of `node` first.
-fn path_with(node: &Path) -> Result<OsString, NodeError> {
+fn path_with(node: &Path) -> Result<String, NodeError> {
     let dir = node.parent().unwrap_or(Path::new("/")).to_path_buf();
     let rest = std::env::var_os("PATH").unwrap_or_default();
-    std::env::join_paths(std::iter::once(dir).chain(std::env::split_paths(&rest)))
-        .map_err(|e| NodeError::Pkg(format!("{}: cannot go on PATH: {e}", node.display())))
+    let path = std::env::join_paths(std::iter::once(dir).chain(std::env::split_paths(&rest)))
+        .map_err(|e| NodeError::Pkg(format!("{}: cannot go on PATH: {e}", node.display())))?;
+    utf8(&path)
+}
+
+/// A variable's value for [`Exec`], which takes text.
+fn utf8(value: &std::ffi::OsStr) -> Result<String, NodeError> {
+    value
+        .to_str()
+        .map(String::from)
+        .ok_or_else(|| NodeError::Pkg(format!("{}: not UTF-8", value.to_string_lossy())))
 }
 
 /// pkg's SEA download cache, as pkg leaves it after a verified download and extraction of

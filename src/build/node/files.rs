@@ -1,0 +1,126 @@
+//! The files layout: a stock node at a fixed path (the runtime layer every app shares) and
+//! the app's traced files at their project paths under /app, with the packages whose code
+//! hides files from the tracer shipped whole; and what any layout writes into the artifact.
+
+use super::checks::{self, Construct};
+use super::entry::{entry_in_mount, Entry};
+use super::layout::refuse_typescript;
+use super::runtime::{stripped_node, Runtime};
+use super::{path_str, trace, with_runtime, Ctx, Made, NodeError, NODE_PATH};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+/// What the layout made, written into the artifact: its files, env, notes and components.
+pub(super) fn describe(
+    artifact: &mut crate::build::Artifact,
+    made: Made,
+    runtime: &Runtime,
+    assets: Vec<(String, PathBuf)>,
+    entry: &Entry,
+    mount: &Path,
+) {
+    artifact.os_files.push(crate::rootfs::hosts_file());
+    artifact.ca_env = vec!["NODE_EXTRA_CA_CERTS".into()];
+    artifact.notes = made.notes;
+    artifact.provenance.layout = Some(made.layout.into());
+    artifact.provenance.layout_reason = Some(made.reason);
+    artifact.provenance.components = with_runtime(made.components, runtime);
+    match made.traced {
+        None => {
+            artifact.files.files = (assets.into_iter())
+                .map(|(rel, host)| (format!("{APP}/{rel}"), host))
+                .collect()
+        }
+        Some(traced) => lay_out_files(artifact, traced, assets, entry, mount),
+    }
+}
+
+const APP: &str = crate::build::APP_DIR;
+
+/// The files layout: node at its fixed path running the entry under /app, from the project's
+/// directory; the traced files (relative to the mount root) and the assets in the app layer.
+fn lay_out_files(
+    artifact: &mut crate::build::Artifact,
+    traced: Vec<String>,
+    assets: Vec<(String, PathBuf)>,
+    entry: &Entry,
+    mount: &Path,
+) {
+    let app = |rel: &str| format!("{APP}/{rel}");
+    artifact.image_path = Some(NODE_PATH.into());
+    artifact.args = vec![app(&path_str(&entry_in_mount(entry, mount)))];
+    let project = path_str(entry.project.strip_prefix(mount).unwrap_or(Path::new("")));
+    artifact.workdir = Some(app(&project).trim_end_matches('/').to_string());
+    let files: Vec<(String, PathBuf)> = (traced.into_iter())
+        .map(|rel| (app(&rel), mount.join(&rel)))
+        .chain(
+            (assets.into_iter())
+                .map(|(rel, host)| (app(&path_str(&Path::new(&project).join(rel))), host)),
+        )
+        .collect();
+    // Native addons: the back half resolves their libraries like any ELF's.
+    let native = (files.iter())
+        .filter(|(dest, _)| dest.ends_with(".node"))
+        .map(|(dest, _)| dest.clone())
+        .collect();
+    artifact.layers = vec![crate::build::FileLayer { files, native }];
+}
+
+/// The files layout: the stock node and the `traced` files, with the packages whose code
+/// hides files from the tracer (`found` by the bundle, relative to the project, or in the
+/// traced files) whole.
+pub(super) fn files(
+    ctx: &Ctx,
+    reason: String,
+    found: &[Construct],
+    traced: Vec<String>,
+) -> Result<Made, NodeError> {
+    refuse_typescript(ctx.entry, &reason)?;
+    let (traced, notes) = with_whole_packages(ctx, traced, found)?;
+    let components = trace::components(ctx.mount, &traced);
+    Ok(Made {
+        executable: stripped_node(ctx)?,
+        layout: "files",
+        reason,
+        notes,
+        components,
+        traced: Some(traced),
+    })
+}
+
+/// The traced files and every file of each package under node_modules in which the bundle's
+/// diagnostics or a scan of the traced code find a construct that reaches files the tracer
+/// cannot follow (moment's locales by an aliased require, typescript's lib.*.d.ts beside its
+/// code); a note for each such package.
+pub(super) fn with_whole_packages(
+    ctx: &Ctx,
+    traced: Vec<String>,
+    found: &[Construct],
+) -> Result<(Vec<String>, Vec<String>), NodeError> {
+    let code: Vec<String> = traced
+        .iter()
+        .filter(|f| f.contains("node_modules/") && is_script(f))
+        .cloned()
+        .collect();
+    let mut all: Vec<Construct> = found
+        .iter()
+        .map(|c| c.rebased(&ctx.entry.project, ctx.mount))
+        .collect();
+    all.extend(checks::scan_sources(ctx.mount, &code));
+    let mut files: BTreeSet<String> = traced.into_iter().collect();
+    let mut notes = vec![];
+    for (dir, why) in trace::hiding_packages(&all) {
+        let before = files.len();
+        files.extend(trace::package_files(ctx.mount, &dir)?);
+        notes.push(format!(
+            "{dir} is shipped whole ({} more files): the tracer cannot follow {}",
+            files.len() - before,
+            why.sentence()
+        ));
+    }
+    Ok((files.into_iter().collect(), notes))
+}
+
+fn is_script(file: &str) -> bool {
+    [".js", ".cjs", ".mjs"].iter().any(|e| file.ends_with(e))
+}
