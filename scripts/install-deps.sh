@@ -139,6 +139,7 @@ GO_CORPUS=(
   golang-filippo-edwards25519-dev=1.0.0~rc1+git20210721-0.1
   golang-golang-x-crypto-dev=1:0.4.0-1
   golang-github-cpuguy83-go-md2man-v2-dev=2.0.2+ds1-1
+  golang-github-mattn-go-sqlite3-dev=1.14.16~ds1-1
 )
 install_go_corpus() {
   local pkg missing=()
@@ -148,6 +149,17 @@ install_go_corpus() {
     fi
   done
   if [ "${#missing[@]}" -gt 0 ]; then apt_install "${missing[@]}"; fi
+}
+
+# binpack go --cgo (the Go corpus's sqlite-cgo case, and the cgo-stub refusal in
+# tests/cli_go.rs): a C compiler, libc's headers, and those of the library the corpus's cgo
+# program links (Debian's go-sqlite3 links the system libsqlite3, not a bundled copy).
+install_cgo() {
+  local pkgs=()
+  command -v gcc >/dev/null || pkgs+=(gcc)
+  [ -e /usr/include/stdio.h ] || pkgs+=(libc6-dev)
+  [ -e /usr/include/sqlite3.h ] || pkgs+=(libsqlite3-dev)
+  if [ "${#pkgs[@]}" -gt 0 ]; then apt_install "${pkgs[@]}"; fi
 }
 
 # The crates corpus (tests/cargo_corpus.rs): each tests/corpus/cargo/<case>/Cargo.toml pins one
@@ -254,6 +266,7 @@ if [ "$want" = all ]; then
   start_dockerd
   install_corpus
   install_go_corpus
+  install_cgo
   install_cargo_corpus
   install_multiarch
 fi
