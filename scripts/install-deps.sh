@@ -140,6 +140,15 @@ GO_CORPUS=(
   golang-golang-x-crypto-dev=1:0.4.0-1
   golang-github-cpuguy83-go-md2man-v2-dev=2.0.2+ds1-1
   golang-github-mattn-go-sqlite3-dev=1.14.16~ds1-1
+  golang-github-alecthomas-chroma-dev=0.10.0-3
+  golang-github-valyala-fasthttp-dev=1:1.31.0-4
+  golang-github-olekukonko-tablewriter-dev=0.0.5-2
+  golang-github-yuin-gopher-lua-dev=0.0~git20170915.0.eb1c729-5
+  golang-github-robertkrimen-otto-dev=0.0~git20200922.ef014fd-2
+  golang-github-hashicorp-hcl-v2-dev=2.14.1-2
+  golang-github-gomarkdown-markdown-dev=0.0~git20220731.dcdaee8-2
+  golang-github-skip2-go-qrcode-dev=0.0~git20200617.da1b656-4
+  golang-github-xo-terminfo-dev=0.0~git20210125.ca9a967-2
 )
 install_go_corpus() {
   local pkg missing=()
