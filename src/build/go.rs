@@ -49,6 +49,12 @@ pub enum GoError {
     NeedsCgo { packages: Vec<String> },
     #[error("{}", cgo::stub_message(.packages))]
     CgoLeftOut { packages: Vec<cgo::LeftOut> },
+    #[error("--cgo for {platform} needs a C cross compiler, {cc}: {}", cgo::cross_way_out(.cc, .in_container))]
+    NoCrossCompiler {
+        platform: String,
+        cc: String,
+        in_container: bool,
+    },
     #[error("go list {package}: {message}")]
     List { package: String, message: String },
     #[error("go build failed (its output is above)")]
@@ -114,6 +120,9 @@ pub fn build(
         .canonicalize()
         .map_err(file_error("resolving the package directory", &workdir))?;
     let runner = toolchain.runner(&module_root(&workdir), out_dir.path(), &volume("go-cache"));
+    let mut env = go_env(&spec.platform, runner.in_container());
+    let user_cc = std::env::var("CC").ok();
+    env.extend(cgo::cross_compiler(spec, toolchain, user_cc.as_deref())?);
     let commands = Commands {
         runner: &runner,
         pass_env: PASS_ENV,
@@ -122,7 +131,7 @@ pub fn build(
         exec: &commands,
         program,
         cwd: workdir,
-        env: go_env(&spec.platform, runner.in_container()),
+        env,
         spec,
         target,
     };

@@ -11,8 +11,9 @@
 //! not cgo files for this platform, so they do not count; nor does the standard library, whose
 //! `net` and `os/user` have complete pure-Go fallbacks.
 
-use super::{Go, GoError};
-use crate::build::toolchain::Show;
+use super::{Go, GoBuild, GoError};
+use crate::build::toolchain::{Show, Toolchain};
+use crate::platform::Platform;
 use std::ffi::OsString;
 
 /// `go list -deps -f` template naming the non-standard packages that need cgo.
@@ -122,4 +123,42 @@ pub(super) fn stub_message(packages: &[LeftOut]) -> String {
         "{} {has} cgo code that CGO_ENABLED=0 leaves out: the program would be built with {its} cgo-less stand-in, which fails at run time (go-sqlite3's says \"this is a stub\"); {WAY_OUT}, or use a pure-Go package instead",
         named.join("; ")
     )
+}
+
+pub(super) fn cross_way_out(cc: &str, in_container: &bool) -> String {
+    let package = format!("gcc-{}", cc.trim_end_matches("-gcc"));
+    if *in_container {
+        format!("the toolchain container has none; build on this machine (--toolchain host) with {package} installed")
+    } else {
+        format!("it is not on PATH (on Debian: apt-get install {package}, and the target architecture's -dev packages of the C libraries the program links), or set CC")
+    }
+}
+
+/// The C compiler of a cgo build for another architecture than this machine's: go uses `gcc`,
+/// which compiles for the host only. Debian's cross compiler `<triplet>-gcc`
+/// (gcc-aarch64-linux-gnu and the like) when it is on PATH; the user's CC wins. A toolchain
+/// container (the golang image) has no cross compiler.
+pub(super) fn cross_compiler(
+    spec: &GoBuild,
+    toolchain: &Toolchain,
+    user_cc: Option<&str>,
+) -> Result<Option<(&'static str, String)>, GoError> {
+    if !spec.cgo || spec.platform.arch == Platform::host().arch {
+        return Ok(None);
+    }
+    let triplet = match spec.platform.multiarch_triplet() {
+        // Debian's i386 libraries, its i686 compiler.
+        "i386-linux-gnu" => "i686-linux-gnu",
+        t => t,
+    };
+    let cc = format!("{triplet}-gcc");
+    match toolchain {
+        Toolchain::Host if user_cc.is_some() => Ok(None),
+        Toolchain::Host if which::which(&cc).is_ok() => Ok(Some(("CC", cc))),
+        _ => Err(GoError::NoCrossCompiler {
+            platform: spec.platform.to_string(),
+            cc,
+            in_container: matches!(toolchain, Toolchain::Container(_)),
+        }),
+    }
 }

@@ -449,3 +449,40 @@ fn locate_paths_and_packages() {
         Err(GoError::NoSuchDirectory(_))
     ));
 }
+
+#[test]
+fn cgo_for_another_arch_takes_debians_cross_compiler_or_says_which() {
+    let mut s = spec(&[], None);
+    s.cgo = true;
+    // linux/arm/v7 is never this machine's platform.
+    match which::which("arm-linux-gnueabihf-gcc") {
+        Ok(_) => assert_eq!(
+            cgo::cross_compiler(&s, &Toolchain::Host, None).unwrap(),
+            Some(("CC", "arm-linux-gnueabihf-gcc".to_string()))
+        ),
+        Err(_) => {
+            let err = cgo::cross_compiler(&s, &Toolchain::Host, None).unwrap_err();
+            let text = err.to_string();
+            assert!(
+                text.starts_with("--cgo for linux/arm/v7 needs a C cross compiler, arm-linux-gnueabihf-gcc: it is not on PATH (on Debian: apt-get install gcc-arm-linux-gnueabihf"),
+                "{text}"
+            );
+        }
+    }
+    // The user's CC wins; without cgo, or for this machine's platform, go's own choice.
+    assert_eq!(
+        cgo::cross_compiler(&s, &Toolchain::Host, Some("clang")).unwrap(),
+        None
+    );
+    s.platform = Platform::host();
+    assert_eq!(
+        cgo::cross_compiler(&s, &Toolchain::Host, None).unwrap(),
+        None
+    );
+    s.cgo = false;
+    s.platform = Platform::parse("linux/arm64").unwrap();
+    assert_eq!(
+        cgo::cross_compiler(&s, &Toolchain::Host, None).unwrap(),
+        None
+    );
+}
