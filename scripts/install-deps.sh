@@ -139,6 +139,16 @@ GO_CORPUS=(
   golang-filippo-edwards25519-dev=1.0.0~rc1+git20210721-0.1
   golang-golang-x-crypto-dev=1:0.4.0-1
   golang-github-cpuguy83-go-md2man-v2-dev=2.0.2+ds1-1
+  golang-github-mattn-go-sqlite3-dev=1.14.16~ds1-1
+  golang-github-alecthomas-chroma-dev=0.10.0-3
+  golang-github-valyala-fasthttp-dev=1:1.31.0-4
+  golang-github-olekukonko-tablewriter-dev=0.0.5-2
+  golang-github-yuin-gopher-lua-dev=0.0~git20170915.0.eb1c729-5
+  golang-github-robertkrimen-otto-dev=0.0~git20200922.ef014fd-2
+  golang-github-hashicorp-hcl-v2-dev=2.14.1-2
+  golang-github-gomarkdown-markdown-dev=0.0~git20220731.dcdaee8-2
+  golang-github-skip2-go-qrcode-dev=0.0~git20200617.da1b656-4
+  golang-github-xo-terminfo-dev=0.0~git20210125.ca9a967-2
 )
 install_go_corpus() {
   local pkg missing=()
@@ -148,6 +158,17 @@ install_go_corpus() {
     fi
   done
   if [ "${#missing[@]}" -gt 0 ]; then apt_install "${missing[@]}"; fi
+}
+
+# binpack go --cgo (the Go corpus's sqlite-cgo case, and the cgo-stub refusal in
+# tests/cli_go.rs): a C compiler, libc's headers, and those of the library the corpus's cgo
+# program links (Debian's go-sqlite3 links the system libsqlite3, not a bundled copy).
+install_cgo() {
+  local pkgs=()
+  command -v gcc >/dev/null || pkgs+=(gcc)
+  [ -e /usr/include/stdio.h ] || pkgs+=(libc6-dev)
+  [ -e /usr/include/sqlite3.h ] || pkgs+=(libsqlite3-dev)
+  if [ "${#pkgs[@]}" -gt 0 ]; then apt_install "${pkgs[@]}"; fi
 }
 
 # The crates corpus (tests/cargo_corpus.rs): each tests/corpus/cargo/<case>/Cargo.toml pins one
@@ -254,6 +275,7 @@ if [ "$want" = all ]; then
   start_dockerd
   install_corpus
   install_go_corpus
+  install_cgo
   install_cargo_corpus
   install_multiarch
 fi

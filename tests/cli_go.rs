@@ -776,3 +776,42 @@ fn time_zones_and_added_files_in_a_scratch_image() {
         stdout(&out)
     );
 }
+
+#[test]
+#[ignore = "needs go and Debian's golang-github-mattn-go-sqlite3-dev"]
+fn a_cgo_stub_is_refused_naming_the_package_and_cgo() {
+    need(&["go"]);
+    // A real program on a driver whose `!cgo` stub builds and then fails every call with
+    // "... go-sqlite3 requires cgo to work. This is a stub" (Debian's 1.14.16~ds1-1,
+    // pinned in scripts/install-deps.sh).
+    let package = "github.com/mattn/go-sqlite3/_example/simple";
+    assert!(
+        Path::new("/usr/share/gocode/src").join(package).is_dir(),
+        "{package} is missing: run scripts/install-deps.sh all"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("simple.tar");
+    let out = binpack()
+        .env("GO111MODULE", "off")
+        .env("GOPATH", "/usr/share/gocode")
+        .env_remove("GOFLAGS")
+        .args(["go", package, "-o"])
+        .arg(&archive)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let last = err.lines().last().unwrap_or("");
+    for want in [
+        "binpack: error: github.com/mattn/go-sqlite3 (cgo files ",
+        "has cgo code that CGO_ENABLED=0 leaves out",
+        "`binpack go --cgo`",
+        "or use a pure-Go package instead",
+    ] {
+        assert!(last.contains(want), "{want:?} not in the last line: {err}");
+    }
+    assert!(!archive.exists(), "{} written", archive.display());
+    assert_eq!(leftovers(dir.path()), Vec::<String>::new());
+    assert!(!dir.path().join("dist").exists());
+}

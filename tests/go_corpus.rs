@@ -2,9 +2,10 @@
 //! packaged Go sources (`golang-*-dev` packages under /usr/share/gocode/src, at the versions
 //! scripts/install-deps.sh pins), built offline the way Debian builds them: GOPATH mode
 //! (`GO111MODULE=off GOPATH=/usr/share/gocode`), by import path, with `binpack go` and its
-//! default options. Each image is loaded into docker, run, and checked on what it prints or
-//! serves; each case is built twice, and the two digests must match. Every case runs; the
-//! test prints a table and fails at the end naming each failure.
+//! default options (cgo programs with `--cgo`). Each image is loaded into docker, run, and
+//! checked on what it prints or serves; the libraries of a cgo image must be seen by syft
+//! with their Debian packages; each case is built twice, and the two digests must match.
+//! Every case runs; the test prints a table and fails at the end naming each failure.
 
 mod common;
 
@@ -38,10 +39,16 @@ struct Case {
     covers: &'static str,
     /// The main package's import path (its Debian package, for the install step's pins).
     package: &'static str,
-    /// Files of tests/corpus/go/<name>/ shipped into the image with `--add`, at /data/<file>.
+    /// Files of tests/corpus/go/<name>/ shipped into the image with `--add`, at /data/<file>;
+    /// or, written `SRC:DEST`, a file of this machine.
     add: &'static [&'static str],
     /// The image's default arguments (after `--`).
     args: &'static [&'static str],
+    /// binpack options beyond the defaults (`--cgo`).
+    options: &'static [&'static str],
+    /// Debian packages (of the libraries the image carries) that syft must see in the
+    /// archive, at the versions installed here.
+    debs: &'static [&'static str],
     check: Check,
 }
 
@@ -53,6 +60,8 @@ const CASES: &[Case] = &[
         package: "github.com/pelletier/go-toml/v2/cmd/tomljson",
         add: &["server.toml"],
         args: &["/data/server.toml"],
+        options: &[],
+        debs: &[],
         check: Check::Prints {
             docker: &[],
             wanted: &[
@@ -73,6 +82,8 @@ const CASES: &[Case] = &[
             "-r",
             r#"[1700000000, 1690000000] | map(strflocaltime("%Y-%m-%d %H:%M %Z")) | join(", ")"#,
         ],
+        options: &[],
+        debs: &[],
         check: Check::Prints {
             // Paris in winter and in summer: a scratch image has no zoneinfo, so this is
             // Go's embedded database (without it, Go falls back to UTC silently).
@@ -87,6 +98,8 @@ const CASES: &[Case] = &[
         package: "github.com/go-chi/chi/_examples/hello-world",
         add: &[],
         args: &[],
+        options: &[],
+        debs: &[],
         check: Check::Serves {
             port: 3333,
             path: "/",
@@ -100,6 +113,8 @@ const CASES: &[Case] = &[
         package: "filippo.io/age/cmd/age",
         add: &[],
         args: &[],
+        options: &[],
+        debs: &[],
         check: Check::AgeRoundTrip,
     },
     Case {
@@ -109,12 +124,188 @@ const CASES: &[Case] = &[
         package: "github.com/cpuguy83/go-md2man/v2",
         add: &["corpus.1.md"],
         args: &["-in", "/data/corpus.1.md"],
+        options: &[],
+        debs: &[],
         check: Check::Prints {
             docker: &[],
             wanted: &[
                 ".TH CORPUS(1) binpack | Go corpus",
                 ".SH SYNOPSIS",
                 r"\fBcorpus\fP [\fIOPTION\fP]... \fIFILE\fP",
+            ],
+        },
+    },
+    Case {
+        // golang-github-alecthomas-chroma-dev 0.10.0-3
+        name: "chroma",
+        covers: "highlighter: a Go file shipped with --add, to HTML",
+        package: "github.com/alecthomas/chroma/cmd/chroma",
+        add: &["hello.go"],
+        args: &["--html", "/data/hello.go"],
+        options: &[],
+        debs: &[],
+        check: Check::Prints {
+            docker: &[],
+            wanted: &[
+                r#"<span class="kn">package</span> <span class="nx">main</span>"#,
+                r#"<span class="nb">println</span>"#,
+            ],
+        },
+    },
+    Case {
+        // golang-github-alecthomas-chroma-dev 0.10.0-3 (kong, gorilla/mux and csrf)
+        name: "chromad",
+        covers: "server: go:embed templates and static files",
+        package: "github.com/alecthomas/chroma/cmd/chromad",
+        add: &[],
+        args: &["--bind", "127.0.0.1:39182"],
+        options: &[],
+        debs: &[],
+        check: Check::Serves {
+            port: 39182,
+            path: "/",
+            body: r#"<script src="static/index.js?devel">"#,
+        },
+    },
+    Case {
+        // golang-github-valyala-fasthttp-dev 1:1.31.0-4
+        name: "fileserver",
+        covers: "fasthttp serves a directory shipped with --add",
+        package: "github.com/valyala/fasthttp/examples/fileserver",
+        add: &["site"],
+        args: &["-addr", "127.0.0.1:39181", "-dir", "/data/site"],
+        options: &[],
+        debs: &[],
+        check: Check::Serves {
+            port: 39181,
+            path: "/index.html",
+            body: "served by fasthttp from a directory shipped with --add",
+        },
+    },
+    Case {
+        // golang-github-olekukonko-tablewriter-dev 0.0.5-2
+        name: "csv2table",
+        covers: "CLI reads a CSV file shipped with --add",
+        package: "github.com/olekukonko/tablewriter/csv2table",
+        add: &["langs.csv"],
+        args: &["-f", "/data/langs.csv"],
+        options: &[],
+        debs: &[],
+        check: Check::Prints {
+            docker: &[],
+            wanted: &["|  NAME   | LANG | STARS |", "| gojq    | Go   |  3000 |"],
+        },
+    },
+    Case {
+        // golang-github-yuin-gopher-lua-dev 0.0~git20170915.0.eb1c729-5
+        name: "glua",
+        covers: "Lua interpreter runs a script shipped with --add",
+        package: "github.com/yuin/gopher-lua/cmd/glua",
+        add: &["squares.lua"],
+        args: &["/data/squares.lua"],
+        options: &[],
+        debs: &[],
+        check: Check::Prints {
+            docker: &[],
+            wanted: &["squares: 1,4,9,16,25\n"],
+        },
+    },
+    Case {
+        // golang-github-robertkrimen-otto-dev 0.0~git20200922.ef014fd-2
+        name: "otto",
+        covers: "JavaScript interpreter runs a script file",
+        package: "github.com/robertkrimen/otto/otto",
+        add: &["map.js"],
+        args: &["/data/map.js"],
+        options: &[],
+        debs: &[],
+        check: Check::Prints {
+            docker: &[],
+            wanted: &["otto says {\"xs\":[10,20,30]}\n"],
+        },
+    },
+    Case {
+        // golang-github-hashicorp-hcl-v2-dev 2.14.1-2
+        name: "hclfmt",
+        covers: "HCL formatter (go-cty, levenshtein) on a file",
+        package: "github.com/hashicorp/hcl/v2/cmd/hclfmt",
+        add: &["service.hcl"],
+        args: &["/data/service.hcl"],
+        options: &[],
+        debs: &[],
+        check: Check::Prints {
+            docker: &[],
+            wanted: &["service \"web\" {\n  port = 8080\n  tags = [\"a\", \"b\"]\n}\n"],
+        },
+    },
+    Case {
+        // golang-github-gomarkdown-markdown-dev 0.0~git20220731.dcdaee8-2
+        name: "printast",
+        covers: "Markdown parser prints a file's syntax tree",
+        package: "github.com/gomarkdown/markdown/cmd/printast",
+        add: &["doc.md"],
+        args: &["/data/doc.md"],
+        options: &[],
+        debs: &[],
+        check: Check::Prints {
+            docker: &[],
+            wanted: &[
+                "Heading\n Text 'Title'\n",
+                "  Text 'emphasis'\n",
+                " Link 'url=https://example.org'\n",
+            ],
+        },
+    },
+    Case {
+        // golang-github-skip2-go-qrcode-dev 0.0~git20200617.da1b656-4
+        name: "qrcode",
+        covers: "QR code of its argument as text art",
+        package: "github.com/skip2/go-qrcode/qrcode",
+        add: &[],
+        args: &["-t", "binpack"],
+        options: &[],
+        debs: &[],
+        check: Check::Prints {
+            docker: &[],
+            // The first row of modules: the finder patterns, and the data of "binpack".
+            wanted: &["████████              ████████    ██              ████████\n"],
+        },
+    },
+    Case {
+        // golang-github-xo-terminfo-dev 0.0~git20210125.ca9a967-2; the xterm entry is
+        // ncurses-base's. Without it: "database directory not found", exit 1.
+        name: "infocmp",
+        covers: "reads terminfo: the host's entry shipped with --add",
+        package: "github.com/xo/terminfo/cmd/infocmp",
+        add: &["/lib/terminfo/x/xterm:/lib/terminfo/x/xterm"],
+        args: &[],
+        options: &[],
+        debs: &[],
+        check: Check::Prints {
+            docker: &["-e", "TERM=xterm"],
+            wanted: &[
+                "from file: /lib/terminfo/x/xterm\n",
+                "xterm|xterm-debian|xterm terminal emulator (X Window System),\n",
+                "\tauto_right_margin,\n",
+            ],
+        },
+    },
+    Case {
+        // golang-github-mattn-go-sqlite3-dev 1.14.16~ds1-1 (Debian links it to libsqlite3).
+        // Without --cgo binpack refuses it (tests/cli_go.rs): its !cgo stub fails at run time.
+        name: "sqlite-cgo",
+        covers: "--cgo: go-sqlite3 on libsqlite3, closure + dpkg",
+        package: "github.com/mattn/go-sqlite3/_example/simple",
+        add: &[],
+        args: &[],
+        options: &["--cgo"],
+        debs: &["libsqlite3-0", "libc6"],
+        check: Check::Prints {
+            // It makes ./foo.db: run it where the nonroot user can write.
+            docker: &["-w", "/tmp"],
+            wanted: &[
+                "99 こんにちは世界099\n",
+                "こんにちは世界003\n1 foo\n2 bar\n3 baz\n",
             ],
         },
     },
@@ -133,8 +324,13 @@ fn binpack_go(case: &Case, tag: &str, archive: &Path) -> Command {
         .env_remove("GOFLAGS")
         .env("BINPACK_CACHE", repo().join("target/test-cache/binpack"))
         .args(["go", case.package, "--json", "--quiet", "-t", tag, "-o"])
-        .arg(archive);
+        .arg(archive)
+        .args(case.options);
     for file in case.add {
+        if file.contains(':') {
+            c.args(["--add", file]);
+            continue;
+        }
         let src = corpus_dir(case.name).join(file);
         c.arg("--add")
             .arg(format!("{}:/data/{file}", src.display()));
@@ -148,7 +344,7 @@ fn binpack_go(case: &Case, tag: &str, archive: &Path) -> Command {
 #[test]
 #[ignore = "needs go, Debian's golang-*-dev corpus packages, ssh-keygen and a Docker engine"]
 fn go_corpus_runs_in_its_images() {
-    need(&["go", "ssh-keygen", "timeout"]);
+    need(&["go", "ssh-keygen", "timeout", "syft", "dpkg-query"]);
     need_docker();
     let tmp = tempfile::tempdir().unwrap();
     let rows: Vec<Row> = CASES.iter().map(|c| run_case(c, tmp.path())).collect();
@@ -186,6 +382,7 @@ fn build_and_check(case: &Case, tmp: &Path, row: &mut Row) -> Result<(), String>
             summary["digest"], again["digest"]
         ));
     }
+    seen_by_syft(case, &archive)?;
     corpus::load(&archive, &tag)?;
     match &case.check {
         Check::Prints { docker, wanted } => {
@@ -199,6 +396,40 @@ fn build_and_check(case: &Case, tmp: &Path, row: &mut Row) -> Result<(), String>
         }
         Check::AgeRoundTrip => age_round_trip(&tag, &name, tmp),
     }
+}
+
+/// Each of the case's Debian packages is seen by syft in the archive, at the version dpkg
+/// has installed here (the closure's libraries came from this root).
+fn seen_by_syft(case: &Case, archive: &Path) -> Result<(), String> {
+    if case.debs.is_empty() {
+        return Ok(());
+    }
+    let out = Command::new("syft")
+        .arg("scan")
+        .arg(format!("oci-archive:{}", archive.display()))
+        .args(["-o", "json", "-q"])
+        .output()
+        .map_err(|e| format!("syft: {e}"))?;
+    let doc: serde_json::Value =
+        serde_json::from_slice(&out.stdout).map_err(|e| format!("syft: {e}"))?;
+    let found = doc["artifacts"].as_array().cloned().unwrap_or_default();
+    for deb in case.debs {
+        // One line per installed architecture (libc6 and libc6:arm64 here), same version.
+        let versions = stdout(&ok(Command::new("dpkg-query").args([
+            "-W",
+            "-f",
+            "${Version}\n",
+            deb,
+        ])));
+        let version = versions.lines().next().unwrap_or_default();
+        let seen = found
+            .iter()
+            .any(|a| a["type"] == "deb" && a["name"] == *deb && a["version"] == version);
+        if !seen {
+            return Err(format!("syft does not see {deb} {version} in the image"));
+        }
+    }
+    Ok(())
 }
 
 /// `age -R key.pub -a` encrypts stdin in one container, `age -d -i key` decrypts it in

@@ -1,5 +1,5 @@
-//! `go build` with CGO_ENABLED=0 into a static ELF, with the host's go or in a toolchain
-//! container.
+//! `go build` with CGO_ENABLED=0 into a static ELF (or, asked, with cgo into a dynamic one
+//! packed on its library closure), with the host's go or in a toolchain container.
 
 mod builder;
 pub use builder::GoBuilder;
@@ -16,6 +16,8 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
+mod cgo;
+
 /// What to build.
 #[derive(Clone, Debug)]
 pub struct GoBuild {
@@ -29,6 +31,8 @@ pub struct GoBuild {
     /// Embed Go's time zone database (the `timetzdata` tag, ~400 KB): scratch has no
     /// /usr/share/zoneinfo, and `time.LoadLocation` fails without one or the other.
     pub tzdata: bool,
+    /// Build with CGO_ENABLED=1: a dynamic binary, packed on its library closure.
+    pub cgo: bool,
 }
 
 /// How to get go, for the errors that say it is missing.
@@ -44,8 +48,16 @@ pub enum GoError {
     NoSuchDirectory(PathBuf),
     #[error("{import_path} is package {name}, not a main package: binpack go builds commands (package main)")]
     NotMain { import_path: String, name: String },
-    #[error("{} {} \"C\" (cgo), so the program cannot be built with CGO_ENABLED=0; remove the cgo dependency, or build the binary yourself and pack it with `binpack bin`", packages.join(", "), if packages.len() == 1 { "imports" } else { "import" })]
+    #[error("{}", cgo::needs_cgo_message(.packages))]
     NeedsCgo { packages: Vec<String> },
+    #[error("{}", cgo::stub_message(.packages))]
+    CgoLeftOut { packages: Vec<cgo::LeftOut> },
+    #[error("--cgo for {platform} needs a C cross compiler, {cc}: {}", cgo::cross_way_out(.cc, .in_container))]
+    NoCrossCompiler {
+        platform: String,
+        cc: String,
+        in_container: bool,
+    },
     #[error("go list {package}: {message}")]
     List { package: String, message: String },
     #[error("go build failed (its output is above)")]
@@ -111,6 +123,9 @@ pub fn build(
         .canonicalize()
         .map_err(file_error("resolving the package directory", &workdir))?;
     let runner = toolchain.runner(&module_root(&workdir), out_dir.path(), &volume("go-cache"));
+    let mut env = go_env(&spec.platform, runner.in_container());
+    let user_cc = std::env::var("CC").ok();
+    env.extend(cgo::cross_compiler(spec, toolchain, user_cc.as_deref())?);
     let commands = Commands {
         runner: &runner,
         pass_env: PASS_ENV,
@@ -119,7 +134,7 @@ pub fn build(
         exec: &commands,
         program,
         cwd: workdir,
-        env: go_env(&spec.platform, runner.in_container()),
+        env,
         spec,
         target,
     };
@@ -213,7 +228,7 @@ impl Go<'_> {
     /// The one main package `go list` finds, or why there is none.
     fn list(&self) -> Result<ListedPackage, GoError> {
         let args = self.args(&["list", "-e", "-json"]);
-        let listed = self.run("go list", "0", args, Show::Stderr)?;
+        let listed = self.run("go list", self.cgo_enabled(), args, Show::Stderr)?;
         // A pattern (./...) lists several packages: binpack builds one command.
         let pkgs: Vec<ListedPackage> = serde_json::Deserializer::from_slice(&listed.stdout)
             .into_iter::<ListedPackage>()
@@ -272,7 +287,8 @@ impl Go<'_> {
         self.list().err()
     }
 
-    /// `go build` into `out` (a path as go sees it): stripped, reproducible, static.
+    /// `go build` into `out` (a path as go sees it): stripped, reproducible, static unless
+    /// cgo was asked for.
     fn build(&self, out: &Path) -> Result<(), GoError> {
         let mut ldflags = "-s -w -buildid=".to_string();
         if let Some(extra) = &self.spec.ldflags {
@@ -290,39 +306,30 @@ impl Go<'_> {
             .map(OsString::from)
             .collect();
         // go's own output reaches the user unchanged.
-        let built = self.run("go build", "0", args, Show::All)?;
+        let built = self.run("go build", self.cgo_enabled(), args, Show::All)?;
         if !built.status.success() {
             // Not a main package, several, none: `go list` says which; else maybe cgo.
-            let why = self.explain().or_else(|| self.cgo_users());
+            let why = self.explain();
+            let why = why.or_else(|| (!self.spec.cgo).then(|| self.cgo_users()).flatten());
             return Err(why.unwrap_or(GoError::BuildFailed));
         }
-        Ok(())
+        // A package's cgo-less stand-in builds fine and fails in the container.
+        if self.spec.cgo {
+            return Ok(());
+        }
+        self.check_cgo_left_out()
     }
 
-    /// After a failure: which packages of the build need cgo? None when none do (or when
-    /// go cannot say).
-    fn cgo_users(&self) -> Option<GoError> {
-        let args = ["list", "-e", "-deps", "-f", CGO_USERS, &self.target]
-            .map(OsString::from)
-            .to_vec();
-        let out = self.run("go list -deps", "1", args, Show::Nothing).ok()?;
-        let packages: Vec<String> = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .map(String::from)
-            .collect();
-        (!packages.is_empty()).then_some(GoError::NeedsCgo { packages })
+    /// CGO_ENABLED for every command but the cgo questions.
+    fn cgo_enabled(&self) -> &'static str {
+        if self.spec.cgo {
+            "1"
+        } else {
+            "0"
+        }
     }
 }
 
-/// Whether the binary will be dynamic, told from the flags rather than by reading the binary
-/// (the build stage does not inspect). With CGO_ENABLED=0 go links internally into a static
-/// binary unless asked otherwise. Measured with Go 1.23: `-buildmode=pie` gives a dynamic
-/// PIE with an interpreter (ld-linux) and no DT_NEEDED on amd64, arm64 and ppc64le (and
-/// fails elsewhere); `-linkmode=external` and the c-shared and plugin buildmodes fail
-/// ("requires external (cgo) linking"), so counting them as dynamic costs nothing. GOFLAGS
-/// (passed into a container) counts as much as `--build-flag`.
 /// The user's build flags with binpack's: `-buildvcs=false` unless the user set it (a host
 /// build sees the .git, a container build does not: stamping would make their digests
 /// differ; the revision is in the image's labels either way), and the `timetzdata` tag merged
@@ -380,7 +387,18 @@ fn build_flags(spec: &GoBuild, goflags: &str) -> Vec<String> {
 /// The build tag that embeds Go's time zone database.
 const TZDATA_TAG: &str = "timetzdata";
 
+/// Whether the binary will be dynamic, told from the flags rather than by reading the binary
+/// (the build stage does not inspect). With CGO_ENABLED=0 go links internally into a static
+/// binary unless asked otherwise. Measured with Go 1.23: `-buildmode=pie` gives a dynamic
+/// PIE with an interpreter (ld-linux) and no DT_NEEDED on amd64, arm64 and ppc64le (and
+/// fails elsewhere); `-linkmode=external` and the c-shared and plugin buildmodes fail
+/// ("requires external (cgo) linking"), so counting them as dynamic costs nothing. GOFLAGS
+/// (passed into a container) counts as much as `--build-flag`. A cgo build is dynamic.
 fn links_dynamically(spec: &GoBuild, goflags: &str) -> bool {
+    // cgo links with the C toolchain, against libc at least.
+    if spec.cgo {
+        return true;
+    }
     let text = [goflags, spec.ldflags.as_deref().unwrap_or("")]
         .into_iter()
         .chain(spec.flags.iter().map(String::as_str))
@@ -424,353 +442,5 @@ fn locate(package: &str) -> Result<(PathBuf, String), GoError> {
     Ok((path.to_path_buf(), ".".to_string()))
 }
 
-/// `go list -deps -f` template naming the non-standard packages that need cgo.
-const CGO_USERS: &str = "{{if and .CgoFiles (not .Standard)}}{{.ImportPath}}{{end}}";
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::cell::RefCell;
-    use std::ffi::OsStr;
-    use std::os::unix::process::ExitStatusExt;
-    use std::process::ExitStatus;
-
-    /// One command the fake ran: its args and environment.
-    struct Call {
-        args: Vec<String>,
-        env: Vec<(String, String)>,
-        show: Show,
-    }
-
-    /// Answers `go list -json`, `go list -deps` (the cgo question) and `go build` with canned
-    /// (status, stdout), as go 1.23 printed them; records what it was asked.
-    struct Fake {
-        list: (i32, &'static str),
-        cgo: &'static str,
-        build: i32,
-        calls: RefCell<Vec<Call>>,
-    }
-
-    impl Fake {
-        fn new(list: (i32, &'static str)) -> Fake {
-            Fake {
-                list,
-                cgo: "",
-                build: 0,
-                calls: RefCell::default(),
-            }
-        }
-
-        fn args_of(&self, first: &str) -> Vec<Vec<String>> {
-            let calls = self.calls.borrow();
-            let of = calls
-                .iter()
-                .filter(|c| c.args[0] == first || first.is_empty());
-            of.map(|c| c.args.clone()).collect()
-        }
-    }
-
-    impl Exec for Fake {
-        fn run(
-            &self,
-            program: &OsStr,
-            args: &[OsString],
-            _cwd: &Path,
-            env: &[(&str, String)],
-            show: Show,
-        ) -> Result<Output, FileError> {
-            assert_eq!(program, "go");
-            let args: Vec<String> = args.iter().map(|a| a.to_string_lossy().into()).collect();
-            if let Some(dir) = args.iter().find(|a| a.ends_with('/')) {
-                if args[0] == "build" && self.build == 0 {
-                    std::fs::write(Path::new(dir).join("app"), b"\x7fELF").unwrap();
-                }
-            }
-            let (code, stdout) = match (args[0].as_str(), args.contains(&"-deps".into())) {
-                ("list", true) => (0, self.cgo),
-                ("list", false) => self.list,
-                _ => (self.build, ""),
-            };
-            let env = env
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.clone()))
-                .collect();
-            self.calls.borrow_mut().push(Call { args, env, show });
-            Ok(Output {
-                status: ExitStatus::from_raw(code << 8),
-                stdout: stdout.into(),
-                stderr: vec![],
-            })
-        }
-    }
-
-    fn spec(flags: &[&str], ldflags: Option<&str>) -> GoBuild {
-        GoBuild {
-            package: "./cmd/app".into(),
-            platform: Platform::parse("linux/arm/v7").unwrap(),
-            flags: flags.iter().map(|f| f.to_string()).collect(),
-            ldflags: ldflags.map(String::from),
-            tzdata: true,
-        }
-    }
-
-    fn go<'a>(exec: &'a Fake, spec: &'a GoBuild) -> Go<'a> {
-        Go {
-            exec,
-            program: "go".into(),
-            cwd: "/src/cmd/app".into(),
-            env: go_env(&spec.platform, false),
-            spec,
-            target: ".".into(),
-        }
-    }
-
-    const MAIN: &str = r#"{"Dir": "/src/cmd/app", "ImportPath": "example.com/cmd/app", "Name": "main",
-        "Module": {"Path": "example.com", "Main": true}, "Match": ["."]}"#;
-    /// `go list -e -json` of examples/cgo with CGO_ENABLED=0 (it exits 0).
-    const CGO_MAIN: &str = r#"{"Dir": "/src/cgo", "ImportPath": "example.com/cgo", "Name": "main",
-        "Incomplete": true, "IgnoredGoFiles": ["main.go"],
-        "Error": {"ImportStack": ["example.com/cgo"], "Pos": "",
-                  "Err": "build constraints exclude all Go files in /src/cgo"}}"#;
-
-    fn words(s: &str) -> Vec<String> {
-        s.split(' ').map(String::from).collect()
-    }
-
-    #[test]
-    fn a_main_package_builds_static_for_the_platform() {
-        let fake = Fake::new((0, MAIN));
-        let spec = spec(&["-tags=netgo"], Some("-X main.v=1"));
-        let go = go(&fake, &spec);
-        let out = tempfile::tempdir().unwrap();
-        let name = go.build_one(out.path(), out.path()).unwrap();
-        assert_eq!(name, "app", "named by go");
-        // The happy path asks go nothing but the build.
-        assert!(fake.args_of("list").is_empty());
-        let mut want = words("build -trimpath -ldflags");
-        want.push("-s -w -buildid= -X main.v=1".into());
-        want.push("-o".into());
-        want.push(format!("{}/", out.path().display()));
-        want.extend(words("-buildvcs=false -tags=netgo,timetzdata ."));
-        assert_eq!(fake.args_of("build"), [want]);
-        let calls = fake.calls.borrow();
-        for var in ["GOOS=linux", "GOARCH=arm", "GOARM=7", "CGO_ENABLED=0"] {
-            let (k, v) = var.split_once('=').unwrap();
-            for c in calls.iter() {
-                assert!(c.env.contains(&(k.into(), v.into())), "{var}: {:?}", c.env);
-            }
-        }
-        // go's output reaches the user; nobody asked about cgo.
-        assert_eq!(
-            calls.iter().map(|c| c.show).collect::<Vec<_>>(),
-            [Show::All]
-        );
-    }
-
-    #[test]
-    fn tzdata_joins_the_users_tags_and_vcs_stamping_is_off_unless_asked() {
-        let flags = |f: &[&str], tz: bool, goflags: &str| {
-            let mut s = spec(f, None);
-            s.tzdata = tz;
-            build_flags(&s, goflags).join(" ")
-        };
-        assert_eq!(flags(&[], true, ""), "-buildvcs=false -tags=timetzdata");
-        assert_eq!(flags(&[], false, ""), "-buildvcs=false");
-        assert_eq!(
-            flags(&["-tags", "netgo osusergo", "-v"], true, ""),
-            "-buildvcs=false -tags netgo,osusergo,timetzdata -v"
-        );
-        assert_eq!(
-            flags(&["--tags=a,b"], true, "-buildvcs=true"),
-            "-tags=a,b,timetzdata"
-        );
-        assert_eq!(
-            flags(&["-buildvcs=true"], true, "-mod=vendor -tags=netgo"),
-            "-tags=netgo,timetzdata -buildvcs=true"
-        );
-    }
-
-    #[test]
-    fn go_env_names_the_platform_and_container_caches() {
-        let amd64 = Platform::parse("linux/amd64").unwrap();
-        let env = go_env(&amd64, true);
-        assert_eq!(
-            env.iter().map(|(k, _)| *k).collect::<Vec<_>>(),
-            ["GOOS", "GOARCH", "GOPATH", "GOCACHE"]
-        );
-        let arm64 = Platform::parse("linux/arm64/v8").unwrap();
-        assert!(!go_env(&arm64, false).iter().any(|(k, _)| *k == "GOARM"));
-        let v3 = Platform::parse("linux/amd64/v3").unwrap();
-        assert!(go_env(&v3, false).contains(&("GOAMD64", "v3".into())));
-    }
-
-    #[test]
-    fn a_failed_build_asks_go_list_why() {
-        let lib = r#"{"Dir": "/src/lib", "ImportPath": "example.com/x/lib", "Name": "lib"}"#;
-        let mut fake = Fake::new((0, lib));
-        fake.build = 1;
-        let spec = spec(&[], None);
-        let out = tempfile::tempdir().unwrap();
-        let err = go(&fake, &spec)
-            .build_one(out.path(), out.path())
-            .unwrap_err();
-        assert!(matches!(err, GoError::NotMain { .. }), "{err}");
-        assert_eq!(fake.args_of("list").len(), 1);
-    }
-
-    #[test]
-    fn a_library_package_is_not_main() {
-        let lib = r#"{"Dir": "/src/lib", "ImportPath": "example.com/x/lib", "Name": "lib"}"#;
-        let fake = Fake::new((0, lib));
-        let spec = spec(&[], None);
-        let err = go(&fake, &spec).list().unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "example.com/x/lib is package lib, not a main package: binpack go builds commands (package main)"
-        );
-        assert!(fake.args_of("build").is_empty());
-    }
-
-    #[test]
-    fn go_list_errors_are_named() {
-        let missing = r#"{"ImportPath": "./nope", "Match": ["./nope"], "Incomplete": true,
-            "Error": {"ImportStack": [], "Pos": "", "Err": "stat /src/nope: directory not found\n"}}"#;
-        let two = r#"{"ImportPath": "example.com/a", "Name": "main"}
-            {"ImportPath": "example.com/b", "Name": "main"}"#;
-        for (list, want) in [
-            (
-                (0, missing),
-                "go list ./cmd/app: stat /src/nope: directory not found",
-            ),
-            ((1, ""), "go list ./cmd/app: failed (its output is above)"),
-            ((1, MAIN), "go list ./cmd/app: failed (its output is above)"),
-            (
-                (0, two),
-                "go list ./cmd/app: matches 2 packages; binpack go builds one main package",
-            ),
-            ((0, "{not json"), "go list ./cmd/app: unreadable output: "),
-        ] {
-            let fake = Fake::new(list);
-            let spec = spec(&[], None);
-            let err = go(&fake, &spec).list().unwrap_err().to_string();
-            assert!(err.starts_with(want), "{err}");
-        }
-    }
-
-    #[test]
-    fn a_package_that_needs_cgo_names_the_packages() {
-        let mut fake = Fake::new((0, CGO_MAIN));
-        fake.cgo = "example.com/cgo\nexample.com/cgo/sqlite\n";
-        let spec = spec(&["-tags=netgo"], None);
-        let err = go(&fake, &spec).list().unwrap_err();
-        assert!(
-            matches!(&err, GoError::NeedsCgo { packages } if packages == &["example.com/cgo", "example.com/cgo/sqlite"]),
-            "{err}"
-        );
-        assert!(err.to_string().starts_with(
-            "example.com/cgo, example.com/cgo/sqlite import \"C\" (cgo), so the program cannot be built with CGO_ENABLED=0"
-        ));
-        // The question is asked with cgo on (else go skips the files that import "C").
-        let calls = fake.calls.borrow();
-        let deps = calls
-            .iter()
-            .find(|c| c.args.contains(&"-deps".into()))
-            .unwrap();
-        assert_eq!(deps.args, ["list", "-e", "-deps", "-f", CGO_USERS, "."]);
-        assert!(deps.env.contains(&("CGO_ENABLED".into(), "1".into())));
-        assert_eq!(deps.show, Show::Nothing);
-    }
-
-    #[test]
-    fn a_failed_build_says_so_or_names_cgo() {
-        let mut fake = Fake::new((0, MAIN));
-        fake.build = 1;
-        let spec = spec(&[], None);
-        let err = go(&fake, &spec).build(Path::new("/out/app")).unwrap_err();
-        assert!(matches!(err, GoError::BuildFailed), "{err}");
-        assert_eq!(err.to_string(), "go build failed (its output is above)");
-        fake.cgo = "example.com/cmd/app/db\n";
-        let err = go(&fake, &spec).build(Path::new("/out/app")).unwrap_err();
-        assert!(
-            err.to_string()
-                .starts_with("example.com/cmd/app/db imports \"C\""),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn a_go_that_cannot_start_is_named() {
-        struct Gone;
-        impl Exec for Gone {
-            fn run(
-                &self,
-                program: &OsStr,
-                _: &[OsString],
-                _: &Path,
-                _: &[(&str, String)],
-                _: Show,
-            ) -> Result<Output, FileError> {
-                let e = std::io::Error::from(std::io::ErrorKind::NotFound);
-                Err(file_error("running", Path::new(program))(e))
-            }
-        }
-        let spec = spec(&[], None);
-        let unused = Fake::new((0, MAIN));
-        let go = Go {
-            exec: &Gone,
-            ..go(&unused, &spec)
-        };
-        let err = go.list().unwrap_err().to_string();
-        assert_eq!(err, "go list: running go: entity not found");
-    }
-
-    #[test]
-    fn dynamic_only_when_the_flags_ask() {
-        let cases: &[(&[&str], Option<&str>, &str, bool)] = &[
-            (&[], None, "", false),
-            (
-                &["-tags=netgo", "-buildmode=exe"],
-                Some("-X main.v=1"),
-                "",
-                false,
-            ),
-            (&["-buildmode=default"], None, "-mod=vendor", false),
-            (&["-ldflags=-X main.buildmode=pie"], None, "", false),
-            (&["-buildmode=pie"], None, "", true),
-            (&["--buildmode", "pie"], None, "", true),
-            (&[], None, "-mod=mod -buildmode=pie", true),
-            (&[], Some("-linkmode=external"), "", true),
-            (
-                &[],
-                Some("-linkmode external -extldflags -static"),
-                "",
-                true,
-            ),
-            (&["-ldflags='-linkmode=external'"], None, "", true),
-            (&["-buildmode=c-shared"], None, "", true),
-        ];
-        for (flags, ldflags, goflags, want) in cases {
-            let s = spec(flags, *ldflags);
-            assert_eq!(
-                links_dynamically(&s, goflags),
-                *want,
-                "{flags:?} {ldflags:?} {goflags}"
-            );
-        }
-    }
-
-    #[test]
-    fn locate_paths_and_packages() {
-        let d = tempfile::tempdir().unwrap();
-        let (wd, t) = locate(d.path().to_str().unwrap()).unwrap();
-        assert_eq!((wd.as_path(), t.as_str()), (d.path(), "."));
-        assert_eq!(
-            locate("example.com/cmd/app").unwrap(),
-            (PathBuf::from("."), "example.com/cmd/app".to_string())
-        );
-        assert!(matches!(
-            locate("./does/not/exist"),
-            Err(GoError::NoSuchDirectory(_))
-        ));
-    }
-}
+mod tests;

@@ -31,6 +31,12 @@ pub struct Args {
     #[arg(long)]
     no_tzdata: bool,
 
+    /// Build with cgo (CGO_ENABLED=1, a C compiler from the host or the toolchain container):
+    /// a dynamic binary, packed on its library closure with the packages that own the
+    /// libraries. For packages that need cgo or have a cgo-less stub (sqlite drivers, pcap)
+    #[arg(long)]
+    cgo: bool,
+
     #[command(flatten)]
     common: BuildArgs,
 }
@@ -41,6 +47,7 @@ pub fn run(args: Args, reporter: &Reporter) -> anyhow::Result<()> {
         flags: args.build_flags,
         ldflags: args.ldflags,
         tzdata: !args.no_tzdata,
+        cgo: args.cgo,
     };
     runner::run(&builder, &args.common, reporter)
 }

@@ -12,6 +12,8 @@ pub struct GoBuilder {
     pub flags: Vec<String>,
     pub ldflags: Option<String>,
     pub tzdata: bool,
+    /// CGO_ENABLED=1: a dynamic binary on its library closure.
+    pub cgo: bool,
 }
 
 impl Builder for GoBuilder {
@@ -52,6 +54,7 @@ impl Builder for GoBuilder {
             flags: self.flags.clone(),
             ldflags: self.ldflags.clone(),
             tzdata: self.tzdata,
+            cgo: self.cgo,
         };
         build(&spec, cx.toolchain, cx.progress).map_err(BuildError::new)
     }
