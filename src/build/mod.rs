@@ -12,6 +12,7 @@ pub mod node;
 pub mod node_checks;
 pub mod node_trace;
 pub mod pkg;
+pub mod python;
 pub mod toolchain;
 pub mod trace_cache;
 
