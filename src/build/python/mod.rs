@@ -293,8 +293,20 @@ fn runtime_files(
     let (extensions, notes) = stdlib::extensions(interp, root);
     let native = extensions.iter().map(|(i, _)| i.clone()).collect();
     let mut files: Vec<_> = sources.into_iter().chain(pyc).chain(extensions).collect();
+    files.extend(zoneinfo(interp, root));
     files.sort();
     Ok((Files { files, native }, notes))
+}
+
+/// The root's time zone files, which `zoneinfo` reads (it falls back to the `tzdata`
+/// distribution only when that is installed), when the back half would not add them: it adds
+/// them (with tzdata's package entry) for an executable that shows it reads them, which a
+/// stub linked to libpython3.X.so does not.
+fn zoneinfo(interp: &Interp, root: &Path) -> Option<(String, PathBuf)> {
+    let dir = crate::zoneinfo::DIR;
+    let host = root.join(dir.trim_start_matches('/'));
+    let added_anyway = crate::zoneinfo::wanted(&interp.executable);
+    (!added_anyway && host.is_dir()).then(|| (dir.to_string(), host))
 }
 
 /// The `.pyc` of `sources`, compiled into the cache entry `dir` once; its list is kept there.
