@@ -4,7 +4,7 @@
 //! needs.
 
 use crate::base::ResolvedBase;
-use crate::build::Artifact;
+use crate::build::{Artifact, FileLayer};
 use crate::closure::{self, ClosureError, Origin, Resolved};
 use crate::inspect::Linkage;
 use crate::layer::{Content, LayerError, Tree};
@@ -34,7 +34,7 @@ pub enum FilesError {
     Layer(#[from] LayerError),
     #[error(transparent)]
     Closure(#[from] ClosureError),
-    #[error("the native addon {addon} is built for {has}, not {wants}: npm installed the host's; install the project's dependencies for {wants} (npm ci --cpu/--os, or in a toolchain container of that platform), or leave the addon out")]
+    #[error("the native module {addon} is built for {has}, not {wants}: the project's dependencies were installed for the host; install them for {wants} (npm ci --cpu/--os, pip --platform, or in a toolchain container of that platform), or leave the module out")]
     ForeignAddon {
         addon: String,
         has: String,
@@ -108,29 +108,33 @@ pub fn app_files(
         }
     };
     env.extend(ca_aliases(&env, &artifact.ca_env));
-    for (rel, host) in &artifact.files {
-        tree.copy_from_host(&format!("{APP_DIR}/{rel}"), host)?;
-    }
+    add_files(&mut tree, &artifact.files.files)?;
     tree.file(
         entrypoint,
         Content::Host(artifact.executable.clone()),
         0o755,
     )?;
-    let mut trees = vec![tree];
     let mut libraries = base.libraries().to_vec();
-    if !artifact.app_layer.is_empty() {
-        let mut app = Tree::new();
-        for (rel, host) in &artifact.app_layer {
-            app.copy_from_host(&format!("{APP_DIR}/{rel}"), host)?;
+    let mut shipped: Vec<String> = Vec::new();
+    let mut trees = Vec::new();
+    let mut runtime = Some(tree);
+    for layer in std::iter::once(&artifact.files).chain(&artifact.layers) {
+        // The executable's layer holds the runtime already; each layer above is its own.
+        let mut tree = match runtime.take() {
+            Some(t) => t,
+            None => Tree::new(),
+        };
+        if !trees.is_empty() {
+            add_files(&mut tree, &layer.files)?;
         }
-        let addons = addons(artifact)?;
+        shipped.extend(layer.files.iter().map(|(p, _)| p.clone()));
         if base.image().is_none() {
-            let libs = addon_libraries(artifact, &addons, base.libraries())?;
-            closure::add_to_tree(&artifact.root, &libs, &mut app)?;
-            addon_package_metadata(&artifact.root, base.libraries(), &libs, &mut app)?;
+            let libs = native_libraries(artifact, layer, &shipped, &libraries)?;
+            closure::add_to_tree(&artifact.root, &libs, &mut tree)?;
+            native_package_metadata(&artifact.root, &libraries, &libs, &mut tree)?;
             libraries.extend(libs);
         }
-        trees.push(app);
+        trees.push(tree);
     }
     Ok(AppFiles {
         trees,
@@ -140,71 +144,90 @@ pub fn app_files(
     })
 }
 
-/// A native addon of the app layer: where it is in the image and on the host, what it links.
-struct Addon {
+/// Copies `files` (absolute image path, host path) into `tree`.
+fn add_files(tree: &mut Tree, files: &[(String, PathBuf)]) -> Result<(), LayerError> {
+    for (dest, host) in files {
+        tree.copy_from_host(dest, host)?;
+    }
+    Ok(())
+}
+
+/// A native module of a layer: where it is in the image and on the host, what it links.
+struct Native {
     image_path: String,
     host: PathBuf,
     linkage: Linkage,
 }
 
-/// The app layer's native addons (`.node`), each read once.
-/// One of another machine than the image's (the host's addon in an arm64 image built on
-/// amd64) is refused: it would fail when node loads it. A `.node` that is not an ELF is
-/// node's to refuse when it loads it.
-fn addons(artifact: &Artifact) -> Result<Vec<Addon>, FilesError> {
+/// The host path of the image path `want` among `files`, which may name directories.
+fn host_path_of(files: &[(String, PathBuf)], want: &str) -> Option<PathBuf> {
+    files.iter().find_map(|(dest, host)| {
+        let rest = want.strip_prefix(dest.as_str())?;
+        match rest {
+            "" => Some(host.clone()),
+            r if r.starts_with('/') => Some(host.join(r.trim_start_matches('/'))),
+            _ => None,
+        }
+    })
+}
+
+/// The layer's native modules, each read once. One of another machine than the image's (the
+/// host's addon in an arm64 image built on amd64) is refused: it would fail when loaded. One
+/// that is not an ELF is the runtime's to refuse when it loads it.
+fn natives(artifact: &Artifact, layer: &FileLayer) -> Result<Vec<Native>, FilesError> {
     let mut out = Vec::new();
-    for (rel, host) in artifact
-        .app_layer
-        .iter()
-        .filter(|(r, _)| r.ends_with(".node"))
-    {
-        let Ok(linkage) = crate::inspect::inspect_shared_object(host) else {
+    for image_path in &layer.native {
+        let Some(host) = host_path_of(&layer.files, image_path) else {
             continue;
         };
-        let image_path = format!("{APP_DIR}/{rel}");
+        let Ok(linkage) = crate::inspect::inspect_shared_object(&host) else {
+            continue;
+        };
         if let Some(wants) = &artifact.provenance.platform {
             let has = &linkage.platform;
             if has.os != wants.os || has.arch != wants.arch {
                 return Err(FilesError::ForeignAddon {
-                    addon: image_path,
+                    addon: image_path.clone(),
                     has: has.to_string(),
                     wants: wants.to_string(),
                 });
             }
         }
-        out.push(Addon {
-            image_path,
-            host: host.clone(),
+        out.push(Native {
+            image_path: image_path.clone(),
+            host,
             linkage,
         });
     }
     Ok(out)
 }
 
-/// The libraries `addons` need beyond `have` (the runtime's), resolved from the root as the
-/// loader would: an addon built against a system library (better-sqlite3 against
-/// libsqlite3) finds it.
-fn addon_libraries(
+/// The libraries the layer's native modules need beyond `have` (the layers' below), resolved
+/// from the root as the loader would: an addon built against a system library
+/// (better-sqlite3 against libsqlite3) finds it. `shipped`: the image paths in the image so
+/// far; a library among them is there already.
+fn native_libraries(
     artifact: &Artifact,
-    addons: &[Addon],
+    layer: &FileLayer,
+    shipped: &[String],
     have: &[Resolved],
 ) -> Result<Vec<Resolved>, FilesError> {
     let mut out: Vec<Resolved> = Vec::new();
-    let traced: Vec<String> = (artifact.app_layer.iter())
-        .map(|(rel, _)| format!("{APP_DIR}/{rel}"))
-        .collect();
-    for addon in addons {
-        // $ORIGIN is the addon's directory in the project (sharp's libvips is in a package
-        // beside it, `$ORIGIN/../../sharp-libvips-linux-x64/lib`), seen under /app.
-        let root_path = Origin::root_path_of(&artifact.root, &addon.host);
+    for module in natives(artifact, layer)? {
+        // $ORIGIN is the module's directory in the project (sharp's libvips is in a package
+        // beside it, `$ORIGIN/../../sharp-libvips-linux-x64/lib`), seen at its image path.
+        let root_path = Origin::root_path_of(&artifact.root, &module.host);
         let origin = Origin {
-            image_path: &addon.image_path,
+            image_path: &module.image_path,
             root_path: root_path.as_deref(),
         };
-        for lib in closure::resolve(&artifact.root, &addon.linkage, &origin)? {
+        for lib in closure::resolve(&artifact.root, &module.linkage, &origin)? {
             let known = |l: &Resolved| l.path == lib.path;
-            // Found beside the addon: shipped already when the tracer saw it.
-            let seen = lib.image_path.as_ref().is_some_and(|p| traced.contains(p));
+            let seen = (lib.image_path.as_ref()).is_some_and(|p| {
+                shipped
+                    .iter()
+                    .any(|s| p == s || p.starts_with(&format!("{s}/")))
+            });
             if !seen && !have.iter().any(known) && !out.iter().any(known) {
                 out.push(lib);
             }
@@ -213,9 +236,9 @@ fn addon_libraries(
     Ok(out)
 }
 
-/// The package entries of the addons' libraries `libs`, in the app layer, beside the
-/// closure's (`closure`) in the runtime layer.
-fn addon_package_metadata(
+/// The package entries of the native modules' libraries `libs`, in their layer, beside the
+/// ones of `closure` in the layers below.
+fn native_package_metadata(
     root: &std::path::Path,
     closure: &[Resolved],
     libs: &[Resolved],

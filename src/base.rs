@@ -111,8 +111,9 @@ pub fn resolve(
 /// A dynamic binary built in a container whose filesystem the builder did not export would
 /// get this machine's libraries: say so, it may not run.
 fn foreign_root_note(artifact: &Artifact) -> Option<String> {
-    let toolchain = artifact.provenance.toolchain.as_deref()?;
-    (toolchain != "host" && artifact.root == Path::new("/")).then(|| {
+    let toolchain = artifact.provenance.built_on.as_ref()?;
+    let in_container = matches!(toolchain, crate::build::BuiltOn::Container { .. });
+    (in_container && artifact.root == Path::new("/")).then(|| {
         format!(
             "{} is dynamic but was built in {toolchain}; its libraries come from this machine's /, \
              which may not match the ones it was linked against",

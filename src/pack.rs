@@ -314,7 +314,11 @@ fn check_outputs(
 ) -> Result<(), PackError> {
     let inputs = artifacts
         .iter()
-        .flat_map(|a| std::iter::once(&a.executable).chain(a.files.iter().map(|(_, p)| p)))
+        .flat_map(|a| {
+            let layers = std::iter::once(&a.files).chain(&a.layers);
+            std::iter::once(&a.executable)
+                .chain(layers.flat_map(|l| l.files.iter().map(|(_, p)| p)))
+        })
         .chain(opts.ca_bundle.as_ref())
         .chain(opts.add.iter().map(|a| &a.src));
     let inputs: Vec<(&PathBuf, PathBuf)> =

@@ -535,6 +535,11 @@ fn component_purl(c: &Component) -> String {
         Ecosystem::Npm => format!("pkg:npm/{}@{v}", enc(&c.name).replace("%2F", "/")),
         Ecosystem::Golang => format!("pkg:golang/{}@{v}", c.name),
         Ecosystem::Cargo => format!("pkg:cargo/{}@{v}", enc(&c.name)),
+        // The purl spec's PyPI names: lower case, `_` as `-`.
+        Ecosystem::Pypi => format!(
+            "pkg:pypi/{}@{v}",
+            enc(&c.name.to_lowercase().replace('_', "-"))
+        ),
         Ecosystem::Runtime => format!("pkg:generic/{}@{v}", enc(&c.name)),
     }
 }

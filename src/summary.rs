@@ -117,7 +117,7 @@ impl ImageSummary {
                 .map(|m| m.len())
                 .unwrap_or(0),
             runtime: artifact.provenance.runtime.clone(),
-            toolchain: artifact.provenance.toolchain.clone(),
+            toolchain: (artifact.provenance.built_on.as_ref()).map(ToString::to_string),
             linkage: built.plan.linkage.clone(),
             layout: artifact.provenance.layout.clone(),
             layout_reason: artifact.provenance.layout_reason.clone(),

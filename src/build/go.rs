@@ -1,6 +1,9 @@
 //! `go build` with CGO_ENABLED=0 into a static ELF, with the host's go or in a toolchain
 //! container.
 
+mod builder;
+pub use builder::GoBuilder;
+
 use super::toolchain::{
     file_error, temp_dir, volume, Commands, Exec, FileError, Show, Toolchain, ToolchainError,
 };
@@ -134,7 +137,7 @@ pub fn build(
     if matches!(toolchain, Toolchain::Container(_)) && links_dynamically(spec, &goflags) {
         artifact.root = toolchain.library_root(progress)?;
     }
-    artifact.provenance.toolchain = Some(toolchain.describe());
+    artifact.provenance.built_on = Some(toolchain.built_on());
     Ok(built)
 }
 

@@ -1,5 +1,9 @@
-//! The build stage: the only one that runs toolchains. It turns a project into an
-//! [`Artifact`]: one ELF on the host and what is known of how it was made.
+//! The build stage: the only one that runs toolchains. Each language is a [`Builder`] (one
+//! folder or file here), registered in the CLI; [`build_all`] runs one for every requested
+//! platform and hands the [`Artifact`]s, plain values, to `pack`.
+//!
+//! A builder may use the toolchain selection (`toolchain`), git, and its own tools; it may not
+//! reach into the back half (inspect, base, layers, emit) except to read an ELF.
 
 pub mod cargo;
 pub mod git;
@@ -8,13 +12,183 @@ pub mod node;
 pub mod node_checks;
 pub mod node_trace;
 pub mod pkg;
+pub mod python;
 pub mod toolchain;
 pub mod trace_cache;
 
 use crate::cleanup::Tracked;
 use crate::platform::Platform;
+use crate::progress::Progress;
 use std::path::{Path, PathBuf};
 use tempfile::TempDir;
+use toolchain::Toolchain;
+
+/// A language: turns a project into one [`Built`] per platform. What ko's `build.Interface`
+/// is; a new language is a type implementing this and one line in the CLI.
+pub trait Builder {
+    /// The subcommand, its config table and its toolchain image's key (`go`, `node`).
+    fn name(&self) -> &'static str;
+    /// What it builds, for the progress line (`go build ./cmd/app`).
+    fn describe(&self) -> String {
+        format!("{} build", self.name())
+    }
+    /// The platforms `--platform all` means.
+    fn platforms(&self) -> &'static [&'static str];
+    /// The tool it runs, when the build may run in a toolchain container; None: on the host
+    /// only.
+    fn tool(&self) -> Option<Tool> {
+        None
+    }
+    /// Refuses a request before anything is built (a packer that builds for the host only).
+    fn check(&self, _platforms: &[Platform]) -> Result<(), BuildError> {
+        Ok(())
+    }
+    /// One build for `platform`.
+    fn build(&self, platform: &Platform, cx: &BuildCx) -> Result<Built, BuildError>;
+}
+
+/// The program a builder runs, for choosing where it runs and for the error when it is missing.
+#[derive(Clone, Copy, Debug)]
+pub struct Tool {
+    /// Looked up on PATH (`go`, `node`).
+    pub program: &'static str,
+    /// How to install it, for the error when neither it nor an engine is there.
+    pub install: &'static str,
+}
+
+/// What every build gets besides its own request.
+pub struct BuildCx<'a> {
+    pub toolchain: &'a Toolchain,
+    pub progress: &'a dyn Progress,
+    /// binpack's cache directory for what a builder remembers between runs (None with
+    /// `--no-layer-cache`: everything is made again).
+    pub cache: Option<&'a Path>,
+    /// The user named the platform; else it is the host's, and a builder may let its
+    /// toolchain's default stand (cargo without `--target`).
+    pub explicit_platform: bool,
+}
+
+/// A builder's error: its own error type, kept whole for the message.
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct BuildError(Box<dyn std::error::Error + Send + Sync + 'static>);
+
+impl BuildError {
+    pub fn new(e: impl std::error::Error + Send + Sync + 'static) -> BuildError {
+        BuildError(Box::new(e))
+    }
+
+    /// The builder's own error, for tests and callers that decide on it.
+    pub fn downcast_ref<E: std::error::Error + 'static>(&self) -> Option<&E> {
+        self.0.downcast_ref()
+    }
+}
+
+/// Where the programs come from for every platform of one run.
+#[derive(Clone, Debug, Default)]
+pub struct Targets {
+    pub platforms: Vec<Platform>,
+    /// `--root OS/ARCH=DIR`: where another platform's shared libraries come from.
+    pub roots: Vec<(Platform, PathBuf)>,
+    /// The base takes libraries from a root (auto, closure); an image base brings its own.
+    pub base_from_root: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    #[error(
+        "no {platform} libraries for {name}: {} has no {interp}; give --root {platform}=DIR \
+         (a root with that platform's libc and libstdc++, e.g. Debian's libc6:{arch} \
+         libstdc++6:{arch} after dpkg --add-architecture {arch}) or a --base image of {platform}",
+        root.display()
+    )]
+    NoRoot {
+        name: String,
+        platform: Platform,
+        arch: String,
+        root: PathBuf,
+        interp: String,
+    },
+    #[error(transparent)]
+    Inspect(#[from] crate::inspect::InspectError),
+}
+
+/// Runs `builder` once per platform of `targets`, in order, and gives each artifact the root
+/// its libraries come from.
+pub fn build_all(
+    builder: &dyn Builder,
+    targets: &Targets,
+    cx: &BuildCx,
+) -> Result<Vec<Built>, BuildError> {
+    builder.check(&targets.platforms)?;
+    let mut built = Vec::new();
+    for platform in &targets.platforms {
+        cx.progress.stage(&format!(
+            "{} ({platform}, {} toolchain)",
+            builder.describe(),
+            cx.toolchain.describe()
+        ));
+        let mut b = builder.build(platform, cx)?;
+        cx.progress.finish_stage();
+        if let Some((_, dir)) = targets.roots.iter().find(|(p, _)| p == platform) {
+            b.artifact.root = dir.clone();
+        } else if *platform != Platform::host() && targets.base_from_root {
+            check_root(&b.artifact, platform)?;
+        }
+        built.push(b);
+    }
+    Ok(built)
+}
+
+/// Refuses another platform's dynamic program when its root has no loader of that platform:
+/// the closure could not be made, and the user has to say where it comes from.
+fn check_root(artifact: &Artifact, platform: &Platform) -> Result<(), BuildError> {
+    let linkage = crate::inspect::inspect_file(&artifact.executable)
+        .map_err(|e| BuildError::new(TargetError::from(e)))?;
+    let Some(interp) = linkage.interpreter else {
+        return Ok(());
+    };
+    let root = &artifact.root;
+    if root.join(interp.trim_start_matches('/')).exists() {
+        return Ok(());
+    }
+    Err(BuildError::new(TargetError::NoRoot {
+        name: artifact.name.clone(),
+        platform: platform.clone(),
+        arch: platform.arch.clone(),
+        root: root.clone(),
+        interp,
+    }))
+}
+
+/// Files that go into one layer: (absolute image path, host path; a directory is copied
+/// whole), and the shared objects among them whose libraries the closure must resolve too.
+#[derive(Clone, Debug, Default)]
+pub struct FileLayer {
+    pub files: Vec<(String, PathBuf)>,
+    /// Image paths of native modules (node's `.node` addons, CPython's extension modules).
+    pub native: Vec<String>,
+}
+
+/// Where an artifact was built.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BuiltOn {
+    Host,
+    /// In a toolchain container: the engine and the image.
+    Container {
+        engine: String,
+        image: String,
+    },
+}
+
+impl std::fmt::Display for BuiltOn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BuiltOn::Host => f.write_str("host"),
+            BuiltOn::Container { engine, image } => write!(f, "{engine} {image}"),
+        }
+    }
+}
 
 /// One executable ready to be packed: a plain value, with no flags for one language.
 #[derive(Clone, Debug)]
@@ -23,8 +197,11 @@ pub struct Artifact {
     pub executable: PathBuf,
     /// The program's name: the image's default name and the executable's name in the image.
     pub name: String,
-    /// Files shipped beside the executable: (path relative to the app directory, host path).
-    pub files: Vec<(String, PathBuf)>,
+    /// Files in the executable's layer (the runtime layer: the same for every app on that
+    /// runtime), and the native modules among them.
+    pub files: FileLayer,
+    /// Layers above it, bottom first (dependencies, then the app's own files).
+    pub layers: Vec<FileLayer>,
     /// Files the runtime needs from the operating system (Node resolves `localhost` through
     /// /etc/hosts): (absolute image path, bytes). An image base brings its own.
     pub os_files: Vec<(String, Vec<u8>)>,
@@ -43,9 +220,6 @@ pub struct Artifact {
     pub args: Vec<String>,
     /// The working directory the program expects; None keeps the base's, else `/`.
     pub workdir: Option<String>,
-    /// The app's own files, in a layer above the runtime's: (path relative to the app
-    /// directory, host path). Empty: everything goes in one layer.
-    pub app_layer: Vec<(String, PathBuf)>,
     /// Variables that must name the CA bundle as well as SSL_CERT_FILE (Node ignores it and
     /// reads NODE_EXTRA_CA_CERTS).
     pub ca_env: Vec<String>,
@@ -61,8 +235,8 @@ pub struct Provenance {
     pub vcs: git::Vcs,
     /// The language runtime inside the executable (e.g. `node v20.20.2 (host)`).
     pub runtime: Option<String>,
-    /// Where it was built (`host`, `docker golang:1.23-bookworm@sha256:...`).
-    pub toolchain: Option<String>,
+    /// Where it was built.
+    pub built_on: Option<BuiltOn>,
     /// The platform the build targeted, when it said (it carries what the ELF header cannot,
     /// such as arm's variant).
     pub platform: Option<Platform>,
@@ -91,6 +265,7 @@ pub enum Ecosystem {
     Npm,
     Golang,
     Cargo,
+    Pypi,
     /// A language runtime shipped in the image (the node binary): `pkg:generic/node@v20.20.2`.
     Runtime,
 }
@@ -112,7 +287,8 @@ impl Artifact {
         Artifact {
             executable: path.to_path_buf(),
             name,
-            files: vec![],
+            files: FileLayer::default(),
+            layers: vec![],
             os_files: vec![],
             env: vec![],
             root: root.to_path_buf(),
@@ -121,7 +297,6 @@ impl Artifact {
             image_path: None,
             args: vec![],
             workdir: None,
-            app_layer: vec![],
             ca_env: vec![],
             own_tzdata: false,
         }

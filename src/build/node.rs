@@ -2,6 +2,9 @@
 //! the SEA stage injects it into a copy of a node runtime (the host's, or an official one
 //! fetched with npm). `--packer pkg` hands the job to pkg instead.
 
+mod builder;
+pub use builder::NodeBuilder;
+
 use super::node_checks::{self, Construct, Kind};
 use super::toolchain::{
     cache_entry, file_error, pinned, temp_dir, volume, FileError, Runner, Toolchain, ToolchainError,
@@ -159,7 +162,7 @@ pub fn build(
     let artifact = &mut built.artifact;
     artifact.provenance.vcs = git::describe(&entry.project);
     artifact.provenance.runtime = Some(format!("node {} ({})", runtime.version, runtime.origin));
-    artifact.provenance.toolchain = Some(toolchain.describe());
+    artifact.provenance.built_on = Some(toolchain.built_on());
     artifact.provenance.platform = Some(platform);
     artifact.root = root;
     // ICU inside node has its own time zone data.
@@ -229,7 +232,11 @@ fn describe(
     artifact.provenance.layout_reason = Some(made.reason);
     artifact.provenance.components = with_runtime(made.components, runtime);
     match made.traced {
-        None => artifact.files = assets,
+        None => {
+            artifact.files.files = (assets.into_iter())
+                .map(|(rel, host)| (format!("{APP}/{rel}"), host))
+                .collect()
+        }
         Some(traced) => lay_out_files(artifact, traced, assets, entry, mount),
     }
 }
@@ -263,15 +270,19 @@ fn lay_out_files(
     artifact.args = vec![app(&path_str(&entry_in_mount(entry, mount)))];
     let project = path_str(entry.project.strip_prefix(mount).unwrap_or(Path::new("")));
     artifact.workdir = Some(app(&project).trim_end_matches('/').to_string());
-    artifact.app_layer = traced
-        .into_iter()
-        .map(|rel| (rel.clone(), mount.join(&rel)))
+    let files: Vec<(String, PathBuf)> = (traced.into_iter())
+        .map(|rel| (app(&rel), mount.join(&rel)))
         .chain(
-            assets
-                .into_iter()
-                .map(|(rel, host)| (path_str(&Path::new(&project).join(rel)), host)),
+            (assets.into_iter())
+                .map(|(rel, host)| (app(&path_str(&Path::new(&project).join(rel))), host)),
         )
         .collect();
+    // Native addons: the back half resolves their libraries like any ELF's.
+    let native = (files.iter())
+        .filter(|(dest, _)| dest.ends_with(".node"))
+        .map(|(dest, _)| dest.clone())
+        .collect();
+    artifact.layers = vec![super::FileLayer { files, native }];
 }
 
 fn path_str(p: &Path) -> String {

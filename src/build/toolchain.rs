@@ -358,6 +358,17 @@ impl Toolchain {
         }
     }
 
+    /// Where an artifact built with it was built.
+    pub fn built_on(&self) -> super::BuiltOn {
+        match self {
+            Toolchain::Host => super::BuiltOn::Host,
+            Toolchain::Container(c) => super::BuiltOn::Container {
+                engine: c.engine.to_string(),
+                image: c.image.clone(),
+            },
+        }
+    }
+
     /// How the summary names it.
     pub fn describe(&self) -> String {
         match self {

@@ -1,13 +1,8 @@
 //! `binpack go`: build a Go command with CGO_ENABLED=0 and pack it.
 
-use super::pack_args::PackArgs;
-use super::report::{self, Reporter};
-use super::toolchain_args::ToolchainArgs;
-use binpack::build::go::{self, GoBuild};
-use binpack::build::toolchain::Toolchain;
-use binpack::pack;
-use binpack::platform::{Platform, Platforms};
-use binpack::progress::Progress;
+use super::report::Reporter;
+use super::runner::{self, BuildArgs};
+use binpack::build::go::GoBuilder;
 
 /// Build a Go main package (CGO_ENABLED=0, -trimpath, stripped) and pack it into an image.
 ///
@@ -15,18 +10,13 @@ use binpack::progress::Progress;
 /// environment (GOFLAGS, GOPATH, GO111MODULE, GOPROXY, GOCACHE, ...) is passed through
 /// untouched (into a container: GOFLAGS, GOPROXY, GOPRIVATE, GONOSUMDB and the like). The
 /// result is a static binary in a FROM-scratch image: the binary, CA certificates, /etc/passwd
-/// with a nonroot user, /tmp.
+/// with a nonroot user, /tmp. `--platform all`: linux/amd64, arm64, 386, arm/v7, riscv64,
+/// ppc64le, s390x, each cross-compiled.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// A directory (built from inside it) or a package path
     #[arg(default_value = ".", value_name = "PKG")]
     package: String,
-
-    /// Target platforms, comma-separated (linux/amd64,linux/arm64,linux/arm/v7,linux/amd64/v3),
-    /// or `all`: linux/amd64, arm64, 386, arm/v7, riscv64, ppc64le, s390x. Several make an
-    /// image index, one image per platform [default: linux/<host arch>]
-    #[arg(long, value_name = "OS/ARCH,...", value_parser = Platforms::parse)]
-    platform: Option<Platforms>,
 
     /// Extra -ldflags, appended to binpack's "-s -w -buildid="
     #[arg(long, value_name = "FLAGS", allow_hyphen_values = true)]
@@ -42,39 +32,15 @@ pub struct Args {
     no_tzdata: bool,
 
     #[command(flatten)]
-    toolchain: ToolchainArgs,
-
-    #[command(flatten)]
-    pack: PackArgs,
+    common: BuildArgs,
 }
 
 pub fn run(args: Args, reporter: &Reporter) -> anyhow::Result<()> {
-    let platforms = match &args.platform {
-        Some(p) => p.resolve(&Platform::every()),
-        None => vec![Platform::host()],
+    let builder = GoBuilder {
+        package: args.package,
+        flags: args.build_flags,
+        ldflags: args.ldflags,
+        tzdata: !args.no_tzdata,
     };
-    let toolchain = Toolchain::select(&args.toolchain.request(), "go", go::INSTALL, reporter)?;
-    // One cross-compiled build per platform: go never runs the target's code.
-    let mut built = Vec::new();
-    for platform in platforms {
-        let spec = GoBuild {
-            package: args.package.clone(),
-            platform,
-            flags: args.build_flags.clone(),
-            ldflags: args.ldflags.clone(),
-            tzdata: !args.no_tzdata,
-        };
-        reporter.stage(&format!(
-            "go build {} ({}, {} toolchain)",
-            spec.package,
-            spec.platform,
-            toolchain.describe()
-        ));
-        reporter.finish_stage();
-        built.push(go::build(&spec, &toolchain, reporter)?);
-    }
-    let artifacts: Vec<_> = built.iter().map(|b| &b.artifact).collect();
-    let outputs = args.pack.outputs(&artifacts[0].name)?;
-    let summary = pack::pack_all(&artifacts, &args.pack.options()?, &outputs, reporter)?;
-    report::print_summary(&summary, args.pack.json)
+    runner::run(&builder, &args.common, reporter)
 }

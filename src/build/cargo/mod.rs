@@ -2,6 +2,9 @@
 //! -C strip=symbols`); cargo_metadata finds the targets, and cargo's JSON messages say where
 //! the executable is (`--target`, a custom profile and `build.target` all move it).
 
+mod builder;
+pub use builder::CargoBuilder;
+
 use super::{git, Built};
 use super::{Component, Ecosystem};
 use crate::cleanup::Tracked;
@@ -29,6 +32,8 @@ pub struct CargoBuild {
 pub enum CargoError {
     #[error("cargo not found on PATH: install Rust (rustup) to build with binpack cargo")]
     NotFound,
+    #[error("no Cargo.toml in {} or any parent directory: binpack cargo builds a Cargo package or workspace", .0.display())]
+    NoManifest(PathBuf),
     #[error("cargo metadata in {}: {}", .0.display(), .1)]
     Metadata(PathBuf, String),
     #[error("{0}")]
@@ -111,7 +116,7 @@ pub fn build(spec: &CargoBuild) -> Result<Built, CargoError> {
     };
     let mut built = Built::new(exe, bin, out_dir);
     built.artifact.provenance.vcs = git::describe(&spec.dir);
-    built.artifact.provenance.toolchain = Some("host".into());
+    built.artifact.provenance.built_on = Some(super::BuiltOn::Host);
     built.artifact.provenance.platform = platform;
     built.artifact.provenance.components = crates(&cargo, &manifest, &package.id, triple);
     Ok(built)
