@@ -19,6 +19,8 @@
 #   bench_node_layouts  express in the sea and files layouts: size, what a release pushes, rebuild times
 #   bench_multiarch     a two-platform go build + push against a one-platform one
 #   bench_sbom    binpack bin /usr/bin/curl with and without the SBOM
+#   bench_python  pip against uv; binpack python of the corpus's flask: cold against venv + pip,
+#                 rebuilds, what a one-line release pushes; flask, aiohttp, pyodbc image sizes
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-7}
@@ -443,10 +445,89 @@ bench_sbom() {
     "$a" "$b" "$((a - b))"
 }
 
+# Python (issue 21), from the corpus (tests/corpus/python, pinned with hashes): pip against uv
+# installing the same requirements into a fresh venv (download caches warm, venv made outside
+# the timing); binpack python of the flask case cold (an empty BINPACK_CACHE each round, the
+# installers' caches warm) against `python3 -m venv` + `pip install -r requirements.txt`;
+# unchanged and one-line-change rebuilds; what the release after that change pushes; the
+# sizes of the seeds' three stacks.
+pycase() { echo "$PWD/tests/corpus/python/$1"; }
+bench_python() {
+  echo
+  echo "== python: the corpus's flask, aiohttp-crypto and pyodbc cases ($runs rounds, medians)"
+  local d=$work/python tools=$PWD/target/test-cache/python-tools py i c
+  py=$(python3 -c 'import sys; print(sys.executable)')
+  mkdir -p "$d"
+  bench_python_installers "$d" "$tools" "$py"
+  cp -r "$(pycase flask)" "$d/flask"
+  : >"$d/cold.ms"; : >"$d/venvpip.ms"; : >"$d/same.ms"
+  for i in $(seq 1 "$runs"); do
+    rm -rf "$d/cold-cache" "$d/v"
+    timed "$d/cold.ms" env BINPACK_CACHE="$d/cold-cache" "$binpack" -q python "$d/flask/app.py" -o "$d/cold.tar"
+    timed "$d/venvpip.ms" sh -c "'$py' -m venv '$d/v' && '$d/v/bin/pip' install -q -r '$d/flask/requirements.txt'"
+    timed "$d/same.ms" "$binpack" -q python "$d/flask/app.py" -o "$d/flask-1.tar"
+  done
+  local cold venvpip
+  cold=$(median <"$d/cold.ms"); venvpip=$(median <"$d/venvpip.ms")
+  printf '  flask: binpack python cold %s ms, python -m venv + pip install -r %s ms\n' "$cold" "$venvpip"
+  ratio "cold build / (venv + pip install)" "$cold" "$venvpip" "<= 1.5"
+  printf '  flask: unchanged rebuild %s ms (target <= 500 ms)\n' "$(median <"$d/same.ms")"
+  : >"$d/line.ms"
+  for i in $(seq 1 "$runs"); do
+    sed -i "s/Hello {{ who }}[^\"]*\"/Hello {{ who }} $(now)!\"/" "$d/flask/app.py"
+    timed "$d/line.ms" "$binpack" -q python "$d/flask/app.py" -o "$d/flask-2.tar"
+  done
+  printf '  flask: one-line change to app.py, rebuild %s ms (target <= 1000 ms)\n' "$(median <"$d/line.ms")"
+  python3 - "$d/flask-1.tar" "$d/flask-2.tar" <<'PY'
+import json, sys, tarfile
+def blobs(path):
+    t = tarfile.open(path)
+    read = lambda d: json.load(t.extractfile("blobs/sha256/" + d.split(":")[1]))
+    m = read(json.load(t.extractfile("index.json"))["manifests"][0]["digest"])
+    sizes = {l["digest"]: l["size"] for l in m["layers"]}
+    sizes[m["config"]["digest"]] = m["config"]["size"]
+    return sizes
+a, b = blobs(sys.argv[1]), blobs(sys.argv[2])
+pushed = sum(s for d, s in b.items() if d not in a)
+print(f"  flask: the release after that change pushes {pushed/1e3:.1f} KB (target <= 100 KB)")
+PY
+  for c in flask:12:40 aiohttp-crypto:22:70.5 pyodbc:-:40; do
+    IFS=: read -r name tc tu <<<"$c"
+    "$binpack" python "$(pycase "$name")/app.py" -o "$d/$name.tar" --json --quiet \
+      | python3 -c 'import json, sys
+n, tc, tu = sys.argv[1:]; s = json.load(sys.stdin)["size"]
+c, u = s["compressed"] / 1e6, s["uncompressed"] / 1e6
+tc = "none" if tc == "-" else "<= " + tc
+print(f"  {n:<15} {c:6.1f} MB compressed (target {tc}), {u:6.1f} MB uncompressed (target <= {tu})")' "$name" "$tc" "$tu" \
+      || echo "  $name: binpack python failed"
+  done
+}
+
+# pip against uv, the same pinned requirements into a fresh venv each round, interleaved.
+bench_python_installers() {
+  local d=$1 tools=$2 py=$3 c i p u
+  for c in flask aiohttp-crypto; do
+    : >"$d/pip-$c.ms"; : >"$d/uv-$c.ms"
+    # Warm both download caches first.
+    rm -rf "$d/pv" && "$py" -m venv "$d/pv" && "$d/pv/bin/pip" install -q -r "$(pycase "$c")/requirements.txt"
+    rm -rf "$d/uvv" && "$tools/bin/uv" venv -q --python "$py" "$d/uvv" \
+      && "$tools/bin/uv" pip install -q --python "$d/uvv/bin/python" -r "$(pycase "$c")/requirements.txt"
+    for i in $(seq 1 "$runs"); do
+      rm -rf "$d/pv" && "$py" -m venv "$d/pv"
+      timed "$d/pip-$c.ms" "$d/pv/bin/pip" install -q -r "$(pycase "$c")/requirements.txt"
+      rm -rf "$d/uvv" && "$tools/bin/uv" venv -q --python "$py" "$d/uvv"
+      timed "$d/uv-$c.ms" "$tools/bin/uv" pip install -q --python "$d/uvv/bin/python" -r "$(pycase "$c")/requirements.txt"
+    done
+    p=$(median <"$d/pip-$c.ms"); u=$(median <"$d/uv-$c.ms")
+    printf '  %-15s pip install -r %6s ms, uv pip install -r %6s ms: %s is faster (%.1fx)\n' "$c" "$p" "$u" \
+      "$([ "$u" -lt "$p" ] && echo uv || echo pip)" "$(python3 -c "print(max($p, $u) / max(min($p, $u), 1))")"
+  done
+}
+
 # BENCH_ONLY="static go" runs only those sections.
 main() {
   setup
-  for section in ${BENCH_ONLY:-levels static node go sea node_layouts multiarch sbom}; do
+  for section in ${BENCH_ONLY:-levels static node go sea node_layouts multiarch sbom python}; do
     "bench_$section"
   done
 }

@@ -8,12 +8,15 @@
 #                                  (qemu-aarch64 registered with binfmt_misc), libc6:arm64 and
 #                                  libstdc++6:arm64, gcc-aarch64-linux-gnu, the Rust target
 #                                  aarch64-unknown-linux-gnu, the node corpus's npm packages,
-#                                  the Go corpus's golang-*-dev sources and the crates corpus
+#                                  the Go corpus's golang-*-dev sources, the crates corpus and
+#                                  the Python corpus (unixodbc, python3-venv, python3-dev, pip
+#                                  and uv in a venv, the cases' wheels)
 # Touches nothing beyond: one apt source file for backports, dpkg's arm64 architecture, the
 # packages, a venv in /opt/binpack-scan-venv linked into /usr/local/bin, cargo-fuzz and the
 # aarch64 target in ~/.cargo and ~/.rustup, the binfmt_misc mount and its qemu-aarch64 entry
 # (until reboot), a dockerd process, tests/corpus/node/*/node_modules with node's headers
-# in target/test-cache, and the crates corpus in target/test-cache/cargo-corpus and ~/.cargo.
+# in target/test-cache, the crates corpus in target/test-cache/cargo-corpus and ~/.cargo, and the
+# Python corpus's tools venv and wheels in target/test-cache/python-{tools,wheels}.
 set -euo pipefail
 
 want=${1:-all}
@@ -196,6 +199,50 @@ install_cargo_corpus() {
   done
 }
 
+# The Python corpus (tests/python_corpus.rs) and its benchmark (scripts/bench.sh): unixODBC's
+# libodbc.so.2 that pyodbc's wheel links (binpack takes it into the image's closure), venv and
+# the headers and compiler that build an sdist's C extension (mmh3 3.0.0 has no cp311 wheel),
+# Debian's python3 with its lib-dynload libraries (sqlite3, lzma, bz2, ctypes, uuid, decimal
+# need libsqlite3, liblzma, libbz2, libffi, libuuid). A tools venv in target/test-cache
+# holds pip and uv (pinned; the bench compares the two); every case's pinned files are
+# downloaded once into target/test-cache/python-wheels (the tests point PIP_FIND_LINKS and
+# UV_FIND_LINKS there), skipped while its stamp is newer than the requirements.
+PY_TOOLS_UV=uv==0.13.9
+install_python_corpus() {
+  local root tools wheels req dir lib pkgs=()
+  root=$(cd "$(dirname "$0")/.." && pwd)
+  [ -e /usr/lib/x86_64-linux-gnu/libodbc.so.2 ] || [ -e /usr/lib/aarch64-linux-gnu/libodbc.so.2 ] \
+    || pkgs+=(unixodbc libodbc2)
+  python3 -c 'import venv, ensurepip' 2>/dev/null || pkgs+=(python3-venv)
+  [ -x /usr/bin/python3 ] || pkgs+=(python3)
+  [ -e /usr/include/python3.11/Python.h ] || pkgs+=(python3-dev)
+  for lib in libsqlite3.so.0 liblzma.so.5 libbz2.so.1.0 libffi.so.8 libuuid.so.1; do
+    [ -e "/usr/lib/$(uname -m)-linux-gnu/$lib" ] || { pkgs+=(libpython3.11-stdlib); break; }
+  done
+  if [ "${#pkgs[@]}" -gt 0 ]; then apt_install "${pkgs[@]}"; fi
+  tools="$root/target/test-cache/python-tools"
+  wheels="$root/target/test-cache/python-wheels"
+  if [ ! -x "$tools/bin/uv" ]; then
+    log "python3 -m venv target/test-cache/python-tools; pip install $PY_TOOLS_UV"
+    rm -rf "$tools" && python3 -m venv "$tools"
+    "$tools/bin/pip" install -q "$PY_TOOLS_UV"
+  fi
+  mkdir -p "$wheels"
+  for req in "$root"/tests/corpus/python/*/requirements.txt "$root"/tests/corpus/python/*/pyproject.toml; do
+    dir=$(dirname "$req")
+    if [ "$wheels/.${dir##*/}.stamp" -nt "$req" ]; then continue; fi
+    log "pip download ${dir#"$root"/} into target/test-cache/python-wheels"
+    if [ "${req##*/}" = pyproject.toml ]; then
+      # A console script's project: its pinned dependencies and its pinned build backend.
+      sed -n 's/^\(dependencies\|requires\) = \[\(.*\)\]$/\2/p' "$req" | tr -d '",' \
+        | xargs "$tools/bin/pip" download -q -d "$wheels"
+    else
+      "$tools/bin/pip" download -q -r "$req" -d "$wheels"
+    fi
+    touch "$wheels/.${dir##*/}.stamp"
+  done
+}
+
 # Multi-arch (tests/multiarch.rs): qemu-user-static, and qemu-aarch64 registered with
 # binfmt_misc (once per boot) so docker runs arm64 images; a Debian arm64 multiarch root
 # (libc6:arm64, libstdc++6:arm64 under /usr/lib/aarch64-linux-gnu) for the closure of arm64
@@ -277,6 +324,7 @@ if [ "$want" = all ]; then
   install_go_corpus
   install_cgo
   install_cargo_corpus
+  install_python_corpus
   install_multiarch
 fi
 log "ready (go: $GO_BIN/go)"

@@ -9,6 +9,7 @@ pub mod cargo;
 pub mod git;
 pub mod go;
 pub mod node;
+pub mod python;
 pub mod toolchain;
 
 use crate::cleanup::Tracked;

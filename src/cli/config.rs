@@ -14,7 +14,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 const FILE: &str = "binpack.toml";
-const COMMANDS: &[&str] = &["go", "node", "bin", "cargo"];
+const COMMANDS: &[&str] = &["go", "node", "bin", "cargo", "python"];
 
 /// `binpack.toml` in the current directory or the nearest parent that has one, up to the
 /// project root (the git work tree's top) and never above: a file planted in a shared parent

@@ -15,6 +15,7 @@ mod go;
 mod inspect;
 mod node;
 mod pack_args;
+mod python;
 mod report;
 mod runner;
 mod sea;
@@ -71,6 +72,7 @@ enum Command {
     Node(node::Args),
     Bin(bin::Args),
     Cargo(cargo::Args),
+    Python(python::Args),
     Inspect(inspect::Args),
     #[command(hide = true)]
     Sea(sea::Args),
@@ -83,6 +85,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Node(a) => node::run(a, &reporter),
         Command::Bin(a) => bin::run(a, &reporter),
         Command::Cargo(a) => cargo::run(a, &reporter),
+        Command::Python(a) => python::run(a, &reporter),
         Command::Inspect(a) => inspect::run(a),
         Command::Sea(a) => sea::run(a),
     }

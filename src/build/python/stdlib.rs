@@ -1,0 +1,159 @@
+//! Which files of the interpreter's standard library go into the image: all of it that a
+//! program can import, and nothing that only serves development: never its own
+//! site-packages (another project's packages), the test suites (`test/`, 119 MB on a pyenv
+//! install; `*/test`, `*/tests`), `config-*` (the 25 MB static libpython), idlelib, tkinter and
+//! turtledemo (no display in a container, no libtk), ensurepip (pip's wheels), lib2to3, or
+//! the host's `__pycache__` (timestamp bytecode, stale in the image: see bytecode.rs).
+//!
+//! The extension modules of `lib-dynload` are all shipped, since a program may import any of
+//! them by a name chosen at run time; one whose libraries the root lacks is left out with a
+//! note (it could never load).
+
+use super::interp::Interp;
+use crate::closure::{self, Origin};
+use std::path::{Path, PathBuf};
+
+/// Directories of the standard library's top level never shipped.
+const TOP_LEVEL_OUT: &[&str] = &[
+    "site-packages",
+    "dist-packages",
+    "test",
+    "idlelib",
+    "tkinter",
+    "turtledemo",
+    "ensurepip",
+    "lib2to3",
+    "lib-dynload",
+];
+
+/// Directory names never shipped at any depth: test suites and old bytecode.
+const ANYWHERE_OUT: &[&str] = &["__pycache__", "test", "tests", "idle_test"];
+
+/// Whether the entry `name` (a directory when `dir`) at `depth` (0: the stdlib's top) stays.
+fn keep(name: &str, dir: bool, depth: usize) -> bool {
+    if dir {
+        let top = depth == 0 && (TOP_LEVEL_OUT.contains(&name) || name.starts_with("config-"));
+        return !top && !ANYWHERE_OUT.contains(&name);
+    }
+    !(name.ends_with(".pyc") || name.ends_with(".pyo") || name.ends_with(".exe"))
+}
+
+/// The standard library's files: (image path, host path), sorted. A symlink is shipped as
+/// the file it names (Debian's sitecustomize.py points into /etc); a dangling one is not.
+pub fn files(interp: &Interp) -> Result<Vec<(String, PathBuf)>, std::io::Error> {
+    let mut out = Vec::new();
+    let top = Path::new(&interp.stdlib);
+    walk(top, &interp.image_path(&interp.stdlib), 0, &mut out, &keep)?;
+    out.sort();
+    Ok(out)
+}
+
+/// Every regular file under `dir` that `keep` accepts, as (image path under `image`, host
+/// path). Symlinked directories are not followed.
+pub fn walk(
+    dir: &Path,
+    image: &str,
+    depth: usize,
+    out: &mut Vec<(String, PathBuf)>,
+    keep: &dyn Fn(&str, bool, usize) -> bool,
+) -> Result<(), std::io::Error> {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let path = e.path();
+        let kind = e.file_type()?;
+        let image_path = format!("{image}/{name}");
+        if kind.is_dir() {
+            if keep(&name, true, depth) {
+                walk(&path, &image_path, depth + 1, out, keep)?;
+            }
+        } else if keep(&name, false, depth) {
+            // A symlink counts as the file it names, when that is a file.
+            let real = match kind.is_symlink() {
+                true => match std::fs::canonicalize(&path) {
+                    Ok(r) if r.is_file() => r,
+                    _ => continue,
+                },
+                false => path,
+            };
+            out.push((image_path, real));
+        }
+    }
+    Ok(())
+}
+
+/// The lib-dynload extension modules, split into those whose libraries `root` has (image
+/// path, host path) and notes naming each one left out and why.
+pub fn extensions(interp: &Interp, root: &Path) -> (Vec<(String, PathBuf)>, Vec<String>) {
+    let (mut kept, mut notes) = (Vec::new(), Vec::new());
+    for dir in &interp.dynload {
+        let mut found = Vec::new();
+        let keep_so = |name: &str, d: bool, _: usize| !d && name.ends_with(".so");
+        if walk(
+            Path::new(dir),
+            &interp.image_path(dir),
+            1,
+            &mut found,
+            &keep_so,
+        )
+        .is_err()
+        {
+            continue;
+        }
+        for (image, host) in found {
+            match loadable(root, &image, &host) {
+                Ok(()) => kept.push((image, host)),
+                Err(why) => notes.push(format!(
+                    "left out the standard library's {}: {why}",
+                    module_name(&image)
+                )),
+            }
+        }
+    }
+    (kept, notes)
+}
+
+/// `_ssl` of `/usr/lib/python3.11/lib-dynload/_ssl.cpython-311-x86_64-linux-gnu.so`.
+pub fn module_name(image: &str) -> &str {
+    let file = image.rsplit('/').next().unwrap_or(image);
+    file.split('.').next().unwrap_or(file)
+}
+
+/// Whether every library the shared object `host` needs is in `root`, as the loader finds it.
+pub fn loadable(root: &Path, image: &str, host: &Path) -> Result<(), String> {
+    let linkage = crate::inspect::inspect_shared_object(host).map_err(|e| e.to_string())?;
+    let root_path = Origin::root_path_of(root, host);
+    let origin = Origin {
+        image_path: image,
+        root_path: root_path.as_deref(),
+    };
+    closure::resolve(root, &linkage, &origin)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn development_files_stay_out() {
+        assert!(!keep("test", true, 0));
+        assert!(!keep("config-3.11-x86_64-linux-gnu", true, 0));
+        assert!(!keep("site-packages", true, 0));
+        assert!(!keep("tests", true, 2));
+        assert!(!keep("__pycache__", true, 1));
+        assert!(!keep("os.cpython-311.pyc", false, 1));
+        assert!(keep("json", true, 0));
+        assert!(keep("os.py", false, 0));
+        // A package's own `config` directory is no static libpython.
+        assert!(keep("config-x", true, 1));
+    }
+
+    #[test]
+    fn names_a_module_by_its_file() {
+        let so = "/usr/lib/python3.11/lib-dynload/_ssl.cpython-311-x86_64-linux-gnu.so";
+        assert_eq!(module_name(so), "_ssl");
+    }
+}
