@@ -15,8 +15,10 @@
 pub mod addfiles;
 pub mod appfiles;
 pub mod base;
+pub mod bounded;
 pub mod build;
 pub mod cache;
+pub mod cache_dir;
 pub mod choose;
 pub mod cleanup;
 pub mod closure;
