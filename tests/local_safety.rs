@@ -52,7 +52,8 @@ fn an_output_that_is_an_input_is_refused_and_the_input_kept() {
     let exe = fixture(dir.path());
     let before = std::fs::read(&exe).unwrap();
     let ca = dir.path().join("ca.pem");
-    std::fs::write(&ca, "-----BEGIN CERTIFICATE-----\n").unwrap();
+    // A real bundle: --ca-certs takes PEM certificates only.
+    std::fs::copy(repo().join("runtimes/ca-certificates.crt"), &ca).unwrap();
 
     // The binary itself, named as given and through another spelling.
     let out = bin(dir.path(), &["hello", "-o", "hello"]);
@@ -75,8 +76,9 @@ fn an_output_that_is_an_input_is_refused_and_the_input_kept() {
         "the binary is unchanged"
     );
     assert_eq!(
-        std::fs::read_to_string(&ca).unwrap(),
-        "-----BEGIN CERTIFICATE-----\n"
+        std::fs::read(&ca).unwrap(),
+        std::fs::read(repo().join("runtimes/ca-certificates.crt")).unwrap(),
+        "the CA bundle is unchanged"
     );
     assert!(
         leftovers(dir.path()).is_empty(),
