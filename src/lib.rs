@@ -30,4 +30,6 @@ pub use elf::{goinfo, inspect, interpreters, read as elf_read};
 pub use image::{addfiles, appfiles, compress, layer, layers, runconfig};
 pub use pack::summary;
 pub use registry::reference;
-pub use support::{cache, cleanup, digest, engine, platform, printable, progress};
+pub use support::{
+    bounded, cache, cache_dir, cleanup, digest, engine, platform, printable, progress,
+};

@@ -188,7 +188,7 @@ fn a_config_others_can_write_is_refused_and_the_one_read_is_named() {
     write_mode(&config, "tag = \"cfg:1\"\n", 0o644);
     let out = bin_from(&project, &exe, &[]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let line = format!("binpack: options from {}\n", config.display());
+    let line = format!("binpack: options from {}: --tag=cfg:1\n", config.display());
     assert!(stderr(&out).starts_with(&line), "{}", stderr(&out));
     // -q: no progress, this line included.
     let out = bin_from(&project, &exe, &["-q"]);
@@ -335,4 +335,226 @@ fn top_level_typo_is_named() {
             .args(["bin", "/usr/bin/id"]),
     );
     assert_eq!(s["reference"], "top:1");
+}
+
+/// A cloned repository's binpack.toml may not run a program, read a host file into the image
+/// or write outside the project: each is refused before any work, naming the file and key.
+#[test]
+fn a_config_may_not_run_programs_or_reach_outside_the_project() {
+    let dir = tempfile::tempdir().unwrap();
+    let exe = fixture(dir.path());
+    let project = dir.path().join("project");
+    std::fs::create_dir_all(project.join(".git")).unwrap();
+    std::fs::write(project.join("main.go"), "package main\nfunc main() {}\n").unwrap();
+    std::fs::write(project.join("go.mod"), "module example.com/m\ngo 1.21\n").unwrap();
+    let mark = dir.path().join("ran");
+    let config = project.join("binpack.toml");
+    let cases = [
+        (
+            "go",
+            format!(
+                "[go]\nbuild-flag = [\"-toolexec=/usr/bin/touch {}\"]\n",
+                mark.display()
+            ),
+            "-toolexec",
+        ),
+        (
+            "go",
+            format!(
+                "[go]\nbuild-flag = [\"-toolexec\", \"/usr/bin/touch {}\"]\n",
+                mark.display()
+            ),
+            "-toolexec",
+        ),
+        (
+            "go",
+            "[go]\nbuild-flag = [\"-overlay=/tmp/o.json\"]\n".into(),
+            "-overlay",
+        ),
+        (
+            "go",
+            "[go]\nldflags = \"-linkmode=external -extld=/tmp/cc\"\n".into(),
+            "-linkmode",
+        ),
+        (
+            "cargo",
+            "[cargo]\ncargo-flag = [\"--config=build.rustc-wrapper='/tmp/w'\"]\n".into(),
+            "--config",
+        ),
+        (
+            "bin",
+            "add = [\"/etc/hostname:/etc/stolen\"]\n".into(),
+            "outside the project",
+        ),
+        (
+            "bin",
+            "[bin]\noutput = \"../elsewhere.tar\"\n".into(),
+            "outside the project",
+        ),
+        (
+            "bin",
+            "ca-certs = \"/etc/passwd\"\n".into(),
+            "no PEM certificate",
+        ),
+    ];
+    for (command, text, word) in cases {
+        write_mode(&config, &text, 0o644);
+        let mut c = binpack();
+        c.current_dir(&project)
+            .env("BINPACK_CACHE", project.join(".cache"))
+            .arg(command);
+        if command == "bin" {
+            c.arg(&exe).args(["-o", "out.tar"]);
+        }
+        let out = c.output().unwrap();
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{text}: {err}");
+        assert!(
+            err.contains(&config.display().to_string()) && err.contains(word),
+            "{text}: {err}"
+        );
+        assert!(!mark.exists(), "{text}: the config ran a program");
+        assert!(!project.join("out.tar").exists() && !dir.path().join("elsewhere.tar").exists());
+    }
+    // The same from inside the project is used, and the line on stderr says what came from it.
+    std::fs::create_dir(project.join("conf")).unwrap();
+    std::fs::write(project.join("conf/app.conf"), "x\n").unwrap();
+    write_mode(&config, "add = [\"conf/app.conf:/etc/app.conf\"]\n", 0o644);
+    let out = bin_from(&project, &exe, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let line = format!(
+        "binpack: options from {}: --add=conf/app.conf:/etc/app.conf\n",
+        config.display()
+    );
+    assert!(stderr(&out).starts_with(&line), "{}", stderr(&out));
+}
+
+/// `[goo]` suggests `[go]`; `no-tzdata = "yes"` names the file, the key and the type wanted.
+#[test]
+fn config_mistakes_name_the_file_the_key_and_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let exe = fixture(dir.path());
+    let config = dir.path().join("binpack.toml");
+    let cases = [
+        (
+            "[goo]\nldflags = \"-s\"\n",
+            "unknown table [goo]",
+            "did you mean [go]?",
+        ),
+        (
+            "[go]\nno-tzdata = \"yes\"\n",
+            "go.no-tzdata: expected true or false",
+            "got the string \"yes\"",
+        ),
+    ];
+    for (text, a, b) in cases {
+        write_mode(&config, text, 0o644);
+        let out = bin_from(dir.path(), &exe, &[]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        for w in [config.display().to_string().as_str(), a, b] {
+            assert!(err.contains(w), "{w:?} not in {err}");
+        }
+    }
+}
+
+/// A FIFO or a device named as a file to read is refused at once, not read forever.
+#[test]
+fn a_fifo_or_a_device_is_refused_not_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let exe = fixture(dir.path());
+    let fifo = dir.path().join("fifo");
+    ok(Command::new("mkfifo").arg(&fifo));
+    for special in [fifo.as_path(), Path::new("/dev/zero")] {
+        for flag in ["--config", "--registry-ca", "--ca-certs"] {
+            let mut c = binpack();
+            c.current_dir(dir.path())
+                .env("BINPACK_CACHE", dir.path().join("cache"));
+            if flag == "--config" {
+                c.arg(flag).arg(special).arg("bin").arg(&exe);
+            } else {
+                c.arg("bin").arg(&exe).arg(flag).arg(special);
+            }
+            let mut child = c
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            // Bounded: a hang is a failure, not a stuck test run.
+            let mut status = None;
+            for _ in 0..600 {
+                if let Some(s) = child.try_wait().unwrap() {
+                    status = Some(s);
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            if status.is_none() {
+                child.kill().unwrap();
+                child.wait().unwrap();
+                panic!("{flag} {}: still reading after a minute", special.display());
+            }
+            let out = child.wait_with_output().unwrap();
+            let err = stderr(&out);
+            assert!(!out.status.success(), "{flag} {}", special.display());
+            assert!(
+                err.contains(&special.display().to_string())
+                    && (err.contains("not a regular file") || err.contains("not a file")),
+                "{flag} {}: {err}",
+                special.display()
+            );
+        }
+    }
+}
+
+/// The owner check and the read are one descriptor: a file swapped between a good one and one
+/// another user owns is either refused or read as the good one, never read as the other's.
+#[test]
+#[ignore = "needs root (to give the file to another user)"]
+fn a_config_swapped_during_the_check_is_never_read() {
+    use std::os::unix::fs::MetadataExt;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    assert_eq!(
+        std::fs::metadata("/proc/self").unwrap().uid(),
+        0,
+        "needs root"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("project");
+    std::fs::create_dir_all(project.join(".git")).unwrap();
+    let good = dir.path().join("good.toml");
+    let planted = dir.path().join("planted.toml");
+    write_mode(&good, "tag = \"good:1\"\n", 0o644);
+    write_mode(&planted, "[bin]\nplanted-key = 1\n", 0o644);
+    std::os::unix::fs::chown(&planted, Some(65534), None).unwrap();
+    let config = project.join("binpack.toml");
+    std::fs::hard_link(&good, &config).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let swapper = {
+        let (stop, config, dir) = (stop.clone(), config.clone(), dir.path().to_path_buf());
+        std::thread::spawn(move || {
+            let tmp = dir.join("next.toml");
+            while !stop.load(Ordering::Relaxed) {
+                for src in [&good, &planted] {
+                    let _ = std::fs::remove_file(&tmp);
+                    std::fs::hard_link(src, &tmp).unwrap();
+                    std::fs::rename(&tmp, &config).unwrap();
+                }
+            }
+        })
+    };
+    let mut read_planted = 0;
+    for _ in 0..100 {
+        // A missing program: the run ends right after the config is taken.
+        let out = binpack()
+            .current_dir(&project)
+            .args(["bin", "/nonexistent/program"])
+            .output()
+            .unwrap();
+        read_planted += usize::from(stderr(&out).contains("planted-key"));
+    }
+    stop.store(true, Ordering::Relaxed);
+    swapper.join().unwrap();
+    assert_eq!(read_planted, 0, "the planted file was read");
 }

@@ -21,6 +21,8 @@ enum Answer {
     Bytes(Vec<u8>),
     /// A body that never ends (the server gives up after 64 MiB or 20 s).
     Endless,
+    /// A body declared at this many bytes that comes one byte a second (for up to 100 s).
+    Drip(u64),
 }
 
 /// A registry on 127.0.0.1 serving fixed answers by path; it stops when dropped, and after
@@ -128,6 +130,12 @@ fn serve(
                 }
                 return;
             }
+            Some(Answer::Drip(size)) => {
+                if drip(&mut conn, *size) {
+                    cut_off.lock().unwrap().push(path);
+                }
+                return;
+            }
             None => respond(&mut conn, "404 Not Found", b"{}"),
         };
         if !ok {
@@ -157,6 +165,20 @@ fn endless(conn: &mut TcpStream) -> bool {
         if conn.write_all(&chunk).is_err() {
             return true;
         }
+    }
+    false
+}
+
+/// A body declared at `size` bytes, sent one byte a second for up to 100 s; whether the
+/// client hung up first.
+fn drip(conn: &mut TcpStream, size: u64) -> bool {
+    let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {size}\r\n\r\n");
+    let _ = conn.write_all(head.as_bytes());
+    for _ in 0..100 {
+        if conn.write_all(b"x").is_err() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_secs(1));
     }
     false
 }
@@ -367,4 +389,73 @@ fn a_damaged_cached_blob_is_fetched_again_with_a_note() {
         )),
         "{err}"
     );
+}
+
+/// A layer declared at 1 GiB that drips a byte a second: the size is the registry's claim and
+/// buys no time (it was allowed over an hour); the transfer is judged by what arrives and
+/// dropped after one window of too little.
+#[test]
+fn a_huge_declared_layer_that_drips_is_dropped_by_its_progress() {
+    let base = Base::new();
+    let layer = sha(&base.layer);
+    let mut manifest: serde_json::Value = serde_json::from_slice(&base.manifest(&layer)).unwrap();
+    manifest["layers"][0]["size"] = serde_json::json!(1u64 << 30);
+    let manifest = serde_json::to_vec(&manifest).unwrap();
+    let reg = Registry::start(base.answers(manifest, Answer::Drip(1 << 30)));
+    let run = Run::new();
+    let out = run.pack(reg.port);
+    let err = assert_failed(&out, &[&layer, "sent only", "KiB/s"]);
+    eprintln!("dripping layer: {err}");
+    assert!(
+        reg.was_cut_off(&blob_url(&layer)),
+        "read until the server gave up"
+    );
+    assert!(!run.out().exists());
+}
+
+/// A base whose manifest names a config of 512 MiB, or 130 layers, is refused before anything
+/// is fetched (the config was read whole into memory: 3 GiB for 512 MiB; docker refuses an
+/// image of more than 125 layers after it was built).
+#[test]
+fn a_huge_config_or_too_many_layers_are_refused_before_fetching() {
+    let base = Base::new();
+    let layer = sha(&base.layer);
+    let plain: serde_json::Value = serde_json::from_slice(&base.manifest(&layer)).unwrap();
+    let mut huge = plain.clone();
+    huge["config"]["size"] = serde_json::json!(512u64 << 20);
+    let mut many = plain.clone();
+    many["layers"] = serde_json::Value::Array(vec![plain["layers"][0].clone(); 130]);
+    for (manifest, wants) in [
+        (huge, vec!["declared at 536870912 bytes", "8 MiB"]),
+        (many, vec!["130 layers", "125"]),
+    ] {
+        let bytes = serde_json::to_vec(&manifest).unwrap();
+        let reg = Registry::start(base.answers(bytes, Answer::Endless));
+        let run = Run::new();
+        let out = run.pack(reg.port);
+        assert_failed(&out, &wants);
+        assert_eq!(reg.times_asked(&blob_url(&layer)), 0, "a layer was fetched");
+        assert!(!run.out().exists());
+    }
+}
+
+/// A gzip base layer that inflates a thousand times (600 MiB of zeros from about 600 KiB) is
+/// refused as such, not inflated to the end.
+#[test]
+fn a_gzip_bomb_base_layer_is_refused() {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    let zeros = vec![0u8; 1 << 20];
+    for _ in 0..600 {
+        gz.write_all(&zeros).unwrap();
+    }
+    let bomb = gz.finish().unwrap();
+    let mut base = Base::new();
+    base.layer = bomb;
+    let layer = sha(&base.layer);
+    let reg =
+        Registry::start(base.answers(base.manifest(&layer), Answer::Bytes(base.layer.clone())));
+    let run = Run::new();
+    let out = run.pack(reg.port);
+    assert_failed(&out, &[&layer, "gzip bomb"]);
+    assert!(!run.out().exists());
 }

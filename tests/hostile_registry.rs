@@ -386,10 +386,12 @@ fn a_private_ca_is_trusted_with_registry_ca_and_a_certificate_error_is_not_retri
     assert_eq!(connections(), 1, "a certificate error was retried: {err}");
 
     let ca = ca.to_str().unwrap();
+    // --registry-ca implies TLS, on this machine too: straight to the TLS server.
+    let tls_base = format!("localhost:{tls_port}/base:1");
     let out = binpack_in(dir.path())
         .arg("bin")
         .arg(&bin)
-        .args(["--registry-ca", ca, "--base", &base, "-o", "out.tar"])
+        .args(["--registry-ca", ca, "--base", &tls_base, "-o", "out.tar"])
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
@@ -414,4 +416,139 @@ fn a_private_ca_is_trusted_with_registry_ca_and_a_certificate_error_is_not_retri
     );
     let _ = tls.kill();
     let _ = tls.wait();
+}
+
+/// A push to a registry on this machine never goes through `HTTP(S)_PROXY` (its Basic
+/// credentials would cross the proxy in clear): loopback is always NO_PROXY, as for docker.
+#[test]
+fn a_loopback_registry_is_never_proxied() {
+    let proxied = Arc::new(Mutex::new(Vec::new()));
+    let log = proxied.clone();
+    let proxy = serve(10, move |_, mut s| {
+        let head = read_head(&mut s);
+        log.lock().unwrap().push(head);
+        answer(&mut s, "502 Bad Gateway", &[]);
+    });
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let port = serve(20, move |_, mut s| {
+        let head = read_head(&mut s);
+        log.lock().unwrap().push(head);
+        answer(
+            &mut s,
+            "401 Unauthorized",
+            &["WWW-Authenticate: Basic realm=\"r\""],
+        );
+    });
+    let (dir, bin) = setup();
+    let config = dir.path().join("docker-config");
+    std::fs::create_dir_all(&config).unwrap();
+    for host in ["localhost", "127.0.0.1"] {
+        let auths = format!(r#"{{"auths":{{"{host}:{port}":{{"auth":"YWxpY2U6czNjcmV0"}}}}}}"#);
+        std::fs::write(config.join("config.json"), auths).unwrap();
+        let mut c = binpack_in(dir.path());
+        for v in ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"] {
+            c.env(v, format!("http://127.0.0.1:{proxy}"));
+        }
+        let (out, took) = run_bounded(
+            c.arg("bin")
+                .arg(&bin)
+                .args(["--push", &format!("{host}:{port}/app:1")]),
+            Duration::from_secs(60),
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err} after {took:?}");
+        assert!(
+            proxied.lock().unwrap().is_empty(),
+            "{host}: the proxy was asked: {:?}",
+            proxied.lock().unwrap()
+        );
+    }
+    assert!(
+        !seen.lock().unwrap().is_empty(),
+        "the registry was not reached"
+    );
+}
+
+/// This machine's address on its network (not the loopback): a registry there is spoken to
+/// over plain HTTP only when listed with --insecure-registry, and is not "this machine" for
+/// credentials (the address is reachable by others).
+fn network_address() -> std::net::IpAddr {
+    let s = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+    // No packet is sent: connecting a UDP socket only picks the route and source address.
+    s.connect("10.255.255.1:9").unwrap();
+    let ip = s.local_addr().unwrap().ip();
+    assert!(!ip.is_loopback(), "no network address on this machine");
+    ip
+}
+
+#[test]
+fn credentials_never_go_over_plain_http_to_an_insecure_registry_elsewhere() {
+    let ip = network_address();
+    let listener = TcpListener::bind((ip, 0)).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        for s in listener.incoming().take(20) {
+            let Ok(mut s) = s else { break };
+            let head = read_head(&mut s);
+            log.lock().unwrap().push(head);
+            answer(
+                &mut s,
+                "401 Unauthorized",
+                &["WWW-Authenticate: Basic realm=\"r\""],
+            );
+        }
+    });
+    let (dir, bin) = setup();
+    let config = dir.path().join("docker-config");
+    std::fs::create_dir_all(&config).unwrap();
+    let registry = format!("{ip}:{port}");
+    let auths = format!(r#"{{"auths":{{"{registry}":{{"auth":"YWxpY2U6czNjcmV0"}}}}}}"#);
+    std::fs::write(config.join("config.json"), auths).unwrap();
+    let (out, took) = run_bounded(
+        binpack_in(dir.path())
+            .arg("bin")
+            .arg(&bin)
+            .args(["--insecure-registry", &registry])
+            .args(["--push", &format!("{registry}/app:1")]),
+        Duration::from_secs(60),
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err} after {took:?}");
+    assert!(err.contains("plain HTTP"), "{err}");
+    let seen = seen.lock().unwrap();
+    assert!(!seen.is_empty(), "the registry was not reached: {err}");
+    for head in seen.iter() {
+        assert!(
+            !head.to_ascii_lowercase().contains("authorization:"),
+            "credentials sent in clear: {head}"
+        );
+    }
+}
+
+/// A registry's error body is printed with its control characters escaped: a terminal escape
+/// in it (retitling the window, clearing the screen) is shown, not obeyed.
+#[test]
+fn terminal_escapes_in_a_registry_answer_are_shown_escaped() {
+    let port = serve(10, move |_, mut s| {
+        read_head(&mut s);
+        let body = "denied \u{1b}]0;pwned\u{7}\u{1b}[2J by policy";
+        let text = format!(
+            "HTTP/1.1 400 Bad Request\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let _ = s.write_all(text.as_bytes());
+    });
+    let (dir, bin) = setup();
+    let base = format!("127.0.0.1:{port}/base:1");
+    let (code, err, _) = pack_on_base(dir.path(), &bin, &base, Duration::from_secs(60));
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("by policy"), "{err}");
+    assert!(
+        !err.contains('\u{1b}') && !err.contains('\u{7}'),
+        "raw escapes: {err:?}"
+    );
+    assert!(err.contains(r"\u{1b}]0;pwned"), "{err}");
 }

@@ -52,7 +52,8 @@ fn an_output_that_is_an_input_is_refused_and_the_input_kept() {
     let exe = fixture(dir.path());
     let before = std::fs::read(&exe).unwrap();
     let ca = dir.path().join("ca.pem");
-    std::fs::write(&ca, "-----BEGIN CERTIFICATE-----\n").unwrap();
+    // A real bundle: --ca-certs takes PEM certificates only.
+    std::fs::copy(repo().join("runtimes/ca-certificates.crt"), &ca).unwrap();
 
     // The binary itself, named as given and through another spelling.
     let out = bin(dir.path(), &["hello", "-o", "hello"]);
@@ -75,8 +76,9 @@ fn an_output_that_is_an_input_is_refused_and_the_input_kept() {
         "the binary is unchanged"
     );
     assert_eq!(
-        std::fs::read_to_string(&ca).unwrap(),
-        "-----BEGIN CERTIFICATE-----\n"
+        std::fs::read(&ca).unwrap(),
+        std::fs::read(repo().join("runtimes/ca-certificates.crt")).unwrap(),
+        "the CA bundle is unchanged"
     );
     assert!(
         leftovers(dir.path()).is_empty(),
@@ -414,5 +416,115 @@ fn an_output_naming_a_source_file_is_refused_and_its_own_outputs_are_replaced() 
     for _ in 0..2 {
         let out = go(dir.path(), &["-o", "out.tar", "--sbom", "out.spdx.json"]);
         assert!(out.status.success(), "{}", stderr(&out));
+    }
+}
+
+/// `binpack bin FIXTURE -o out.tar` from `dir` with the environment `env` (and TMPDIR in
+/// `dir`), everything else about the cache unset.
+fn bin_env(dir: &Path, env: &[(&str, &Path)]) -> Output {
+    let exe = fixture(dir);
+    let mut c = binpack();
+    c.current_dir(dir)
+        .env_remove("BINPACK_CACHE")
+        .env_remove("XDG_CACHE_HOME")
+        .env("TMPDIR", dir)
+        .arg("bin")
+        .arg(exe)
+        .args(["-o", "out.tar"]);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().unwrap()
+}
+
+fn root_only() {
+    use std::os::unix::fs::MetadataExt;
+    let uid = std::fs::metadata("/proc/self").unwrap().uid();
+    assert_eq!(
+        uid, 0,
+        "this test needs root, to chown a file to another user"
+    );
+}
+
+#[test]
+#[ignore = "needs root (to give the cache to another user)"]
+fn a_cache_another_user_owns_or_others_can_write_is_refused() {
+    root_only();
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    std::fs::create_dir(&cache).unwrap();
+    std::os::unix::fs::chown(&cache, Some(65534), None).unwrap();
+    let out = bin_env(dir.path(), &[("BINPACK_CACHE", &cache)]);
+    refused(
+        &out,
+        &[&cache.display().to_string(), "another user (uid 65534)"],
+    );
+    assert!(!dir.path().join("out.tar").exists(), "nothing written");
+    assert_eq!(
+        std::fs::read_dir(&cache).unwrap().count(),
+        0,
+        "nothing cached"
+    );
+
+    std::os::unix::fs::chown(&cache, Some(0), None).unwrap();
+    std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let out = bin_env(dir.path(), &[("BINPACK_CACHE", &cache)]);
+    refused(&out, &["others can write to it (mode 1777)", "chmod go-w"]);
+    assert_eq!(
+        std::fs::read_dir(&cache).unwrap().count(),
+        0,
+        "nothing cached"
+    );
+
+    // A new one is made for this user alone.
+    let fresh = dir.path().join("new/cache");
+    let out = bin_env(dir.path(), &[("BINPACK_CACHE", &fresh)]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mode = std::fs::metadata(&fresh).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700);
+}
+
+/// With HOME unset the cache was `$TMPDIR/binpack-cache`, a name another user could make
+/// first and fill. Each name it could take in TMPDIR is planted, owned by another user and
+/// open to all: the build must not put anything into them.
+#[test]
+#[ignore = "needs root (to give the planted cache to another user)"]
+fn without_home_the_cache_is_no_shared_name_another_user_made() {
+    root_only();
+    let dir = tempfile::tempdir().unwrap();
+    let planted: Vec<PathBuf> = ["binpack-cache", "binpack-cache-0"]
+        .iter()
+        .map(|n| dir.path().join(n))
+        .collect();
+    for p in &planted {
+        std::fs::create_dir(p).unwrap();
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o777)).unwrap();
+        std::os::unix::fs::chown(p, Some(65534), Some(65534)).unwrap();
+    }
+    let exe = fixture(dir.path());
+    let out = binpack()
+        .current_dir(dir.path())
+        .env_remove("HOME")
+        .env_remove("BINPACK_CACHE")
+        .env_remove("XDG_CACHE_HOME")
+        .env("TMPDIR", dir.path())
+        .arg("bin")
+        .arg(&exe)
+        .args(["-o", "out.tar"])
+        .output()
+        .unwrap();
+    // Built with a cache of its own, or refused naming the planted one: never filling it.
+    assert!(
+        out.status.success() || stderr(&out).contains("another user"),
+        "{}",
+        stderr(&out)
+    );
+    for p in &planted {
+        assert_eq!(
+            std::fs::read_dir(p).unwrap().count(),
+            0,
+            "{} was used as the cache",
+            p.display()
+        );
     }
 }

@@ -623,3 +623,83 @@ fn load_into_docker_and_archive_agree() {
     let run = ok(Command::new("docker").args(["run", "--rm", "--network", "none", tag]));
     assert!(stdout(&run).starts_with("uid=65532(nonroot)"));
 }
+
+/// Debian's docker-registry serving TLS on 127.0.0.1 with a certificate from a private CA
+/// (`tls_certs`); stopped when the child is killed. Returns (child, port, ca.pem, dir).
+fn tls_registry() -> (std::process::Child, u16, PathBuf, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = tls_certs(dir.path());
+    let port = free_port();
+    let config = format!(
+        "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n\
+         http:\n  addr: 127.0.0.1:{port}\n  tls:\n    certificate: {}\n    key: {}\n",
+        dir.path().join("data").display(),
+        cert.display(),
+        key.display()
+    );
+    let cfg = dir.path().join("config.yml");
+    std::fs::write(&cfg, config).unwrap();
+    let mut child = Command::new("docker-registry")
+        .arg("serve")
+        .arg(&cfg)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    for _ in 0..100 {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return (child, port, ca, dir);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("docker-registry did not listen on 127.0.0.1:{port} within 5 s");
+}
+
+/// A TLS registry on this machine: with --registry-ca the push is made over TLS (issue 22,
+/// item 6); without it binpack does not fall back to plain HTTP but stops at once, naming the
+/// certificate problem and the flag that fixes it.
+#[test]
+#[ignore = "needs docker-registry, openssl and skopeo"]
+fn a_tls_registry_on_this_machine_takes_registry_ca() {
+    need(&["docker-registry", "openssl", "skopeo"]);
+    let (mut registry, port, ca, dir) = tls_registry();
+    let exe = fixture_exe(dir.path());
+    let cache = dir.path().join("cache");
+    for host in ["localhost", "127.0.0.1"] {
+        let reference = format!("{host}:{port}/app:1");
+        let out = binpack_in(&cache)
+            .arg("bin")
+            .arg(&exe)
+            .args(["--push", &reference])
+            .output()
+            .unwrap();
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(
+            err.contains("certificate") && err.contains("--registry-ca"),
+            "{err}"
+        );
+        ok(binpack_in(&cache)
+            .arg("bin")
+            .arg(&exe)
+            .arg("--registry-ca")
+            .arg(&ca)
+            .args(["--push", &reference]));
+        assert!(
+            matches!(skopeo_tag(&reference, None), Tag::Digest(_)),
+            "{reference} was not pushed"
+        );
+    }
+    let _ = registry.kill();
+    let _ = registry.wait();
+}
+
+/// A static fixture ELF, executable, in `dir`.
+fn fixture_exe(dir: &Path) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let exe = common::fixture::write_fixture(dir, "hello", common::fixture::EM_X86_64);
+    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+    exe
+}

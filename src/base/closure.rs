@@ -685,6 +685,14 @@ fn read_in_root(root: &Path, path: &str) -> Result<String, ClosureError> {
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
+/// The directories `/etc/ld.so.conf` of `root` lists, includes followed (for the fuzz target
+/// and tools; the search order adds the default directories after these).
+pub fn ld_so_conf_dirs(root: &Path) -> Vec<String> {
+    let mut dirs = Vec::new();
+    read_ld_so_conf(root, "/etc/ld.so.conf", &mut dirs, &mut HashSet::new(), 0);
+    dirs
+}
+
 /// ld.so.conf: one directory per line, `include GLOB` lines, `#` comments. Each file is read
 /// once and each pattern expanded once (`seen`): includes that name each other would
 /// otherwise be read a number of times exponential in their count.

@@ -16,6 +16,8 @@ use std::path::{Path, PathBuf};
 const FILE: &str = "binpack.toml";
 const COMMANDS: &[&str] = &["go", "node", "bin", "cargo", "python"];
 
+mod trust;
+
 /// `binpack.toml` in the current directory or the nearest parent that has one, up to the
 /// project root (the git work tree's top) and never above: a file planted in a shared parent
 /// such as /tmp must not choose where the image goes. Outside a work tree, the current
@@ -32,19 +34,27 @@ fn find(start: &Path) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// Refuses a found file that someone else could have written: owned by another user, or
-/// writable by group or others.
-fn check_owner(path: &Path) -> anyhow::Result<()> {
+/// The most a config file may hold: a real one is a few hundred bytes.
+const LIMIT: u64 = 1 << 20;
+
+/// Reads the config file `path`: a regular file, bounded. A found one (not named with
+/// --config) is refused when someone else could have written it: owned by another user, or
+/// writable by group or others. The check and the read are on the same descriptor, so the
+/// file cannot be swapped between them.
+fn read(path: &Path, found: bool) -> anyhow::Result<String> {
+    use binpack::bounded;
     use std::os::unix::fs::MetadataExt;
-    let meta = std::fs::metadata(path).with_context(|| path.display().to_string())?;
-    if Some(meta.uid()) != binpack::cleanup::effective_uid() {
+    let flag = if found { "" } else { "--config " };
+    let named = |e: bounded::ReadError| anyhow!("{flag}{}: {e}", path.display());
+    let (file, meta) = bounded::open_regular(path).map_err(named)?;
+    if found && Some(meta.uid()) != binpack::cleanup::effective_uid() {
         bail!(
             "{}: not using it: it belongs to another user (uid {}); use --config FILE to read it anyway",
             path.display(),
             meta.uid()
         );
     }
-    if meta.mode() & 0o022 != 0 {
+    if found && meta.mode() & 0o022 != 0 {
         bail!(
             "{}: not using it: others can write to it (mode {:o}); `chmod go-w {}` if it is yours",
             path.display(),
@@ -52,20 +62,41 @@ fn check_owner(path: &Path) -> anyhow::Result<()> {
             path.display()
         );
     }
-    Ok(())
+    let bytes = bounded::read_to_limit(file, LIMIT).map_err(named)?;
+    String::from_utf8(bytes).map_err(|_| anyhow!("{flag}{}: not UTF-8 text", path.display()))
 }
 
-/// "binpack: options from PATH" on stderr, unless the final command line says --quiet.
-fn announce(path: &Path, args: &[OsString]) {
+/// "binpack: options from PATH: --tag=a:1 ..." on stderr, unless the final command line says
+/// --quiet: the user sees what a file chose for them.
+fn announce(path: &Path, options: &[String], args: &[OsString]) {
     let quiet = super::Cli::try_parse_from(args).is_ok_and(|c| c.quiet);
     if !quiet {
+        let shown: Vec<String> = options.iter().map(|o| shell_word(o)).collect();
         // Best effort, as progress is: a full stderr must not stop the build.
-        let _ = writeln!(
-            std::io::stderr(),
-            "binpack: options from {}",
-            path.display()
-        );
+        let _ = match shown.is_empty() {
+            true => writeln!(
+                std::io::stderr(),
+                "binpack: options from {}",
+                path.display()
+            ),
+            false => writeln!(
+                std::io::stderr(),
+                "binpack: options from {}: {}",
+                path.display(),
+                shown.join(" ")
+            ),
+        };
     }
+}
+
+/// `word` as a shell would need it, quoted when it holds anything but plain characters.
+fn shell_word(word: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "-_=./:,@+%".contains(c);
+    if !word.is_empty() && word.chars().all(plain) {
+        return word.to_string();
+    }
+    let quoted = word.replace('\'', r"'\''");
+    format!("'{}'", binpack::printable::printable(&quoted))
 }
 
 /// The command line with the config file's options inserted after the subcommand.
@@ -78,20 +109,23 @@ pub fn expand_args(args: Vec<OsString>) -> anyhow::Result<Vec<OsString>> {
     if !COMMANDS.contains(&command.as_str()) {
         return Ok(args);
     }
-    let (path, flag) = match explicit {
-        Some(p) => (p, "--config "),
-        None => match find(&std::env::current_dir().context("the current directory")?) {
-            Some(p) => {
-                check_owner(&p)?;
-                (p, "")
-            }
+    let cwd = std::env::current_dir().context("the current directory")?;
+    let (path, found) = match explicit {
+        Some(p) => (p, false),
+        None => match find(&cwd) {
+            Some(p) => (p, true),
             None => return Ok(args),
         },
     };
-    let text = read(&path).map_err(|e| anyhow!("{flag}{}: {e}", path.display()))?;
+    let text = read(&path, found)?;
     let (extra, cmd) = parse(&text, &command).with_context(|| path.display().to_string())?;
+    let project = std::path::absolute(&path)
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+        .unwrap_or_else(|| cwd.clone());
+    check_trust(&extra, &project, &cwd).with_context(|| path.display().to_string())?;
     let mut out: Vec<OsString> = args[..=pos].to_vec();
-    out.extend(extra.into_iter().map(OsString::from));
+    out.extend(extra.iter().map(OsString::from));
     let rest = &args[pos + 1..];
     out.extend(rest.iter().cloned());
     // The config's Cmd only when the command line has none.
@@ -99,8 +133,25 @@ pub fn expand_args(args: Vec<OsString>) -> anyhow::Result<Vec<OsString>> {
         out.push("--".into());
         out.extend(cmd.into_iter().map(OsString::from));
     }
-    announce(&path, &out);
+    announce(&path, &extra, &out);
     Ok(out)
+}
+
+/// Checks the file's options ([`trust`]), grouped by flag: `--key=value` or `--key`.
+fn check_trust(extra: &[String], project: &Path, cwd: &Path) -> anyhow::Result<()> {
+    let mut by_key: Vec<(&str, Vec<String>)> = Vec::new();
+    for a in extra {
+        let body = a.trim_start_matches('-');
+        let (key, value) = body.split_once('=').unwrap_or((body, ""));
+        match by_key.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, v)) => v.push(value.to_string()),
+            None => by_key.push((key, vec![value.to_string()])),
+        }
+    }
+    for (key, values) in &by_key {
+        trust::check(key, values, project, cwd).map_err(|why| anyhow!("{key}: {why}"))?;
+    }
+    Ok(())
 }
 
 /// The subcommand's position and the `--config` value given before it. Of the top-level
@@ -128,36 +179,52 @@ fn scan(args: &[OsString]) -> (Option<usize>, Option<PathBuf>) {
     (None, config)
 }
 
-/// The file's text; the error is the cause alone (the caller names the path), without the
-/// "(os error N)" the user has no use for.
-fn read(path: &Path) -> Result<String, String> {
-    std::fs::read_to_string(path).map_err(|e| {
-        let text = e.to_string();
-        match text.split_once(" (os error ") {
-            Some((cause, _)) => cause.to_string(),
-            None => text,
-        }
-    })
-}
-
 /// Arguments for `command` from the file's text, and its default Cmd.
 fn parse(text: &str, command: &str) -> anyhow::Result<(Vec<String>, Vec<String>)> {
     let table: toml::Table = toml::from_str(text)?;
     options_for(&table, command)
 }
 
-/// Each config command's long flag names, globals (`quiet`) included: `build` propagates
-/// them. `help` is no option to set from a file.
-fn flags() -> Vec<(&'static str, Vec<String>)> {
+/// What a flag takes, hence what TOML type its key needs.
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Takes {
+    /// A switch (`--load`-like flags with an optional value take a string too).
+    Switch { value_too: bool },
+    /// One value.
+    One,
+    /// Repeatable: one value or a list.
+    Many,
+}
+
+/// One long flag of a command.
+struct Flag {
+    name: String,
+    takes: Takes,
+}
+
+/// Each config command's long flags, globals (`quiet`) included: `build` propagates them.
+/// `help` is no option to set from a file.
+fn flags() -> Vec<(&'static str, Vec<Flag>)> {
     let mut cli = super::Cli::command();
     cli.build();
-    let longs = |c: &str| -> Vec<String> {
+    let takes = |a: &clap::Arg| match a.get_action() {
+        clap::ArgAction::SetTrue | clap::ArgAction::SetFalse => Takes::Switch { value_too: false },
+        clap::ArgAction::Append => Takes::Many,
+        _ if a.get_num_args().is_some_and(|n| n.min_values() == 0) => {
+            Takes::Switch { value_too: true }
+        }
+        _ => Takes::One,
+    };
+    let longs = |c: &str| -> Vec<Flag> {
         cli.find_subcommand(c)
             .into_iter()
             .flat_map(|sub| sub.get_arguments())
-            .filter_map(|a| a.get_long())
-            .filter(|l| *l != "help")
-            .map(String::from)
+            .filter_map(|a| Some((a.get_long()?, takes(a))))
+            .filter(|(l, _)| *l != "help")
+            .map(|(l, takes)| Flag {
+                name: l.to_string(),
+                takes,
+            })
             .collect()
     };
     COMMANDS.iter().map(|&c| (c, longs(c))).collect()
@@ -171,61 +238,108 @@ fn options_for(table: &toml::Table, command: &str) -> anyhow::Result<(Vec<String
         .find(|(c, _)| *c == command)
         .map(|(_, f)| f)
         .ok_or_else(|| anyhow!("no command {command}"))?;
+    let find = |key: &str| known.iter().find(|f| f.name == key);
     let mut out = (Vec::new(), Vec::new());
     for (key, value) in table {
         if COMMANDS.contains(&key.as_str()) {
             if !value.is_table() {
                 bail!("{key} must be a table ([{key}])");
             }
-        } else if key == "args" || known.contains(key) {
-            add(&mut out, key, value, "")?;
-        } else if !flags.iter().any(|(_, f)| f.contains(key)) {
+        } else if key == "args" || find(key).is_some() {
+            add(&mut out, key, find(key), value, "")?;
+        } else if value.is_table() {
+            bail!(
+                "unknown table [{key}]: binpack's tables are [go], [node], [bin] and [cargo]{}",
+                nearest(key, COMMANDS.iter().copied())
+                    .map(|k| format!(" (did you mean [{k}]?)"))
+                    .unwrap_or_default()
+            );
+        } else if !flags.iter().any(|(_, f)| f.iter().any(|f| f.name == *key)) {
             // Top-level keys are for every command, so one this command lacks is skipped
             // (`ldflags` for bin); one that no command has is a typo.
-            let all = flags.iter().flat_map(|(_, f)| f.iter().map(String::as_str));
+            let all = flags
+                .iter()
+                .flat_map(|(_, f)| f.iter().map(|f| f.name.as_str()));
             bail!(
                 "unknown key {key}: no binpack command has --{key}{}",
-                hint(key, all)
+                hint(key, all.chain(["args"]))
             );
         }
     }
-    if let Some(section) = table.get(command).and_then(|s| s.as_table()) {
-        for (key, value) in section {
-            if key != "args" && !known.contains(key) {
-                let near = hint(key, known.iter().map(String::as_str));
-                bail!("unknown key {command}.{key}: binpack {command} has no --{key}{near}");
-            }
-            add(&mut out, key, value, &format!("{command}."))?;
-        }
+    // Every command's table is checked (a mistake in [go] is named on a `binpack bin` run
+    // too); only this command's is used.
+    for (name, flags) in &flags {
+        let Some(section) = table.get(*name).and_then(|s| s.as_table()) else {
+            continue;
+        };
+        let mut scratch = (Vec::new(), Vec::new());
+        let into = if *name == command {
+            &mut out
+        } else {
+            &mut scratch
+        };
+        section_options(section, name, flags, into)?;
     }
     Ok(out)
 }
 
+/// The options of one command's table (`[go]`), into `out`.
+fn section_options(
+    section: &toml::Table,
+    command: &str,
+    known: &[Flag],
+    out: &mut (Vec<String>, Vec<String>),
+) -> anyhow::Result<()> {
+    let find = |key: &str| known.iter().find(|f| f.name == key);
+    for (key, value) in section {
+        if key != "args" && find(key).is_none() {
+            let near = hint(key, known.iter().map(|f| f.name.as_str()).chain(["args"]));
+            bail!("unknown key {command}.{key}: binpack {command} has no --{key}{near}");
+        }
+        add(out, key, find(key), value, &format!("{command}."))?;
+    }
+    Ok(())
+}
+
 /// Appends to the arguments the flags one known key stands for, or sets the Cmd for `args`.
+/// A value of the wrong TOML type is named with its key and the type wanted.
 fn add(
     (args, cmd): &mut (Vec<String>, Vec<String>),
     key: &str,
+    flag: Option<&Flag>,
     value: &toml::Value,
     scope: &str,
 ) -> anyhow::Result<()> {
-    if key == "args" {
+    let Some(flag) = flag else {
         *cmd = strings(value).with_context(|| format!("{scope}args"))?;
         return Ok(());
-    }
-    match value {
-        toml::Value::Boolean(true) => args.push(format!("--{key}")),
-        toml::Value::Boolean(false) => {}
+    };
+    let wrong = |wanted: &str| {
+        anyhow!(
+            "{scope}{key}: expected {wanted}, got {} {value}",
+            type_name(value)
+        )
+    };
+    match (flag.takes, value) {
+        (Takes::Switch { .. }, toml::Value::Boolean(true)) => args.push(format!("--{key}")),
+        (Takes::Switch { .. }, toml::Value::Boolean(false)) => {}
+        (Takes::Switch { value_too: false }, _) => return Err(wrong("true or false")),
+        (_, toml::Value::Boolean(_)) => return Err(wrong("a string")),
+        (_, toml::Value::Table(_) | toml::Value::Datetime(_)) => {
+            return Err(wrong("a string"));
+        }
         // One --platform takes the whole list: `platform = ["linux/amd64", "linux/arm64"]`.
-        toml::Value::Array(_) if key == "platform" => {
+        (_, toml::Value::Array(_)) if key == "platform" => {
             let list = strings(value).with_context(|| format!("{scope}{key}"))?;
             args.push(format!("--{key}={}", list.join(",")));
         }
-        toml::Value::Array(_) => {
+        (Takes::Many, _) => {
             for v in strings(value).with_context(|| format!("{scope}{key}"))? {
                 args.push(format!("--{key}={v}"));
             }
         }
-        other => args.push(format!(
+        (_, toml::Value::Array(_)) => return Err(wrong("one string (--{key} is not repeatable)")),
+        (_, other) => args.push(format!(
             "--{key}={}",
             scalar(other).with_context(|| format!("{scope}{key}"))?
         )),
@@ -233,15 +347,33 @@ fn add(
     Ok(())
 }
 
+/// "a string", "a boolean", ... for an error message.
+fn type_name(v: &toml::Value) -> &'static str {
+    match v {
+        toml::Value::String(_) => "the string",
+        toml::Value::Integer(_) => "the integer",
+        toml::Value::Float(_) => "the number",
+        toml::Value::Boolean(_) => "the boolean",
+        toml::Value::Datetime(_) => "the date",
+        toml::Value::Array(_) => "the list",
+        toml::Value::Table(_) => "the table",
+    }
+}
+
 /// " (did you mean KEY?)" for the known key nearest a misspelt one, when one is near.
 fn hint<'a>(key: &str, known: impl Iterator<Item = &'a str>) -> String {
+    nearest(key, known)
+        .map(|k| format!(" (did you mean {k}?)"))
+        .unwrap_or_default()
+}
+
+/// The known word nearest `key`, when it is at most two edits away.
+fn nearest<'a>(key: &str, known: impl Iterator<Item = &'a str>) -> Option<&'a str> {
     known
-        .chain(["args"])
         .map(|k| (distance(key, k), k))
         .filter(|&(d, _)| d <= 2)
         .min()
-        .map(|(_, k)| format!(" (did you mean {k}?)"))
-        .unwrap_or_default()
+        .map(|(_, k)| k)
 }
 
 /// Levenshtein distance: edits (insert, delete, replace) from `a` to `b`.
@@ -363,5 +495,35 @@ mod tests {
         );
         assert_eq!(scan(&argv("binpack --config a.toml")), (None, c("a.toml")));
         assert_eq!(scan(&argv("binpack go --config a.toml")), (Some(1), None));
+    }
+
+    #[test]
+    fn a_misspelt_table_and_a_wrong_type_are_named() {
+        let e = run("[goo]\nldflags = \"-s\"\n", "go")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("unknown table [goo]") && e.contains("did you mean [go]?"),
+            "{e}"
+        );
+        let e = run("[go]\nno-tzdata = \"yes\"\n", "go")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "go.no-tzdata: expected true or false, got the string \"yes\""
+        );
+        let e = run("tag = true\n", "go").unwrap_err().to_string();
+        assert_eq!(e, "tag: expected a string, got the boolean true");
+        let e = run("tag = [\"a:1\", \"b:2\"]\n", "bin")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("tag: expected one string"), "{e}");
+        // --load takes an engine or nothing.
+        assert_eq!(run("load = true\n", "bin").unwrap().0, ["--load"]);
+        assert_eq!(
+            run("load = \"podman\"\n", "bin").unwrap().0,
+            ["--load=podman"]
+        );
     }
 }

@@ -163,9 +163,8 @@ impl PackArgs {
             );
         }
         if let Some(ca) = &self.ca_certs {
-            if !ca.is_file() {
-                bail!("--ca-certs {}: not a file", ca.display());
-            }
+            binpack::registry::check_ca_bundle(ca)
+                .map_err(|why| anyhow::anyhow!("--ca-certs {}: {why}", ca.display()))?;
         }
         for a in &self.add {
             a.check()?;

@@ -24,6 +24,8 @@ pub enum AddError {
         dest: String,
         source: std::io::Error,
     },
+    #[error("--add {}:{dest}: a file of /proc or /sys has no fixed content (it reads as empty in an image); copy what you need into a file and add that", src.display())]
+    Virtual { src: PathBuf, dest: String },
     #[error("--add {}:{dest}: /{path} is a file binpack writes itself (or another --add does); choose another DEST", src.display())]
     Collides {
         src: PathBuf,
@@ -63,13 +65,22 @@ impl std::str::FromStr for Addition {
 impl Addition {
     /// Refuses a missing source before any work is done.
     pub fn check(&self) -> Result<(), AddError> {
-        std::fs::symlink_metadata(&self.src)
-            .map(|_| ())
-            .map_err(|source| AddError::Source {
+        let err = |source| AddError::Source {
+            src: self.src.clone(),
+            dest: self.dest.clone(),
+            source,
+        };
+        std::fs::symlink_metadata(&self.src).map_err(err)?;
+        // /proc and /sys files say they are empty and change as they are read: the image
+        // would get an empty file (or a torn one).
+        let real = std::fs::canonicalize(&self.src).map_err(err)?;
+        if ["/proc", "/sys"].iter().any(|k| real.starts_with(k)) {
+            return Err(AddError::Virtual {
                 src: self.src.clone(),
                 dest: self.dest.clone(),
-                source,
-            })
+            });
+        }
+        Ok(())
     }
 }
 
@@ -221,5 +232,16 @@ mod tests {
             .success());
         let e = add_all(&mut trees, &[add(format!("{}:/x", dir.path().display()))]).unwrap_err();
         assert!(e.to_string().contains("not a regular file"), "{e}");
+    }
+
+    #[test]
+    fn proc_and_sys_files_are_refused() {
+        for src in ["/proc/self/status", "/proc/cpuinfo", "/sys/kernel/hostname"] {
+            let a: Addition = format!("{src}:/x").parse().unwrap();
+            if std::path::Path::new(src).exists() {
+                let e = a.check().unwrap_err().to_string();
+                assert!(e.contains("/proc or /sys"), "{e}");
+            }
+        }
     }
 }

@@ -7,7 +7,7 @@ pub use crate::digest::HashWriter;
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// The media type of a gzip layer (zstd's is its own).
 pub const LAYER_MEDIA_TYPE: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
@@ -105,7 +105,7 @@ impl Tree {
         let mode = normal_mode(meta.permissions().mode());
         if meta.file_type().is_symlink() {
             let target = std::fs::read_link(host).map_err(read_err)?;
-            return self.symlink(path, &target.to_string_lossy());
+            return self.symlink(path, utf8(host, target.as_os_str())?);
         }
         if meta.is_file() {
             return self.file(path, Content::Host(host.to_path_buf()), mode);
@@ -125,7 +125,11 @@ impl Tree {
             .map_err(read_err)?;
         children.sort();
         for name in children {
-            let child = format!("{}/{}", path.trim_end_matches('/'), name.to_string_lossy());
+            let child = format!(
+                "{}/{}",
+                path.trim_end_matches('/'),
+                utf8(&host.join(&name), &name)?
+            );
             self.copy_from_host(&child, &host.join(&name))?;
         }
         Ok(())
@@ -373,6 +377,21 @@ pub fn write_tar<W: Write>(tree: &Tree, mtime: u64, out: W) -> Result<W, LayerEr
     Ok(builder.into_inner()?)
 }
 
+/// A name or link target under `host` as text: one that is not UTF-8 is refused, never
+/// changed (a replaced byte would ship a file under another name than the program opens).
+fn utf8<'a>(host: &Path, name: &'a std::ffi::OsStr) -> Result<&'a str, LayerError> {
+    name.to_str().ok_or_else(|| LayerError::Read {
+        path: host.to_path_buf(),
+        source: io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "the name {:?} is not UTF-8, which binpack cannot ship unchanged; rename it",
+                name
+            ),
+        ),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -520,5 +539,18 @@ mod tests {
         assert_eq!(seen, stats.uncompressed_size);
         assert!(stats.uncompressed_size > 200_000);
         assert!(stats.size < 10_000, "zeros-like data compresses");
+    }
+
+    #[test]
+    fn a_name_that_is_not_utf8_is_refused_not_changed() {
+        use std::os::unix::ffi::OsStrExt;
+        let d = tempfile::tempdir().unwrap();
+        let name = std::ffi::OsStr::from_bytes(b"caf\xe9.txt");
+        std::fs::write(d.path().join(name), b"x").unwrap();
+        let e = Tree::new()
+            .copy_from_host("/data", d.path())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not UTF-8") && e.contains("caf"), "{e}");
     }
 }

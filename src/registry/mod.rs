@@ -44,6 +44,9 @@ pub struct Timeouts {
     pub min_rate: u64,
     /// The longest `Retry-After` waited out; a registry asking for more is an error.
     pub max_retry_after: Duration,
+    /// The most all `Retry-After` waits of this process may add up to: a registry answering
+    /// 429 to every request cannot hold a run for attempts x requests x the cap.
+    pub max_total_retry_after: Duration,
 }
 
 impl Default for Timeouts {
@@ -54,6 +57,7 @@ impl Default for Timeouts {
             base: Duration::from_secs(30),
             min_rate: 256 * 1024,
             max_retry_after: Duration::from_secs(60),
+            max_total_retry_after: Duration::from_secs(180),
         }
     }
 }
@@ -95,12 +99,21 @@ pub enum RegistryError {
         asked: Duration,
         cap: Duration,
     },
+    #[error("{registry}: {what}: the registry keeps asking binpack to come back later; {} waited already in this run, and binpack waits at most {} in all", secs(*waited), secs(*cap))]
+    ThrottledTooLong {
+        registry: String,
+        what: String,
+        waited: Duration,
+        cap: Duration,
+    },
     #[error("{registry}: {what}: refusing to send credentials to the token service {realm}: it is plain HTTP and not this machine")]
     InsecureRealm {
         registry: String,
         what: String,
         realm: String,
     },
+    #[error("{registry}: {what}: refusing to send credentials over plain HTTP: it is not this machine; serve it over TLS (and give --registry-ca FILE for a private CA)")]
+    PlainCredentials { registry: String, what: String },
     #[error("--registry-ca {}: {why}", path.display())]
     Trust { path: PathBuf, why: String },
     #[error("{registry}: {what}: unexpected answer {status}: {body}")]
@@ -153,14 +166,15 @@ impl Body<'_> {
     }
 }
 
-/// An answer's body that fails once it falls behind its deadline, so a registry dripping
-/// bytes cannot hold binpack forever (a stalled read is ended by the agent's per-read limit).
+/// An answer's body that fails once it falls behind the slowest acceptable rate, judged by
+/// what arrives (each window of `timeouts.base` must bring `min_rate` bytes a second), never
+/// by the size the registry declares: a layer declared at 1 GiB that drips a byte at a time
+/// is dropped after one window, not allowed the hour its size would take. A silent registry
+/// is ended by the agent's per-read limit.
 struct Paced {
     inner: ureq::BodyReader<'static>,
-    start: Instant,
-    budget: Duration,
-    expect: u64,
-    read: u64,
+    window_start: Instant,
+    window_bytes: u64,
     timeouts: Timeouts,
     registry: String,
 }
@@ -168,25 +182,27 @@ struct Paced {
 impl Read for Paced {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.read += n as u64;
-        let allowed = self.budget
-            + self
-                .timeouts
-                .transfer(self.read.saturating_sub(self.expect));
-        let took = self.start.elapsed();
-        if n > 0 && took > allowed {
+        self.window_bytes += n as u64;
+        let took = self.window_start.elapsed();
+        if n == 0 || took < self.timeouts.base {
+            return Ok(n);
+        }
+        let needed = self.timeouts.min_rate as f64 * took.as_secs_f64();
+        if (self.window_bytes as f64) < needed {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::TimedOut,
                 format!(
-                    "{} sent only {} bytes in {} (binpack needs {} KiB/s after the first {})",
+                    "{} sent only {} bytes in {} (binpack needs {} KiB/s over every {})",
                     self.registry,
-                    self.read,
+                    self.window_bytes,
                     secs(took),
                     self.timeouts.min_rate / 1024,
                     secs(self.timeouts.base)
                 ),
             ));
         }
+        self.window_start = Instant::now();
+        self.window_bytes = 0;
         Ok(n)
     }
 }
@@ -194,9 +210,18 @@ impl Read for Paced {
 /// A connection to one repository of one registry.
 pub struct Client {
     agent: ureq::Agent,
+    /// The same, never through a proxy: for this machine (`NO_PROXY` for the loopback, so a
+    /// loopback registry's credentials never leave it through `HTTP(S)_PROXY`).
+    direct: ureq::Agent,
     /// `host[:port]` as the user wrote it (docker.io for Docker Hub).
     pub registry: String,
     base: String,
+    /// Spoken to over plain HTTP for now, and switched to TLS when it answers that it is an
+    /// HTTPS server: a registry on this machine with no --registry-ca and not listed with
+    /// --insecure-registry.
+    upgradable: bool,
+    /// It did: every URL of `base` is now https.
+    upgraded: std::sync::atomic::AtomicBool,
     pub repository: String,
     /// Read when the registry first asks for them: running a credential helper for nothing
     /// is slow, and may prompt.
@@ -236,11 +261,6 @@ pub fn is_loopback(registry: &str) -> bool {
         || host
             .parse::<std::net::IpAddr>()
             .is_ok_and(|ip| ip.is_loopback())
-}
-
-/// Plain HTTP only for the loopback and registries the user listed.
-fn is_insecure(registry: &str, opts: &RegistryOptions) -> bool {
-    is_loopback(registry) || opts.insecure.iter().any(|r| r == registry)
 }
 
 /// The CAs a registry's certificate may chain to: the system's (`SSL_CERT_FILE`, else the
@@ -286,11 +306,34 @@ fn cert_item(
     }
 }
 
-/// The certificates in a PEM file; none is an error (a wrong file given).
+/// The most a CA file may hold: Debian's whole bundle is about 220 KB.
+const PEM_LIMIT: u64 = 16 << 20;
+
+/// The certificates in a PEM file (a regular file, read bounded); none is an error (a wrong
+/// file given).
 fn pem_certs(path: &Path) -> Result<Vec<ureq::tls::Certificate<'static>>, String> {
-    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+    let bytes = crate::bounded::read(path, PEM_LIMIT).map_err(|e| e.to_string())?;
     let certs: Vec<_> = ureq::tls::parse_pem(&bytes).filter_map(cert_item).collect();
     if certs.is_empty() {
+        return Err("no PEM certificate in it".into());
+    }
+    Ok(certs)
+}
+
+/// Checks a CA bundle to ship in an image (`--ca-certs`): a regular file of PEM certificates,
+/// at least one and nothing else (a private key, a password file named by mistake or by a
+/// hostile config, never goes into an image). Returns how many certificates it holds.
+pub fn check_ca_bundle(path: &Path) -> Result<usize, String> {
+    let bytes = crate::bounded::read(path, PEM_LIMIT).map_err(|e| e.to_string())?;
+    let mut certs = 0;
+    for item in ureq::tls::parse_pem(&bytes) {
+        match item {
+            Ok(ureq::tls::PemItem::Certificate(_)) => certs += 1,
+            Ok(_) => return Err("it holds a PEM item that is not a certificate (a key?)".into()),
+            Err(e) => return Err(format!("not a PEM certificate bundle: {e}")),
+        }
+    }
+    if certs == 0 {
         return Err("no PEM certificate in it".into());
     }
     Ok(certs)
@@ -303,6 +346,8 @@ enum Step {
     Challenged(String),
     /// Worth another attempt: why, and how long the registry asked to wait.
     Retry(String, Option<Duration>),
+    /// The registry speaks only TLS: the same request again over https.
+    Upgraded,
 }
 
 /// 0.2 s, 0.4 s, 0.8 s ... capped at 5 s before attempt `n` (counted from 1).
@@ -346,7 +391,11 @@ impl Client {
             .clone()
             .unwrap_or_else(|| "docker.io".to_string());
         let repository = reference.repository_path();
-        let scheme = if is_insecure(&registry, opts) {
+        // --registry-ca implies TLS; the loopback is tried in plain HTTP first and moves to
+        // TLS when the registry says it speaks only that (Go's HTTPS servers answer so).
+        let listed = opts.insecure.contains(&registry);
+        let loopback_plain = is_loopback(&registry) && opts.ca_files.is_empty();
+        let scheme = if listed || loopback_plain {
             "http"
         } else {
             "https"
@@ -357,19 +406,25 @@ impl Client {
             .build();
         // Phases and single reads are bounded here; each request's overall deadline is set
         // where its size is known.
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .max_redirects(5)
-            .tls_config(tls)
-            .timeout_connect(Some(t.connect))
-            .timeout_per_read(Some(t.stall))
-            .timeout_per_write(Some(t.stall))
-            .timeout_recv_response(Some(t.base))
-            .build()
-            .into();
+        let config = |proxy: Option<ureq::Proxy>| -> ureq::Agent {
+            ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .max_redirects(5)
+                .tls_config(tls.clone())
+                .proxy(proxy)
+                .timeout_connect(Some(t.connect))
+                .timeout_per_read(Some(t.stall))
+                .timeout_per_write(Some(t.stall))
+                .timeout_recv_response(Some(t.base))
+                .build()
+                .into()
+        };
         Ok(Client {
-            agent,
+            agent: config(ureq::Proxy::try_from_env()),
+            direct: config(None),
             base: format!("{scheme}://{}", endpoint(&registry)),
+            upgradable: loopback_plain && !listed,
+            upgraded: Default::default(),
             credentials: OnceLock::new(),
             registry,
             repository,
@@ -384,8 +439,74 @@ impl Client {
             .get_or_init(|| Credentials::for_registry(&self.registry))
     }
 
+    /// The agent for `url`: direct for this machine, else through the environment's proxy.
+    fn agent_for(&self, url: &str) -> &ureq::Agent {
+        let authority = url
+            .split_once("://")
+            .map_or(url, |(_, rest)| rest)
+            .split(['/', '?', '#'])
+            .next()
+            .unwrap_or("");
+        let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+        if is_loopback(host) {
+            &self.direct
+        } else {
+            &self.agent
+        }
+    }
+
+    /// Credentials go to the registry over TLS, or to this machine: over plain HTTP to
+    /// anything else (an `--insecure-registry`), anyone on the path could read them.
+    fn check_plain(&self, what: &str) -> Result<(), RegistryError> {
+        if self.base().starts_with("http://") && !is_loopback(&self.registry) {
+            return Err(RegistryError::PlainCredentials {
+                registry: self.registry.clone(),
+                what: what.to_string(),
+            });
+        }
+        Ok(())
+    }
+
     fn url(&self, path: &str) -> String {
-        format!("{}/v2/{}/{path}", self.base, self.repository)
+        format!("{}/v2/{}/{path}", self.base(), self.repository)
+    }
+
+    /// `http://REGISTRY` or `https://REGISTRY`, as spoken to now.
+    fn base(&self) -> String {
+        self.rebase(&self.base)
+    }
+
+    /// `url` with https once the registry turned out to speak only TLS.
+    fn rebase(&self, url: &str) -> String {
+        use std::sync::atomic::Ordering;
+        match url.strip_prefix("http://") {
+            Some(rest)
+                if self.upgraded.load(Ordering::Relaxed) && url.starts_with(self.base.as_str()) =>
+            {
+                format!("https://{rest}")
+            }
+            _ => url.to_string(),
+        }
+    }
+
+    /// A 400 that says the registry speaks only TLS ("Client sent an HTTP request to an
+    /// HTTPS server", as Go's servers answer): from then on this client uses https. Any other
+    /// answer is given back whole; `None` when the client moved to TLS.
+    fn upgrade(&self, resp: http::Response<ureq::Body>) -> Option<http::Response<ureq::Body>> {
+        let done = self.upgraded.load(std::sync::atomic::Ordering::Relaxed);
+        if !self.upgradable || done || resp.status().as_u16() != 400 {
+            return Some(resp);
+        }
+        let (parts, body) = resp.into_parts();
+        let mut bytes = Vec::new();
+        let _ = body.into_reader().take(4096).read_to_end(&mut bytes);
+        if memchr::memmem::find(&bytes, b"HTTP request to an HTTPS server").is_some() {
+            self.upgraded
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+            return None;
+        }
+        let body = ureq::Body::builder().reader(std::io::Cursor::new(bytes));
+        Some(http::Response::from_parts(parts, body))
     }
 
     /// A Location header made absolute.
@@ -393,13 +514,13 @@ impl Client {
         if location.starts_with("http://") || location.starts_with("https://") {
             location.to_string()
         } else {
-            format!("{}{location}", self.base)
+            format!("{}{location}", self.base())
         }
     }
 
     /// Sends one request: authenticates when challenged, retries 5xx, 429 and dropped
     /// connections with backoff (or the wait the registry asks for), all within a deadline.
-    /// Returns any other answer to the caller, its body held to the same pace.
+    /// Returns any other answer to the caller, its body held to the slowest acceptable rate.
     pub(crate) fn send(
         &self,
         method: &str,
@@ -408,22 +529,8 @@ impl Client {
         body: &Body,
         what: &str,
     ) -> Result<http::Response<ureq::Body>, RegistryError> {
-        self.send_expecting(method, url, headers, body, what, 0)
-    }
-
-    /// As `send`, for an answer expected to carry `expect` bytes (a blob's declared size):
-    /// its deadline grows by the time they take at the slowest acceptable rate.
-    pub(crate) fn send_expecting(
-        &self,
-        method: &str,
-        url: &str,
-        headers: &[(&str, &str)],
-        body: &Body,
-        what: &str,
-        expect: u64,
-    ) -> Result<http::Response<ureq::Body>, RegistryError> {
         let start = Instant::now();
-        let mut budget = self.timeouts.deadline(body.len()? + expect);
+        let mut budget = self.timeouts.deadline(body.len()?);
         let (mut last, mut asked) = (String::new(), None);
         let mut authenticated = false;
         let mut attempt = 0;
@@ -437,14 +544,15 @@ impl Client {
                 break;
             };
             attempt += 1;
-            match self.attempt(method, url, headers, body, what, left)? {
-                Step::Answer(r) => return Ok(self.paced(r, start, budget, expect)),
+            match self.attempt(method, &self.rebase(url), headers, body, what, left)? {
+                Step::Answer(r) => return Ok(self.paced(r)),
                 Step::Challenged(c) if !authenticated => {
                     authenticated = true;
                     self.authenticate(&c, what)?;
                     attempt -= 1; // the challenge is not a failed attempt
                 }
                 Step::Challenged(_) => return Err(self.auth_error(what, 401)),
+                Step::Upgraded => attempt -= 1, // the same request again, over TLS
                 Step::Retry(why, after) => {
                     last = why;
                     asked = self.honour(after, what)?;
@@ -462,12 +570,26 @@ impl Client {
         })
     }
 
-    /// The wait a `Retry-After` asks for, when binpack will wait that long.
+    /// The wait a `Retry-After` asks for, when binpack will wait that long (on its own, and
+    /// with the waits already spent in this process).
     fn honour(
         &self,
         after: Option<Duration>,
         what: &str,
     ) -> Result<Option<Duration>, RegistryError> {
+        static WAITED: Mutex<Duration> = Mutex::new(Duration::ZERO);
+        if let Some(asked) = after.filter(|a| *a <= self.timeouts.max_retry_after) {
+            let mut waited = WAITED.lock().unwrap_or_else(|e| e.into_inner());
+            if *waited + asked > self.timeouts.max_total_retry_after {
+                return Err(RegistryError::ThrottledTooLong {
+                    registry: self.registry.clone(),
+                    what: what.to_string(),
+                    waited: *waited,
+                    cap: self.timeouts.max_total_retry_after,
+                });
+            }
+            *waited += asked;
+        }
         match after {
             Some(asked) if asked > self.timeouts.max_retry_after => Err(RegistryError::Throttled {
                 registry: self.registry.clone(),
@@ -527,6 +649,9 @@ impl Client {
         if status == 403 {
             return Err(self.auth_error(what, status));
         }
+        let Some(resp) = self.upgrade(resp) else {
+            return Ok(Step::Upgraded);
+        };
         if status >= 500 || status == 429 {
             let after = matches!(status, 429 | 503)
                 .then(|| retry_after(&resp))
@@ -546,8 +671,9 @@ impl Client {
         left: Duration,
     ) -> Result<http::Response<ureq::Body>, Result<ureq::Error, http::Error>> {
         use ureq::RequestExt;
-        req.map_err(Err)?
-            .with_agent(&self.agent)
+        let req = req.map_err(Err)?;
+        let uri = req.uri().to_string();
+        req.with_agent(self.agent_for(&uri))
             .configure()
             .timeout_recv_response(Some(left.min(self.timeouts.base)))
             .timeout_send_body(Some(left))
@@ -568,22 +694,13 @@ impl Client {
         text
     }
 
-    /// The answer with its body held to the request's pace: it must arrive within `budget`
-    /// of `start`, plus the time any bytes beyond `expect` take at the slowest rate.
-    fn paced(
-        &self,
-        resp: http::Response<ureq::Body>,
-        start: Instant,
-        budget: Duration,
-        expect: u64,
-    ) -> http::Response<ureq::Body> {
+    /// The answer with its body held to the slowest acceptable rate ([`Paced`]).
+    fn paced(&self, resp: http::Response<ureq::Body>) -> http::Response<ureq::Body> {
         let (parts, body) = resp.into_parts();
         let reader = Paced {
             inner: body.into_reader(),
-            start,
-            budget,
-            expect,
-            read: 0,
+            window_start: Instant::now(),
+            window_bytes: 0,
             timeouts: self.timeouts.clone(),
             registry: self.registry.clone(),
         };
@@ -617,6 +734,7 @@ impl Client {
             let Some(c) = cred else {
                 return Err(self.auth_error(what, 401));
             };
+            self.check_plain(what)?;
             *self.authorization.lock().unwrap_or_else(|e| e.into_inner()) = Some(c.basic_header());
             return Ok(());
         }
@@ -633,9 +751,10 @@ impl Client {
             &self.repository,
             params.get("scope").map(String::as_str),
         );
-        let mut req = self.agent.get(&url);
+        let mut req = self.agent_for(&url).get(&url);
         if let Some(c) = cred {
             self.check_realm(realm, what)?;
+            self.check_plain(what)?;
             req = req.header("Authorization", &c.basic_header());
         }
         let req = req
@@ -684,15 +803,17 @@ impl Client {
         })
     }
 
-    /// Reads an answer's body as text (for error messages; bounded).
+    /// Reads an answer's body as text for an error message: bounded, and with control
+    /// characters escaped (a registry's terminal escapes are shown, not obeyed).
     pub(crate) fn text(resp: &mut http::Response<ureq::Body>) -> String {
-        let mut s = String::new();
+        let mut bytes = Vec::new();
         let _ = resp
             .body_mut()
             .as_reader()
             .take(2000)
-            .read_to_string(&mut s);
-        s.trim().to_string()
+            .read_to_end(&mut bytes);
+        let text = String::from_utf8_lossy(&bytes);
+        crate::printable::printable(text.trim()).into_owned()
     }
 
     pub(crate) fn unexpected(

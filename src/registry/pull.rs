@@ -109,6 +109,20 @@ struct Puller<'a> {
 /// The most a manifest or index may be: they are small, and read whole into memory.
 const MANIFEST_LIMIT: u64 = 8 << 20;
 
+/// The most an image config may be: read whole into memory and parsed, like a manifest (a
+/// real one is a few KiB; 512 MiB took 3 GiB of memory).
+const CONFIG_LIMIT: u64 = MANIFEST_LIMIT;
+
+/// The most layers a base may have: docker refuses an image of more than 125 (moby's
+/// `maxLayerDepth`, 127 in some storage drivers less the 2 of a container), and binpack adds
+/// its own on top.
+const MAX_BASE_LAYERS: usize = 120;
+
+/// How much larger than its compressed size a gzip layer may inflate, beyond a first
+/// [`INFLATE_FREE`]: real layers inflate 2-5 times; a gzip bomb over 1000.
+const MAX_INFLATION: u64 = 100;
+const INFLATE_FREE: u64 = 256 << 20;
+
 /// Pulls `reference` for `platform`.
 pub fn pull(
     reference: &Reference,
@@ -124,6 +138,13 @@ pub fn pull(
     };
     let (manifest_digest, manifest) = p.platform_manifest(platform)?;
     let config = p.config(&manifest, platform)?;
+    if manifest.layers().len() > MAX_BASE_LAYERS {
+        return Err(p.bad(format!(
+            "it has {} layers; docker refuses images of more than 125 and binpack adds its own \
+             (at most {MAX_BASE_LAYERS} in a base)",
+            manifest.layers().len()
+        )));
+    }
     let mut layers = Vec::new();
     let mut uncompressed_size = 0;
     for l in manifest.layers() {
@@ -140,6 +161,34 @@ pub fn pull(
         uncompressed_size,
         notes: p.notes,
     })
+}
+
+/// What a pull makes of one document a registry sends (index, manifest or config), without
+/// a registry: for the fuzz target. An error is a refusal, never a panic.
+pub fn read_document(bytes: &[u8], platform: &Platform) -> Result<(), PullError> {
+    let reference = Reference::parse("fuzz").expect("a valid name");
+    let opts = RegistryOptions::default();
+    let p = Puller {
+        reference: &reference,
+        name: reference.to_string(),
+        opts: &opts,
+        client: None,
+        notes: Vec::new(),
+    };
+    let probe = p.probe(bytes)?;
+    if probe.get("manifests").is_some() {
+        let index: ImageIndex = p.parse(bytes, "index")?;
+        p.pick(&index, platform)?;
+    } else if probe.get("layers").is_some() {
+        let manifest: ImageManifest = p.parse(bytes, "manifest")?;
+        p.digest(manifest.config().digest())?;
+        for l in manifest.layers() {
+            p.digest(l.digest())?;
+        }
+    } else {
+        let _: ImageConfiguration = p.parse(bytes, "config")?;
+    }
+    Ok(())
 }
 
 impl Puller<'_> {
@@ -250,6 +299,13 @@ impl Puller<'_> {
         platform: &Platform,
     ) -> Result<ImageConfiguration, PullError> {
         let digest = self.digest(manifest.config().digest())?;
+        if manifest.config().size() > CONFIG_LIMIT {
+            return Err(self.bad(format!(
+                "its config {digest} is declared at {} bytes, more than the {} MiB binpack reads",
+                manifest.config().size(),
+                CONFIG_LIMIT >> 20
+            )));
+        }
         let path = self.blob(&digest, manifest.config().size())?;
         let bytes = std::fs::read(&path).map_err(cache_err(&path))?;
         let config: ImageConfiguration = self.parse(&bytes, "config")?;
@@ -280,8 +336,16 @@ impl Puller<'_> {
         let path = self.blob(&digest, size)?;
         let uncompressed = if media_type.ends_with("+gzip") {
             let f = std::fs::File::open(&path).map_err(cache_err(&path))?;
-            let mut gz = flate2::read::GzDecoder::new(f);
-            std::io::copy(&mut gz, &mut std::io::sink()).map_err(cache_err(&path))?
+            let limit = INFLATE_FREE.saturating_add(size.saturating_mul(MAX_INFLATION));
+            let mut gz = flate2::read::GzDecoder::new(f).take(limit.saturating_add(1));
+            let n = std::io::copy(&mut gz, &mut std::io::sink()).map_err(cache_err(&path))?;
+            if n > limit {
+                return Err(self.bad(format!(
+                    "layer {digest} inflates past {limit} bytes from {size}: more than \
+                     {MAX_INFLATION} times its size (a gzip bomb?)"
+                )));
+            }
+            n
         } else {
             size
         };
@@ -400,9 +464,9 @@ impl Puller<'_> {
         let name = self.name.clone();
         let client = self.client()?;
         let what = format!("fetching {digest}");
-        // The deadline scales with the size the manifest declares.
+        // The size the manifest declares buys no time: the body is judged by its progress.
         let url = client.url(&format!("blobs/{digest}"));
-        let mut resp = client.send_expecting("GET", &url, &[], &Body::Empty, &what, size)?;
+        let mut resp = client.send("GET", &url, &[], &Body::Empty, &what)?;
         if resp.status().as_u16() != 200 {
             return Err(client.unexpected(&what, resp).into());
         }

@@ -64,6 +64,12 @@ impl Reference {
             }
             _ => (None, name),
         };
+        // The distribution spec's limit on a repository's name, as docker enforces it.
+        if name.len() > 255 {
+            return Err(err(
+                "a name ([registry/]repository) is at most 255 characters",
+            ));
+        }
         if repository.is_empty() || !repository.split('/').all(valid_component) {
             return Err(err(
                 "repository components are lowercase letters and digits, separated by . _ or -",
@@ -226,5 +232,14 @@ mod tests {
             assert_eq!(r.to_string(), want);
             assert_eq!(Reference::parse(&r.to_string()).unwrap(), r);
         }
+    }
+
+    #[test]
+    fn names_over_255_characters_are_refused() {
+        let long = format!("team/{}", "a".repeat(251));
+        assert_eq!(long.len(), 256);
+        let e = Reference::parse(&long).unwrap_err().to_string();
+        assert!(e.contains("at most 255 characters"), "{e}");
+        assert!(Reference::parse(&long[1..]).is_ok());
     }
 }

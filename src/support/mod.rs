@@ -3,7 +3,9 @@
 //! engines on PATH (`engine`), platforms, escaping untrusted text for a terminal
 //! (`printable`) and the progress interface. Depends on no stage.
 
+pub mod bounded;
 pub mod cache;
+pub mod cache_dir;
 pub mod cleanup;
 pub mod digest;
 pub mod engine;

@@ -17,18 +17,23 @@ pub fn racy_limit_ns(at: std::time::SystemTime) -> i128 {
         .map_or(0, |d| d.as_nanos() as i128)
 }
 
-/// `$BINPACK_CACHE`, else `$XDG_CACHE_HOME/binpack`, else `~/.cache/binpack`.
+/// The cache directory ([`crate::cache_dir::location`]), made 0700 and checked: one owned by
+/// another user or writable by others is never used. The command line refuses such a one
+/// before it starts ([`crate::cache_dir::checked`]); a library caller that did not ask gets a
+/// private empty directory for this process instead (every lookup a miss, nothing planted).
 pub fn dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("BINPACK_CACHE").filter(|d| !d.is_empty()) {
-        return PathBuf::from(d);
-    }
-    if let Some(d) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
-        return PathBuf::from(d).join("binpack");
-    }
-    match std::env::var_os("HOME").filter(|d| !d.is_empty()) {
-        Some(h) => PathBuf::from(h).join(".cache/binpack"),
-        None => std::env::temp_dir().join("binpack-cache"),
-    }
+    static FALLBACK: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    crate::cache_dir::checked().unwrap_or_else(|_| {
+        FALLBACK
+            .get_or_init(|| {
+                tempfile::Builder::new()
+                    .prefix("binpack-cache-")
+                    .tempdir()
+                    .map(|d| d.keep())
+                    .unwrap_or_else(|_| std::env::temp_dir().join("binpack-cache-unusable"))
+            })
+            .clone()
+    })
 }
 
 /// Returns the cache entry `dest`, filling it first when missing: `fill` writes into a fresh
