@@ -43,6 +43,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args, reporter: &Reporter) -> anyhow::Result<()> {
+    args.pack.preflight()?; // outputs' preconditions (--load's engine) before the build
     let platforms: Vec<Option<Platform>> = match &args.platform {
         Some(p) => p
             .resolve(&Platform::known(&["linux/amd64", "linux/arm64"]))

@@ -53,6 +53,7 @@ pub fn run(args: Args, reporter: &Reporter) -> anyhow::Result<()> {
         Some(p) => p.resolve(&Platform::every()),
         None => vec![Platform::host()],
     };
+    args.pack.preflight()?; // outputs' preconditions (--load's engine) before the build
     let toolchain = Toolchain::select(&args.toolchain.request(), "go", go::INSTALL, reporter)?;
     // One cross-compiled build per platform: go never runs the target's code.
     let mut built = Vec::new();

@@ -80,6 +80,7 @@ pub fn run(args: Args, reporter: &Reporter) -> anyhow::Result<()> {
         bail!("--packer pkg builds for the host's platform only; the default packer (sea) builds for any --platform");
     }
     let options = args.pack.options()?;
+    args.pack.preflight()?; // outputs' preconditions (--load's engine) before the build
     let toolchain = Toolchain::select(&args.toolchain.request(), "node", node::INSTALL, reporter)?;
     let mut built = Vec::new();
     for platform in platforms {
