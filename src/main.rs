@@ -23,6 +23,8 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // `--json` (before `--`, on the command line or from the config): errors are JSON too.
+    let json = (argv.iter().take_while(|a| *a != "--")).any(|a| a == "--json");
     let args = cli::Cli::parse_from(argv); // usage errors exit 2
     match cli::run(args) {
         Ok(()) => ExitCode::SUCCESS,
@@ -40,6 +42,11 @@ fn main() -> ExitCode {
         }
         Err(e) => {
             error(&e.to_string());
+            if json {
+                // What a script reads from stdout: an object naming the failure.
+                let obj = serde_json::json!({ "error": e.to_string() });
+                let _ = writeln!(std::io::stdout(), "{obj}");
+            }
             ExitCode::FAILURE
         }
     }

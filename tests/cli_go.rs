@@ -481,11 +481,17 @@ fn default_output_and_inspect_report() {
     assert!(archive.is_file());
     assert_eq!(leftovers(&dir.path().join("dist")), Vec::<String>::new());
 
-    // Human summary names the digest, base, sizes and output.
+    // Human summary (on stderr) names the digest, base, sizes and output; stdout is the
+    // reference with its digest alone, for scripts.
     let out = ok(binpack()
         .current_dir(dir.path())
         .args(["go", &example("hello-http"), "-q"]));
-    let text = stdout(&out);
+    let line = stdout(&out);
+    assert!(
+        line.starts_with("hello-http:latest@sha256:") && line.lines().count() == 1,
+        "{line}"
+    );
+    let text = stderr(&out);
     for want in [
         "hello-http:latest  sha256:",
         "base       scratch: static binary",

@@ -144,7 +144,10 @@ fn two_platforms_make_an_index() {
     }
     // The archive of an index: the index for skopeo and podman, the host's image for docker.
     let tar = dir.path().join("multi.tar");
-    let archive: Vec<Box<dyn Output>> = vec![Box::new(Archive { path: tar.clone() })];
+    let archive: Vec<Box<dyn Output>> = vec![Box::new(Archive {
+        path: tar.clone(),
+        ..Default::default()
+    })];
     let a = pack::pack_all(
         &[&amd, &arm],
         &options(LayerCache::off()),
@@ -169,7 +172,8 @@ fn two_platforms_make_an_index() {
             host_config.as_str().unwrap().trim_start_matches("sha256:")
         )
     );
-    assert_eq!(s.platform, "linux/amd64, linux/arm64/v8");
+    assert_eq!(s.platforms, ["linux/amd64", "linux/arm64/v8"]);
+    assert_eq!(s.platform, "linux/amd64", "the image described: the host's");
     assert_eq!(s.manifests.len(), 2);
 }
 
@@ -179,7 +183,10 @@ fn the_archive_holds_the_layout_and_a_docker_manifest() {
     let exe = write_fixture(dir.path(), "hello", EM_X86_64);
     let artifact = Artifact::prebuilt(&exe, Path::new("/"));
     let path = dir.path().join("out/hello.tar");
-    let outputs: Vec<Box<dyn Output>> = vec![Box::new(Archive { path: path.clone() })];
+    let outputs: Vec<Box<dyn Output>> = vec![Box::new(Archive {
+        path: path.clone(),
+        ..Default::default()
+    })];
     let s = pack::pack(&artifact, &options(LayerCache::off()), &outputs, &Silent).unwrap();
     assert_eq!(s.outputs.output.as_deref(), Some(path.as_path()));
     let unpacked = dir.path().join("unpacked");

@@ -145,6 +145,11 @@ fn every_usage_command_runs_as_written() {
     let json: serde_json::Value =
         serde_json::from_str(&output_of("binpack go examples/hello-http --json")).unwrap();
     assert_eq!(json["base"], "scratch");
+    // stdout without --json: the pushed reference with its digest, alone, for `IMG=$(...)`.
+    let img = output_of("IMG=$(binpack");
+    let (name, digest) = img.trim().split_once("@sha256:").expect("REF@sha256:...");
+    assert!(name.ends_with("/hello:2") && digest.len() == 64, "{img}");
+    assert_eq!(img.lines().count(), 1, "{img}");
     let pushed = ok(Command::new("skopeo").args([
         "inspect",
         "--tls-verify=false",

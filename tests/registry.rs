@@ -91,7 +91,10 @@ fn push_then_pull_and_run_and_a_second_push_uploads_nothing() {
     let digest = s["digest"].as_str().unwrap().to_string();
     // The layer and the config, then the SBOM artifact's empty config and the SBOM itself.
     assert_eq!(s["push"]["uploaded"], 4, "{s}");
-    assert_eq!(s["pushed"], format!("{target}@{digest}"));
+    assert_eq!(
+        s["pushed"],
+        serde_json::json!([format!("{target}@{digest}")])
+    );
     assert_eq!(skopeo_digest(&target, None), digest);
     // The archive written alongside is the same image.
     let oci = ok(Command::new("skopeo")
@@ -580,7 +583,10 @@ fn load_into_podman() {
         "-t",
         tag,
     ]));
-    assert_eq!(s["loaded"], format!("podman: docker.io/{tag}"));
+    assert_eq!(
+        s["loaded"],
+        serde_json::json!({"engine": "podman", "image": format!("docker.io/{tag}")})
+    );
     let run = ok(Command::new("podman").env("CONTAINERS_CONF", &conf).args([
         "run",
         "--rm",
@@ -612,7 +618,10 @@ fn load_into_docker_and_archive_agree() {
             .args(["bin", "/usr/bin/id", "--load", "-t", tag, "-o"])
             .arg(&archive),
     );
-    assert_eq!(s["loaded"], format!("docker: {tag}"));
+    assert_eq!(
+        s["loaded"],
+        serde_json::json!({"engine": "docker", "image": tag})
+    );
     assert!(archive.is_file(), "-o with --load writes the archive too");
     // The engine got the very image in the archive: its ID is the archive's config digest.
     let id = ok(Command::new("docker").args(["image", "inspect", "-f", "{{.Id}}", tag]));

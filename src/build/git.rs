@@ -1,4 +1,7 @@
 //! Source and revision of a project from git, for the `org.opencontainers.image.*` labels.
+//! A work tree with uncommitted changes to tracked files is labelled `<revision>-dirty` (what
+//! `git describe --dirty` says): HEAD alone would name sources the image was not built from.
+//! Untracked files do not count (binpack's own `dist/` would make every second build dirty).
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -6,7 +9,10 @@ use std::process::{Command, Stdio};
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Vcs {
     pub source: Option<String>,
+    /// HEAD, with `-dirty` when tracked files have uncommitted changes.
     pub revision: Option<String>,
+    /// The work tree, and the first tracked files with uncommitted changes, when there are any.
+    pub dirty: Option<(std::path::PathBuf, Vec<String>)>,
 }
 
 /// What git says about the repository holding `dir`; empty when it is not one (or no git).
@@ -26,9 +32,34 @@ pub fn describe(dir: &Path) -> Vcs {
     let Some(revision) = git(&["rev-parse", "HEAD"]) else {
         return Vcs::default();
     };
+    // Tracked files changed against HEAD, staged or not.
+    let changed = git(&["diff", "--name-only", "HEAD"]);
+    let dirty = changed.map(|c| {
+        let top = git(&["rev-parse", "--show-toplevel"]).unwrap_or_default();
+        let files = c.lines().take(5).map(str::to_string);
+        (std::path::PathBuf::from(top), files.collect())
+    });
     Vcs {
-        revision: Some(revision),
+        revision: Some(match dirty {
+            Some(_) => format!("{revision}-dirty"),
+            None => revision,
+        }),
         source: git(&["config", "--get", "remote.origin.url"]).and_then(|u| public_url(&u)),
+        dirty,
+    }
+}
+
+impl Vcs {
+    /// The warning for a dirty work tree, naming it and what changed.
+    pub fn dirty_warning(&self) -> Option<String> {
+        let (top, files) = self.dirty.as_ref()?;
+        Some(format!(
+            "warning: the work tree {} has uncommitted changes ({}{}); the image is labelled revision {}, not a commit (commit them for an image traceable to its source)",
+            top.display(),
+            files.join(", "),
+            if files.len() == 5 { ", ..." } else { "" },
+            self.revision.as_deref().unwrap_or("?")
+        ))
     }
 }
 

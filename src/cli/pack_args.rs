@@ -25,9 +25,10 @@ pub struct PackArgs {
     #[arg(long, value_name = "DIR")]
     oci_layout: Option<PathBuf>,
 
-    /// Name of the image, [registry/]repository[:tag] [default: <name>:latest]
+    /// Name of the image, [registry/]repository[:tag] (repeatable: the archive, the layout and
+    /// --load keep every name) [default: <name>:latest]
     #[arg(short, long = "tag", value_name = "REF", value_parser = parse_reference)]
-    tag: Option<Reference>,
+    tag: Vec<Reference>,
 
     /// Base: auto (scratch for a static binary, alpine for musl, the library closure for
     /// glibc), scratch, closure, alpine, or any image reference (e.g. gcr.io/distroless/base)
@@ -54,9 +55,11 @@ pub struct PackArgs {
     #[arg(long, value_name = "FILE")]
     ca_certs: Option<PathBuf>,
 
-    /// Push the image to a registry (OCI distribution API; credentials from the Docker config)
+    /// Push the image to a registry (OCI distribution API; credentials from the Docker config).
+    /// Repeatable: blobs go once per repository, every REF gets the manifest; stdout then has
+    /// one REF@sha256:... line per REF
     #[arg(long, value_name = "REF", value_parser = parse_reference)]
-    push: Option<Reference>,
+    push: Vec<Reference>,
 
     /// A registry (host[:port]) that may be spoken to over plain HTTP; this machine
     /// (127.0.0.0/8, localhost, ::1) always may (repeatable)
@@ -91,7 +94,9 @@ pub struct PackArgs {
     pub json: bool,
 
     /// Also write the image's SBOM (SPDX 2.3 JSON, the same bytes the image carries at
-    /// /var/lib/db/sbom/<name>.spdx.json) to this file
+    /// /var/lib/db/sbom/<name>.spdx.json) to this file. ko's spellings work too: `none` is
+    /// --no-sbom, `spdx` (or `spdx-json`) is the default SPDX SBOM in the image; a file of
+    /// one of those names is `./none`
     #[arg(long, value_name = "FILE", conflicts_with = "no_sbom")]
     sbom: Option<PathBuf>,
 
@@ -154,9 +159,25 @@ fn source_date_epoch() -> anyhow::Result<Option<u64>> {
 }
 
 impl PackArgs {
+    /// `--sbom`: a file to write, or one of ko's format words: (disabled, file).
+    fn sbom_choice(&self) -> anyhow::Result<(bool, Option<PathBuf>)> {
+        let Some(f) = &self.sbom else {
+            return Ok((self.no_sbom, None));
+        };
+        match f.to_str() {
+            Some("none") => Ok((true, None)),
+            Some("spdx" | "spdx-json") => Ok((false, None)),
+            Some(w @ ("cyclonedx" | "cyclonedx-json" | "go.version-m" | "syft-json")) => bail!(
+                "--sbom {w}: binpack writes SPDX 2.3 JSON only (--sbom spdx, the default, or --sbom FILE to also write it to a file; ./{w} for a file of that name)"
+            ),
+            _ => Ok((false, Some(f.clone()))),
+        }
+    }
+
     /// The library's options for a program called `name`.
     pub fn options(&self) -> anyhow::Result<PackOptions> {
-        if let Some(f) = self.sbom.as_ref().filter(|f| f.is_dir()) {
+        let (no_sbom, sbom_file) = self.sbom_choice()?;
+        if let Some(f) = sbom_file.as_ref().filter(|f| f.is_dir()) {
             bail!(
                 "--sbom {}: it is a directory; --sbom names the SBOM file",
                 f.display()
@@ -176,7 +197,7 @@ impl PackArgs {
         Ok(PackOptions {
             base: self.base.clone(),
             alpine: self.alpine_base.clone(),
-            reference: self.tag.clone().or_else(|| self.push.clone()),
+            reference: self.tag.first().or(self.push.first()).cloned(),
             run: RunOptions {
                 user: self.user.clone(),
                 env: self.env.iter().map(|(k, v)| format!("{k}={v}")).collect(),
@@ -193,8 +214,8 @@ impl PackArgs {
             },
             add: self.add.clone(),
             sbom: binpack::sbom::SbomOptions {
-                disabled: self.no_sbom,
-                file: self.sbom.clone(),
+                disabled: no_sbom,
+                file: sbom_file,
             },
             compression: self.compression,
         })
@@ -219,11 +240,26 @@ impl PackArgs {
         }
     }
 
+    /// Refuses, before anything is built, outputs that cannot be written: `--load` with no
+    /// engine answering (or zstd layers for a docker before 23), a `-o` that is a source
+    /// file. The generic runner calls it before the build; [`pack`](binpack::pack) checks the
+    /// outputs again before it writes.
+    pub fn preflight(&self) -> anyhow::Result<()> {
+        // The default archive's name is the program's, not known yet.
+        let placeholder = PathBuf::from("dist").join("app.tar");
+        for o in self.outputs("app")? {
+            if self.output.is_some() || o.destination() != Some(placeholder.as_path()) {
+                o.check()?;
+            }
+        }
+        Ok(())
+    }
+
     /// Where the image of a program called `name` goes, in order: the archive (by default
     /// `dist/<name>.tar`, unless another output was asked for), the layout, the engine (from
     /// the archive when there is one), the registry.
     pub fn outputs(&self, name: &str) -> anyhow::Result<Vec<Box<dyn Output>>> {
-        let other = self.oci_layout.is_some() || self.push.is_some() || self.load.is_some();
+        let other = self.oci_layout.is_some() || !self.push.is_empty() || self.load.is_some();
         let archive = match &self.output {
             Some(o) => Some(o.clone()),
             None if other => None,
@@ -238,10 +274,16 @@ impl PackArgs {
         }
         let mut outputs: Vec<Box<dyn Output>> = Vec::new();
         if let Some(path) = &archive {
-            outputs.push(Box::new(Archive { path: path.clone() }));
+            outputs.push(Box::new(Archive {
+                path: path.clone(),
+                names: self.tag.clone(),
+            }));
         }
         if let Some(dir) = &self.oci_layout {
-            outputs.push(Box::new(OciLayout { dir: dir.clone() }));
+            outputs.push(Box::new(OciLayout {
+                dir: dir.clone(),
+                names: self.tag.clone(),
+            }));
         }
         if let Some(l) = self.load {
             let engine = match l {
@@ -249,13 +291,13 @@ impl PackArgs {
                 LoadEngine::Docker => Some(Engine::Docker),
                 LoadEngine::Podman => Some(Engine::Podman),
             };
-            outputs.push(Box::new(Load { engine, archive }));
+            let zstd = self.compression == binpack::layer::Compression::Zstd;
+            outputs.push(Box::new(Load::new(engine, archive, self.tag.clone(), zstd)));
         }
-        if let Some(target) = &self.push {
-            let registry = self.registry();
+        if !self.push.is_empty() {
             outputs.push(Box::new(Push {
-                target: target.clone(),
-                registry,
+                targets: self.push.clone(),
+                registry: self.registry(),
             }));
         }
         Ok(outputs)

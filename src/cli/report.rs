@@ -6,22 +6,39 @@ use binpack::summary::Summary;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::cell::RefCell;
 use std::io::{IsTerminal, Write};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-/// Shows each stage: a spinner or byte bar on a terminal, one line per stage otherwise.
+/// Shows what runs now. On a terminal: one live line, a spinner with the stage's elapsed time
+/// (a byte bar while bytes are counted), left as a plain line when the next stage starts.
+/// Without one (CI logs): a line per stage stamped with the time since binpack started,
+/// `[  12.3s] binpack: ...`, and one saying how long a stage took when it took a while.
 pub struct Reporter {
     quiet: bool,
     tty: bool,
+    start: Instant,
     bar: RefCell<Option<ProgressBar>>,
+    /// The stage running now, and since when (for the lines without a terminal).
+    current: RefCell<Option<(String, Instant)>>,
 }
+
+/// A stage that takes longer than this gets a line saying so when it ends (no terminal).
+const SLOW: Duration = Duration::from_secs(5);
 
 impl Reporter {
     pub fn new(quiet: bool) -> Reporter {
         Reporter {
             quiet,
             tty: std::io::stderr().is_terminal(),
+            start: Instant::now(),
             bar: RefCell::new(None),
+            current: RefCell::new(None),
         }
+    }
+
+    /// `[  12.3s] binpack: line`.
+    fn stamped(&self, line: &str) {
+        let t = self.start.elapsed().as_secs_f64();
+        say(&format!("[{t:>6.1}s] binpack: {line}"));
     }
 }
 
@@ -32,11 +49,14 @@ impl Progress for Reporter {
             return;
         }
         if !self.tty {
-            say(&format!("binpack: {message}"));
+            self.stamped(message);
+            *self.current.borrow_mut() = Some((message.to_string(), Instant::now()));
             return;
         }
         let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-        bar.set_style(ProgressStyle::with_template("{spinner} {msg}").expect("valid template"));
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {msg} ({elapsed})").expect("valid template"),
+        );
         bar.set_message(message.to_string());
         bar.enable_steady_tick(Duration::from_millis(100));
         *self.bar.borrow_mut() = Some(bar);
@@ -48,7 +68,7 @@ impl Progress for Reporter {
                 bar.set_length(total);
                 bar.set_style(
                     ProgressStyle::with_template(
-                        "{spinner} {msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
+                        "{spinner} {msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} ({elapsed})",
                     )
                     .expect("valid template")
                     .progress_chars("=> "),
@@ -59,10 +79,16 @@ impl Progress for Reporter {
     }
 
     fn finish_stage(&self) {
+        if let Some((msg, since)) = self.current.borrow_mut().take() {
+            let took = since.elapsed();
+            if took >= SLOW {
+                self.stamped(&format!("{msg}: took {:.1}s", took.as_secs_f64()));
+            }
+        }
         if let Some(bar) = self.bar.borrow_mut().take() {
-            let msg = bar.message();
+            let (msg, took) = (bar.message(), bar.elapsed());
             bar.finish_and_clear();
-            say(&format!("binpack: {msg}"));
+            say(&format!("binpack: {msg} ({:.1}s)", took.as_secs_f64()));
         }
     }
 }
@@ -73,34 +99,40 @@ fn say(line: &str) {
     let _ = writeln!(std::io::stderr(), "{line}");
 }
 
-fn human(bytes: u64) -> String {
-    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
-    let mut v = bytes as f64;
-    let mut unit = 0;
-    while v >= 1024.0 && unit < UNITS.len() - 1 {
-        v /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{v:.1} {}", UNITS[unit])
-    }
-}
+use binpack::progress::human_bytes as human;
 
-/// Prints the result: readable lines, or one JSON object with `--json`. A failed write is a
-/// [`StdoutError`](super::StdoutError), not println!'s panic.
+/// Prints the result. stdout carries what a script reads: with `--json` one JSON object,
+/// else the image's reference with its digest, one `REF@sha256:...` line per pushed
+/// reference (as ko prints it), `IMG=$(binpack ...)`; the readable summary goes to stderr.
+/// A failed write on stdout is a [`StdoutError`](super::StdoutError), not println!'s panic.
 pub fn print_summary(s: &Summary, json: bool) -> anyhow::Result<()> {
     for n in &s.notes {
-        say(&format!("binpack: note: {n}"));
+        match n.strip_prefix("warning: ") {
+            Some(w) => say(&format!("binpack: warning: {w}")),
+            None => say(&format!("binpack: note: {n}")),
+        }
     }
     let text = if json {
         format!("{}\n", serde_json::to_string(s)?)
     } else {
-        summary_text(s)
+        let _ = std::io::stderr().write_all(summary_text(s).as_bytes());
+        // `-o /dev/stdout`: stdout is the archive; a line after it would damage it.
+        let fd1 = ["/dev/stdout", "/dev/fd/1", "/proc/self/fd/1"].map(std::path::Path::new);
+        match &s.outputs.output {
+            Some(o) if fd1.contains(&o.as_path()) => String::new(),
+            _ => script_lines(s),
+        }
     };
     super::print_out(&text)?;
     Ok(())
+}
+
+/// `REF@sha256:...` for each pushed reference; without a push, the image's name@digest.
+fn script_lines(s: &Summary) -> String {
+    match s.outputs.pushed.as_slice() {
+        [] => format!("{}@{}\n", s.reference, s.digest),
+        pushed => pushed.iter().map(|p| format!("{p}\n")).collect(),
+    }
 }
 
 /// The readable summary, one line per fact.
@@ -131,7 +163,7 @@ fn summary_text(s: &Summary) -> String {
         let why = s.image.layout_reason.as_deref().unwrap_or_default();
         line(format!("  layout     {l}: {why}"));
     }
-    line(format!("  platform   {}", s.platform));
+    line(format!("  platform   {}", s.platforms.join(", ")));
     line(format!("  entrypoint {}", s.image.entrypoint));
     if let Some(sbom) = &s.image.sbom {
         line(format!("  sbom       {sbom}"));
@@ -179,13 +211,16 @@ fn outputs_text(s: &Summary, line: &mut impl FnMut(String)) {
     if let Some(p) = &o.oci_layout {
         line(format!("  oci layout {}", p.display()));
     }
-    if let (Some(p), Some(st)) = (&o.pushed, &o.push) {
+    if let Some(st) = &o.push {
+        for p in &o.pushed {
+            line(format!("  pushed     {p}"));
+        }
         line(format!(
-            "  pushed     {p}  ({} uploaded, {} mounted, {} already there)",
+            "             {} blobs uploaded, {} mounted, {} already there",
             st.uploaded, st.mounted, st.skipped
         ));
     }
     if let Some(l) = &o.loaded {
-        line(format!("  loaded     {l}"));
+        line(format!("  loaded     {}: {}", l.engine, l.image));
     }
 }

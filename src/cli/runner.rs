@@ -39,6 +39,8 @@ pub struct BuildArgs {
 /// Builds with `builder` for every platform asked for and packs the result.
 pub fn run(builder: &dyn Builder, args: &BuildArgs, reporter: &Reporter) -> anyhow::Result<()> {
     let options = args.pack.options()?;
+    // The outputs' preconditions (--load's engine) before a long build.
+    args.pack.preflight()?;
     let targets = targets(builder, args, &options.base);
     let toolchain = toolchain(builder, args, reporter)?;
     let cx = BuildCx {

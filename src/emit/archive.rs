@@ -8,6 +8,8 @@ use super::staging::blobs_of;
 use super::{Emit, EmitError, Outcome, Output};
 use crate::image;
 use crate::layer::{self, Content, LayerError, Tree};
+use crate::progress::Progress;
+use crate::reference::Reference;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 
@@ -19,8 +21,11 @@ fn is_tar(head: &[u8]) -> bool {
 }
 
 /// `-o FILE`.
+#[derive(Clone, Debug, Default)]
 pub struct Archive {
     pub path: PathBuf,
+    /// Every name the image gets (`-t a -t b`); empty: the one the image is given.
+    pub names: Vec<Reference>,
 }
 
 impl Output for Archive {
@@ -36,8 +41,8 @@ impl Output for Archive {
         super::fs::replaceable(&self.path, "a tar archive", is_tar)
     }
 
-    fn emit(&self, e: &Emit) -> Result<Outcome, EmitError> {
-        let tree = archive_tree(e)?;
+    fn emit(&self, e: &Emit, _: &dyn Progress) -> Result<Outcome, EmitError> {
+        let tree = archive_tree(e, &self.names)?;
         let dest = &self.path;
         atomic_file(dest, |f| {
             let out = BufWriter::with_capacity(256 * 1024, f);
@@ -56,17 +61,25 @@ impl Output for Archive {
 
 /// The archive's entries: the layout files, then the blobs (read from the staging directory
 /// as the tar is written).
-fn archive_tree(e: &Emit) -> Result<Tree, EmitError> {
+fn archive_tree(e: &Emit, names: &[Reference]) -> Result<Tree, EmitError> {
     let mut tree = Tree::new();
     let bytes = |b: Vec<u8>| Content::Bytes(b);
     tree.file("oci-layout", bytes(OCI_LAYOUT.to_vec()), 0o644)?;
-    let index = image::layout_index_json(e.packed, e.reference)?;
-    tree.file("index.json", bytes(index), 0o644)?;
-    let docker = image::docker_manifest_json(e.packed.for_host(), e.reference);
-    tree.file("manifest.json", bytes(docker), 0o644)?;
+    let names = super::names_of(e, names);
+    tree.file("index.json", bytes(super::index_json(e, &names)?), 0o644)?;
+    tree.file("manifest.json", bytes(docker_manifest(e, &names)), 0o644)?;
     for d in blobs_of(e.packed) {
         let from = e.staging.blob_path(&d);
         tree.file(&d.blob_rel(), Content::Host(from), 0o644)?;
     }
     Ok(tree)
+}
+
+/// Docker's manifest.json with every name in `RepoTags` (`docker load` tags each).
+fn docker_manifest(e: &Emit, names: &[&Reference]) -> Vec<u8> {
+    let one = image::docker_manifest_json(e.packed.for_host(), names[0]);
+    let mut doc: serde_json::Value = serde_json::from_slice(&one).expect("our manifest is JSON");
+    let tags: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    doc[0]["RepoTags"] = serde_json::json!(tags);
+    image::canonical_json(&doc)
 }

@@ -1,6 +1,8 @@
 //! Writing outputs so that a failure leaves nothing half-written: every output is written
 //! under a temporary name beside its destination and renamed into place; directories created
-//! for it are removed again on failure.
+//! for it are removed again on failure. A destination that is a stream (a FIFO, a character
+//! device such as /dev/null, /dev/stdout, /proc/self/fd/N) is written in place instead:
+//! renaming over it would replace the device node or the link, not feed the reader.
 
 use super::EmitError;
 use crate::cleanup::Tracked;
@@ -38,6 +40,9 @@ pub fn replaceable(
     let Ok(meta) = fs::metadata(path) else {
         return Ok(());
     };
+    if is_stream(path) {
+        return Ok(());
+    }
     use std::io::Read;
     let mut head = Vec::with_capacity(512);
     let read = meta.is_file()
@@ -51,6 +56,14 @@ pub fn replaceable(
         path: path.to_path_buf(),
         what,
     })
+}
+
+/// Whether `p` is written as a stream: it exists and is neither a regular file nor a
+/// directory, or it names a descriptor (/dev/stdout, /dev/fd/N, /proc/self/fd/N, which may
+/// lead to a regular file the shell opened).
+pub fn is_stream(p: &Path) -> bool {
+    let descriptor = ["/dev/", "/proc/"].iter().any(|d| p.starts_with(d));
+    descriptor || fs::metadata(p).is_ok_and(|m| !m.is_file() && !m.is_dir())
 }
 
 pub(super) fn is_empty_dir(p: &Path) -> bool {
@@ -104,6 +117,10 @@ pub fn atomic_file(
             io::ErrorKind::IsADirectory,
             "it is a directory",
         )));
+    }
+    if is_stream(dest) {
+        let f = fs::OpenOptions::new().write(true).truncate(true).open(dest);
+        return write(&f.map_err(write_err(dest))?);
     }
     with_parent(dest, |parent| {
         let tmp = Tracked::new(
@@ -164,5 +181,16 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(leftovers, ["out.tar"]);
+    }
+
+    #[test]
+    fn a_device_is_written_in_place_not_replaced() {
+        let null = Path::new("/dev/null");
+        atomic_file(null, |mut f| f.write_all(b"ok").map_err(write_err(null))).unwrap();
+        let meta = fs::metadata(null).unwrap();
+        assert!(std::os::unix::fs::FileTypeExt::is_char_device(
+            &meta.file_type()
+        ));
+        assert!(replaceable(null, "a tar archive", |_| false).is_ok());
     }
 }

@@ -8,6 +8,8 @@ use super::staging::blobs_of;
 use super::{Emit, EmitError, Outcome, Output};
 use crate::cleanup::Tracked;
 use crate::image;
+use crate::progress::Progress;
+use crate::reference::Reference;
 use serde_json::Value;
 use std::fs::{self, File};
 use std::io::Write;
@@ -15,8 +17,11 @@ use std::path::{Path, PathBuf};
 
 const REF_NAME: &str = "org.opencontainers.image.ref.name";
 
+#[derive(Clone, Debug, Default)]
 pub struct OciLayout {
     pub dir: PathBuf,
+    /// Every name (tag) the image gets; empty: the one the image is given.
+    pub names: Vec<Reference>,
 }
 
 impl Output for OciLayout {
@@ -36,13 +41,14 @@ impl Output for OciLayout {
         Ok(())
     }
 
-    fn emit(&self, e: &Emit) -> Result<Outcome, EmitError> {
+    fn emit(&self, e: &Emit, _: &dyn Progress) -> Result<Outcome, EmitError> {
         let dest = &self.dir;
         self.check()?;
+        let names = super::names_of(e, &self.names);
         if dest.exists() {
-            merge(dest, e)?;
+            merge(dest, e, &names)?;
         } else {
-            create(dest, e)?;
+            create(dest, e, &names)?;
         }
         Ok(Outcome::Layout(dest.clone()))
     }
@@ -50,7 +56,7 @@ impl Output for OciLayout {
 
 /// A new layout: filled under a temporary name beside `dest`, then renamed, so a failure
 /// leaves nothing at `dest`.
-fn create(dest: &Path, e: &Emit) -> Result<(), EmitError> {
+fn create(dest: &Path, e: &Emit, names: &[&Reference]) -> Result<(), EmitError> {
     with_parent(dest, |parent| {
         let tmp = tempfile::Builder::new()
             .prefix(&crate::cleanup::beside_prefix())
@@ -58,7 +64,7 @@ fn create(dest: &Path, e: &Emit) -> Result<(), EmitError> {
             .tempdir_in(parent)
             .map_err(|err| write_err(dest)(plain(err)))?;
         let tmp = Tracked::new(tmp);
-        fill(tmp.path(), e).map_err(write_err(dest))?;
+        fill(tmp.path(), e, names).map_err(write_err(dest))?;
         let new = tmp.into_inner().keep();
         fs::rename(&new, dest).map_err(|err| {
             let _ = fs::remove_dir_all(&new);
@@ -68,10 +74,10 @@ fn create(dest: &Path, e: &Emit) -> Result<(), EmitError> {
 }
 
 /// Writes the layout into the empty directory `root`.
-fn fill(root: &Path, e: &Emit) -> std::io::Result<()> {
+fn fill(root: &Path, e: &Emit, names: &[&Reference]) -> std::io::Result<()> {
     fs::create_dir_all(root.join("blobs/sha256"))?;
     fs::write(root.join("oci-layout"), OCI_LAYOUT)?;
-    let index = image::layout_index_json(e.packed, e.reference).map_err(std::io::Error::other)?;
+    let index = super::index_json(e, names).map_err(std::io::Error::other)?;
     fs::write(root.join("index.json"), index)?;
     for d in blobs_of(e.packed) {
         let from = e.staging.blob_path(&d);
@@ -86,10 +92,10 @@ fn fill(root: &Path, e: &Emit) -> std::io::Result<()> {
 
 /// An existing layout (or empty directory): the new blobs added, then index.json replaced in
 /// one rename with this tag's entry swapped in and every other entry kept.
-fn merge(dest: &Path, e: &Emit) -> Result<(), EmitError> {
+fn merge(dest: &Path, e: &Emit, names: &[&Reference]) -> Result<(), EmitError> {
     let index_path = dest.join("index.json");
     // A damaged index is refused before anything is added.
-    other_entries(&index_path, read_raw(&index_path)?.as_deref(), "")?;
+    other_entries(&index_path, read_raw(&index_path)?.as_deref(), &[])?;
     let blobs = dest.join("blobs/sha256");
     fs::create_dir_all(&blobs).map_err(write_err(&blobs))?;
     let mut added = Vec::new();
@@ -100,7 +106,7 @@ fn merge(dest: &Path, e: &Emit) -> Result<(), EmitError> {
                 f.write_all(OCI_LAYOUT).map_err(write_err(&marker))
             })?;
         }
-        write_index(&index_path, e)
+        write_index(&index_path, e, names)
     });
     if result.is_err() {
         // Blobs only this run added are referenced by nothing now.
@@ -112,11 +118,12 @@ fn merge(dest: &Path, e: &Emit) -> Result<(), EmitError> {
 /// Replaces index.json with this image's entry and every other tag's. Another run may add its
 /// tag meanwhile (std's file locks need a newer Rust than ours): the file is read again just
 /// before the rename, and the merge redone if it changed.
-fn write_index(index_path: &Path, e: &Emit) -> Result<(), EmitError> {
+fn write_index(index_path: &Path, e: &Emit, names: &[&Reference]) -> Result<(), EmitError> {
     for _ in 0..10 {
         let before = read_raw(index_path)?;
-        let others = other_entries(index_path, before.as_deref(), &e.reference.tag)?;
-        let index = merged_index(e, others)?;
+        let tags: Vec<&str> = names.iter().map(|n| n.tag.as_str()).collect();
+        let others = other_entries(index_path, before.as_deref(), &tags)?;
+        let index = merged_index(e, names, others)?;
         let mut changed = false;
         let written = atomic_file(index_path, |mut f| {
             f.write_all(&index).map_err(write_err(index_path))?;
@@ -146,12 +153,12 @@ fn read_raw(path: &Path) -> Result<Option<Vec<u8>>, EmitError> {
     }
 }
 
-/// The entries of the index `bytes` (read from `index_path`) whose tag is not `tag`; none
-/// without an index.
+/// The entries of the index `bytes` (read from `index_path`) whose tag is none of `tags`;
+/// none without an index.
 fn other_entries(
     index_path: &Path,
     bytes: Option<&[u8]>,
-    tag: &str,
+    tags: &[&str],
 ) -> Result<Vec<Value>, EmitError> {
     let bad = |reason: String| EmitError::BadIndex {
         path: index_path.to_path_buf(),
@@ -167,14 +174,14 @@ fn other_entries(
         .ok_or_else(|| bad("no manifests list".into()))?;
     Ok(manifests
         .iter()
-        .filter(|m| m["annotations"][REF_NAME].as_str() != Some(tag))
+        .filter(|m| !(m["annotations"][REF_NAME].as_str()).is_some_and(|t| tags.contains(&t)))
         .cloned()
         .collect())
 }
 
 /// This image's index.json with the kept entries before its own.
-fn merged_index(e: &Emit, others: Vec<Value>) -> Result<Vec<u8>, EmitError> {
-    let ours = image::layout_index_json(e.packed, e.reference)?;
+fn merged_index(e: &Emit, names: &[&Reference], others: Vec<Value>) -> Result<Vec<u8>, EmitError> {
+    let ours = super::index_json(e, names)?;
     let mut index: Value = serde_json::from_slice(&ours).expect("our index is JSON");
     let mut manifests = others;
     if let Some(Value::Array(mine)) = index.get_mut("manifests") {

@@ -13,7 +13,7 @@ mod referrer;
 mod staging;
 
 pub use archive::Archive;
-pub use fs::{atomic_file, replaceable};
+pub use fs::{atomic_file, is_stream, replaceable};
 pub use layout::OciLayout;
 pub use leftovers::{sweep_beside, sweep_staging};
 pub use load::Load;
@@ -47,13 +47,42 @@ pub struct Emit<'a> {
 pub enum Outcome {
     Archive(PathBuf),
     Layout(PathBuf),
-    /// `engine: name`.
-    Loaded(String),
+    /// The engine (`docker`, `podman`) and what it said it loaded.
+    Loaded {
+        engine: String,
+        image: String,
+    },
     Pushed {
-        /// `registry/repo:tag@digest`.
-        reference: String,
+        /// `registry/repo:tag@digest`, one per name pushed.
+        references: Vec<String>,
         stats: PushStats,
     },
+}
+
+/// The names an archive or layout gives the image: `names` when there are any (`-t a -t b`),
+/// else the one every output is given.
+pub(crate) fn names_of<'a>(e: &'a Emit, names: &'a [Reference]) -> Vec<&'a Reference> {
+    match names {
+        [] => vec![e.reference],
+        _ => names.iter().collect(),
+    }
+}
+
+/// The layout's index.json naming the image once per name (each entry carries the tag, as
+/// `docker save a b` writes it).
+pub(crate) fn index_json(e: &Emit, names: &[&Reference]) -> Result<Vec<u8>, ImageError> {
+    let mut index: Option<serde_json::Value> = None;
+    for name in names {
+        let one = crate::image::layout_index_json(e.packed, name)?;
+        let one: serde_json::Value = serde_json::from_slice(&one).expect("our index is JSON");
+        match index.as_mut().and_then(|i| i["manifests"].as_array_mut()) {
+            Some(all) => all.extend(one["manifests"].as_array().cloned().unwrap_or_default()),
+            None => index = Some(one),
+        }
+    }
+    Ok(crate::image::canonical_json(
+        &index.unwrap_or(serde_json::Value::Null),
+    ))
 }
 
 /// One place an image goes.
@@ -70,7 +99,8 @@ pub trait Output {
     fn check(&self) -> Result<(), EmitError> {
         Ok(())
     }
-    fn emit(&self, e: &Emit) -> Result<Outcome, EmitError>;
+    /// Writes the image; long steps (each blob of a push) are reported to `progress`.
+    fn emit(&self, e: &Emit, progress: &dyn Progress) -> Result<Outcome, EmitError>;
 }
 
 /// Runs every output in order; the first failure stops the rest.
@@ -82,7 +112,7 @@ pub fn emit_all(
     let mut done = Vec::new();
     for o in outputs {
         progress.stage(&o.describe());
-        done.push(o.emit(e)?);
+        done.push(o.emit(e, progress)?);
     }
     progress.finish_stage();
     Ok(done)
@@ -109,4 +139,6 @@ pub enum EmitError {
     Registry(#[from] RegistryError),
     #[error(transparent)]
     Engine(#[from] EngineError),
+    #[error("--load: no engine answers ({said}); start one, name one that runs (--load=podman), or write the archive with -o and load it elsewhere")]
+    NoEngineAnswers { said: String },
 }

@@ -44,6 +44,71 @@ impl RunOptions {
 pub enum RunConfigError {
     #[error("invalid --env {0:?}: expected KEY=VALUE")]
     BadEnv(String),
+    #[error("--user {user}: the image's /etc/{file} has no {kind} {name:?} (it has: {known}); the container would not start (`unable to find {kind}`). Give a numeric id (--user 65532), a name it has, or --add a {file} file that has it")]
+    UnknownUser {
+        user: String,
+        file: &'static str,
+        kind: &'static str,
+        name: String,
+        known: String,
+    },
+    #[error(transparent)]
+    Base(#[from] crate::base::BaseError),
+}
+
+/// Refuses a `--user NAME[:GROUP]` whose name the image's `/etc/passwd` (group: `/etc/group`)
+/// does not have: the engine looks it up only when the container starts. Numeric ids are
+/// always allowed. The files are binpack's (or the user's `--add`), else the image base's.
+pub fn check_user(
+    opts: &RunOptions,
+    trees: &[crate::layer::Tree],
+    base: &crate::base::ResolvedBase,
+) -> Result<(), RunConfigError> {
+    let Some(user) = opts.user.as_deref() else {
+        return Ok(());
+    };
+    let (name, group) = user.split_once(':').unwrap_or((user, ""));
+    let named = |n: &str| !n.is_empty() && !n.chars().all(|c| c.is_ascii_digit());
+    let base_files = match base.image() {
+        Some(b) if named(name) || named(group) => Some(crate::base::BaseFiles::read(b)?),
+        _ => None,
+    };
+    for (n, file, kind) in [(name, "passwd", "user"), (group, "group", "group")] {
+        if !named(n) {
+            continue;
+        }
+        let path = format!("/etc/{file}");
+        let text = own_file(trees, &path)
+            .or_else(|| {
+                base_files
+                    .as_ref()
+                    .and_then(|f| f.contents(&path).map(<[u8]>::to_vec))
+            })
+            .unwrap_or_default();
+        let text = String::from_utf8_lossy(&text);
+        let names: Vec<&str> = text.lines().filter_map(|l| l.split(':').next()).collect();
+        if !names.contains(&n) {
+            return Err(RunConfigError::UnknownUser {
+                user: user.to_string(),
+                file,
+                kind,
+                name: n.to_string(),
+                known: names.join(", "),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The bytes of `path` in binpack's layers (the last one that has it).
+fn own_file(trees: &[crate::layer::Tree], path: &str) -> Option<Vec<u8>> {
+    trees.iter().rev().find_map(|t| match t.get(path)? {
+        crate::layer::Node::File { content, .. } => match content {
+            crate::layer::Content::Bytes(b) => Some(b.clone()),
+            crate::layer::Content::Host(p) => std::fs::read(p).ok(),
+        },
+        _ => None,
+    })
 }
 
 /// RFC 3339 for a Unix time.

@@ -169,6 +169,7 @@ pub fn image_of(
     let base_config = base
         .image()
         .map(|b| b.config.config().clone().unwrap_or_default());
+    runconfig::check_user(&opts.run, &files.trees, &base)?;
     let run = runconfig::run_config(
         artifact,
         &entrypoint,

@@ -25,8 +25,10 @@ pub struct Summary {
     pub reference: String,
     /// What the name points at: the manifest, or the index.
     pub digest: Digest,
-    /// `linux/amd64`, or the platforms of an index joined with `, `.
+    /// The platform of the image described below (the host's, in an index).
     pub platform: String,
+    /// Every platform the reference holds (one, unless it is an index).
+    pub platforms: Vec<String>,
     pub size: Size,
     /// The image of the host's platform (the only one, unless this is an index).
     #[serde(flatten)]
@@ -79,11 +81,20 @@ pub struct OutputsSummary {
     /// The archive, when one was written.
     pub output: Option<PathBuf>,
     pub oci_layout: Option<PathBuf>,
-    /// `registry/repo:tag@digest` when pushed, and what the push did.
-    pub pushed: Option<String>,
+    /// `registry/repo:tag@digest` of every reference pushed, and what the push did.
+    pub pushed: Vec<String>,
     pub push: Option<PushStats>,
-    /// `engine: name` when loaded into a local engine.
-    pub loaded: Option<String>,
+    /// The engine and the name it gave the image, when loaded into a local engine.
+    pub loaded: Option<Loaded>,
+}
+
+/// An image loaded into a local engine.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Loaded {
+    /// `docker` or `podman`.
+    pub engine: String,
+    /// What the engine said it loaded.
+    pub image: String,
 }
 
 impl OutputsSummary {
@@ -93,9 +104,14 @@ impl OutputsSummary {
             match o {
                 Outcome::Archive(p) => s.output = Some(p.clone()),
                 Outcome::Layout(p) => s.oci_layout = Some(p.clone()),
-                Outcome::Loaded(l) => s.loaded = Some(l.clone()),
-                Outcome::Pushed { reference, stats } => {
-                    s.pushed = Some(reference.clone());
+                Outcome::Loaded { engine, image } => {
+                    s.loaded = Some(Loaded {
+                        engine: engine.clone(),
+                        image: image.clone(),
+                    })
+                }
+                Outcome::Pushed { references, stats } => {
+                    s.pushed = references.clone();
                     s.push = Some(stats.clone());
                 }
             }
@@ -176,7 +192,8 @@ impl Summary {
         }
         let mut notes: Vec<String> = Vec::new();
         for (a, b) in artifacts.iter().zip(built) {
-            for n in a.notes.iter().chain(&b.base.notes) {
+            let dirty = a.provenance.vcs.dirty_warning();
+            for n in dirty.iter().chain(&a.notes).chain(&b.base.notes) {
                 if !notes.contains(n) {
                     notes.push(n.clone());
                 }
@@ -212,7 +229,8 @@ impl Summary {
         Summary {
             reference: reference.to_string(),
             digest: packed.top().digest.clone(),
-            platform: platforms.join(", "),
+            platform: built[at].plan.platform.to_string(),
+            platforms,
             size,
             image: ImageSummary::of(artifacts[at], &built[at]),
             notes,

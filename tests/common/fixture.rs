@@ -61,6 +61,7 @@ pub fn options(cache: LayerCache) -> PackOptions {
 pub fn layout(dir: &Path) -> Vec<Box<dyn Output>> {
     vec![Box::new(OciLayout {
         dir: dir.to_path_buf(),
+        ..Default::default()
     })]
 }
 
