@@ -3,7 +3,7 @@
 use anyhow::{bail, Context};
 use binpack::addfiles::Addition;
 use binpack::choose::BaseRequest;
-use binpack::emit::{Archive, Load, OciLayout, Output, Push};
+use binpack::emit::{Archive, Load, OciLayout, Output, Push, SbomFile};
 use binpack::engine::Engine;
 use binpack::layers::LayerCache;
 use binpack::pack::PackOptions;
@@ -213,10 +213,7 @@ impl PackArgs {
                 LayerCache::default_dir()
             },
             add: self.add.clone(),
-            sbom: binpack::sbom::SbomOptions {
-                disabled: no_sbom,
-                file: sbom_file,
-            },
+            sbom: binpack::sbom::SbomOptions { disabled: no_sbom },
             compression: self.compression,
         })
     }
@@ -299,6 +296,10 @@ impl PackArgs {
                 targets: self.push.clone(),
                 registry: self.registry(),
             }));
+        }
+        // `--sbom FILE` last: it writes the SBOMs of the images the others wrote.
+        if let (_, Some(path)) = self.sbom_choice()? {
+            outputs.push(Box::new(SbomFile { path }));
         }
         Ok(outputs)
     }

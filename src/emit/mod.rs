@@ -10,6 +10,7 @@ mod leftovers;
 mod load;
 mod push;
 mod referrer;
+mod sbom_file;
 mod staging;
 
 pub use archive::Archive;
@@ -18,6 +19,7 @@ pub use layout::OciLayout;
 pub use leftovers::{sweep_beside, sweep_staging};
 pub use load::Load;
 pub use push::Push;
+pub use sbom_file::SbomFile;
 pub use staging::Staging;
 
 use crate::engine::EngineError;
@@ -57,6 +59,8 @@ pub enum Outcome {
         references: Vec<String>,
         stats: PushStats,
     },
+    /// The SBOM files written (one per platform).
+    Sbom(Vec<PathBuf>),
 }
 
 /// The names an archive or layout gives the image: `names` when there are any (`-t a -t b`),

@@ -72,8 +72,12 @@ pub enum PackError {
     Add(#[from] crate::addfiles::AddError),
     #[error(transparent)]
     Sbom(#[from] crate::sbom::SbomError),
-    #[error("--sbom {}: that is where the image goes too ({}); choose another path", sbom.display(), output.display())]
-    SameOutput { sbom: PathBuf, output: PathBuf },
+    #[error("{}: two outputs would write it ({first}; {second}); choose another path", path.display())]
+    SameOutput {
+        path: PathBuf,
+        first: String,
+        second: String,
+    },
     #[error("nothing to write: give -o FILE, --oci-layout DIR, --push REF or --load")]
     NoOutput,
     #[error("refusing to write {}: it would overwrite the input {}; choose another output path", output.display(), input.display())]
@@ -297,7 +301,6 @@ pub fn pack_all(
         sboms: &sboms,
     };
     let outcomes = emit::emit_all(outputs, &emit, progress)?;
-    crate::sbom::write_beside(&opts.sbom, &built)?;
     Ok(Summary::new(
         &reference, &packed, artifacts, &built, &outcomes,
     ))
@@ -322,22 +325,22 @@ fn check_outputs(
         .chain(opts.add.iter().map(|a| &a.src));
     let inputs: Vec<(&PathBuf, PathBuf)> =
         inputs.filter_map(|p| Some((p, canonical(p)?))).collect();
-    // `--sbom FILE` is written too: it must not replace an input or another output.
-    let sbom = opts.sbom.file.as_deref();
-    if let Some(file) = sbom {
-        let same = canonical(file);
-        if let Some(out) = outputs
-            .iter()
-            .filter_map(|o| o.destination())
-            .find(|d| same.is_some() && canonical(d) == same)
-        {
+    // Two outputs on one path (`--sbom` naming the archive): the second would replace the first.
+    let mut seen: Vec<(PathBuf, &Box<dyn Output>)> = Vec::new();
+    for o in outputs {
+        let Some(dest) = o.destination().and_then(canonical) else {
+            continue;
+        };
+        if let Some((_, first)) = seen.iter().find(|(d, _)| *d == dest) {
             return Err(PackError::SameOutput {
-                sbom: file.to_path_buf(),
-                output: out.to_path_buf(),
+                path: o.destination().unwrap_or(&dest).to_path_buf(),
+                first: first.describe(),
+                second: o.describe(),
             });
         }
+        seen.push((dest, o));
     }
-    for out in outputs.iter().filter_map(|o| o.destination()).chain(sbom) {
+    for out in outputs.iter().filter_map(|o| o.destination()) {
         let Some(dest) = canonical(out) else { continue };
         if let Some((input, _)) = inputs.iter().find(|(_, c)| c.starts_with(&dest)) {
             return Err(PackError::OutputIsInput {
@@ -349,7 +352,7 @@ fn check_outputs(
     for o in outputs {
         o.check()?;
     }
-    Ok(crate::sbom::check_beside(&opts.sbom)?)
+    Ok(())
 }
 
 /// `p` with links and `..` resolved; for a path that does not exist yet, its parent's

@@ -114,6 +114,7 @@ impl OutputsSummary {
                     s.pushed = references.clone();
                     s.push = Some(stats.clone());
                 }
+                Outcome::Sbom(_) => {}
             }
         }
         s

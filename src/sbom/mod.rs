@@ -7,19 +7,15 @@
 use crate::base::ResolvedBase;
 use crate::build::{Artifact, Component, Ecosystem};
 use crate::closure::Resolved;
-use crate::emit::EmitError;
 use crate::goinfo::GoInfo;
 use crate::inspect::Linkage;
-use crate::pack::PlatformImage;
 use crate::packages;
 use crate::packages::{Manager, Package};
-use crate::platform::Platform;
 use crate::rootfs::DEFAULT_CA_BUNDLE;
 use crate::rootfs::IMAGE_BASE_CA_PATH;
 use serde::Serialize;
 use sha1::Sha1;
 use sha2::{Digest as _, Sha256};
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -193,60 +189,10 @@ struct Relationship {
     related_spdx_element: String,
 }
 
-/// `--no-sbom` and `--sbom FILE`.
+/// `--no-sbom` (`--sbom FILE` is an output, `emit::SbomFile`).
 #[derive(Clone, Debug, Default)]
 pub struct SbomOptions {
     pub disabled: bool,
-    /// Where to write it beside the image.
-    pub file: Option<PathBuf>,
-}
-
-/// Refuses a `--sbom FILE` that exists and is not an SPDX JSON document (a source file named
-/// by mistake), before anything is written.
-pub fn check_beside(opts: &SbomOptions) -> Result<(), EmitError> {
-    let is_spdx =
-        |head: &[u8]| head.starts_with(b"{") && head.windows(12).any(|w| w == b"\"spdxVersion");
-    match &opts.file {
-        Some(file) => crate::emit::replaceable(file, "an SPDX JSON document", is_spdx),
-        None => Ok(()),
-    }
-}
-
-/// Writes each image's SBOM to `--sbom FILE`; with several platforms, one file each, named
-/// with the platform (`app.linux-arm64-v8.spdx.json` for `app.spdx.json`).
-pub fn write_beside(opts: &SbomOptions, built: &[PlatformImage]) -> Result<(), EmitError> {
-    let Some(file) = &opts.file else {
-        return Ok(());
-    };
-    for b in built {
-        let Some(doc) = &b.sbom else { continue };
-        let dest = match built {
-            [_] => file.clone(),
-            _ => with_platform(file, &b.plan.platform),
-        };
-        crate::emit::atomic_file(&dest, |f| {
-            let mut w = f;
-            w.write_all(doc).map_err(|source| EmitError::Write {
-                path: dest.clone(),
-                source,
-            })
-        })?;
-    }
-    Ok(())
-}
-
-fn with_platform(file: &Path, p: &Platform) -> PathBuf {
-    let name = file.file_name().map(|n| n.to_string_lossy().into_owned());
-    let name = name.unwrap_or_default();
-    let (stem, ext) = match name.find('.') {
-        Some(i) => name.split_at(i),
-        None => (name.as_str(), ""),
-    };
-    let mut tag = format!("{}-{}", p.os, p.arch);
-    if let Some(v) = &p.variant {
-        tag.push_str(&format!("-{v}"));
-    }
-    file.with_file_name(format!("{stem}.{tag}{ext}"))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -633,19 +579,6 @@ mod tests {
             .unwrap();
         let f = File::of_root("/lib/libx.so", root.path(), "/opt/binpack-test/lib/libx.so");
         assert_eq!(f.unwrap(), File::of_bytes("/lib/libx.so", b"in the root"));
-    }
-
-    #[test]
-    fn each_platform_gets_its_own_file_beside() {
-        let p = Platform {
-            os: "linux".into(),
-            arch: "arm64".into(),
-            variant: Some("v8".into()),
-        };
-        assert_eq!(
-            with_platform(Path::new("out/app.spdx.json"), &p),
-            Path::new("out/app.linux-arm64-v8.spdx.json")
-        );
     }
 
     #[test]
