@@ -9,13 +9,14 @@ use binpack::pack;
 use binpack::platform::{Platform, Platforms};
 use binpack::progress::Progress;
 
-/// Build a Go main package (CGO_ENABLED=0, -trimpath, stripped) and pack it into an image.
+/// Build a Go main package (CGO_ENABLED=0 unless --cgo, -trimpath, stripped) and pack it into
+/// an image.
 ///
 /// Uses the `go` on PATH, else a golang toolchain container (--toolchain); the rest of your Go
 /// environment (GOFLAGS, GOPATH, GO111MODULE, GOPROXY, GOCACHE, ...) is passed through
 /// untouched (into a container: GOFLAGS, GOPROXY, GOPRIVATE, GONOSUMDB and the like). The
 /// result is a static binary in a FROM-scratch image: the binary, CA certificates, /etc/passwd
-/// with a nonroot user, /tmp.
+/// with a nonroot user, /tmp (with --cgo, a dynamic binary on its library closure).
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// A directory (built from inside it) or a package path
