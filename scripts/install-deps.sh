@@ -163,14 +163,17 @@ install_go_corpus() {
   if [ "${#missing[@]}" -gt 0 ]; then apt_install "${missing[@]}"; fi
 }
 
-# binpack go --cgo (the Go corpus's sqlite-cgo case, and the cgo-stub refusal in
-# tests/cli_go.rs): a C compiler, libc's headers, and those of the library the corpus's cgo
-# program links (Debian's go-sqlite3 links the system libsqlite3, not a bundled copy).
+# binpack go --cgo (the Go corpus's sqlite-cgo and sqlite-arm64 cases, and the cgo-stub
+# refusal in tests/cli_go.rs): a C compiler, libc's headers, and those of the library the
+# corpus's cgo program links, for amd64 and arm64 (Debian's go-sqlite3 links the system
+# libsqlite3, not a bundled copy). After install_multiarch, which adds the arm64 architecture.
 install_cgo() {
   local pkgs=()
   command -v gcc >/dev/null || pkgs+=(gcc)
   [ -e /usr/include/stdio.h ] || pkgs+=(libc6-dev)
   [ -e /usr/include/sqlite3.h ] || pkgs+=(libsqlite3-dev)
+  # The arm64 case cross-compiles (gcc-aarch64-linux-gnu, from install_multiarch).
+  [ -e /usr/lib/aarch64-linux-gnu/libsqlite3.so ] || pkgs+=(libsqlite3-dev:arm64)
   if [ "${#pkgs[@]}" -gt 0 ]; then apt_install "${pkgs[@]}"; fi
 }
 
@@ -322,9 +325,9 @@ if [ "$want" = all ]; then
   start_dockerd
   install_corpus
   install_go_corpus
-  install_cgo
   install_cargo_corpus
   install_python_corpus
   install_multiarch
+  install_cgo
 fi
 log "ready (go: $GO_BIN/go)"

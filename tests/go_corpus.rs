@@ -309,6 +309,24 @@ const CASES: &[Case] = &[
             ],
         },
     },
+    Case {
+        // The same, cross-compiled with Debian's aarch64-linux-gnu-gcc against
+        // libsqlite3-dev:arm64, packed on the arm64 closure and run under qemu.
+        name: "sqlite-arm64",
+        covers: "--cgo --platform linux/arm64: cross cgo, on qemu",
+        package: "github.com/mattn/go-sqlite3/_example/simple",
+        add: &[],
+        args: &[],
+        options: &["--cgo", "--platform", "linux/arm64"],
+        debs: &["libsqlite3-0", "libc6"],
+        check: Check::Prints {
+            docker: &["--platform", "linux/arm64", "-w", "/tmp"],
+            wanted: &[
+                "99 こんにちは世界099\n",
+                "こんにちは世界003\n1 foo\n2 bar\n3 baz\n",
+            ],
+        },
+    },
 ];
 
 fn corpus_dir(case: &str) -> PathBuf {

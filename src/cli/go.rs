@@ -4,14 +4,16 @@ use super::report::Reporter;
 use super::runner::{self, BuildArgs};
 use binpack::build::go::GoBuilder;
 
-/// Build a Go main package (CGO_ENABLED=0, -trimpath, stripped) and pack it into an image.
+/// Build a Go main package (CGO_ENABLED=0 unless --cgo, -trimpath, stripped) and pack it into
+/// an image.
 ///
 /// Uses the `go` on PATH, else a golang toolchain container (--toolchain); the rest of your Go
 /// environment (GOFLAGS, GOPATH, GO111MODULE, GOPROXY, GOCACHE, ...) is passed through
 /// untouched (into a container: GOFLAGS, GOPROXY, GOPRIVATE, GONOSUMDB and the like). The
 /// result is a static binary in a FROM-scratch image: the binary, CA certificates, /etc/passwd
-/// with a nonroot user, /tmp. `--platform all`: linux/amd64, arm64, 386, arm/v7, riscv64,
-/// ppc64le, s390x, each cross-compiled.
+/// with a nonroot user, /tmp (with --cgo, a dynamic binary on its library closure).
+/// `--platform all`: linux/amd64, arm64, 386, arm/v7, riscv64, ppc64le, s390x, each
+/// cross-compiled.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// A directory (built from inside it) or a package path

@@ -120,7 +120,7 @@ pub(super) fn stub_message(packages: &[LeftOut]) -> String {
         ("have", "their")
     };
     format!(
-        "{} {has} cgo code that CGO_ENABLED=0 leaves out: the program would be built with {its} cgo-less stand-in, which fails at run time (go-sqlite3's says \"this is a stub\"); {WAY_OUT}, or use a pure-Go package instead",
+        "{} {has} cgo code that CGO_ENABLED=0 leaves out: the binary would hold {its} cgo-less stand-in instead, which fails only at run time (go-sqlite3's answers every call with \"requires cgo to work. This is a stub\"); {WAY_OUT}, or use a pure-Go package instead",
         named.join("; ")
     )
 }
