@@ -19,7 +19,7 @@ cargo fmt --manifest-path fuzz/Cargo.toml -- --check
 cargo clippy --all-targets --quiet -- -D warnings
 # --include-ignored: also the tests that need tools (plain `cargo test` lists them as ignored);
 # --nocapture: the tests print what they measured (e.g. cold and warm toolchain builds).
-cargo test --all-targets -- --include-ignored --nocapture 2>&1
+cargo test --all-targets --no-fail-fast -- --include-ignored --nocapture 2>&1
 # The fuzz targets (fuzz/, README "Fuzzing"), each for a fixed time, with overflow checks on
 # (-a) and no sanitizer (-s none: binpack has no unsafe code, and the runs go twice as far).
 # A crash, a panic or an input slower than 10 s fails the run. New inputs go to a scratch

@@ -14,7 +14,23 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 const FILE: &str = "binpack.toml";
-const COMMANDS: &[&str] = &["go", "node", "bin", "cargo", "python"];
+
+/// The commands that take options from the file: every subcommand that packs, as clap knows
+/// them (a new language's is one without touching this file); not `inspect` nor hidden ones.
+fn commands() -> &'static [&'static str] {
+    static NAMES: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+    NAMES.get_or_init(|| {
+        let cli = super::Cli::command();
+        let packs = |c: &clap::Command| c.get_arguments().any(|a| a.get_id() == "push");
+        // Named once for the program's lifetime: clap's names borrow a temporary command.
+        let mut names: Vec<&'static str> = (cli.get_subcommands())
+            .filter(|c| !c.is_hide_set() && packs(c))
+            .map(|c| &*Box::leak(c.get_name().to_string().into_boxed_str()))
+            .collect();
+        names.sort_unstable();
+        names
+    })
+}
 
 mod trust;
 
@@ -106,7 +122,7 @@ pub fn expand_args(args: Vec<OsString>) -> anyhow::Result<Vec<OsString>> {
     };
     let command = args[pos].to_string_lossy().into_owned();
     // Other commands (inspect) take no options from the file.
-    if !COMMANDS.contains(&command.as_str()) {
+    if !commands().contains(&command.as_str()) {
         return Ok(args);
     }
     let cwd = std::env::current_dir().context("the current directory")?;
@@ -227,7 +243,7 @@ fn flags() -> Vec<(&'static str, Vec<Flag>)> {
             })
             .collect()
     };
-    COMMANDS.iter().map(|&c| (c, longs(c))).collect()
+    commands().iter().map(|&c| (c, longs(c))).collect()
 }
 
 /// Arguments for `command` from the table, and its default Cmd.
@@ -241,7 +257,7 @@ fn options_for(table: &toml::Table, command: &str) -> anyhow::Result<(Vec<String
     let find = |key: &str| known.iter().find(|f| f.name == key);
     let mut out = (Vec::new(), Vec::new());
     for (key, value) in table {
-        if COMMANDS.contains(&key.as_str()) {
+        if commands().contains(&key.as_str()) {
             if !value.is_table() {
                 bail!("{key} must be a table ([{key}])");
             }
@@ -249,8 +265,13 @@ fn options_for(table: &toml::Table, command: &str) -> anyhow::Result<(Vec<String
             add(&mut out, key, find(key), value, "")?;
         } else if value.is_table() {
             bail!(
-                "unknown table [{key}]: binpack's tables are [go], [node], [bin] and [cargo]{}",
-                nearest(key, COMMANDS.iter().copied())
+                "unknown table [{key}]: binpack's tables are {}{}",
+                commands()
+                    .iter()
+                    .map(|c| format!("[{c}]"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                nearest(key, commands().iter().copied())
                     .map(|k| format!(" (did you mean [{k}]?)"))
                     .unwrap_or_default()
             );
@@ -515,10 +536,9 @@ mod tests {
         );
         let e = run("tag = true\n", "go").unwrap_err().to_string();
         assert_eq!(e, "tag: expected a string, got the boolean true");
-        let e = run("tag = [\"a:1\", \"b:2\"]\n", "bin")
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("tag: expected one string"), "{e}");
+        // -t repeats: a list is several tags.
+        let tags = run("tag = [\"a:1\", \"b:2\"]\n", "bin").unwrap().0;
+        assert_eq!(tags, ["--tag=a:1", "--tag=b:2"]);
         // --load takes an engine or nothing.
         assert_eq!(run("load = true\n", "bin").unwrap().0, ["--load"]);
         assert_eq!(
