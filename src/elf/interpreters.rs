@@ -27,8 +27,14 @@ impl Runtime {
             Some(dir) => format!(", or ship it with --add {dir}:{dir}"),
             None => String::new(),
         };
+        // A language binpack builds for: its command packs the runtime with the app.
+        let command = match self.name {
+            "Python" => "; to pack a Python app with its interpreter, use `binpack python APP.py`",
+            "Node.js" => "; to pack a Node.js app with node, use `binpack node APP.js`",
+            _ => "",
+        };
         format!(
-            "{} is the {} runtime, not a self-contained program: it needs {} at run time, which binpack does not ship; use a base image that has {} (--base {}){add}, or pass --not-self-contained to pack it anyway",
+            "{} is the {} runtime, not a self-contained program: it needs {} at run time, which binpack does not ship{command}; use a base image that has {} (--base {}){add}, or pass --not-self-contained to pack it anyway",
             program.display(),
             self.name,
             self.needs,
