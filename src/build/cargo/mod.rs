@@ -5,6 +5,7 @@
 mod builder;
 pub use builder::CargoBuilder;
 
+use super::toolchain::{file_error, FileError};
 use super::{git, Built};
 use super::{Component, Ecosystem};
 use crate::cleanup::Tracked;
@@ -44,12 +45,8 @@ pub enum CargoError {
     NoExecutable { dir: PathBuf, bin: String },
     #[error("cargo rustc made {bin} several times ({}): binpack packs one, give one --target", list(.paths))]
     SeveralExecutables { bin: String, paths: Vec<PathBuf> },
-    #[error("{what} {}: {source}", path.display())]
-    Io {
-        what: &'static str,
-        path: PathBuf,
-        source: io::Error,
-    },
+    #[error(transparent)]
+    File(#[from] FileError),
     #[error("copying {} to {}: {source}", from.display(), to.display())]
     Copy {
         from: PathBuf,
@@ -62,12 +59,6 @@ pub enum CargoError {
 fn list(paths: &[PathBuf]) -> String {
     let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
     shown.join(", ")
-}
-
-/// A [`CargoError::Io`] maker for `map_err`.
-fn io_err(what: &'static str, path: &Path) -> impl FnOnce(io::Error) -> CargoError {
-    let path = path.to_path_buf();
-    move |source| CargoError::Io { what, path, source }
 }
 
 /// Builds the binary target and returns it.
@@ -87,7 +78,7 @@ pub fn build(spec: &CargoBuild) -> Result<Built, CargoError> {
         tempfile::Builder::new()
             .prefix(&crate::cleanup::private_prefix())
             .tempdir()
-            .map_err(io_err("creating a temporary directory in", &tmp))?,
+            .map_err(file_error("creating a temporary directory in", &tmp))?,
     );
     if spec.platform.is_some()
         && target_triple(&spec.flags, Path::new(""), Path::new("/")).is_some()
@@ -261,13 +252,16 @@ fn cargo_build(
     }
     let mut child = cmd
         .spawn()
-        .map_err(io_err("running cargo rustc in", &spec.dir))?;
+        .map_err(file_error("running cargo rustc in", &spec.dir))?;
     let stdout = child.stdout.take().expect("stdout is piped");
     let found = executables(BufReader::new(stdout), &package.id, bin);
     let status = child
         .wait()
-        .map_err(io_err("waiting for cargo rustc in", &spec.dir))?;
-    let found = found.map_err(io_err("reading the messages of cargo rustc in", &spec.dir))?;
+        .map_err(file_error("waiting for cargo rustc in", &spec.dir))?;
+    let found = found.map_err(file_error(
+        "reading the messages of cargo rustc in",
+        &spec.dir,
+    ))?;
     if !status.success() {
         return Err(CargoError::BuildFailed);
     }
