@@ -87,7 +87,12 @@ fn read(path: &Path, found: bool) -> anyhow::Result<String> {
 fn announce(path: &Path, options: &[String], args: &[OsString]) {
     let quiet = super::Cli::try_parse_from(args).is_ok_and(|c| c.quiet);
     if !quiet {
-        let shown: Vec<String> = options.iter().map(|o| shell_word(o)).collect();
+        // An environment value may be a secret: its name is enough to see where it came from.
+        let hide = |o: &String| match o.strip_prefix("--env=").and_then(|kv| kv.split_once('=')) {
+            Some((k, _)) => format!("--env={k}=..."),
+            None => o.clone(),
+        };
+        let shown: Vec<String> = options.iter().map(|o| shell_word(&hide(o))).collect();
         // Best effort, as progress is: a full stderr must not stop the build.
         let _ = match shown.is_empty() {
             true => writeln!(

@@ -923,4 +923,22 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn retry_after_waits_are_capped_per_run() {
+        let mut opts = RegistryOptions::default();
+        opts.timeouts.max_retry_after = Duration::from_secs(60);
+        opts.timeouts.max_total_retry_after = Duration::from_secs(100);
+        let reference = Reference::parse("127.0.0.1:1/app:1").unwrap();
+        let client = Client::new(&reference, &opts).unwrap();
+        let asked = Some(Duration::from_secs(40));
+        assert_eq!(client.honour(asked, "x").unwrap(), asked);
+        assert_eq!(client.honour(asked, "x").unwrap(), asked);
+        // A third 40 s would make 120 s in this process: refused, naming what was waited.
+        let e = client.honour(asked, "x").unwrap_err().to_string();
+        assert!(
+            e.contains("80 s waited already") && e.contains("100 s"),
+            "{e}"
+        );
+    }
 }
