@@ -2,6 +2,14 @@
 //! the way the loader does (RPATH/RUNPATH, ld.so.conf, default dirs) inside a root directory,
 //! and copied into the layer at their real paths with every symlink on the way.
 
+mod ldconf;
+mod root;
+
+pub use ldconf::ld_so_conf_dirs;
+use ldconf::*;
+use root::*;
+pub use root::{dir_in_root, open_in_root, read_file_in_root};
+
 use crate::elf_read::{DynamicDeps, FileSource, Headers, ReadError};
 use crate::inspect::{open_regular, Linkage, NotRegular};
 use crate::layer::{Content, LayerError, Tree};
@@ -72,9 +80,6 @@ pub enum ClosureError {
     #[error(transparent)]
     Layer(#[from] LayerError),
 }
-
-/// Symlinks followed in one resolution before giving up, as Linux does (ELOOP).
-const MAX_LINKS: usize = 40;
 
 fn shown(path: &Path) -> String {
     printable(&path.to_string_lossy()).into_owned()
@@ -415,75 +420,6 @@ fn normal_mode(host: &Path) -> Result<u32, ClosureError> {
     Ok(crate::layer::normal_mode(meta.permissions().mode()))
 }
 
-fn host_path(root: &Path, abs: &str) -> PathBuf {
-    root.join(abs.trim_start_matches('/'))
-}
-
-/// Resolves `path` inside `root` the way the kernel would with `root` as `/`, reporting each
-/// symlink met (its path and target) and returning the symlink-free path.
-fn walk(
-    root: &Path,
-    path: &str,
-    on_link: &mut dyn FnMut(&str, &str),
-) -> Result<String, ClosureError> {
-    let mut links = 0;
-    walk_from(root, path, on_link, &mut links).map_err(|e| match e {
-        // Named by the path asked for, not the link where the count ran out.
-        ClosureError::SymlinkLoop { root, .. } => ClosureError::SymlinkLoop {
-            path: path.to_string(),
-            root,
-        },
-        e => e,
-    })
-}
-
-/// `links` counts every symlink followed in the whole resolution, as the kernel does: a limit
-/// on nesting alone lets links that each name several others expand exponentially.
-fn walk_from(
-    root: &Path,
-    path: &str,
-    on_link: &mut dyn FnMut(&str, &str),
-    links: &mut usize,
-) -> Result<String, ClosureError> {
-    let mut real = String::new();
-    for comp in path.split('/').filter(|c| !c.is_empty() && *c != ".") {
-        if comp == ".." {
-            if let Some(i) = real.rfind('/') {
-                real.truncate(i);
-            }
-            continue;
-        }
-        let candidate = format!("{real}/{comp}");
-        let host = host_path(root, &candidate);
-        let io = |source| ClosureError::Io {
-            path: host.clone(),
-            source,
-        };
-        let meta = fs::symlink_metadata(&host).map_err(io)?;
-        if !meta.file_type().is_symlink() {
-            real = candidate;
-            continue;
-        }
-        *links += 1;
-        if *links > MAX_LINKS {
-            return Err(ClosureError::SymlinkLoop {
-                path: candidate,
-                root: root.to_path_buf(),
-            });
-        }
-        let target = fs::read_link(&host).map_err(io)?;
-        let target = target.to_string_lossy().into_owned();
-        on_link(&candidate, &target);
-        let joined = if target.starts_with('/') {
-            target
-        } else {
-            format!("{real}/{target}")
-        };
-        real = walk_from(root, &joined, on_link, links)?;
-    }
-    Ok(real)
-}
-
 /// 64-bit targets also search `lib64` (and expand `$LIB` to it).
 fn is_64(l: &Linkage) -> bool {
     l.platform.elf_machine().is_some_and(|(_, is_64)| is_64)
@@ -562,51 +498,6 @@ impl Refusal {
     }
 }
 
-/// ENOENT, or ENOTDIR for a path through a file.
-fn is_missing(e: &std::io::Error) -> bool {
-    e.kind() == std::io::ErrorKind::NotFound || e.kind() == std::io::ErrorKind::NotADirectory
-}
-
-/// The regular file at `path` in the root, symlinks followed inside the root, open; and its
-/// host path.
-pub fn open_in_root(root: &Path, path: &str) -> Result<(fs::File, PathBuf), ClosureError> {
-    let real = walk(root, path, &mut |_, _| {})?;
-    let host = host_path(root, &real);
-    let (file, _) = open_regular(&host).map_err(|e| ClosureError::Io {
-        path: host.clone(),
-        source: match e {
-            NotRegular::Io(e) => e,
-            NotRegular::Kind(kind) => std::io::Error::other(format!("{kind}, not a regular file")),
-        },
-    })?;
-    Ok((file, host))
-}
-
-/// Reads the regular file at `path` in the root, at most `limit` bytes.
-fn read_regular(root: &Path, path: &str, limit: u64) -> Result<Vec<u8>, ClosureError> {
-    let (file, host) = open_in_root(root, path)?;
-    let mut bytes = Vec::new();
-    file.take(limit)
-        .read_to_end(&mut bytes)
-        .map_err(|source| ClosureError::Io { path: host, source })?;
-    Ok(bytes)
-}
-
-/// The regular file at `path` in the root, symlinks followed inside the root (a root's
-/// `etc/os-release` linking to the host's `/etc/shadow` reads nothing), at most `limit` bytes.
-pub fn read_file_in_root(root: &Path, path: &str, limit: u64) -> Option<Vec<u8>> {
-    read_regular(root, path, limit).ok()
-}
-
-/// The host path of the directory `path` in the root, symlinks followed inside the root.
-pub fn dir_in_root(root: &Path, path: &str) -> Option<PathBuf> {
-    let host = host_path(root, &walk(root, path, &mut |_, _| {}).ok()?);
-    fs::symlink_metadata(&host)
-        .ok()
-        .filter(|m| m.is_dir())
-        .map(|_| host)
-}
-
 /// The dynamic section of the library at `path` in the root, read range by range (not the
 /// whole library).
 fn read_object(root: &Path, path: &str) -> Result<DynamicDeps, ClosureError> {
@@ -643,264 +534,5 @@ fn search_order(obj: &Object, system: &[Dir]) -> Vec<Dir> {
     dirs
 }
 
-/// The directories the loader searches after the object's own paths.
-fn system_dirs(root: &Path, l: &Linkage) -> Vec<String> {
-    if l.libc() == Some("musl") {
-        // musl reads /etc/ld-musl-<arch>.path, else a fixed list.
-        let arch = l
-            .interpreter
-            .as_deref()
-            .and_then(|i| i.rsplit('/').next())
-            .and_then(|f| f.strip_prefix("ld-musl-"))
-            .and_then(|f| f.strip_suffix(".so.1"))
-            .unwrap_or("");
-        if let Ok(text) = read_in_root(root, &format!("/etc/ld-musl-{arch}.path")) {
-            return text
-                .split(['\n', ':'])
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(String::from)
-                .collect();
-        }
-        return vec!["/lib".into(), "/usr/local/lib".into(), "/usr/lib".into()];
-    }
-    let mut dirs = Vec::new();
-    read_ld_so_conf(root, "/etc/ld.so.conf", &mut dirs, &mut HashSet::new(), 0);
-    let triplet = l.platform.multiarch_triplet();
-    dirs.push(format!("/lib/{triplet}"));
-    dirs.push(format!("/usr/lib/{triplet}"));
-    if is_64(l) {
-        dirs.push("/lib64".into());
-        dirs.push("/usr/lib64".into());
-    }
-    dirs.push("/lib".into());
-    dirs.push("/usr/lib".into());
-    dirs
-}
-
-/// Reads a text file at `path` inside the root, following symlinks within the root. A
-/// configuration file larger than 1 MiB is not one a loader would read either.
-fn read_in_root(root: &Path, path: &str) -> Result<String, ClosureError> {
-    let bytes = read_regular(root, path, 1 << 20)?;
-    Ok(String::from_utf8_lossy(&bytes).into_owned())
-}
-
-/// The directories `/etc/ld.so.conf` of `root` lists, includes followed (for the fuzz target
-/// and tools; the search order adds the default directories after these).
-pub fn ld_so_conf_dirs(root: &Path) -> Vec<String> {
-    let mut dirs = Vec::new();
-    read_ld_so_conf(root, "/etc/ld.so.conf", &mut dirs, &mut HashSet::new(), 0);
-    dirs
-}
-
-/// ld.so.conf: one directory per line, `include GLOB` lines, `#` comments. Each file is read
-/// once and each pattern expanded once (`seen`): includes that name each other would
-/// otherwise be read a number of times exponential in their count.
-fn read_ld_so_conf(
-    root: &Path,
-    file: &str,
-    out: &mut Vec<String>,
-    seen: &mut HashSet<String>,
-    depth: usize,
-) {
-    // Read through the root's own symlinks, never the host's.
-    let Ok(real) = walk(root, file, &mut |_, _| {}) else {
-        return;
-    };
-    if depth > 8 || !seen.insert(real.clone()) {
-        return;
-    }
-    let Ok(text) = read_in_root(root, &real) else {
-        return;
-    };
-    for line in text.lines() {
-        let line = line.split('#').next().unwrap_or("").trim();
-        if let Some(pattern) = line.strip_prefix("include") {
-            for inner in include_matches(root, file, pattern.trim(), seen) {
-                read_ld_so_conf(root, &inner, out, seen, depth + 1);
-            }
-        } else if line.starts_with('/') {
-            out.push(line.to_string());
-        }
-    }
-}
-
-/// The in-root paths an `include PATTERN` line of `file` names, sorted; none when the same
-/// pattern was expanded before.
-fn include_matches(
-    root: &Path,
-    file: &str,
-    pattern: &str,
-    seen: &mut HashSet<String>,
-) -> Vec<String> {
-    let abs = if pattern.starts_with('/') {
-        pattern.to_string()
-    } else {
-        let dir = file.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
-        format!("{dir}/{pattern}")
-    };
-    // The pattern's directory resolved inside the root, its file part globbed there.
-    let (dir, file_glob) = abs.rsplit_once('/').unwrap_or(("", abs.as_str()));
-    let Ok(real_dir) = walk(root, if dir.is_empty() { "/" } else { dir }, &mut |_, _| {}) else {
-        return vec![];
-    };
-    let in_root = format!("{real_dir}/{file_glob}");
-    if !seen.insert(format!("include {in_root}")) {
-        return vec![];
-    }
-    let host_pattern = host_path(root, &in_root);
-    let mut matches: Vec<PathBuf> = glob::glob(&host_pattern.to_string_lossy())
-        .map(|paths| paths.filter_map(Result::ok).collect())
-        .unwrap_or_default();
-    matches.sort();
-    matches
-        .iter()
-        .filter_map(|m| m.strip_prefix(root).ok())
-        .map(|rel| format!("/{}", rel.to_string_lossy()))
-        .collect()
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::os::unix::fs::symlink;
-
-    #[test]
-    fn walk_reports_every_symlink_and_stays_in_root() {
-        let root = tempfile::tempdir().unwrap();
-        let r = root.path();
-        fs::create_dir_all(r.join("usr/lib/x86_64-linux-gnu")).unwrap();
-        fs::create_dir_all(r.join("usr/lib64")).unwrap();
-        fs::write(r.join("usr/lib/x86_64-linux-gnu/ld-2.so"), b"x").unwrap();
-        symlink("usr/lib64", r.join("lib64")).unwrap();
-        symlink(
-            "../lib/x86_64-linux-gnu/ld-2.so",
-            r.join("usr/lib64/ld-linux.so.2"),
-        )
-        .unwrap();
-        // An absolute target resolves inside the root, never on the host.
-        symlink("/usr/lib64/ld-linux.so.2", r.join("abs")).unwrap();
-        let mut links = Vec::new();
-        let real = walk(r, "/abs", &mut |l, t| {
-            links.push((l.to_string(), t.to_string()))
-        })
-        .unwrap();
-        assert_eq!(real, "/usr/lib/x86_64-linux-gnu/ld-2.so");
-        assert_eq!(
-            links,
-            [
-                ("/abs".to_string(), "/usr/lib64/ld-linux.so.2".to_string()),
-                (
-                    "/usr/lib64/ld-linux.so.2".to_string(),
-                    "../lib/x86_64-linux-gnu/ld-2.so".to_string()
-                ),
-            ]
-        );
-        let libs = vec![Resolved {
-            name: "/lib64/ld-linux.so.2".into(),
-            path: "/lib64/ld-linux.so.2".into(),
-            image_path: None,
-            needed_by: "/app/x".into(),
-            package: None,
-        }];
-        let mut tree = Tree::new();
-        add_to_tree(r, &libs, &mut tree).unwrap();
-        assert!(
-            matches!(tree.get("lib64"), Some(crate::layer::Node::Symlink { target }) if target == "usr/lib64")
-        );
-        assert!(matches!(
-            tree.get("usr/lib/x86_64-linux-gnu/ld-2.so"),
-            Some(crate::layer::Node::File { .. })
-        ));
-
-        symlink("loop2", r.join("loop1")).unwrap();
-        symlink("loop1", r.join("loop2")).unwrap();
-        assert!(matches!(
-            walk(r, "/loop1", &mut |_, _| {}),
-            Err(ClosureError::SymlinkLoop { .. })
-        ));
-    }
-
-    #[test]
-    fn ld_so_conf_includes_are_followed_in_order() {
-        let root = tempfile::tempdir().unwrap();
-        let r = root.path();
-        fs::create_dir_all(r.join("etc/ld.so.conf.d")).unwrap();
-        fs::write(
-            r.join("etc/ld.so.conf"),
-            "# comment\n/opt/first\ninclude /etc/ld.so.conf.d/*.conf\n",
-        )
-        .unwrap();
-        fs::write(r.join("etc/ld.so.conf.d/b.conf"), "/opt/b\n").unwrap();
-        fs::write(r.join("etc/ld.so.conf.d/a.conf"), "/opt/a # trailing\n").unwrap();
-        let mut dirs = Vec::new();
-        read_ld_so_conf(r, "/etc/ld.so.conf", &mut dirs, &mut HashSet::new(), 0);
-        assert_eq!(dirs, ["/opt/first", "/opt/a", "/opt/b"]);
-    }
-
-    #[test]
-    fn ld_so_conf_files_that_include_each_other_are_read_once() {
-        let root = tempfile::tempdir().unwrap();
-        let r = root.path();
-        fs::create_dir_all(r.join("etc/ld.so.conf.d")).unwrap();
-        fs::write(r.join("etc/ld.so.conf"), "include ld.so.conf.d/*.conf\n").unwrap();
-        for i in 0..3 {
-            let text =
-                format!("/opt/{i}\ninclude /etc/ld.so.conf.d/*.conf\ninclude /etc/ld.so.conf\n");
-            fs::write(r.join(format!("etc/ld.so.conf.d/{i}.conf")), text).unwrap();
-        }
-        let mut dirs = Vec::new();
-        read_ld_so_conf(r, "/etc/ld.so.conf", &mut dirs, &mut HashSet::new(), 0);
-        assert_eq!(dirs, ["/opt/0", "/opt/1", "/opt/2"]);
-    }
-
-    #[test]
-    fn search_order_follows_glibc() {
-        let l = Linkage {
-            platform: crate::platform::Platform::linux("amd64"),
-            is_static: false,
-            interpreter: Some("/lib64/ld-linux-x86-64.so.2".into()),
-            needed: vec![],
-            runpath: vec![],
-            rpath: vec![],
-            go: None,
-        };
-        let d = |s: &str| Dir {
-            host: s.into(),
-            image: s.into(),
-        };
-        let system = vec![d("/lib")];
-        // $ORIGIN of the executable: searched on the host where it is, seen as /app in the image.
-        let exe = Dir {
-            host: "/opt/app/bin".into(),
-            image: "/app".into(),
-        };
-        let e = expand("$ORIGIN/../lib", &exe, &l);
-        assert_eq!(
-            (e.host.as_str(), e.image.as_str()),
-            ("/opt/app/bin/../lib", "/app/../lib")
-        );
-        assert_eq!(expand("/r/$LIB", &exe, &l).host, "/r/lib64");
-        assert_eq!(lexical("/app/../lib/libfoo.so"), "/lib/libfoo.so");
-        let with_rpath = Object {
-            name: "/app/x".into(),
-            needed: vec![],
-            runpath: vec![],
-            rpath_chain: vec![d("/own"), d("/exe")],
-        };
-        let hosts = |v: Vec<Dir>| v.into_iter().map(|d| d.host).collect::<Vec<_>>();
-        assert_eq!(
-            hosts(search_order(&with_rpath, &system)),
-            ["/own", "/exe", "/lib"]
-        );
-        let with_runpath = Object {
-            runpath: vec![d("/run")],
-            ..with_rpath
-        };
-        assert_eq!(
-            hosts(search_order(&with_runpath, &system)),
-            ["/run", "/lib"],
-            "RPATHs are ignored when RUNPATH is present"
-        );
-    }
-}
+mod tests;
