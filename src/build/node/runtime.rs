@@ -157,10 +157,7 @@ fn official_node(
 type Npm<'a> = dyn Fn(&[&OsStr], &str) -> Result<String, NodeError> + 'a;
 
 /// The newest version of the npm package `spec` (a range, or one version) names.
-fn exact_version(
-    npm: &Npm,
-    spec: &str,
-) -> Result<String, NodeError> {
+fn exact_version(npm: &Npm, spec: &str) -> Result<String, NodeError> {
     let view = npm(
         &os(&["view", "--json", spec, "version"]),
         &format!("npm view {spec}"),
