@@ -474,3 +474,29 @@ fn an_entry_or_a_bundled_file_outside_the_project_is_refused_by_name() {
     );
     assert!(err.starts_with(&said), "{err}");
 }
+
+#[test]
+fn dotenv_is_named_with_the_ways_to_give_it_its_variables() {
+    use super::files::dotenv_note;
+    use crate::build::{Component, Ecosystem};
+    let npm = |name: &str| Component {
+        ecosystem: Ecosystem::Npm,
+        name: name.into(),
+        version: "16.4.5".into(),
+        license: None,
+    };
+    let env = vec![(".env".to_string(), PathBuf::from("/p/.env"))];
+    assert_eq!(dotenv_note("files", &[npm("express")], &[]), None);
+    let files = dotenv_note("files", &[npm("dotenv")], &[]).unwrap();
+    assert!(
+        files.contains("--asset .env") && files.contains("docker run --env-file"),
+        "{files}"
+    );
+    assert_eq!(dotenv_note("files", &[npm("dotenv")], &env), None);
+    let sea = dotenv_note("sea", &[npm("dotenv")], &env).unwrap();
+    assert!(
+        sea.contains("in a sea image that is /, not the app's directory"),
+        "{sea}"
+    );
+    assert!(sea.contains("docker run --env-file"), "{sea}");
+}
