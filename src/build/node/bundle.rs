@@ -3,7 +3,7 @@
 //! raised, and its result read: the bundle, the constructs it cannot hold, the sources it read.
 
 use super::checks::{self, Construct};
-use super::entry::Entry;
+use super::entry::{own_copy, Entry};
 use super::{npm_install_cached, run_script, tool_err, Ctx, NodeError};
 use crate::build::toolchain::{pinned, Exec, Runner, Show};
 use crate::cache;
@@ -13,11 +13,8 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 /// The project's own esbuild (node_modules/.bin of it or an ancestor).
-fn project_esbuild(project: &Path) -> Option<PathBuf> {
-    project
-        .ancestors()
-        .map(|d| d.join("node_modules/.bin/esbuild"))
-        .find(|p| p.is_file())
+pub(super) fn project_esbuild(project: &Path) -> Option<PathBuf> {
+    own_copy(project, "node_modules/.bin/esbuild")
 }
 
 fn esbuild_version() -> String {
@@ -94,6 +91,23 @@ const PROLOGUE: &str = concat!(
     r#"var __binpack_import_meta = { url: require("url").pathToFileURL(process.execPath).href, "#,
     r#"filename: process.execPath, dirname: require("path").dirname(process.execPath) };"#
 );
+
+/// Refuses a bundled source (`inputs`, relative to `project`) whose real path lies outside
+/// `root`, the mount root: a package.json or an import reaching a host file.
+fn inside(project: &Path, root: &Path, inputs: &[String]) -> Result<(), NodeError> {
+    for input in inputs {
+        let Ok(real) = project.join(input).canonicalize() else {
+            continue; // Not a file: esbuild's own namespaces (`(disabled):fs`).
+        };
+        if !real.starts_with(root) {
+            return Err(NodeError::OutsideProject {
+                path: real,
+                root: root.to_path_buf(),
+            });
+        }
+    }
+    Ok(())
+}
 
 /// esbuild's result: the bundle, what it could not hold, the sources it read.
 #[derive(Debug)]
@@ -217,6 +231,7 @@ impl Bundling {
         let inputs = std::fs::read_to_string(&self.meta)
             .map(|m| checks::metafile_inputs(&m))
             .unwrap_or_default();
+        inside(&ctx.entry.project, ctx.mount, &inputs)?;
         constructs.extend(checks::scan_sources(&ctx.entry.project, &inputs));
         Ok(Bundle {
             out: self.out,

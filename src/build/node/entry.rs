@@ -116,6 +116,19 @@ impl Entry {
                 why: format!("it names the entry {script}, which does not exist"),
             });
         }
+        // `"main": "../../.aws/credentials.js"` would bundle a host file into the image.
+        let real = file
+            .canonicalize()
+            .map_err(file_error("resolving", &file))?;
+        if !real.starts_with(&entry) {
+            return Err(NodeError::PackageJson {
+                path: pj,
+                why: format!(
+                    "it names the entry {script}, which is {}, outside the project: binpack builds only what lies inside it",
+                    real.display()
+                ),
+            });
+        }
         let name = name.unwrap_or_else(|| file_stem(&file));
         Ok(Entry {
             relative: PathBuf::from(script.trim_start_matches("./")),
@@ -123,6 +136,18 @@ impl Entry {
             name,
         })
     }
+}
+
+/// The project's own copy of a tool (`node_modules/.bin/esbuild`), from the project itself
+/// only: never from a directory above it, which may be anyone's (`/tmp/x` above `/tmp/x/app`).
+/// Its real path lies inside the project and belongs to this user.
+pub(super) fn own_copy(project: &Path, rel: &str) -> Option<PathBuf> {
+    use std::os::unix::fs::MetadataExt;
+    let path = project.join(rel);
+    let real = path.canonicalize().ok()?;
+    let meta = real.metadata().ok()?;
+    let mine = Some(meta.uid()) == crate::cleanup::effective_uid();
+    (meta.is_file() && mine && real.starts_with(project)).then_some(path)
 }
 
 /// An executable script without an extension that starts `#!/usr/bin/env node` (a package's

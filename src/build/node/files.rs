@@ -7,6 +7,7 @@ use super::entry::{entry_in_mount, Entry};
 use super::layout::refuse_typescript;
 use super::runtime::{stripped_node, Runtime};
 use super::{path_str, trace, with_runtime, Ctx, Made, NodeError, NODE_PATH};
+use crate::build::{Component, Ecosystem};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
@@ -22,6 +23,9 @@ pub(super) fn describe(
     artifact.os_files.push(crate::rootfs::hosts_file());
     artifact.ca_env = vec!["NODE_EXTRA_CA_CERTS".into()];
     artifact.notes = made.notes;
+    artifact
+        .notes
+        .extend(dotenv_note(made.layout, &made.components, &assets));
     artifact.provenance.layout = Some(made.layout.into());
     artifact.provenance.layout_reason = Some(made.reason);
     artifact.provenance.components = with_runtime(made.components, runtime);
@@ -36,6 +40,25 @@ pub(super) fn describe(
 }
 
 const APP: &str = crate::build::APP_DIR;
+
+/// What to say of an app that reads `.env` through dotenv: binpack does not ship it unasked
+/// (it usually holds secrets), and under sea the working directory is `/`, where dotenv looks.
+pub(super) fn dotenv_note(
+    layout: &str,
+    components: &[Component],
+    assets: &[(String, PathBuf)],
+) -> Option<String> {
+    let dotenv = |c: &Component| c.ecosystem == Ecosystem::Npm && c.name == "dotenv";
+    if !components.iter().any(dotenv) {
+        return None;
+    }
+    let shipped = assets.iter().any(|(rel, _)| rel == ".env");
+    Some(match (layout, shipped) {
+        ("files", true) => return None,
+        ("files", false) => "the app uses dotenv: .env is not shipped (it usually holds secrets); give --asset .env to ship it, or pass its variables with docker run --env-file .env".into(),
+        _ => "the app uses dotenv, which reads .env from the working directory: in a sea image that is /, not the app's directory, so even --asset .env is not found there; pass the variables with docker run --env-file .env, or use --layout files --asset .env".into(),
+    })
+}
 
 /// The files layout: node at its fixed path running the entry under /app, from the project's
 /// directory; the traced files (relative to the mount root) and the assets in the app layer.

@@ -240,12 +240,7 @@ fn trace_files(
     cache: Option<&TraceCache>,
 ) -> Result<(trace::Traced, Vec<trace_cache::Analysis>), NodeError> {
     let entry = ctx.entry;
-    let nft = trace::tracer(
-        ctx.tools,
-        ctx.runner,
-        (&entry.project, ctx.mount),
-        ctx.progress,
-    )?;
+    let nft = trace::tracer(ctx.tools, ctx.runner, &entry.project, ctx.progress)?;
     ctx.progress.stage(&format!(
         "tracing the files {} reads",
         entry.relative.display()
@@ -306,7 +301,7 @@ fn trace_cache_for(ctx: &Ctx) -> Result<Option<TraceCache>, NodeError> {
     let (Some(root), Runner::Host) = (ctx.cache, ctx.runner) else {
         return Ok(None);
     };
-    let nft = trace::host_tracer_path(&ctx.entry.project, ctx.mount);
+    let nft = trace::host_tracer_path(&ctx.entry.project);
     let node = tracer_node(ctx)?;
     let esbuild = find_esbuild(ctx.tools.host, &ctx.entry.project, ctx.progress)?;
     let id = trace_cache::identity;

@@ -95,6 +95,8 @@ pub enum NodeError {
     TypeScriptFiles { entry: PathBuf, why: String },
     #[error("cannot resolve the package \"{package}\": {} has no node_modules; run npm ci (or npm install) in {}", .dir.display(), .dir.display())]
     NoNodeModules { package: String, dir: PathBuf },
+    #[error("{}: the bundle would hold this file, which lies outside the project and its workspace root {}; binpack packs only what lies inside (a dependency linked from elsewhere: install it into node_modules)", .path.display(), .root.display())]
+    OutsideProject { path: PathBuf, root: PathBuf },
     #[error("esbuild could not bundle {} (its messages are above)", .0.display())]
     Bundle(PathBuf),
     #[error("node {version}: the downloaded package does not match the registry's integrity ({expected}); not caching it")]

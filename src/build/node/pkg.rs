@@ -95,11 +95,8 @@ pub(super) fn with_pkg(ctx: &Ctx) -> Result<Made, NodeError> {
 }
 
 /// The project's pkg (node_modules/.bin of it or an ancestor), else `pkg` on PATH.
-fn find_pkg(project: &Path) -> Result<PathBuf, NodeError> {
-    project
-        .ancestors()
-        .map(|d| d.join("node_modules/.bin/pkg"))
-        .find(|p| p.is_file())
+pub(super) fn find_pkg(project: &Path) -> Result<PathBuf, NodeError> {
+    super::entry::own_copy(project, "node_modules/.bin/pkg")
         .or_else(|| which::which("pkg").ok())
         .ok_or_else(|| {
             NodeError::Pkg(

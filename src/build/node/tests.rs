@@ -412,3 +412,91 @@ fn an_unchanged_project_takes_its_layout_from_the_cache() {
     files_reason(d);
     assert!(again.ran().contains(&"node".to_string()));
 }
+
+#[test]
+fn tools_planted_above_the_project_are_never_run() {
+    let d = tempfile::tempdir().unwrap();
+    let shared = d.path().canonicalize().unwrap();
+    let nft = serde_json::json!({ "name": "@vercel/nft", "version": trace::version() });
+    for (f, text) in [
+        ("package.json", "{}".to_string()),
+        ("node_modules/.bin/esbuild", String::new()),
+        ("node_modules/.bin/pkg", String::new()),
+        ("node_modules/@vercel/nft/package.json", nft.to_string()),
+        ("app/package.json", "{}".into()),
+        ("app/index.js", String::new()),
+    ] {
+        let f = shared.join(f);
+        std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+        std::fs::write(f, text).unwrap();
+    }
+    let app = shared.join("app");
+    assert_eq!(super::bundle::project_esbuild(&app), None);
+    let planted = |p: &Path| p.starts_with(shared.join("node_modules"));
+    assert!(!planted(&trace::host_tracer_path(&app)));
+    assert!(super::pkg::find_pkg(&app).map_or(true, |p| !planted(&p)));
+    // The project's own copy, owned by this user, is taken; another user's is not.
+    let own = app.join("node_modules/.bin/esbuild");
+    std::fs::create_dir_all(own.parent().unwrap()).unwrap();
+    std::fs::write(&own, "").unwrap();
+    assert_eq!(super::bundle::project_esbuild(&app), Some(own.clone()));
+    if std::os::unix::fs::chown(&own, Some(4242), None).is_ok() {
+        assert_eq!(super::bundle::project_esbuild(&app), None);
+    }
+}
+
+#[test]
+fn an_entry_or_a_bundled_file_outside_the_project_is_refused_by_name() {
+    let d = tempfile::tempdir().unwrap();
+    let top = d.path().canonicalize().unwrap();
+    std::fs::create_dir(top.join("app")).unwrap();
+    std::fs::write(top.join("secret.js"), "").unwrap();
+    std::fs::write(top.join("app/package.json"), r#"{"main":"../secret.js"}"#).unwrap();
+    let err = Entry::resolve(&top.join("app")).unwrap_err().to_string();
+    let said = format!(
+        "{}: it names the entry ../secret.js, which is {}, outside the project",
+        top.join("app/package.json").display(),
+        top.join("secret.js").display()
+    );
+    assert!(err.starts_with(&said), "{err}");
+    // A source esbuild read from outside (an import of ../../secret.js).
+    let (_d, p) = project("index.js", &[]);
+    let outside: &'static str = format!(
+        "../{}/secret.js",
+        top.file_name().unwrap().to_string_lossy()
+    )
+    .leak();
+    let fake = Fake::new("", &["index.js", outside], &[]);
+    let err = decided(&p, &fake, Layout::Auto).unwrap_err().to_string();
+    let said = format!(
+        "{}: the bundle would hold this file, which lies outside the project",
+        top.join("secret.js").display()
+    );
+    assert!(err.starts_with(&said), "{err}");
+}
+
+#[test]
+fn dotenv_is_named_with_the_ways_to_give_it_its_variables() {
+    use super::files::dotenv_note;
+    use crate::build::{Component, Ecosystem};
+    let npm = |name: &str| Component {
+        ecosystem: Ecosystem::Npm,
+        name: name.into(),
+        version: "16.4.5".into(),
+        license: None,
+    };
+    let env = vec![(".env".to_string(), PathBuf::from("/p/.env"))];
+    assert_eq!(dotenv_note("files", &[npm("express")], &[]), None);
+    let files = dotenv_note("files", &[npm("dotenv")], &[]).unwrap();
+    assert!(
+        files.contains("--asset .env") && files.contains("docker run --env-file"),
+        "{files}"
+    );
+    assert_eq!(dotenv_note("files", &[npm("dotenv")], &env), None);
+    let sea = dotenv_note("sea", &[npm("dotenv")], &env).unwrap();
+    assert!(
+        sea.contains("in a sea image that is /, not the app's directory"),
+        "{sea}"
+    );
+    assert!(sea.contains("docker run --env-file"), "{sea}");
+}

@@ -93,38 +93,36 @@ pub fn version() -> String {
         .to_string()
 }
 
-/// The project's own tracer (node_modules of `cwd` or an ancestor inside `mount`), only
+/// The project's own tracer (see [`super::entry::own_copy`]: never an ancestor's), only
 /// when it is the pinned version: the traced files, and so the app layer's digest, must not
 /// depend on the project's dependency tree.
-fn local_pinned(cwd: &Path, mount: &Path) -> Option<std::path::PathBuf> {
-    let local = cwd
-        .ancestors()
-        .map(|d| d.join("node_modules").join(PACKAGE))
-        .find(|p| p.join("package.json").is_file())?;
-    let version = version();
-    let text = std::fs::read_to_string(local.join("package.json")).ok()?;
+fn local_pinned(cwd: &Path) -> Option<std::path::PathBuf> {
+    let manifest = format!("node_modules/{PACKAGE}/package.json");
+    let manifest = super::entry::own_copy(cwd, &manifest)?;
+    let text = std::fs::read_to_string(&manifest).ok()?;
     let v: serde_json::Value = serde_json::from_str(&text).ok()?;
-    (local.starts_with(mount) && v["version"].as_str() == Some(version.as_str())).then_some(local)
+    let pinned = v["version"].as_str() == Some(version().as_str());
+    pinned.then(|| manifest.parent().expect("in a package").to_path_buf())
 }
 
 /// Where the host's tracer is, or will be once installed: part of a cached trace's key.
-pub fn host_tracer_path(cwd: &Path, mount: &Path) -> std::path::PathBuf {
-    local_pinned(cwd, mount).unwrap_or_else(|| {
+pub fn host_tracer_path(cwd: &Path) -> std::path::PathBuf {
+    local_pinned(cwd).unwrap_or_else(|| {
         let dir = cache::dir().join("nft").join(version());
         dir.join("node_modules").join(PACKAGE)
     })
 }
 
-/// The tracer's package directory, as `runner` sees it: the project's own (node_modules of it
-/// or an ancestor inside `mount`), else installed into binpack's cache (on the host) or the
+/// The tracer's package directory, as `runner` sees it: the project's own (in its own
+/// node_modules), else installed into binpack's cache (on the host) or the
 /// cache volume (in a toolchain container), once.
 pub(super) fn tracer(
     tools: Tools,
     runner: &Runner,
-    (cwd, mount): (&Path, &Path),
+    cwd: &Path,
     progress: &dyn Progress,
 ) -> Result<OsString, NodeError> {
-    if let Some(p) = local_pinned(cwd, mount) {
+    if let Some(p) = local_pinned(cwd) {
         return Ok(runner.path(&p).into_os_string());
     }
     let version = version();
