@@ -303,6 +303,9 @@ fn runtime_files(
     Ok((Files { files, native }, notes))
 }
 
+/// The loadable extension modules (image path, host path) and notes on those left out.
+type Extensions = (Vec<(String, PathBuf)>, Vec<String>);
+
 /// [`stdlib::extensions`], remembered in the stdlib's cache entry `dir` while the root's
 /// /etc/ld.so.cache is unchanged (installing a library runs ldconfig): checking each
 /// module's closure takes a second.
@@ -310,7 +313,7 @@ fn extensions_cached(
     interp: &Interp,
     root: &Path,
     dir: &Path,
-) -> Result<(Vec<(String, PathBuf)>, Vec<String>), PythonError> {
+) -> Result<Extensions, PythonError> {
     let ld_cache = std::fs::metadata(root.join("etc/ld.so.cache"));
     let stamp = ld_cache.map(|m| {
         use std::os::unix::fs::MetadataExt;
