@@ -282,7 +282,12 @@ fn runtime_files(
         source,
     };
     let sources = stdlib::files(interp).map_err(read_err)?;
-    let key = digest(&format!("binpack-python-stdlib/1\n{}", interp.identity()));
+    // Known by the interpreter and the list of files (which changes with binpack's rule).
+    let names: String = sources.iter().map(|(i, _)| format!("{i}\n")).collect();
+    let key = digest(&format!(
+        "binpack-python-stdlib/1\n{}\n{names}",
+        interp.identity()
+    ));
     let dir = store.join("python/stdlib").join(key);
     let pyc = compiled(
         &interp.executable,
@@ -290,12 +295,46 @@ fn runtime_files(
         &dir,
         bytecode::Mode::Unchecked,
     )?;
-    let (extensions, notes) = stdlib::extensions(interp, root);
+    let (extensions, notes) = extensions_cached(interp, root, &dir)?;
     let native = extensions.iter().map(|(i, _)| i.clone()).collect();
     let mut files: Vec<_> = sources.into_iter().chain(pyc).chain(extensions).collect();
     files.extend(zoneinfo(interp, root));
     files.sort();
     Ok((Files { files, native }, notes))
+}
+
+/// The loadable extension modules (image path, host path) and notes on those left out.
+type Extensions = (Vec<(String, PathBuf)>, Vec<String>);
+
+/// [`stdlib::extensions`], remembered in the stdlib's cache entry `dir` while the root's
+/// /etc/ld.so.cache is unchanged (installing a library runs ldconfig): checking each
+/// module's closure takes a second.
+fn extensions_cached(
+    interp: &Interp,
+    root: &Path,
+    dir: &Path,
+) -> Result<Extensions, PythonError> {
+    let ld_cache = std::fs::metadata(root.join("etc/ld.so.cache"));
+    let stamp = ld_cache.map(|m| {
+        use std::os::unix::fs::MetadataExt;
+        format!("{}.{}:{}", m.mtime(), m.mtime_nsec(), m.size())
+    });
+    let file = dir.join(format!(
+        "dynload-{}.json",
+        digest(&format!("{stamp:?}{}", root.display()))
+    ));
+    if let Ok(bytes) = std::fs::read(&file) {
+        if let Ok((kept, notes)) = serde_json::from_slice(&bytes) {
+            return Ok((kept, notes));
+        }
+    }
+    let found = stdlib::extensions(interp, root);
+    let bytes = serde_json::to_vec(&found).expect("paths serialize");
+    // Not remembered without a stamp to know it by.
+    if stamp.is_ok() {
+        let _ = crate::cache::write_file(&file, &bytes);
+    }
+    Ok(found)
 }
 
 /// The root's time zone files, which `zoneinfo` reads (it falls back to the `tzdata`
