@@ -180,8 +180,28 @@ pub fn app_files(dir: &Path) -> Result<Vec<(String, PathBuf)>, PythonError> {
         path: dir.to_path_buf(),
         source,
     })?;
+    out.retain(|(_, host)| !is_image_archive(host));
     out.sort();
     Ok(out)
+}
+
+/// An image archive (binpack's own output, `-o app.tar` in the project, or `docker save`'s):
+/// a tar whose first entry is an OCI layout's or a Docker archive's. Never the app's file.
+fn is_image_archive(path: &Path) -> bool {
+    use std::io::Read;
+    if path.extension().is_none_or(|e| e != "tar") {
+        return false;
+    }
+    let mut header = [0u8; 100];
+    let read = std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut header));
+    let name = header.split(|b| *b == 0).next().unwrap_or(&[]);
+    let image = [
+        &b"blobs/"[..],
+        b"oci-layout",
+        b"index.json",
+        b"manifest.json",
+    ];
+    read.is_ok() && image.iter().any(|p| name.starts_with(p))
 }
 
 fn walk_app(

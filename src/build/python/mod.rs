@@ -282,7 +282,12 @@ fn runtime_files(
         source,
     };
     let sources = stdlib::files(interp).map_err(read_err)?;
-    let key = digest(&format!("binpack-python-stdlib/1\n{}", interp.identity()));
+    // Known by the interpreter and the list of files (which changes with binpack's rule).
+    let names: String = sources.iter().map(|(i, _)| format!("{i}\n")).collect();
+    let key = digest(&format!(
+        "binpack-python-stdlib/1\n{}\n{names}",
+        interp.identity()
+    ));
     let dir = store.join("python/stdlib").join(key);
     let pyc = compiled(
         &interp.executable,

@@ -2,8 +2,10 @@
 //! program can import, and nothing that only serves development: never its own
 //! site-packages (another project's packages), the test suites (`test/`, 119 MB on a pyenv
 //! install; `*/test`, `*/tests`), `config-*` (the 25 MB static libpython), idlelib, tkinter and
-//! turtledemo (no display in a container, no libtk), ensurepip (pip's wheels), lib2to3, or
-//! the host's `__pycache__` (timestamp bytecode, stale in the image: see bytecode.rs).
+//! turtledemo (no display in a container, no libtk), ensurepip (pip's wheels), lib2to3,
+//! pydoc_data (the interactive help()'s texts), the extension modules of CPython's own tests
+//! (`_testcapi`, `xxlimited`), or the host's `__pycache__` (timestamp bytecode, stale in the
+//! image: see bytecode.rs).
 //!
 //! The extension modules of `lib-dynload` are all shipped, since a program may import any of
 //! them by a name chosen at run time; one whose libraries the root lacks is left out with a
@@ -24,6 +26,17 @@ const TOP_LEVEL_OUT: &[&str] = &[
     "ensurepip",
     "lib2to3",
     "lib-dynload",
+    // The keyword and topic texts of the interactive help(); pydoc says they are missing.
+    "pydoc_data",
+];
+
+/// Extension modules that exist only for CPython's own test suite.
+const TEST_EXTENSIONS: &[&str] = &[
+    "_test",
+    "_ctypes_test",
+    "_xxtestfuzz",
+    "xxlimited",
+    "xxsubtype",
 ];
 
 /// Directory names never shipped at any depth: test suites and old bytecode.
@@ -89,7 +102,10 @@ pub fn extensions(interp: &Interp, root: &Path) -> (Vec<(String, PathBuf)>, Vec<
     let (mut kept, mut notes) = (Vec::new(), Vec::new());
     for dir in &interp.dynload {
         let mut found = Vec::new();
-        let keep_so = |name: &str, d: bool, _: usize| !d && name.ends_with(".so");
+        let keep_so = |name: &str, d: bool, _: usize| {
+            let test = TEST_EXTENSIONS.iter().any(|t| name.starts_with(t));
+            !d && name.ends_with(".so") && !test
+        };
         if walk(
             Path::new(dir),
             &interp.image_path(dir),
