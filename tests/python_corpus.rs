@@ -500,7 +500,7 @@ fn missing_pin(tmp: &Path) -> Result<(), String> {
     refused(cmd, &project, tmp, "missing-pin", &[&["flask==0.0.999"]])
 }
 
-/// mmh3 3.0.0 has no cp311 wheel: with no compiler on PATH (only the interpreter) and every
+/// mmh3 3.0.0 has no cp311 wheel (its extension is C++): with no compiler on PATH (only the interpreter) and every
 /// cache empty, it cannot be built, and binpack says which package and what is missing.
 fn no_compiler(tmp: &Path, python: &Path) -> Result<(), String> {
     let bin = tmp.join("python-only-path");
@@ -512,7 +512,7 @@ fn no_compiler(tmp: &Path, python: &Path) -> Result<(), String> {
         .env("PIP_NO_CACHE_DIR", "1")
         .env("UV_NO_CACHE", "1")
         .arg(corpus_dir("mmh3-sdist").join("app.py"));
-    let wanted: Wanted = &[&["mmh3"], &["gcc", "compiler", "cc:"]];
+    let wanted: Wanted = &[&["mmh3"], &["g++", "gcc", "compiler"]];
     refused(cmd, &corpus_dir("mmh3-sdist"), tmp, "no-compiler", wanted)
 }
 
