@@ -91,6 +91,7 @@ pub fn expand_args(args: Vec<OsString>) -> anyhow::Result<Vec<OsString>> {
     let text = read(&path).map_err(|e| anyhow!("{flag}{}: {e}", path.display()))?;
     let (extra, cmd) = parse(&text, &command).with_context(|| path.display().to_string())?;
     let mut out: Vec<OsString> = args[..=pos].to_vec();
+    let extra = super::pack_args::unless_given(extra, &args[pos + 1..]);
     out.extend(extra.into_iter().map(OsString::from));
     let rest = &args[pos + 1..];
     out.extend(rest.iter().cloned());
