@@ -132,7 +132,7 @@ pub fn unless_given(extra: Vec<String>, given: &[std::ffi::OsString]) -> Vec<Str
     let push = on_command_line("--push", None);
     extra
         .into_iter()
-        .filter(|e| !(tag && e.starts_with("--tag=")) && !(push && e.starts_with("--push=")))
+        .filter(|e| (!tag || !e.starts_with("--tag=")) && (!push || !e.starts_with("--push=")))
         .collect()
 }
 
