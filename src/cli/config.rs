@@ -146,6 +146,7 @@ pub fn expand_args(args: Vec<OsString>) -> anyhow::Result<Vec<OsString>> {
         .unwrap_or_else(|| cwd.clone());
     check_trust(&extra, &project, &cwd).with_context(|| path.display().to_string())?;
     let mut out: Vec<OsString> = args[..=pos].to_vec();
+    let extra = super::pack_args::unless_given(extra, &args[pos + 1..]);
     out.extend(extra.iter().map(OsString::from));
     let rest = &args[pos + 1..];
     out.extend(rest.iter().cloned());

@@ -112,6 +112,30 @@ pub struct PackArgs {
     cmd: Vec<String>,
 }
 
+/// The repeatable names (`-t`, `--push`) the config file gives, dropped when the command
+/// line gives its own: the file's are defaults, and flags win (the file's `--tag=...` would
+/// otherwise add a name). `extra` is the file's options as `--key=value`, `given` the command
+/// line after the subcommand.
+pub fn unless_given(extra: Vec<String>, given: &[std::ffi::OsString]) -> Vec<String> {
+    let flags: Vec<String> = (given.iter())
+        .take_while(|a| *a != "--")
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let on_command_line = |long: &str, short: Option<&str>| {
+        flags.iter().any(|f| {
+            f == long
+                || f.starts_with(&format!("{long}="))
+                || short.is_some_and(|s| f.starts_with(s) && !f.starts_with("--"))
+        })
+    };
+    let tag = on_command_line("--tag", Some("-t"));
+    let push = on_command_line("--push", None);
+    extra
+        .into_iter()
+        .filter(|e| (!tag || !e.starts_with("--tag=")) && (!push || !e.starts_with("--push=")))
+        .collect()
+}
+
 /// `--load`, `--load=docker`, `--load=podman`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 enum LoadEngine {

@@ -309,11 +309,7 @@ type Extensions = (Vec<(String, PathBuf)>, Vec<String>);
 /// [`stdlib::extensions`], remembered in the stdlib's cache entry `dir` while the root's
 /// /etc/ld.so.cache is unchanged (installing a library runs ldconfig): checking each
 /// module's closure takes a second.
-fn extensions_cached(
-    interp: &Interp,
-    root: &Path,
-    dir: &Path,
-) -> Result<Extensions, PythonError> {
+fn extensions_cached(interp: &Interp, root: &Path, dir: &Path) -> Result<Extensions, PythonError> {
     let ld_cache = std::fs::metadata(root.join("etc/ld.so.cache"));
     let stamp = ld_cache.map(|m| {
         use std::os::unix::fs::MetadataExt;
