@@ -143,12 +143,7 @@ impl Bundle {
 
 /// The first bare package esbuild could not resolve (`Could not resolve "express"`).
 fn unresolved_package(stderr: &str) -> Option<String> {
-    stderr
-        .lines()
-        .filter_map(|l| l.split("Could not resolve \"").nth(1))
-        .filter_map(|r| r.split('"').next())
-        .find(|n| !n.starts_with('.') && !n.starts_with('/') && !n.ends_with(".node"))
-        .map(String::from)
+    stderr.lines().find_map(super::checks::missing_package)
 }
 
 /// Bundles the entry with esbuild, its hidden diagnostics raised, the prologue added; scans

@@ -186,7 +186,7 @@ fn kind_of(head: &str) -> Option<Kind> {
 }
 
 /// The bare package an error says esbuild could not resolve (`Could not resolve "spdy"`).
-fn missing_package(head: &str) -> Option<String> {
+pub(super) fn missing_package(head: &str) -> Option<String> {
     let name = head
         .split("Could not resolve \"")
         .nth(1)?

@@ -10,6 +10,7 @@
 //! - node < 22: pkg's classic mode, which needs pkg-fetch's patched node binaries (downloaded
 //!   from GitHub, or found in PKG_CACHE_PATH): pkg tries, and its failure is explained.
 
+use super::runtime::major;
 use super::{Ctx, Made, NodeError};
 use crate::build::toolchain::{file_error, temp_dir, Exec, Show};
 use crate::cleanup::Tracked;
@@ -103,14 +104,6 @@ pub(super) fn find_pkg(project: &Path) -> Result<PathBuf, NodeError> {
                 "--packer pkg: pkg is not installed in the project (npm install --save-dev @yao-pkg/pkg) nor on PATH; the default packer (sea) needs nothing".into(),
             )
         })
-}
-
-fn major(version: &str) -> u32 {
-    version
-        .split('.')
-        .next()
-        .and_then(|m| m.parse().ok())
-        .unwrap_or(0)
 }
 
 /// pkg's (and node's) name for the host architecture.

@@ -61,12 +61,7 @@ pub(super) struct Runtime {
 
 impl Runtime {
     pub(super) fn major(&self) -> u32 {
-        self.version
-            .trim_start_matches('v')
-            .split('.')
-            .next()
-            .and_then(|m| m.parse().ok())
-            .unwrap_or(0)
+        major(&self.version)
     }
 }
 
@@ -336,6 +331,13 @@ fn sweep_stale(slot: &Path, keep: &str) {
             let _ = std::fs::remove_dir_all(e.path());
         }
     }
+}
+
+/// The major version of `v20.20.2` or `20.20.2` (0 when it is not a version).
+pub(super) fn major(version: &str) -> u32 {
+    (version.trim_start_matches('v').split('.').next())
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(0)
 }
 
 #[cfg(test)]
