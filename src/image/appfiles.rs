@@ -112,10 +112,26 @@ pub fn app_files(
         Content::Host(artifact.executable.clone()),
         0o755,
     )?;
+    let (trees, libraries) = with_layers(artifact, base, tree)?;
+    Ok(AppFiles {
+        trees,
+        env,
+        libraries,
+        packages,
+    })
+}
+
+/// The trees of `runtime` (the executable's layer) and the artifact's layers above it, each
+/// with the libraries its native modules need beyond those below; and all the libraries.
+fn with_layers(
+    artifact: &Artifact,
+    base: &ResolvedBase,
+    runtime: Tree,
+) -> Result<(Vec<Tree>, Vec<Resolved>), FilesError> {
     let mut libraries = base.libraries().to_vec();
     let mut shipped: Vec<String> = Vec::new();
     let mut trees = Vec::new();
-    let mut runtime = Some(tree);
+    let mut runtime = Some(runtime);
     for layer in std::iter::once(&artifact.files).chain(&artifact.layers) {
         // The executable's layer holds the runtime already; each layer above is its own.
         let mut tree = match runtime.take() {
@@ -134,12 +150,7 @@ pub fn app_files(
         }
         trees.push(tree);
     }
-    Ok(AppFiles {
-        trees,
-        env,
-        libraries,
-        packages,
-    })
+    Ok((trees, libraries))
 }
 
 /// Copies `files` (absolute image path, host path) into `tree`.
