@@ -1,6 +1,7 @@
 //! The base: `choose` decides it from the ELF (the policy), this module resolves it (the
 //! library closure from a root, or a pulled image), `closure` resolves libraries as the
-//! loader would, `packages` and `rootfs` say what a root holds (package databases, the
+//! loader would (`root` resolving a root's paths as the kernel would, with the root as `/`),
+//! `packages` and `rootfs` say what a root holds (package databases, the
 //! essentials every image carries), `zoneinfo` the time zone files. It reads roots and pulled
 //! bases; it runs no program and writes no output.
 //!
@@ -12,6 +13,7 @@
 pub mod choose;
 pub mod closure;
 pub mod packages;
+pub mod root;
 pub mod rootfs;
 pub mod zoneinfo;
 

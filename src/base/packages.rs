@@ -3,7 +3,7 @@
 //! the image can carry that package's metadata (distroless-style `status.d/<pkg>` entries)
 //! and the SBOM and `binpack inspect` can name it.
 
-use crate::closure::{dir_in_root, read_file_in_root};
+use crate::base::root::{dir_in_root, read_file_in_root};
 use aho_corasick::AhoCorasick;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fs;
@@ -231,7 +231,7 @@ fn read(root: &Path, rel: &str) -> Option<String> {
 /// The package owning the host file `executable` when it lies inside `root` (`binpack bin
 /// /usr/bin/curl`: curl's Debian package, not only its binary, for scanners).
 pub fn executable_owner(root: &Path, executable: &Path) -> Option<Package> {
-    let path = crate::closure::Origin::root_path_of(root, executable)?;
+    let path = crate::base::root::root_path_of(root, executable)?;
     Db::open(root, std::slice::from_ref(&path))
         .owner(&path)
         .cloned()

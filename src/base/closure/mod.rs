@@ -3,12 +3,11 @@
 //! and copied into the layer at their real paths with every symlink on the way.
 
 mod ldconf;
-mod root;
 
+use crate::base::root::*;
+pub use crate::base::root::{dir_in_root, open_in_root, read_file_in_root};
 pub use ldconf::ld_so_conf_dirs;
 use ldconf::*;
-use root::*;
-pub use root::{dir_in_root, open_in_root, read_file_in_root};
 
 use crate::elf_read::{DynamicDeps, FileSource, Headers, ReadError};
 use crate::inspect::{open_regular, Linkage, NotRegular};
@@ -71,12 +70,8 @@ pub enum ClosureError {
         printable(reason)
     )]
     BadLibrary { path: String, reason: String },
-    #[error(
-        "{} in {}: too many levels of symbolic links (the kernel follows at most {MAX_LINKS})",
-        printable(path),
-        shown(root)
-    )]
-    SymlinkLoop { path: String, root: PathBuf },
+    #[error(transparent)]
+    Root(#[from] RootError),
     #[error(transparent)]
     Layer(#[from] LayerError),
 }
@@ -121,10 +116,7 @@ pub struct Origin<'a> {
 impl Origin<'_> {
     /// The in-root path of the host file `binary`, when it lies inside `root`.
     pub fn root_path_of(root: &Path, binary: &Path) -> Option<String> {
-        let root = fs::canonicalize(root).ok()?;
-        let binary = fs::canonicalize(binary).ok()?;
-        let rel = binary.strip_prefix(&root).ok()?;
-        Some(format!("/{}", rel.to_string_lossy()))
+        crate::base::root::root_path_of(root, binary)
     }
 }
 
@@ -490,10 +482,10 @@ enum Refusal {
 }
 
 impl Refusal {
-    fn of_walk(e: ClosureError) -> Refusal {
+    fn of_walk(e: RootError) -> Refusal {
         match e {
-            ClosureError::Io { source, .. } if is_missing(&source) => Refusal::Missing,
-            e => Refusal::Failed(e),
+            RootError::Io { source, .. } if is_missing(&source) => Refusal::Missing,
+            e => Refusal::Failed(e.into()),
         }
     }
 }

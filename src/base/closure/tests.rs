@@ -53,7 +53,7 @@ fn walk_reports_every_symlink_and_stays_in_root() {
     symlink("loop1", r.join("loop2")).unwrap();
     assert!(matches!(
         walk(r, "/loop1", &mut |_, _| {}),
-        Err(ClosureError::SymlinkLoop { .. })
+        Err(RootError::SymlinkLoop { .. })
     ));
 }
 

@@ -1,26 +1,50 @@
 //! Paths inside a root resolved as the kernel would with the root as `/`: every symlink
 //! followed inside it (counted, as the kernel counts them), files opened only when regular.
 
-use super::*;
+use crate::inspect::{open_regular, NotRegular};
+use crate::printable::printable;
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// A path of a root that could not be resolved or read.
+#[derive(Debug, thiserror::Error)]
+pub enum RootError {
+    #[error("reading {}: {source}", shown(path))]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "{} in {}: too many levels of symbolic links (the kernel follows at most {MAX_LINKS})",
+        printable(path),
+        shown(root)
+    )]
+    SymlinkLoop { path: String, root: PathBuf },
+}
+
+fn shown(path: &Path) -> String {
+    printable(&path.to_string_lossy()).into_owned()
+}
 
 /// Symlinks followed in one resolution before giving up, as Linux does (ELOOP).
-pub(super) const MAX_LINKS: usize = 40;
+pub const MAX_LINKS: usize = 40;
 
-pub(super) fn host_path(root: &Path, abs: &str) -> PathBuf {
+pub fn host_path(root: &Path, abs: &str) -> PathBuf {
     root.join(abs.trim_start_matches('/'))
 }
 
 /// Resolves `path` inside `root` the way the kernel would with `root` as `/`, reporting each
 /// symlink met (its path and target) and returning the symlink-free path.
-pub(super) fn walk(
+pub fn walk(
     root: &Path,
     path: &str,
     on_link: &mut dyn FnMut(&str, &str),
-) -> Result<String, ClosureError> {
+) -> Result<String, RootError> {
     let mut links = 0;
     walk_from(root, path, on_link, &mut links).map_err(|e| match e {
         // Named by the path asked for, not the link where the count ran out.
-        ClosureError::SymlinkLoop { root, .. } => ClosureError::SymlinkLoop {
+        RootError::SymlinkLoop { root, .. } => RootError::SymlinkLoop {
             path: path.to_string(),
             root,
         },
@@ -30,12 +54,12 @@ pub(super) fn walk(
 
 /// `links` counts every symlink followed in the whole resolution, as the kernel does: a limit
 /// on nesting alone lets links that each name several others expand exponentially.
-pub(super) fn walk_from(
+pub fn walk_from(
     root: &Path,
     path: &str,
     on_link: &mut dyn FnMut(&str, &str),
     links: &mut usize,
-) -> Result<String, ClosureError> {
+) -> Result<String, RootError> {
     let mut real = String::new();
     for comp in path.split('/').filter(|c| !c.is_empty() && *c != ".") {
         if comp == ".." {
@@ -46,7 +70,7 @@ pub(super) fn walk_from(
         }
         let candidate = format!("{real}/{comp}");
         let host = host_path(root, &candidate);
-        let io = |source| ClosureError::Io {
+        let io = |source| RootError::Io {
             path: host.clone(),
             source,
         };
@@ -57,7 +81,7 @@ pub(super) fn walk_from(
         }
         *links += 1;
         if *links > MAX_LINKS {
-            return Err(ClosureError::SymlinkLoop {
+            return Err(RootError::SymlinkLoop {
                 path: candidate,
                 root: root.to_path_buf(),
             });
@@ -76,16 +100,16 @@ pub(super) fn walk_from(
 }
 
 /// ENOENT, or ENOTDIR for a path through a file.
-pub(super) fn is_missing(e: &std::io::Error) -> bool {
+pub fn is_missing(e: &std::io::Error) -> bool {
     e.kind() == std::io::ErrorKind::NotFound || e.kind() == std::io::ErrorKind::NotADirectory
 }
 
 /// The regular file at `path` in the root, symlinks followed inside the root, open; and its
 /// host path.
-pub fn open_in_root(root: &Path, path: &str) -> Result<(fs::File, PathBuf), ClosureError> {
+pub fn open_in_root(root: &Path, path: &str) -> Result<(fs::File, PathBuf), RootError> {
     let real = walk(root, path, &mut |_, _| {})?;
     let host = host_path(root, &real);
-    let (file, _) = open_regular(&host).map_err(|e| ClosureError::Io {
+    let (file, _) = open_regular(&host).map_err(|e| RootError::Io {
         path: host.clone(),
         source: match e {
             NotRegular::Io(e) => e,
@@ -96,12 +120,12 @@ pub fn open_in_root(root: &Path, path: &str) -> Result<(fs::File, PathBuf), Clos
 }
 
 /// Reads the regular file at `path` in the root, at most `limit` bytes.
-pub(super) fn read_regular(root: &Path, path: &str, limit: u64) -> Result<Vec<u8>, ClosureError> {
+pub fn read_regular(root: &Path, path: &str, limit: u64) -> Result<Vec<u8>, RootError> {
     let (file, host) = open_in_root(root, path)?;
     let mut bytes = Vec::new();
     file.take(limit)
         .read_to_end(&mut bytes)
-        .map_err(|source| ClosureError::Io { path: host, source })?;
+        .map_err(|source| RootError::Io { path: host, source })?;
     Ok(bytes)
 }
 
@@ -122,7 +146,15 @@ pub fn dir_in_root(root: &Path, path: &str) -> Option<PathBuf> {
 
 /// Reads a text file at `path` inside the root, following symlinks within the root. A
 /// configuration file larger than 1 MiB is not one a loader would read either.
-pub(super) fn read_in_root(root: &Path, path: &str) -> Result<String, ClosureError> {
+pub fn read_in_root(root: &Path, path: &str) -> Result<String, RootError> {
     let bytes = read_regular(root, path, 1 << 20)?;
     Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// The in-root path of the host file `binary`, when it lies inside `root`.
+pub fn root_path_of(root: &Path, binary: &Path) -> Option<String> {
+    let root = fs::canonicalize(root).ok()?;
+    let binary = fs::canonicalize(binary).ok()?;
+    let rel = binary.strip_prefix(&root).ok()?;
+    Some(format!("/{}", rel.to_string_lossy()))
 }
