@@ -30,8 +30,10 @@ const TOP_LEVEL_OUT: &[&str] = &[
     "pydoc_data",
 ];
 
-/// Extension modules that exist only for CPython's own test suite.
+/// Extension modules never shipped: CPython's own test suite's, and tkinter's (`_tkinter`:
+/// the tkinter package stays out, and it pulls Tcl/Tk and X11 into the closure).
 const TEST_EXTENSIONS: &[&str] = &[
+    "_tkinter",
     "_test",
     "_ctypes_test",
     "_xxtestfuzz",
