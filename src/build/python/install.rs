@@ -70,16 +70,31 @@ pub fn run(mut cmd: Command, what: &str) -> Result<String, PythonError> {
     Ok(stderr)
 }
 
+/// The compiler a failed build could not run (`error: command 'g++' failed: No such file or
+/// directory`, as setuptools words it), if that is why it failed.
+fn missing_compiler(output: &str) -> Option<String> {
+    let compilers = ["gcc", "g++", "cc", "c++", "clang", "clang++"];
+    for line in output
+        .lines()
+        .filter(|l| l.contains("No such file or directory") || l.contains("not found"))
+    {
+        let named = line
+            .split('\'')
+            .nth(1)
+            .or_else(|| line.split(':').next().map(str::trim));
+        if let Some(cc) = named.filter(|n| compilers.contains(&n.rsplit('/').next().unwrap_or(n))) {
+            return Some(cc.to_string());
+        }
+    }
+    None
+}
+
 /// What to do when an sdist did not build, from what its build printed.
 fn build_hint(output: &str) -> String {
-    let missing_cc = [
-        "'gcc' failed",
-        "command 'gcc'",
-        "gcc: No such file",
-        "cc: not found",
-    ];
-    if missing_cc.iter().any(|m| output.contains(m)) {
-        return "a source distribution needs a C compiler: install gcc (apt-get install gcc), or pin a version with a wheel for this platform".into();
+    if let Some(cc) = missing_compiler(output) {
+        // Debian's package of each compiler name setuptools runs.
+        let package = if cc.contains("++") { "g++" } else { "gcc" };
+        return format!("a source distribution needs the compiler {cc}, which is not installed: apt-get install {package}, or pin a version with a wheel for this platform");
     }
     if let Some(h) = output
         .split_whitespace()
@@ -181,4 +196,29 @@ pub fn install_project(
         .arg(dir)
         .env("UV_PYTHON_DOWNLOADS", "never");
     run(cmd, "uv pip install (the project itself)").map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_compiler_is_named() {
+        let gpp = "  error: command 'g++' failed: No such file or directory\n";
+        assert!(
+            build_hint(gpp).contains("the compiler g++"),
+            "{}",
+            build_hint(gpp)
+        );
+        assert!(build_hint(gpp).contains("apt-get install g++"));
+        let gcc = "gcc: not found";
+        assert!(
+            build_hint(gcc).contains("apt-get install gcc"),
+            "{}",
+            build_hint(gcc)
+        );
+        assert!(
+            !build_hint("fatal error: Python.h: No such file or directory").contains("compiler")
+        );
+    }
 }
