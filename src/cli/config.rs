@@ -195,10 +195,25 @@ fn scan(args: &[OsString]) -> (Option<usize>, Option<PathBuf>) {
         } else if bytes.starts_with(b"-") {
             i += 1;
         } else {
-            return (Some(i), config);
+            // `--config` may follow the subcommand too, as `-q` may (up to `--`).
+            return (Some(i), after_command(&args[i + 1..]).or(config));
         }
     }
     (None, config)
+}
+
+/// The last `--config` given after the subcommand, before `--`.
+fn after_command(args: &[OsString]) -> Option<PathBuf> {
+    let mut config = None;
+    let mut rest = args.iter().take_while(|a| *a != "--");
+    while let Some(a) = rest.next() {
+        if a == "--config" {
+            config = rest.next().map(PathBuf::from);
+        } else if let Some(v) = a.as_bytes().strip_prefix(b"--config=") {
+            config = Some(PathBuf::from(OsStr::from_bytes(v)));
+        }
+    }
+    config
 }
 
 /// Arguments for `command` from the file's text, and its default Cmd.
@@ -521,7 +536,10 @@ mod tests {
             (Some(4), c("b"))
         );
         assert_eq!(scan(&argv("binpack --config a.toml")), (None, c("a.toml")));
-        assert_eq!(scan(&argv("binpack go --config a.toml")), (Some(1), None));
+        assert_eq!(
+            scan(&argv("binpack go --config a.toml")),
+            (Some(1), c("a.toml"))
+        );
     }
 
     #[test]

@@ -60,7 +60,7 @@ pub struct Cli {
     quiet: bool,
 
     /// Read options from this file instead of the nearest binpack.toml
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", global = true)]
     config: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
