@@ -310,9 +310,10 @@ impl Client {
     /// A 400 that says the registry speaks only TLS ("Client sent an HTTP request to an
     /// HTTPS server", as Go's servers answer): from then on this client uses https. Any other
     /// answer is given back whole; `None` when the client moved to TLS.
+    /// Blobs go up in parallel: a request sent over http just before another one's answer
+    /// moved the client is moved too, not failed.
     fn upgrade(&self, resp: http::Response<ureq::Body>) -> Option<http::Response<ureq::Body>> {
-        let done = self.upgraded.load(std::sync::atomic::Ordering::Relaxed);
-        if !self.upgradable || done || resp.status().as_u16() != 400 {
+        if !self.upgradable || resp.status().as_u16() != 400 {
             return Some(resp);
         }
         let (parts, body) = resp.into_parts();

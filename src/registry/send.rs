@@ -130,7 +130,7 @@ impl Client {
         let start = Instant::now();
         let mut budget = self.timeouts.deadline(body.len()?);
         let (mut last, mut asked) = (String::new(), None);
-        let mut authenticated = false;
+        let (mut authenticated, mut moved) = (false, false);
         let mut attempt = 0;
         while attempt < self.attempts {
             if attempt > 0 {
@@ -150,7 +150,13 @@ impl Client {
                     attempt -= 1; // the challenge is not a failed attempt
                 }
                 Step::Challenged(_) => return Err(self.auth_error(what, 401)),
-                Step::Upgraded => attempt -= 1, // the same request again, over TLS
+                // The same request again, over TLS; a server that says so again (over TLS)
+                // uses up attempts like any failure.
+                Step::Upgraded if !moved => {
+                    moved = true;
+                    attempt -= 1;
+                }
+                Step::Upgraded => last = "HTTP 400 (an HTTP request to an HTTPS server)".into(),
                 Step::Retry(why, after) => {
                     last = why;
                     asked = self.honour(after, what)?;
