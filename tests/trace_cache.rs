@@ -40,7 +40,8 @@ fn build(app: &Path, out: &Path, extra: &[&str]) -> Build {
         .args(extra));
     let stages = stderr(&run)
         .lines()
-        .filter_map(|l| l.strip_prefix("binpack: "))
+        // Progress lines are stamped (`[   0.4s] binpack: ...`) when stderr is no terminal.
+        .filter_map(|l| l.split_once("binpack: ").map(|(_, stage)| stage))
         .map(String::from)
         .collect();
     let m = ArchiveFiles::open(out).manifest();
