@@ -28,7 +28,8 @@ const AFTER_HELP: &str = "\
 Examples:
   binpack go ./cmd/server                 build and pack into dist/server.tar
   binpack go . -t registry.example/app:v1 -- --port 8080
-  binpack node ./server.js                single executable, on the libraries it needs
+  binpack node ./server.js                one executable, or node + the app's files
+  binpack python app.py                   the interpreter, the dependencies, the app
   binpack bin ./prebuilt                  pack an ELF built elsewhere (its libraries too)
   binpack bin ./prebuilt --push 127.0.0.1:5000/app:1 --load
   binpack inspect ./prebuilt              what it needs and which base it would get
@@ -45,10 +46,10 @@ Environment:
 
 Config: binpack.toml in the current directory, or the nearest parent up to the project root
 (the top of the git work tree; outside one, the current directory only), holds the same
-options as the flags: top-level keys for every command, [go]/[node]/[bin]/[cargo] tables
+options as the flags: top-level keys for every command, [go]/[node]/[bin]/[cargo]/[python] tables
 for one, `args` for the default Cmd. Flags on the command line win.";
 
-/// Turn a Go or Node.js program (or any Linux ELF) into the smallest container image that runs it.
+/// Turn a Go, Node.js, Rust or Python program (or any Linux ELF) into the smallest container image that runs it.
 /// No Dockerfile, no daemon: binpack reads the binary, picks the base it needs (scratch for a
 /// static binary, its exact shared-library closure for a dynamic one) and writes an image
 /// archive that docker, podman and skopeo load.
