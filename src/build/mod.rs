@@ -2,8 +2,10 @@
 //! folder or file here), registered in the CLI; [`build_all`] runs one for every requested
 //! platform and hands the [`Artifact`]s, plain values, to `pack`.
 //!
-//! A builder may use the toolchain selection (`toolchain`), git, and its own tools; it may not
-//! reach into the back half (inspect, base, layers, emit) except to read an ELF.
+//! A builder may use the toolchain selection (`toolchain`), git, and its own tools; of the
+//! back half it may only read: an ELF (`elf`), a root (`base::closure`'s resolution, which
+//! python uses to keep only the extension modules that load, `base::zoneinfo`) and the files
+//! an image carries (`base::rootfs`). It never writes layers or outputs.
 
 pub mod cargo;
 pub mod git;
