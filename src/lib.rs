@@ -24,7 +24,8 @@ pub mod sbom;
 pub mod sea;
 pub mod support;
 
-// The modules' earlier flat paths, kept while callers move to the folders.
+// The modules' earlier flat paths, for the tests, benches and fuzz targets that name them;
+// binpack's own code names the folders.
 pub use base::{choose, closure, packages, rootfs, zoneinfo};
 pub use elf::{goinfo, inspect, interpreters, read as elf_read};
 pub use image::{addfiles, appfiles, compress, layer, layers, runconfig};

@@ -9,11 +9,11 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     // An interrupted run removes its temporary files; outputs are only ever renamed into place.
     let _ = ctrlc::set_handler(|| {
-        binpack::cleanup::remove_all();
+        binpack::support::cleanup::remove_all();
         // A container the build was starting as the signal came is registered just after the
         // first sweep: sweep once more before leaving.
         std::thread::sleep(std::time::Duration::from_millis(300));
-        binpack::cleanup::remove_all();
+        binpack::support::cleanup::remove_all();
         std::process::exit(130);
     });
     let argv = match cli::config::expand_args(std::env::args_os().collect()) {
@@ -29,7 +29,7 @@ fn main() -> ExitCode {
     match cli::run(args) {
         Ok(()) => ExitCode::SUCCESS,
         // The signal handler is cleaning up and will exit with 130: let it finish.
-        Err(_) if binpack::cleanup::interrupted() => loop {
+        Err(_) if binpack::support::cleanup::interrupted() => loop {
             std::thread::park();
         },
         // A reader that closed the pipe (`binpack ... | head -1`) chose to read no further: the

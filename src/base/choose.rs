@@ -1,9 +1,9 @@
 //! The base policy: which base image a binary gets, and why. One small function that later
 //! bases (alpine, registry images) join.
 
-use crate::inspect::Linkage;
-use crate::printable::printable;
-use crate::reference::Reference;
+use crate::elf::inspect::Linkage;
+use crate::registry::reference::Reference;
+use crate::support::printable::printable;
 use serde::Serialize;
 use std::fmt;
 use std::str::FromStr;
@@ -170,14 +170,14 @@ pub fn default_alpine() -> Reference {
 #[derive(Clone, Debug)]
 pub struct Plan {
     pub linkage: Linkage,
-    pub platform: crate::platform::Platform,
+    pub platform: crate::support::platform::Platform,
     pub choice: Choice,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::platform::Platform;
+    use crate::support::platform::Platform;
 
     fn linkage(interp: Option<&str>, needed: &[&str]) -> Linkage {
         Linkage {

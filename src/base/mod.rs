@@ -17,12 +17,12 @@ pub mod root;
 pub mod rootfs;
 pub mod zoneinfo;
 
+use crate::base::choose::{Base, Choice};
 use crate::build::Artifact;
-use crate::choose::{Base, Choice};
-use crate::inspect::Linkage;
-use crate::progress::Progress;
+use crate::elf::inspect::Linkage;
 use crate::registry::pull::{self, PullError, PulledBase};
 use crate::registry::RegistryOptions;
+use crate::support::progress::Progress;
 use choose::Plan;
 use closure::{ClosureError, Origin, Resolved};
 use std::path::Path;
@@ -366,7 +366,10 @@ pub fn missing_in(files: &BaseFiles, linkage: &Linkage) -> Vec<String> {
     let musl = linkage.libc() == Some("musl");
     if let Some(interp) = &linkage.interpreter {
         if !files.has_file(interp) {
-            missing.push(format!("loader {}", crate::printable::printable(interp)));
+            missing.push(format!(
+                "loader {}",
+                crate::support::printable::printable(interp)
+            ));
         }
     }
     let run_paths = if linkage.runpath.is_empty() {
@@ -389,7 +392,7 @@ pub fn missing_in(files: &BaseFiles, linkage: &Linkage) -> Vec<String> {
             false => dirs.iter().any(|d| files.has_file(&format!("{d}/{name}"))),
         };
         if !found {
-            missing.push(crate::printable::printable(name).to_string());
+            missing.push(crate::support::printable::printable(name).to_string());
         }
     }
     missing

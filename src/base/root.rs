@@ -1,8 +1,8 @@
 //! Paths inside a root resolved as the kernel would with the root as `/`: every symlink
 //! followed inside it (counted, as the kernel counts them), files opened only when regular.
 
-use crate::inspect::{open_regular, NotRegular};
-use crate::printable::printable;
+use crate::elf::inspect::{open_regular, NotRegular};
+use crate::support::printable::printable;
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};

@@ -1,7 +1,7 @@
 //! The few files every binpack image carries, whatever the base: CA certificates, a passwd and
 //! group with root and an unprivileged user, nsswitch.conf, a world-writable /tmp.
 
-use crate::layer::{Content, LayerError, Tree};
+use crate::image::layer::{Content, LayerError, Tree};
 
 /// Where the CA bundle goes; `SSL_CERT_FILE` points here.
 pub const CA_PATH: &str = "/etc/ssl/certs/ca-certificates.crt";
@@ -61,7 +61,7 @@ pub fn default_env() -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::layer::Node;
+    use crate::image::layer::Node;
 
     #[test]
     fn essentials() {

@@ -4,8 +4,8 @@
 //! `TZ`. Go programs embed Go's database (`-tags timetzdata`) and node carries ICU's, so
 //! their builds say they need none.
 
-use crate::layer::{LayerError, Tree};
-use crate::packages::{Db, Package};
+use crate::base::packages::{Db, Package};
+use crate::image::layer::{LayerError, Tree};
 use std::io::Read;
 use std::path::Path;
 
@@ -50,7 +50,7 @@ pub fn wanted(executable: &Path) -> bool {
 /// Adds the root's time zone files at [`DIR`] (all but [`SKIPPED`]) to `tree`; the package
 /// that owns them, for scanners. Nothing when the root has none.
 pub fn add(root: &Path, tree: &mut Tree) -> Result<Option<Package>, LayerError> {
-    let Some(host) = crate::closure::dir_in_root(root, DIR) else {
+    let Some(host) = crate::base::closure::dir_in_root(root, DIR) else {
         return Ok(None);
     };
     let read_err = |source| LayerError::Read {

@@ -14,9 +14,9 @@ pub mod node;
 pub mod python;
 pub mod toolchain;
 
-use crate::cleanup::Tracked;
-use crate::platform::Platform;
-use crate::progress::Progress;
+use crate::support::cleanup::Tracked;
+use crate::support::platform::Platform;
+use crate::support::progress::Progress;
 use std::path::{Path, PathBuf};
 use tempfile::TempDir;
 use toolchain::Toolchain;
@@ -113,7 +113,7 @@ pub enum TargetError {
         interp: String,
     },
     #[error(transparent)]
-    Inspect(#[from] crate::inspect::InspectError),
+    Inspect(#[from] crate::elf::inspect::InspectError),
 }
 
 /// Runs `builder` once per platform of `targets`, in order, and gives each artifact the root
@@ -146,7 +146,7 @@ pub fn build_all(
 /// Refuses another platform's dynamic program when its root has no loader of that platform:
 /// the closure could not be made, and the user has to say where it comes from.
 fn check_root(artifact: &Artifact, platform: &Platform) -> Result<(), BuildError> {
-    let linkage = crate::inspect::inspect_file(&artifact.executable)
+    let linkage = crate::elf::inspect::inspect_file(&artifact.executable)
         .map_err(|e| BuildError::new(TargetError::from(e)))?;
     let Some(interp) = linkage.interpreter else {
         return Ok(());

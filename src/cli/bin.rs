@@ -32,14 +32,14 @@ pub struct Args {
 
 pub fn run(args: Args, reporter: &Reporter) -> anyhow::Result<()> {
     // A FIFO or a device is refused here, before any output is prepared.
-    binpack::inspect::check_regular(&args.file)?;
+    binpack::elf::inspect::check_regular(&args.file)?;
     if !args.root.is_dir() {
         anyhow::bail!("--root {}: no such directory", args.root.display());
     }
     // An image base or --add may bring what the runtime reads: then the user has decided.
     if !args.not_self_contained && !args.pack.base_is_image() && !args.pack.adds_files() {
-        let linkage = binpack::inspect::inspect_file(&args.file)?;
-        if let Some(runtime) = binpack::interpreters::runtime_of(&args.file, &linkage) {
+        let linkage = binpack::elf::inspect::inspect_file(&args.file)?;
+        if let Some(runtime) = binpack::elf::interpreters::runtime_of(&args.file, &linkage) {
             anyhow::bail!(runtime.refusal(&args.file));
         }
     }

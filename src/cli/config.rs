@@ -58,12 +58,12 @@ const LIMIT: u64 = 1 << 20;
 /// writable by group or others. The check and the read are on the same descriptor, so the
 /// file cannot be swapped between them.
 fn read(path: &Path, found: bool) -> anyhow::Result<String> {
-    use binpack::bounded;
+    use binpack::support::bounded;
     use std::os::unix::fs::MetadataExt;
     let flag = if found { "" } else { "--config " };
     let named = |e: bounded::ReadError| anyhow!("{flag}{}: {e}", path.display());
     let (file, meta) = bounded::open_regular(path).map_err(named)?;
-    if found && Some(meta.uid()) != binpack::cleanup::effective_uid() {
+    if found && Some(meta.uid()) != binpack::support::cleanup::effective_uid() {
         bail!(
             "{}: not using it: it belongs to another user (uid {}); use --config FILE to read it anyway",
             path.display(),
@@ -117,7 +117,7 @@ fn shell_word(word: &str) -> String {
         return word.to_string();
     }
     let quoted = word.replace('\'', r"'\''");
-    format!("'{}'", binpack::printable::printable(&quoted))
+    format!("'{}'", binpack::support::printable::printable(&quoted))
 }
 
 /// The command line with the config file's options inserted after the subcommand.

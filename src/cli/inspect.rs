@@ -1,15 +1,15 @@
 //! `binpack inspect`: what an ELF needs at run time and which base binpack would pick.
 
 use super::StdoutError;
-use binpack::appfiles::entrypoint_of;
 use binpack::base;
+use binpack::base::choose::{Base, Choice};
+use binpack::base::closure::Resolved;
 use binpack::build::Artifact;
-use binpack::choose::{Base, Choice};
-use binpack::closure::Resolved;
-use binpack::goinfo::GoInfo;
-use binpack::inspect::Linkage;
+use binpack::elf::goinfo::GoInfo;
+use binpack::elf::inspect::Linkage;
+use binpack::image::appfiles::entrypoint_of;
 use binpack::pack::{self, PackOptions, Plan};
-use binpack::printable::printable;
+use binpack::support::printable::printable;
 use std::path::PathBuf;
 
 /// Show what an ELF needs at run time (platform, interpreter, libraries, Go build info) and

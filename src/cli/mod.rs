@@ -81,7 +81,7 @@ enum Command {
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     let reporter = report::Reporter::new(cli.quiet);
-    binpack::cache_dir::checked()?;
+    binpack::support::cache_dir::checked()?;
     match cli.command {
         Command::Go(a) => go::run(a, &reporter),
         Command::Node(a) => node::run(a, &reporter),

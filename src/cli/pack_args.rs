@@ -1,15 +1,15 @@
 //! The image and output flags shared by every command that packs.
 
 use anyhow::{bail, Context};
-use binpack::addfiles::Addition;
-use binpack::choose::BaseRequest;
+use binpack::base::choose::BaseRequest;
 use binpack::emit::{Archive, Load, OciLayout, Output, Push, SbomFile};
-use binpack::engine::Engine;
-use binpack::layers::LayerCache;
+use binpack::image::addfiles::Addition;
+use binpack::image::layers::LayerCache;
+use binpack::image::runconfig::RunOptions;
 use binpack::pack::PackOptions;
-use binpack::reference::Reference;
+use binpack::registry::reference::Reference;
 use binpack::registry::RegistryOptions;
-use binpack::runconfig::RunOptions;
+use binpack::support::engine::Engine;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -87,7 +87,7 @@ pub struct PackArgs {
     /// Layer compression: gzip (every engine reads it) or zstd (faster and smaller; docker 23+,
     /// podman and containerd read it; --load into an older docker is refused)
     #[arg(long, value_enum, value_name = "ALGORITHM", default_value = "gzip")]
-    compression: binpack::layer::Compression,
+    compression: binpack::image::layer::Compression,
 
     /// Print the result as one JSON object on stdout
     #[arg(long)]
@@ -146,7 +146,7 @@ enum LoadEngine {
 
 fn parse_addition(s: &str) -> Result<Addition, String> {
     s.parse()
-        .map_err(|e: binpack::addfiles::AddError| e.to_string())
+        .map_err(|e: binpack::image::addfiles::AddError| e.to_string())
 }
 
 fn parse_base(s: &str) -> Result<BaseRequest, String> {
@@ -312,7 +312,7 @@ impl PackArgs {
                 LoadEngine::Docker => Some(Engine::Docker),
                 LoadEngine::Podman => Some(Engine::Podman),
             };
-            let zstd = self.compression == binpack::layer::Compression::Zstd;
+            let zstd = self.compression == binpack::image::layer::Compression::Zstd;
             outputs.push(Box::new(Load::new(engine, archive, self.tag.clone(), zstd)));
         }
         if !self.push.is_empty() {

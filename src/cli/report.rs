@@ -1,8 +1,8 @@
 //! Progress on stderr while binpack works, and the final summary.
 
-use binpack::printable::printable;
-use binpack::progress::Progress;
-use binpack::summary::Summary;
+use binpack::pack::summary::Summary;
+use binpack::support::printable::printable;
+use binpack::support::progress::Progress;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::cell::RefCell;
 use std::io::{IsTerminal, Write};
@@ -99,7 +99,7 @@ fn say(line: &str) {
     let _ = writeln!(std::io::stderr(), "{line}");
 }
 
-use binpack::progress::human_bytes as human;
+use binpack::support::progress::human_bytes as human;
 
 /// Prints the result. stdout carries what a script reads: with `--json` one JSON object,
 /// else the image's reference with its digest, one `REF@sha256:...` line per pushed

@@ -7,11 +7,11 @@ use super::pack_args::PackArgs;
 use super::report::{self, Reporter};
 use super::toolchain_args::ToolchainArgs;
 use anyhow::bail;
+use binpack::base::choose::BaseRequest;
 use binpack::build::toolchain::{Kind, Toolchain};
 use binpack::build::{self, BuildCx, Builder, Targets};
-use binpack::choose::BaseRequest;
 use binpack::pack;
-use binpack::platform::{Platform, Platforms};
+use binpack::support::platform::{Platform, Platforms};
 use std::path::PathBuf;
 
 /// The flags of every command that builds.

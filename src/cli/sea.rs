@@ -35,9 +35,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let tmp = binpack::cleanup::Tracked::new(
+    let tmp = binpack::support::cleanup::Tracked::new(
         tempfile::Builder::new()
-            .prefix(&binpack::cleanup::beside_prefix())
+            .prefix(&binpack::support::cleanup::beside_prefix())
             .suffix(".tmp")
             .tempfile_in(&dir)
             .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", args.output.display()))?,

@@ -1,10 +1,10 @@
 //! Reads an ELF executable and says what it needs at run time (goblin does the parsing).
 
-pub(crate) use crate::elf_read::DynamicDeps;
-use crate::elf_read::{check_in, read_in, FileSource, Headers, ReadError, Source};
-use crate::goinfo::{self, GoInfo};
-use crate::platform::Platform;
-use crate::printable::printable;
+use crate::elf::goinfo::{self, GoInfo};
+pub(crate) use crate::elf::read::DynamicDeps;
+use crate::elf::read::{check_in, read_in, FileSource, Headers, ReadError, Source};
+use crate::support::platform::Platform;
+use crate::support::printable::printable;
 use goblin::elf::{header, program_header, section_header, Header};
 use serde::Serialize;
 use std::fs::{File, Metadata};

@@ -4,7 +4,7 @@
 //! would build and then fail when it starts. Recognised by the executable's name and its
 //! DT_NEEDED libraries.
 
-use crate::inspect::Linkage;
+use crate::elf::inspect::Linkage;
 use std::path::Path;
 
 /// A runtime the program needs and binpack does not ship.
@@ -135,7 +135,7 @@ fn versioned(name: &str, runtime: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::platform::Platform;
+    use crate::support::platform::Platform;
 
     fn linkage(needed: &[&str]) -> Linkage {
         Linkage {

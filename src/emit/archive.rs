@@ -7,9 +7,9 @@ use super::fs::{atomic_file, write_err};
 use super::staging::blobs_of;
 use super::{Emit, EmitError, Outcome, Output};
 use crate::image;
-use crate::layer::{self, Content, LayerError, Tree};
-use crate::progress::Progress;
-use crate::reference::Reference;
+use crate::image::layer::{self, Content, LayerError, Tree};
+use crate::registry::reference::Reference;
+use crate::support::progress::Progress;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 

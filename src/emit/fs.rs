@@ -5,7 +5,7 @@
 //! renaming over it would replace the device node or the link, not feed the reader.
 
 use super::EmitError;
-use crate::cleanup::Tracked;
+use crate::support::cleanup::Tracked;
 use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
@@ -125,7 +125,7 @@ pub fn atomic_file(
     with_parent(dest, |parent| {
         let tmp = Tracked::new(
             tempfile::Builder::new()
-                .prefix(&crate::cleanup::beside_prefix())
+                .prefix(&crate::support::cleanup::beside_prefix())
                 .suffix(".tmp")
                 .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
                 .tempfile_in(parent)

@@ -6,10 +6,10 @@ use super::archive::OCI_LAYOUT;
 use super::fs::{atomic_file, is_empty_dir, plain, with_parent, write_err};
 use super::staging::blobs_of;
 use super::{Emit, EmitError, Outcome, Output};
-use crate::cleanup::Tracked;
 use crate::image;
-use crate::progress::Progress;
-use crate::reference::Reference;
+use crate::registry::reference::Reference;
+use crate::support::cleanup::Tracked;
+use crate::support::progress::Progress;
 use serde_json::Value;
 use std::fs::{self, File};
 use std::io::Write;
@@ -59,7 +59,7 @@ impl Output for OciLayout {
 fn create(dest: &Path, e: &Emit, names: &[&Reference]) -> Result<(), EmitError> {
     with_parent(dest, |parent| {
         let tmp = tempfile::Builder::new()
-            .prefix(&crate::cleanup::beside_prefix())
+            .prefix(&crate::support::cleanup::beside_prefix())
             .suffix(".tmp")
             .tempdir_in(parent)
             .map_err(|err| write_err(dest)(plain(err)))?;

@@ -3,7 +3,7 @@
 //! writer's pid and pid namespace; the next run removes those whose writer is gone, and
 //! nothing without binpack's pattern.
 
-use crate::cleanup::{effective_uid, pid_namespace};
+use crate::support::cleanup::{effective_uid, pid_namespace};
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;

@@ -3,8 +3,8 @@
 //! the image, is settled by [`Output::check`], before anything is built.
 
 use super::{Archive, Emit, EmitError, Outcome, Output};
-use crate::engine::{self, Engine, EngineError};
-use crate::progress::Progress;
+use crate::support::engine::{self, Engine, EngineError};
+use crate::support::progress::Progress;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
@@ -15,7 +15,7 @@ pub struct Load {
     /// An archive an earlier output writes, to load instead of writing another.
     pub archive: Option<PathBuf>,
     /// Every name the image gets; empty: the one the image is given.
-    pub names: Vec<crate::reference::Reference>,
+    pub names: Vec<crate::registry::reference::Reference>,
     /// Whether the layers are zstd (docker before 23 cannot read them).
     pub zstd: bool,
     /// The engine [`Output::check`] found answering.
@@ -26,7 +26,7 @@ impl Load {
     pub fn new(
         engine: Option<Engine>,
         archive: Option<PathBuf>,
-        names: Vec<crate::reference::Reference>,
+        names: Vec<crate::registry::reference::Reference>,
         zstd: bool,
     ) -> Load {
         Load {

@@ -22,13 +22,13 @@ pub use push::Push;
 pub use sbom_file::SbomFile;
 pub use staging::Staging;
 
-use crate::engine::EngineError;
+use crate::image::layer::LayerError;
 use crate::image::{ImageError, Packed};
-use crate::layer::LayerError;
-use crate::progress::Progress;
-use crate::reference::Reference;
 use crate::registry::push::PushStats;
+use crate::registry::reference::Reference;
 use crate::registry::RegistryError;
+use crate::support::engine::EngineError;
+use crate::support::progress::Progress;
 use std::path::{Path, PathBuf};
 
 /// What every output is given.
@@ -41,7 +41,7 @@ pub struct Emit<'a> {
     /// Timestamps of the archive's entries.
     pub mtime: u64,
     /// Each image's SBOM, by the digest of its manifest, for a push to attach.
-    pub sboms: &'a [(crate::digest::Digest, Vec<u8>)],
+    pub sboms: &'a [(crate::support::digest::Digest, Vec<u8>)],
 }
 
 /// What an output did, for the summary.

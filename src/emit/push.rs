@@ -4,10 +4,10 @@
 
 use super::{Emit, EmitError, Outcome, Output};
 use crate::image::{Image, Packed, INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE};
-use crate::progress::Progress;
-use crate::reference::Reference;
 use crate::registry::push::{push_blobs, put_manifest, PushBlob, PushStats, PARALLEL};
+use crate::registry::reference::Reference;
 use crate::registry::{Client, RegistryOptions};
+use crate::support::progress::Progress;
 
 pub struct Push {
     /// Every reference the image is pushed as; several of one repository share its blobs.
@@ -77,7 +77,7 @@ fn push_images(
                 progress.stage(&format!(
                     "pushing blob sha256:{} ({}) to {}",
                     &hex[..hex.len().min(12)],
-                    crate::progress::human_bytes(b.size),
+                    crate::support::progress::human_bytes(b.size),
                     client.repository
                 ));
             }

@@ -2,11 +2,11 @@
 //! referrers API, or the `sha256-<hex>` tag where the registry has none).
 
 use super::{Emit, EmitError};
-use crate::digest::Digest;
 use crate::registry::push::PushStats;
 use crate::registry::referrers;
 use crate::registry::Client;
 use crate::sbom::MEDIA_TYPE;
+use crate::support::digest::Digest;
 
 /// Attaches every image's SBOM (none with `--no-sbom`), after the images are pushed.
 pub fn attach_sboms(client: &Client, e: &Emit, stats: &mut PushStats) -> Result<(), EmitError> {

@@ -3,8 +3,8 @@
 //! (`app.linux-arm64-v8.spdx.json` for `app.spdx.json`).
 
 use super::{Emit, EmitError, Outcome, Output};
-use crate::platform::Platform;
-use crate::progress::Progress;
+use crate::support::platform::Platform;
+use crate::support::progress::Progress;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 

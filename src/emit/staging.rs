@@ -2,9 +2,9 @@
 
 use super::fs::write_err;
 use super::EmitError;
-use crate::cleanup::Tracked;
-use crate::digest::Digest;
 use crate::image::Packed;
+use crate::support::cleanup::Tracked;
+use crate::support::digest::Digest;
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -20,7 +20,7 @@ impl Staging {
         let tmp = std::env::temp_dir();
         let dir = tempfile::Builder::new()
             // The pid lets a later run tell a staging directory of a killed run (see leftovers).
-            .prefix(&crate::cleanup::private_prefix())
+            .prefix(&crate::support::cleanup::private_prefix())
             .tempdir()
             .map_err(write_err(&tmp))?;
         fs::create_dir_all(dir.path().join("blobs/sha256")).map_err(write_err(dir.path()))?;

@@ -2,7 +2,7 @@
 //! kodata): a helper program, a config file, zoneinfo. Owned by root, modes normalized
 //! (0755 or 0644) and sorted like every other file binpack writes, so the digest stays stable.
 
-use crate::layer::{LayerError, Node, Tree};
+use crate::image::layer::{LayerError, Node, Tree};
 use std::path::PathBuf;
 
 /// One `--add`: a host file or directory and its absolute path in the image.
@@ -146,7 +146,7 @@ fn dest_of(a: &Addition, src: &std::path::Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::layer::Content;
+    use crate::image::layer::Content;
 
     #[test]
     fn parses_and_refuses() {

@@ -3,16 +3,16 @@
 //! the essentials every image carries (CA bundle, passwd, /tmp) and the OS files the runtime
 //! needs.
 
+use crate::base::closure::{self, ClosureError, Origin, Resolved};
+use crate::base::rootfs;
 use crate::base::ResolvedBase;
 use crate::build::{Artifact, FileLayer};
-use crate::closure::{self, ClosureError, Origin, Resolved};
-use crate::inspect::Linkage;
-use crate::layer::{Content, LayerError, Tree};
-use crate::rootfs;
+use crate::elf::inspect::Linkage;
+use crate::image::layer::{Content, LayerError, Tree};
 use std::path::PathBuf;
 
+use crate::base::rootfs::IMAGE_BASE_CA_PATH;
 pub use crate::build::APP_DIR;
-use crate::rootfs::IMAGE_BASE_CA_PATH;
 
 /// The files binpack writes, as layer trees bottom first, and the environment they need.
 #[derive(Clone, Debug)]
@@ -23,7 +23,7 @@ pub struct AppFiles {
     /// The libraries copied from the root: the closure's, then native addons'.
     pub libraries: Vec<Resolved>,
     /// Other packages of the root whose files are in the image (tzdata).
-    pub packages: Vec<crate::packages::Package>,
+    pub packages: Vec<crate::base::packages::Package>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -71,7 +71,7 @@ pub fn app_files(
     let mut tree = Tree::new();
     closure::add_to_tree(&artifact.root, base.libraries(), &mut tree)?;
     let packages: Vec<_> = match zoneinfo && base.image().is_none() {
-        true => crate::zoneinfo::add(&artifact.root, &mut tree)?
+        true => crate::base::zoneinfo::add(&artifact.root, &mut tree)?
             .into_iter()
             .collect(),
         false => vec![],
@@ -189,7 +189,7 @@ fn natives(artifact: &Artifact, layer: &FileLayer) -> Result<Vec<Native>, FilesE
         let Some(host) = host_path_of(&layer.files, image_path) else {
             continue;
         };
-        let Ok(linkage) = crate::inspect::inspect_shared_object(&host) else {
+        let Ok(linkage) = crate::elf::inspect::inspect_shared_object(&host) else {
             continue;
         };
         if let Some(wants) = &artifact.provenance.platform {
@@ -255,7 +255,7 @@ fn native_package_metadata(
 ) -> Result<(), LayerError> {
     // apk keeps one database file: the app layer's copy, laid over, must list all.
     let mut owners = libs.iter().filter_map(|l| l.package.as_ref());
-    let apk = owners.any(|p| p.manager == crate::packages::Manager::Apk);
+    let apk = owners.any(|p| p.manager == crate::base::packages::Manager::Apk);
     let listed: Vec<Resolved> = match apk {
         true => closure.iter().chain(libs).cloned().collect(),
         false => libs.to_vec(),
@@ -280,7 +280,7 @@ fn ca_aliases(env: &[String], names: &[String]) -> Vec<String> {
 fn add_package_metadata(
     root: &std::path::Path,
     libs: &[closure::Resolved],
-    more: &[crate::packages::Package],
+    more: &[crate::base::packages::Package],
     tree: &mut Tree,
     os_release: bool,
 ) -> Result<(), LayerError> {
@@ -290,10 +290,10 @@ fn add_package_metadata(
     if owners.is_empty() {
         return Ok(());
     }
-    for (path, bytes) in crate::packages::database_files(&owners) {
+    for (path, bytes) in crate::base::packages::database_files(&owners) {
         tree.file(&path, Content::Bytes(bytes), 0o644)?;
     }
-    match crate::packages::os_release(root) {
+    match crate::base::packages::os_release(root) {
         Some(os) if os_release => {
             tree.file("/etc/os-release", Content::Bytes(os.into_bytes()), 0o644)?
         }
@@ -306,15 +306,15 @@ fn add_package_metadata(
 /// a dpkg `status.d` file (apk keeps one file for all, written with the closure's).
 pub fn add_package_entry(
     files: &mut AppFiles,
-    pkg: &crate::packages::Package,
+    pkg: &crate::base::packages::Package,
 ) -> Result<(), LayerError> {
     let Some(tree) = files.trees.last_mut() else {
         return Ok(());
     };
-    if pkg.manager != crate::packages::Manager::Dpkg {
+    if pkg.manager != crate::base::packages::Manager::Dpkg {
         return Ok(());
     }
-    for (path, bytes) in crate::packages::database_files(&[pkg]) {
+    for (path, bytes) in crate::base::packages::database_files(&[pkg]) {
         tree.file(&path, Content::Bytes(bytes), 0o644)?;
     }
     Ok(())

@@ -17,7 +17,7 @@
 //! produces the stream (the tar), workers deflate blocks, and one writer thread puts blocks in
 //! order, writes them and hashes both the uncompressed and the compressed bytes.
 
-use crate::digest::{Digest, HashWriter};
+use crate::support::digest::{Digest, HashWriter};
 use flate2::{Compress, Compression, Crc, FlushCompress, Status};
 use sha2::{Digest as _, Sha256};
 use std::io::{self, Write};
@@ -309,7 +309,10 @@ mod tests {
         // change under the same scheme name.
         let v = unsafe { std::ffi::CStr::from_ptr(libz_sys::zlibVersion()) };
         let v = v.to_str().unwrap();
-        assert!(crate::layers::SCHEME.contains(&format!("zlib-{v} ")), "{v}");
+        assert!(
+            crate::image::layers::SCHEME.contains(&format!("zlib-{v} ")),
+            "{v}"
+        );
     }
     use std::io::Read;
 

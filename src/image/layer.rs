@@ -1,9 +1,9 @@
 //! The filesystem tree of a layer and its deterministic tar+gzip encoding, hashed while it
 //! streams: sha256 of the tar is the diff_id, sha256 of the gzip is the blob digest.
 
-use crate::compress::{self, Gzip};
-use crate::digest::Digest;
-pub use crate::digest::HashWriter;
+use crate::image::compress::{self, Gzip};
+use crate::support::digest::Digest;
+pub use crate::support::digest::HashWriter;
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -246,7 +246,7 @@ pub fn content_size(tree: &Tree) -> u64 {
 }
 
 /// The one deflate level (of the one pinned implementation, stock zlib, in the block scheme of
-/// [`crate::compress`]): the bytes depend on all three. Level 5: within 1% of GNU `gzip -6`'s
+/// [`crate::image::compress`]): the bytes depend on all three. Level 5: within 1% of GNU `gzip -6`'s
 /// size at 0.6x its CPU time (level 6 is as slow as gzip); see README "Reproducibility".
 pub const LEVEL: u32 = 5;
 

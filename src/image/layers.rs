@@ -3,15 +3,15 @@
 //! timestamp, and the encoding scheme): the same key gives the same blob, so a layer whose key
 //! the cache knows is linked from there instead of compressed again.
 
-use crate::cache::{
+use crate::emit::{atomic_file, EmitError, Staging};
+use crate::image::compress::Gzip;
+use crate::image::layer::{self, Compression, Content, LayerError, LayerStats, Node, Tree};
+use crate::support::cache::{
     self,
     stamp::{self, Seal, Times},
 };
-use crate::compress::Gzip;
-use crate::digest::Digest;
-use crate::emit::{atomic_file, EmitError, Staging};
-use crate::layer::{self, Compression, Content, LayerError, LayerStats, Node, Tree};
-use crate::progress::Progress;
+use crate::support::digest::Digest;
+use crate::support::progress::Progress;
 use sha2::{Digest as _, Sha256};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -334,8 +334,8 @@ fn write_record(dir: &Path, key: &Digest, record: &Record) -> Result<(), EmitErr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cache::RACY;
-    use crate::progress::Silent;
+    use crate::support::cache::RACY;
+    use crate::support::progress::Silent;
     use std::time::{Duration, SystemTime};
 
     fn backdate(p: &Path) {

@@ -12,11 +12,11 @@ pub mod layer;
 pub mod layers;
 pub mod runconfig;
 
-use crate::digest::Digest;
-use crate::layer::LayerStats;
-use crate::platform::Platform;
-use crate::reference::Reference;
-use crate::runconfig::RunConfig;
+use crate::image::layer::LayerStats;
+use crate::image::runconfig::RunConfig;
+use crate::registry::reference::Reference;
+use crate::support::digest::Digest;
+use crate::support::platform::Platform;
 use oci_spec::image::{
     Arch, ConfigBuilder, Descriptor, DescriptorBuilder, History, HistoryBuilder,
     ImageConfigurationBuilder, ImageIndexBuilder, ImageManifestBuilder, MediaType, Os,

@@ -1,8 +1,8 @@
 //! The run config stage: how the container runs (entrypoint, Cmd, env, user, working
 //! directory, labels), from the artifact, the user's options and the base image's config.
 
+use crate::base::rootfs;
 use crate::build::Artifact;
-use crate::rootfs;
 use oci_spec::image::Config;
 use std::collections::BTreeMap;
 use std::time::{Duration, UNIX_EPOCH};
@@ -61,7 +61,7 @@ pub enum RunConfigError {
 /// always allowed. The files are binpack's (or the user's `--add`), else the image base's.
 pub fn check_user(
     opts: &RunOptions,
-    trees: &[crate::layer::Tree],
+    trees: &[crate::image::layer::Tree],
     base: &crate::base::ResolvedBase,
 ) -> Result<(), RunConfigError> {
     let Some(user) = opts.user.as_deref() else {
@@ -101,11 +101,11 @@ pub fn check_user(
 }
 
 /// The bytes of `path` in binpack's layers (the last one that has it).
-fn own_file(trees: &[crate::layer::Tree], path: &str) -> Option<Vec<u8>> {
+fn own_file(trees: &[crate::image::layer::Tree], path: &str) -> Option<Vec<u8>> {
     trees.iter().rev().find_map(|t| match t.get(path)? {
-        crate::layer::Node::File { content, .. } => match content {
-            crate::layer::Content::Bytes(b) => Some(b.clone()),
-            crate::layer::Content::Host(p) => std::fs::read(p).ok(),
+        crate::image::layer::Node::File { content, .. } => match content {
+            crate::image::layer::Content::Bytes(b) => Some(b.clone()),
+            crate::image::layer::Content::Host(p) => std::fs::read(p).ok(),
         },
         _ => None,
     })

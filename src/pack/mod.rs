@@ -6,25 +6,25 @@
 
 pub mod summary;
 
-use crate::appfiles::{self, entrypoint_for, FilesError};
+use crate::base::choose::{self, BaseRequest, ChooseError};
 use crate::base::{self, BaseError, ResolvedBase};
 use crate::build::Artifact;
-use crate::choose::{self, BaseRequest, ChooseError};
+use crate::elf::inspect::{self, InspectError, Linkage};
 use crate::emit::{self, Emit, EmitError, Output, Staging};
+use crate::image::appfiles::{self, entrypoint_for, FilesError};
+use crate::image::layer::LayerStats;
+use crate::image::layers::{self, LayerCache, LayersError};
+use crate::image::runconfig::{self, RunConfigError, RunOptions};
 use crate::image::{self, BaseLayers, Image, ImageError, Packed};
-use crate::inspect::{self, InspectError, Linkage};
-use crate::layer::LayerStats;
-use crate::layers::{self, LayerCache, LayersError};
-use crate::platform::Platform;
-use crate::progress::Progress;
-use crate::reference::Reference;
+use crate::pack::summary::Summary;
 use crate::registry::pull::{PullError, PulledBase};
+use crate::registry::reference::Reference;
 use crate::registry::RegistryOptions;
-use crate::runconfig::{self, RunConfigError, RunOptions};
-use crate::summary::Summary;
+use crate::support::platform::Platform;
+use crate::support::progress::Progress;
 use std::path::{Path, PathBuf};
 
-pub use crate::appfiles::APP_DIR;
+pub use crate::image::appfiles::APP_DIR;
 
 /// Everything the user can say about the image besides where it goes.
 #[derive(Clone, Debug, Default)]
@@ -41,11 +41,11 @@ pub struct PackOptions {
     pub registry: RegistryOptions,
     pub layer_cache: LayerCache,
     /// `--add SRC:DEST`: the user's files, in binpack's layer.
-    pub add: Vec<crate::addfiles::Addition>,
+    pub add: Vec<crate::image::addfiles::Addition>,
     /// Whether an SBOM goes into the image, and where else.
     pub sbom: crate::sbom::SbomOptions,
     /// How binpack's layers are compressed (a pulled base's layers stay as they are).
-    pub compression: crate::layer::Compression,
+    pub compression: crate::image::layer::Compression,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -69,7 +69,7 @@ pub enum PackError {
     #[error(transparent)]
     Emit(#[from] EmitError),
     #[error(transparent)]
-    Add(#[from] crate::addfiles::AddError),
+    Add(#[from] crate::image::addfiles::AddError),
     #[error(transparent)]
     Sbom(#[from] crate::sbom::SbomError),
     #[error("{}: two outputs would write it ({first}; {second}); choose another path", path.display())]
@@ -84,7 +84,7 @@ pub enum PackError {
     OutputIsInput { output: PathBuf, input: PathBuf },
 }
 
-pub use crate::choose::Plan;
+pub use crate::base::choose::Plan;
 
 /// Inspect -> choose.
 pub fn plan(artifact: &Artifact, opts: &PackOptions) -> Result<Plan, PackError> {
@@ -129,11 +129,14 @@ pub struct PlatformImage {
 fn wants_zoneinfo(artifact: &Artifact, linkage: &Linkage, opts: &PackOptions) -> bool {
     let tags = linkage.go.as_ref().and_then(|g| g.settings.get("-tags"));
     let embedded = tags.is_some_and(|t| t.split(',').any(|t| t == "timetzdata"));
-    let dir = Path::new(crate::zoneinfo::DIR);
+    let dir = Path::new(crate::base::zoneinfo::DIR);
     let added = (opts.add.iter())
         .map(|a| Path::new(&a.dest))
         .any(|d| dir.starts_with(d) || d.starts_with(dir));
-    !artifact.own_tzdata && !embedded && !added && crate::zoneinfo::wanted(&artifact.executable)
+    !artifact.own_tzdata
+        && !embedded
+        && !added
+        && crate::base::zoneinfo::wanted(&artifact.executable)
 }
 
 /// Builds the image of `artifact`, its blobs in `staging`.
@@ -150,7 +153,7 @@ pub fn image_of(
     let zoneinfo = wants_zoneinfo(artifact, &plan.linkage, opts);
     let ca = opts.ca_bundle.as_ref();
     let mut files = appfiles::app_files(artifact, &base, &entrypoint, ca, zoneinfo)?;
-    crate::addfiles::add_all(&mut files.trees, &opts.add)?;
+    crate::image::addfiles::add_all(&mut files.trees, &opts.add)?;
     let exe_package = executable_package_into(&mut files, artifact, &base)?;
     let sbom = sbom_into(
         &mut files,
@@ -200,7 +203,7 @@ fn sbom_into(
     plan: &Plan,
     base: &ResolvedBase,
     opts: &PackOptions,
-    exe_package: Option<&crate::packages::Package>,
+    exe_package: Option<&crate::base::packages::Package>,
 ) -> Result<Option<Vec<u8>>, PackError> {
     if opts.sbom.disabled {
         return Ok(None);
@@ -224,11 +227,12 @@ fn executable_package_into(
     files: &mut appfiles::AppFiles,
     artifact: &Artifact,
     base: &ResolvedBase,
-) -> Result<Option<crate::packages::Package>, PackError> {
+) -> Result<Option<crate::base::packages::Package>, PackError> {
     if base.libraries().is_empty() {
         return Ok(None);
     }
-    let Some(pkg) = crate::packages::executable_owner(&artifact.root, &artifact.executable) else {
+    let Some(pkg) = crate::base::packages::executable_owner(&artifact.root, &artifact.executable)
+    else {
         return Ok(None);
     };
     appfiles::add_package_entry(files, &pkg).map_err(FilesError::from)?;

@@ -1,15 +1,15 @@
 //! The summary stage: what was built and where it went, for the CLI's lines and `--json`.
 
+use crate::base::choose::Base;
+use crate::base::closure::Resolved;
 use crate::build::Artifact;
-use crate::choose::Base;
-use crate::closure::Resolved;
-use crate::digest::Digest;
+use crate::elf::inspect::Linkage;
 use crate::emit::Outcome;
 use crate::image::Packed;
-use crate::inspect::Linkage;
 use crate::pack::PlatformImage;
-use crate::reference::Reference;
 use crate::registry::push::PushStats;
+use crate::registry::reference::Reference;
+use crate::support::digest::Digest;
 use serde::Serialize;
 use std::path::PathBuf;
 

@@ -15,7 +15,7 @@ mod token;
 use send::*;
 pub use tls::{check_ca_bundle, trust_roots};
 
-use crate::reference::Reference;
+use crate::registry::reference::Reference;
 use auth::Credentials;
 use std::fs::File;
 use std::io::Read;
@@ -355,7 +355,7 @@ impl Client {
             .take(2000)
             .read_to_end(&mut bytes);
         let text = String::from_utf8_lossy(&bytes);
-        crate::printable::printable(text.trim()).into_owned()
+        crate::support::printable::printable(text.trim()).into_owned()
     }
 
     pub(crate) fn unexpected(

@@ -3,11 +3,11 @@
 //! digest is served from the cache without the network once it has been pulled.
 
 use super::{records, Body, Client, RegistryError, RegistryOptions};
-use crate::cache;
-use crate::digest::Digest;
 use crate::image::{BaseLayers, Blob, LAYER_MEDIA_TYPE};
-use crate::platform::Platform;
-use crate::reference::Reference;
+use crate::registry::reference::Reference;
+use crate::support::cache;
+use crate::support::digest::Digest;
+use crate::support::platform::Platform;
 use oci_spec::image::{Arch, Descriptor, ImageConfiguration, ImageIndex, ImageManifest, Os};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -562,8 +562,9 @@ fn store(
         .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
         .tempfile_in(dir)
         .map_err(cache_err(dir))?;
-    let tmp = crate::cleanup::Tracked::new(tmp);
-    let mut hashing = crate::layer::HashWriter::new(std::io::BufWriter::new(tmp.get().as_file()));
+    let tmp = crate::support::cleanup::Tracked::new(tmp);
+    let mut hashing =
+        crate::image::layer::HashWriter::new(std::io::BufWriter::new(tmp.get().as_file()));
     write(&mut hashing)?;
     let (mut inner, got, _) = hashing.finish();
     inner.flush().map_err(cache_err(&dest))?;

@@ -3,7 +3,7 @@
 //! last, so a tag never points at missing blobs.
 
 use super::{records, Body, Client, RegistryError};
-use crate::digest::Digest;
+use crate::support::digest::Digest;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;

@@ -3,8 +3,8 @@
 //! registry, lines `digest repository`. Appends of one short line are atomic, so concurrent
 //! binpack processes do not tear it.
 
-use crate::cache;
-use crate::digest::Digest;
+use crate::support::cache;
+use crate::support::digest::Digest;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 

@@ -5,8 +5,8 @@
 
 use super::push::{push_blobs, put_manifest, PushBlob, PushStats};
 use super::{Body, Client, RegistryError};
-use crate::digest::Digest;
 use crate::image::{Blob, INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE};
+use crate::support::digest::Digest;
 use serde_json::{json, Value};
 use std::io::Read;
 

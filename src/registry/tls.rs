@@ -21,8 +21,9 @@ pub fn trust_roots(opts: &RegistryOptions) -> Result<ureq::tls::RootCerts, Regis
         .find_map(|p| pem_certs(&p).ok());
     match system {
         Some(s) => certs.extend(s),
-        None => certs
-            .extend(ureq::tls::parse_pem(crate::rootfs::DEFAULT_CA_BUNDLE).filter_map(cert_item)),
+        None => certs.extend(
+            ureq::tls::parse_pem(crate::base::rootfs::DEFAULT_CA_BUNDLE).filter_map(cert_item),
+        ),
     }
     Ok(ureq::tls::RootCerts::new_with_certs(&certs))
 }
@@ -52,7 +53,7 @@ pub(super) const PEM_LIMIT: u64 = 16 << 20;
 /// The certificates in a PEM file (a regular file, read bounded); none is an error (a wrong
 /// file given).
 pub(super) fn pem_certs(path: &Path) -> Result<Vec<ureq::tls::Certificate<'static>>, String> {
-    let bytes = crate::bounded::read(path, PEM_LIMIT).map_err(|e| e.to_string())?;
+    let bytes = crate::support::bounded::read(path, PEM_LIMIT).map_err(|e| e.to_string())?;
     let certs: Vec<_> = ureq::tls::parse_pem(&bytes).filter_map(cert_item).collect();
     if certs.is_empty() {
         return Err("no PEM certificate in it".into());
@@ -64,7 +65,7 @@ pub(super) fn pem_certs(path: &Path) -> Result<Vec<ureq::tls::Certificate<'stati
 /// at least one and nothing else (a private key, a password file named by mistake or by a
 /// hostile config, never goes into an image). Returns how many certificates it holds.
 pub fn check_ca_bundle(path: &Path) -> Result<usize, String> {
-    let bytes = crate::bounded::read(path, PEM_LIMIT).map_err(|e| e.to_string())?;
+    let bytes = crate::support::bounded::read(path, PEM_LIMIT).map_err(|e| e.to_string())?;
     let mut certs = 0;
     for item in ureq::tls::parse_pem(&bytes) {
         match item {

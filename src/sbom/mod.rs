@@ -4,15 +4,15 @@
 //! deterministic: its time is SOURCE_DATE_EPOCH (or the epoch), its namespace a hash of its
 //! content, its lists sorted.
 
+use crate::base::closure::Resolved;
+use crate::base::packages;
+use crate::base::packages::{Manager, Package};
+use crate::base::rootfs::DEFAULT_CA_BUNDLE;
+use crate::base::rootfs::IMAGE_BASE_CA_PATH;
 use crate::base::ResolvedBase;
 use crate::build::{Artifact, Component, Ecosystem};
-use crate::closure::Resolved;
-use crate::goinfo::GoInfo;
-use crate::inspect::Linkage;
-use crate::packages;
-use crate::packages::{Manager, Package};
-use crate::rootfs::DEFAULT_CA_BUNDLE;
-use crate::rootfs::IMAGE_BASE_CA_PATH;
+use crate::elf::goinfo::GoInfo;
+use crate::elf::inspect::Linkage;
 use serde::Serialize;
 use sha1::Sha1;
 use sha2::{Digest as _, Sha256};
@@ -26,7 +26,7 @@ pub const SBOM_DIR: &str = "/var/lib/db/sbom";
 
 /// Where the SBOM of the program `name` is in its image.
 pub fn path_in_image(name: &str) -> String {
-    let file = crate::reference::Reference::for_program(name).repository;
+    let file = crate::registry::reference::Reference::for_program(name).repository;
     format!("{}/{file}.spdx.json", SBOM_DIR)
 }
 
@@ -82,10 +82,11 @@ impl File {
     /// The library at `lib` in `root` (symlinks followed inside the root, as the closure
     /// resolved it), at `path` in the image.
     fn of_root(path: &str, root: &Path, lib: &str) -> Result<File, SbomError> {
-        let (file, host) = crate::closure::open_in_root(root, lib).map_err(|e| SbomError {
-            path: root.join(lib.trim_start_matches('/')),
-            source: std::io::Error::other(e.to_string()),
-        })?;
+        let (file, host) =
+            crate::base::closure::open_in_root(root, lib).map_err(|e| SbomError {
+                path: root.join(lib.trim_start_matches('/')),
+                source: std::io::Error::other(e.to_string()),
+            })?;
         File::of_reader(path, file).map_err(|source| SbomError { path: host, source })
     }
 }

@@ -38,7 +38,7 @@ pub fn location() -> PathBuf {
     if let Some(d) = var("XDG_CACHE_HOME") {
         return PathBuf::from(d).join("binpack");
     }
-    let uid = crate::cleanup::effective_uid();
+    let uid = crate::support::cleanup::effective_uid();
     let home = var("HOME")
         .map(PathBuf::from)
         .or_else(|| uid.and_then(passwd_home));
@@ -92,7 +92,7 @@ pub fn check(path: &Path) -> Result<(), CacheDirError> {
     if !meta.is_dir() {
         return Err(CacheDirError::NotDir { path });
     }
-    if crate::cleanup::effective_uid().is_some_and(|me| me != meta.uid()) {
+    if crate::support::cleanup::effective_uid().is_some_and(|me| me != meta.uid()) {
         return Err(CacheDirError::Foreign {
             path,
             owner: meta.uid(),

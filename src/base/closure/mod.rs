@@ -9,11 +9,11 @@ pub use crate::base::root::{dir_in_root, open_in_root, read_file_in_root};
 pub use ldconf::ld_so_conf_dirs;
 use ldconf::*;
 
-use crate::elf_read::{DynamicDeps, FileSource, Headers, ReadError};
-use crate::inspect::{open_regular, Linkage, NotRegular};
-use crate::layer::{Content, LayerError, Tree};
-use crate::packages::{Db, Package};
-use crate::printable::printable;
+use crate::base::packages::{Db, Package};
+use crate::elf::inspect::{open_regular, Linkage, NotRegular};
+use crate::elf::read::{DynamicDeps, FileSource, Headers, ReadError};
+use crate::image::layer::{Content, LayerError, Tree};
+use crate::support::printable::printable;
 use goblin::elf::header::{machine_to_str, EM_NONE};
 use std::collections::{HashSet, VecDeque};
 use std::fs;
@@ -409,7 +409,7 @@ fn normal_mode(host: &Path) -> Result<u32, ClosureError> {
             source: std::io::Error::other("not a regular file"),
         });
     }
-    Ok(crate::layer::normal_mode(meta.permissions().mode()))
+    Ok(crate::image::layer::normal_mode(meta.permissions().mode()))
 }
 
 /// 64-bit targets also search `lib64` (and expand `$LIB` to it).

@@ -42,11 +42,11 @@ fn walk_reports_every_symlink_and_stays_in_root() {
     let mut tree = Tree::new();
     add_to_tree(r, &libs, &mut tree).unwrap();
     assert!(
-        matches!(tree.get("lib64"), Some(crate::layer::Node::Symlink { target }) if target == "usr/lib64")
+        matches!(tree.get("lib64"), Some(crate::image::layer::Node::Symlink { target }) if target == "usr/lib64")
     );
     assert!(matches!(
         tree.get("usr/lib/x86_64-linux-gnu/ld-2.so"),
-        Some(crate::layer::Node::File { .. })
+        Some(crate::image::layer::Node::File { .. })
     ));
 
     symlink("loop2", r.join("loop1")).unwrap();
@@ -92,7 +92,7 @@ fn ld_so_conf_files_that_include_each_other_are_read_once() {
 #[test]
 fn search_order_follows_glibc() {
     let l = Linkage {
-        platform: crate::platform::Platform::linux("amd64"),
+        platform: crate::support::platform::Platform::linux("amd64"),
         is_static: false,
         interpreter: Some("/lib64/ld-linux-x86-64.so.2".into()),
         needed: vec![],

@@ -2,7 +2,7 @@
 
 use super::{build, CargoBuild, CargoError};
 use crate::build::{BuildCx, BuildError, Builder, Built};
-use crate::platform::Platform;
+use crate::support::platform::Platform;
 use std::path::{Path, PathBuf};
 
 /// `binpack cargo`'s request: everything but the platform.

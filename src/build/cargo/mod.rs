@@ -8,8 +8,8 @@ pub use builder::CargoBuilder;
 use super::toolchain::{file_error, FileError};
 use super::{git, Built};
 use super::{Component, Ecosystem};
-use crate::cleanup::Tracked;
-use crate::platform::Platform;
+use crate::support::cleanup::Tracked;
+use crate::support::platform::Platform;
 use cargo_metadata::{Message, PackageId};
 use std::io::{self, BufReader};
 use std::path::{Path, PathBuf};
@@ -76,7 +76,7 @@ pub fn build(spec: &CargoBuild) -> Result<Built, CargoError> {
     let tmp = std::env::temp_dir();
     let out_dir = Tracked::new(
         tempfile::Builder::new()
-            .prefix(&crate::cleanup::private_prefix())
+            .prefix(&crate::support::cleanup::private_prefix())
             .tempdir()
             .map_err(file_error("creating a temporary directory in", &tmp))?,
     );

@@ -3,7 +3,7 @@
 
 use super::{build, GoBuild, INSTALL};
 use crate::build::{BuildCx, BuildError, Builder, Built, Tool};
-use crate::platform::Platform;
+use crate::support::platform::Platform;
 
 /// `binpack go`'s request: everything but the platform.
 #[derive(Clone, Debug)]

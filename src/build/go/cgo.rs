@@ -13,7 +13,7 @@
 
 use super::{Go, GoBuild, GoError};
 use crate::build::toolchain::{Show, Toolchain};
-use crate::platform::Platform;
+use crate::support::platform::Platform;
 use std::ffi::OsString;
 
 /// `go list -deps -f` template naming the non-standard packages that need cgo.

@@ -8,9 +8,9 @@ use super::toolchain::{
     file_error, temp_dir, volume, Commands, Exec, FileError, Show, Toolchain, ToolchainError,
 };
 use super::{git, Built};
-use crate::cleanup::Tracked;
-use crate::platform::Platform;
-use crate::progress::Progress;
+use crate::support::cleanup::Tracked;
+use crate::support::platform::Platform;
+use crate::support::progress::Progress;
 use serde::Deserialize;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};

@@ -3,7 +3,7 @@
 
 use super::{build, Layout, NodeBuild, Packer, INSTALL};
 use crate::build::{BuildCx, BuildError, Builder, Built, Tool};
-use crate::platform::Platform;
+use crate::support::platform::Platform;
 use std::path::PathBuf;
 
 /// `binpack node`'s request: everything but the platform.

@@ -146,7 +146,7 @@ pub(super) fn own_copy(project: &Path, rel: &str) -> Option<PathBuf> {
     let path = project.join(rel);
     let real = path.canonicalize().ok()?;
     let meta = real.metadata().ok()?;
-    let mine = Some(meta.uid()) == crate::cleanup::effective_uid();
+    let mine = Some(meta.uid()) == crate::support::cleanup::effective_uid();
     (meta.is_file() && mine && real.starts_with(project)).then_some(path)
 }
 

@@ -20,7 +20,7 @@ pub(super) fn describe(
     entry: &Entry,
     mount: &Path,
 ) {
-    artifact.os_files.push(crate::rootfs::hosts_file());
+    artifact.os_files.push(crate::base::rootfs::hosts_file());
     artifact.ca_env = vec!["NODE_EXTRA_CA_CERTS".into()];
     artifact.notes = made.notes;
     artifact

@@ -29,9 +29,9 @@ use super::toolchain::{
     ToolchainError,
 };
 use super::{git, Built, Component, Ecosystem};
-use crate::cleanup::Tracked;
-use crate::progress::Progress;
 use crate::sea::inject::SeaError;
+use crate::support::cleanup::Tracked;
+use crate::support::progress::Progress;
 use entry::{asset_path, mount_root, Entry};
 use files::describe;
 use layout::make;
@@ -62,7 +62,7 @@ pub struct NodeBuild {
     pub assets: Vec<PathBuf>,
     /// The platform to build for; None is the host's. Another platform's node is the
     /// official one from npm (of `node_version`, else of the host node's version).
-    pub platform: Option<crate::platform::Platform>,
+    pub platform: Option<crate::support::platform::Platform>,
     /// One executable, or node + the app's traced files, or the first when it can hold all.
     pub layout: Layout,
     /// binpack's cache, where a files layout keeps its trace and stripped node between
@@ -167,7 +167,7 @@ pub fn build(
         run: &run,
         host: &on_host,
     };
-    let host = crate::platform::Platform::host();
+    let host = crate::support::platform::Platform::host();
     let platform = spec.platform.clone().unwrap_or_else(|| host.clone());
     let at = (&runner, &entry, out_dir.path());
     let runtime = runtime_for(spec, tools, at, &platform, progress)?;

@@ -13,7 +13,7 @@
 use super::runtime::major;
 use super::{Ctx, Made, NodeError};
 use crate::build::toolchain::{file_error, temp_dir, Exec, Show};
-use crate::cleanup::Tracked;
+use crate::support::cleanup::Tracked;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 

@@ -7,11 +7,11 @@ use super::entry::Entry;
 use super::trace_cache::{binpack_identity, identity, key};
 use super::{run_script, run_tool, tool_err, Ctx, NodeBuild, NodeError, Tools, HERE};
 use crate::build::toolchain::{cache_entry, file_error, pinned, Exec, Runner};
-use crate::cache;
-use crate::cache::stamp::{self, settled, Seal, Stamp, Times};
-use crate::digest::Digest;
-use crate::progress::Progress;
 use crate::sea;
+use crate::support::cache;
+use crate::support::cache::stamp::{self, settled, Seal, Stamp, Times};
+use crate::support::digest::Digest;
+use crate::support::progress::Progress;
 use sha2::{Digest as _, Sha512};
 use std::ffi::{OsStr, OsString};
 use std::io;
@@ -24,10 +24,10 @@ pub(super) fn runtime_for(
     spec: &NodeBuild,
     tools: Tools,
     (runner, entry, out_dir): (&Runner, &Entry, &Path),
-    platform: &crate::platform::Platform,
+    platform: &crate::support::platform::Platform,
     progress: &dyn Progress,
 ) -> Result<Runtime, NodeError> {
-    let native = *platform == crate::platform::Platform::host();
+    let native = *platform == crate::support::platform::Platform::host();
     let own = || match runner {
         Runner::Host => host_node_in(tools.host, spec.cache.as_deref()),
         Runner::Container { .. } => image_node(tools.run, runner, entry, out_dir),
@@ -100,7 +100,7 @@ fn npm() -> Result<PathBuf, NodeError> {
 fn official_node(
     host: &dyn Exec,
     version: &str,
-    platform: &crate::platform::Platform,
+    platform: &crate::support::platform::Platform,
 ) -> Result<Runtime, NodeError> {
     let arch = platform.arch.clone();
     let package = pinned()["node"]["packages"][arch.as_str()]
@@ -271,7 +271,7 @@ pub(super) fn remembered<E>(
     }
     let value = compute()?;
     if settled(Stamp::of(of, Times::Both).1, SystemTime::now()) {
-        let _ = crate::cache::write_file(&file, value.as_bytes());
+        let _ = crate::support::cache::write_file(&file, value.as_bytes());
     }
     Ok(value)
 }
@@ -286,7 +286,7 @@ pub(super) fn cached_strip(
     node: &Path,
     strip: impl FnOnce(&Path) -> Result<(), super::NodeError>,
 ) -> Result<PathBuf, super::NodeError> {
-    // /2: the seal is the shared stat-identity rule's (crate::cache::stamp).
+    // /2: the seal is the shared stat-identity rule's (crate::support::cache::stamp).
     let kd = key(&["binpack-strip/2", &identity(node), &binpack_identity()]);
     let slot = Digest::of(node.as_os_str().as_encoded_bytes());
     let slot = root.join("stripped").join(slot.hex());

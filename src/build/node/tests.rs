@@ -10,7 +10,7 @@ use super::layout::{decide, Decision};
 use super::runtime::Runtime;
 use super::{trace, Ctx, Layout, NodeError, Tools};
 use crate::build::toolchain::{Exec, FileError, Runner, Show};
-use crate::progress::Silent;
+use crate::support::progress::Silent;
 use std::ffi::{OsStr, OsString};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
@@ -385,7 +385,7 @@ fn an_unchanged_project_takes_its_layout_from_the_cache() {
         ..Opts::default()
     };
     // The project's files must be older than the build for their stamps to be trusted.
-    std::thread::sleep(crate::cache::RACY * 2);
+    std::thread::sleep(crate::support::cache::RACY * 2);
     let first = Fake::new(&computed("index.js:3:1"), &["index.js"], &["index.js"]);
     let d = with_ctx(&p, &first, cached, |ctx| decide(ctx, Layout::Auto)).unwrap();
     files_reason(d);

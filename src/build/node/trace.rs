@@ -9,8 +9,8 @@ use super::trace_cache::Analysis;
 use super::{run_script, run_tool, tool_err, NodeError, Tools};
 use crate::build::toolchain::{file_error, pinned, Exec, Runner};
 use crate::build::{Component, Ecosystem};
-use crate::cache;
-use crate::progress::Progress;
+use crate::support::cache;
+use crate::support::progress::Progress;
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::{OsStr, OsString};
 use std::path::Path;
@@ -159,8 +159,8 @@ echo "$d/node_modules/{PACKAGE}""#
 }
 
 /// What the trace script is: part of what a cached trace was made by.
-pub fn script_id() -> crate::digest::Digest {
-    crate::digest::Digest::of(SCRIPT.as_bytes())
+pub fn script_id() -> crate::support::digest::Digest {
+    crate::support::digest::Digest::of(SCRIPT.as_bytes())
 }
 
 /// What one run of the tracer found.

@@ -10,8 +10,8 @@
 //! as absent and is written again; entries are written whole (temporary file + rename).
 
 use super::checks::Construct;
-use crate::cache::stamp::{settled, Stamp, Times};
-use crate::digest::Digest;
+use crate::support::cache::stamp::{settled, Stamp, Times};
+use crate::support::digest::Digest;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -32,7 +32,7 @@ pub fn unchanged(watch: &Watch) -> bool {
 
 /// `paths` and, inside `project`, the directory each is in (for one that does not exist,
 /// each missing directory above it up to the first that exists), stamped; None when one of
-/// them changed after `since` (less [`crate::cache::RACY`]). Outside the project only the path itself is
+/// them changed after `since` (less [`crate::support::cache::RACY`]). Outside the project only the path itself is
 /// watched: a node_modules looked for in /tmp is there or not, whatever else /tmp gets.
 pub fn watch<'a>(
     paths: impl IntoIterator<Item = &'a str>,
@@ -236,7 +236,7 @@ fn read<T: serde::de::DeserializeOwned>(path: &Path) -> Option<T> {
 }
 
 fn write<T: Serialize>(path: &Path, value: &T) -> std::io::Result<()> {
-    crate::cache::write_file(
+    crate::support::cache::write_file(
         path,
         &serde_json::to_vec(value).map_err(std::io::Error::other)?,
     )

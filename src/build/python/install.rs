@@ -11,8 +11,8 @@
 use super::interp::Interp;
 use super::PythonError;
 use crate::build::toolchain::{cache_entry, pinned};
-use crate::platform::Platform;
-use crate::progress::Progress;
+use crate::support::platform::Platform;
+use crate::support::progress::Progress;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

@@ -16,8 +16,8 @@ pub mod metadata;
 pub mod stdlib;
 
 use crate::build::{BuildCx, BuildError, Builder, Built, Component, Ecosystem, FileLayer};
-use crate::cleanup::Tracked;
-use crate::platform::Platform;
+use crate::support::cleanup::Tracked;
+use crate::support::platform::Platform;
 use entry::{Entry, Project};
 use interp::Interp;
 use std::path::{Path, PathBuf};
@@ -141,7 +141,7 @@ pub fn build(
     spec: &PythonBuild,
     platform: &Platform,
     cache: Option<&Path>,
-    progress: &dyn crate::progress::Progress,
+    progress: &dyn crate::support::progress::Progress,
 ) -> Result<Built, PythonError> {
     let work = Tracked::new(crate::build::toolchain::temp_dir()?);
     let root = PathBuf::from("/");
@@ -227,7 +227,7 @@ pub fn layout(
     root: &Path,
     work: &Path,
     cache: Option<&Path>,
-    progress: &dyn crate::progress::Progress,
+    progress: &dyn crate::support::progress::Progress,
 ) -> Result<Layout, PythonError> {
     let project = entry::locate(&spec.path, spec.requirements.as_deref())?;
     let python = python(spec)?;
@@ -328,7 +328,7 @@ fn extensions_cached(interp: &Interp, root: &Path, dir: &Path) -> Result<Extensi
     let bytes = serde_json::to_vec(&found).expect("paths serialize");
     // Not remembered without a stamp to know it by.
     if stamp.is_ok() {
-        let _ = crate::cache::write_file(&file, &bytes);
+        let _ = crate::support::cache::write_file(&file, &bytes);
     }
     Ok(found)
 }
@@ -338,9 +338,9 @@ fn extensions_cached(interp: &Interp, root: &Path, dir: &Path) -> Result<Extensi
 /// them (with tzdata's package entry) for an executable that shows it reads them, which a
 /// stub linked to libpython3.X.so does not.
 fn zoneinfo(interp: &Interp, root: &Path) -> Option<(String, PathBuf)> {
-    let dir = crate::zoneinfo::DIR;
+    let dir = crate::base::zoneinfo::DIR;
     let host = root.join(dir.trim_start_matches('/'));
-    let added_anyway = crate::zoneinfo::wanted(&interp.executable);
+    let added_anyway = crate::base::zoneinfo::wanted(&interp.executable);
     (!added_anyway && host.is_dir()).then(|| (dir.to_string(), host))
 }
 
@@ -378,7 +378,7 @@ fn dependency_files(
     platform: &Platform,
     requirements: &Path,
     store: &Path,
-    progress: &dyn crate::progress::Progress,
+    progress: &dyn crate::support::progress::Progress,
 ) -> Result<Files, PythonError> {
     let key = install::key(requirements, interp, platform)?;
     let dir = store.join("python/deps").join(key);
@@ -475,7 +475,7 @@ fn app_files(
     python: &Path,
     work: &Path,
     store: &Path,
-    progress: &dyn crate::progress::Progress,
+    progress: &dyn crate::support::progress::Progress,
 ) -> Result<(Files, Vec<String>), PythonError> {
     let (mut files, args) = match &project.entry {
         Entry::Script(rel) => {

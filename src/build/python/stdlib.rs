@@ -12,7 +12,7 @@
 //! note (it could never load).
 
 use super::interp::Interp;
-use crate::closure::{self, Origin};
+use crate::base::closure::{self, Origin};
 use std::path::{Path, PathBuf};
 
 /// Directories of the standard library's top level never shipped.
@@ -140,7 +140,7 @@ pub fn module_name(image: &str) -> &str {
 
 /// Whether every library the shared object `host` needs is in `root`, as the loader finds it.
 pub fn loadable(root: &Path, image: &str, host: &Path) -> Result<(), String> {
-    let linkage = crate::inspect::inspect_shared_object(host).map_err(|e| e.to_string())?;
+    let linkage = crate::elf::inspect::inspect_shared_object(host).map_err(|e| e.to_string())?;
     let root_path = Origin::root_path_of(root, host);
     let origin = Origin {
         image_path: image,

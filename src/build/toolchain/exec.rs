@@ -209,7 +209,7 @@ pub(super) fn container_name(engine: Engine) -> String {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
     let name = format!("binpack-{}-{n}", std::process::id());
-    crate::cleanup::track_container(&engine.to_string(), &name);
+    crate::support::cleanup::track_container(&engine.to_string(), &name);
     name
 }
 

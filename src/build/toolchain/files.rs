@@ -28,7 +28,7 @@ pub fn file_error(doing: &'static str, path: &Path) -> impl FnOnce(io::Error) ->
 /// removes it if this one is killed.
 pub fn temp_dir() -> Result<tempfile::TempDir, FileError> {
     tempfile::Builder::new()
-        .prefix(&crate::cleanup::private_prefix())
+        .prefix(&crate::support::cleanup::private_prefix())
         .tempdir()
         .map_err(file_error(
             "creating a temporary directory in",

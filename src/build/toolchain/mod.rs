@@ -10,9 +10,9 @@ pub use exec::{volume, Commands, Exec, Runner, Show};
 pub use export::wanted;
 pub use files::{cache_entry, file_error, temp_dir, FileError};
 
-use crate::cache;
-use crate::engine::Engine;
-use crate::progress::Progress;
+use crate::support::cache;
+use crate::support::engine::Engine;
+use crate::support::progress::Progress;
 use std::ffi::{OsStr, OsString};
 use std::io;
 use std::path::{Component, Path, PathBuf};

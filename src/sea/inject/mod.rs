@@ -14,7 +14,7 @@
 //! blob, not with the ~100 MB binary.
 
 use super::blob::{Blob, Layout};
-use crate::platform::Platform;
+use crate::support::platform::Platform;
 use goblin::elf::header::{EI_CLASS, EI_DATA, ELFCLASS64, ELFDATA2LSB, ELFMAG};
 use goblin::elf::program_header::{PF_R, PT_LOAD, PT_NOTE, PT_PHDR};
 use goblin::elf::section_header::{

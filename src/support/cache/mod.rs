@@ -17,13 +17,13 @@ pub fn racy_limit_ns(at: std::time::SystemTime) -> i128 {
         .map_or(0, |d| d.as_nanos() as i128)
 }
 
-/// The cache directory ([`crate::cache_dir::location`]), made 0700 and checked: one owned by
+/// The cache directory ([`crate::support::cache_dir::location`]), made 0700 and checked: one owned by
 /// another user or writable by others is never used. The command line refuses such a one
-/// before it starts ([`crate::cache_dir::checked`]); a library caller that did not ask gets a
+/// before it starts ([`crate::support::cache_dir::checked`]); a library caller that did not ask gets a
 /// private empty directory for this process instead (every lookup a miss, nothing planted).
 pub fn dir() -> PathBuf {
     static FALLBACK: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    crate::cache_dir::checked().unwrap_or_else(|_| {
+    crate::support::cache_dir::checked().unwrap_or_else(|_| {
         FALLBACK
             .get_or_init(|| {
                 tempfile::Builder::new()
@@ -48,7 +48,7 @@ where
     }
     let parent = dest.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent)?;
-    let tmp = crate::cleanup::Tracked::new(
+    let tmp = crate::support::cleanup::Tracked::new(
         tempfile::Builder::new()
             .prefix(".tmp-")
             .tempdir_in(parent)?,

@@ -6,7 +6,7 @@
 //! again.
 
 use super::racy_limit_ns;
-use crate::digest::Digest;
+use crate::support::digest::Digest;
 use serde::{Deserialize, Serialize};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
@@ -133,7 +133,7 @@ pub fn digest(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cache::RACY;
+    use crate::support::cache::RACY;
 
     #[test]
     fn a_seal_is_trusted_once_settled_and_read_again_otherwise() {
