@@ -17,7 +17,8 @@ use std::path::PathBuf;
 #[command(next_help_heading = "Image and output")]
 pub struct PackArgs {
     /// Write the image archive here (OCI layout + Docker manifest.json in one tar, loadable by
-    /// docker, podman and skopeo) [default: dist/<name>.tar, unless only --oci-layout is given]
+    /// docker, podman and skopeo) [default: dist/<name>.tar, unless --oci-layout, --push or
+    /// --load is given]
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
 
