@@ -325,3 +325,90 @@ impl Built {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+
+    /// A builder that builds nothing: it records the platforms it was asked for and answers
+    /// with a prebuilt "executable" (as ko's tests inject a fake builder).
+    struct Fake {
+        asked: RefCell<Vec<String>>,
+        host_only: bool,
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("the fake builds for the host only")]
+    struct HostOnly;
+
+    impl Builder for Fake {
+        fn name(&self) -> &'static str {
+            "fake"
+        }
+        fn platforms(&self) -> &'static [&'static str] {
+            &["linux/amd64", "linux/arm64"]
+        }
+        fn check(&self, platforms: &[Platform]) -> Result<(), BuildError> {
+            let foreign = platforms.iter().any(|p| *p != Platform::host());
+            match self.host_only && foreign {
+                true => Err(BuildError::new(HostOnly)),
+                false => Ok(()),
+            }
+        }
+        fn build(&self, platform: &Platform, _: &BuildCx) -> Result<Built, BuildError> {
+            self.asked.borrow_mut().push(platform.to_string());
+            let exe = Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml");
+            Ok(Built::prebuilt(Artifact::prebuilt(&exe, Path::new("/"))))
+        }
+    }
+
+    fn cx<'a>(toolchain: &'a Toolchain) -> BuildCx<'a> {
+        BuildCx {
+            toolchain,
+            progress: &crate::progress::Silent,
+            cache: None,
+            explicit_platform: true,
+        }
+    }
+
+    #[test]
+    fn each_platform_is_built_once_in_order_with_its_root() {
+        let fake = Fake {
+            asked: RefCell::new(vec![]),
+            host_only: false,
+        };
+        let arm = Platform::parse("linux/arm64").unwrap();
+        let targets = Targets {
+            platforms: vec![Platform::parse("linux/amd64").unwrap(), arm.clone()],
+            roots: vec![(arm, PathBuf::from("/srv/arm64-root"))],
+            base_from_root: true,
+        };
+        let built = build_all(&fake, &targets, &cx(&Toolchain::Host)).unwrap();
+        assert_eq!(*fake.asked.borrow(), ["linux/amd64", "linux/arm64/v8"]);
+        assert_eq!(built[0].artifact.root, Path::new("/"));
+        assert_eq!(built[1].artifact.root, Path::new("/srv/arm64-root"));
+    }
+
+    #[test]
+    fn a_refused_request_builds_nothing() {
+        let fake = Fake {
+            asked: RefCell::new(vec![]),
+            host_only: true,
+        };
+        let foreign = match Platform::host().arch.as_str() {
+            "arm64" => "linux/amd64",
+            _ => "linux/arm64",
+        };
+        let targets = Targets {
+            platforms: vec![Platform::host(), Platform::parse(foreign).unwrap()],
+            ..Targets::default()
+        };
+        let Err(e) = build_all(&fake, &targets, &cx(&Toolchain::Host)) else {
+            panic!("a refused request was built");
+        };
+        assert_eq!(e.to_string(), "the fake builds for the host only");
+        assert!(e.downcast_ref::<HostOnly>().is_some());
+        assert!(fake.asked.borrow().is_empty());
+    }
+}
