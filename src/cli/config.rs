@@ -184,12 +184,10 @@ fn scan(args: &[OsString]) -> (Option<usize>, Option<PathBuf>) {
     let mut i = 1;
     while let Some(a) = args.get(i) {
         let bytes = a.as_bytes();
-        if a == "--config" {
-            config = args.get(i + 1).map(PathBuf::from);
-            i += 2;
-        } else if let Some(v) = bytes.strip_prefix(b"--config=") {
-            config = Some(PathBuf::from(OsStr::from_bytes(v)));
-            i += 1;
+        if let Some(inline) = config_flag(a) {
+            let given = inline.is_some();
+            config = inline.or_else(|| args.get(i + 1).map(PathBuf::from));
+            i += if given { 1 } else { 2 };
         } else if a == "--" {
             return (None, config);
         } else if bytes.starts_with(b"-") {
@@ -207,13 +205,21 @@ fn after_command(args: &[OsString]) -> Option<PathBuf> {
     let mut config = None;
     let mut rest = args.iter().take_while(|a| *a != "--");
     while let Some(a) = rest.next() {
-        if a == "--config" {
-            config = rest.next().map(PathBuf::from);
-        } else if let Some(v) = a.as_bytes().strip_prefix(b"--config=") {
-            config = Some(PathBuf::from(OsStr::from_bytes(v)));
+        if let Some(inline) = config_flag(a) {
+            config = inline.or_else(|| rest.next().map(PathBuf::from));
         }
     }
     config
+}
+
+/// `--config=FILE`: Some(Some(FILE)); `--config` (its value is the next argument):
+/// Some(None); anything else: None.
+fn config_flag(a: &OsStr) -> Option<Option<PathBuf>> {
+    if a == "--config" {
+        return Some(None);
+    }
+    let v = a.as_bytes().strip_prefix(b"--config=")?;
+    Some(Some(PathBuf::from(OsStr::from_bytes(v))))
 }
 
 /// Arguments for `command` from the file's text, and its default Cmd.
