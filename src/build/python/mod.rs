@@ -13,6 +13,7 @@ pub mod entry;
 pub mod install;
 pub mod interp;
 pub mod metadata;
+pub mod optional;
 pub mod stdlib;
 
 use crate::build::{BuildCx, BuildError, Builder, Built, Component, Ecosystem, FileLayer};
@@ -250,6 +251,8 @@ pub fn layout(
     progress.stage("the app's files");
     let (app, args) = app_files(&interp, platform, &project, &python, work, &store, progress)?;
     check_native(root, &app, &interp)?;
+    let mut runtime = runtime;
+    notes.extend(optional::prune(&mut runtime, &[&dependencies, &app]));
     let site = interp.image_site()?;
     let distributions = metadata::distributions(&dependencies.files, &app.files, &site);
     Ok(Layout {
@@ -285,7 +288,7 @@ fn runtime_files(
     // Known by the interpreter and the list of files (which changes with binpack's rule).
     let names: String = sources.iter().map(|(i, _)| format!("{i}\n")).collect();
     let key = digest(&format!(
-        "binpack-python-stdlib/1\n{}\n{names}",
+        "binpack-python-stdlib/2\n{}\n{names}",
         interp.identity()
     ));
     let dir = store.join("python/stdlib").join(key);
@@ -293,10 +296,17 @@ fn runtime_files(
         &interp.executable,
         &sources,
         &dir,
-        bytecode::Mode::Unchecked,
+        bytecode::Mode::Sourceless,
     )?;
     let (extensions, notes) = extensions_cached(interp, root, &dir)?;
     let native = extensions.iter().map(|(i, _)| i.clone()).collect();
+    // A source whose bytecode exists stays out (bytecode.rs says why); one that did not
+    // compile, and every data file, stays in.
+    let compiled: std::collections::HashSet<&str> = pyc.iter().map(|(i, _)| i.as_str()).collect();
+    let sources: Vec<_> = sources
+        .into_iter()
+        .filter(|(image, _)| !compiled.contains(format!("{image}c").as_str()))
+        .collect();
     let mut files: Vec<_> = sources.into_iter().chain(pyc).chain(extensions).collect();
     files.extend(zoneinfo(interp, root));
     files.sort();
