@@ -230,7 +230,7 @@ fn native_libraries(
             image_path: &module.image_path,
             root_path: root_path.as_deref(),
         };
-        for lib in closure::resolve(&artifact.root, &module.linkage, &origin)? {
+        for lib in closure::resolve_unowned(&artifact.root, &module.linkage, &origin)? {
             let known = |l: &Resolved| l.path == lib.path;
             let seen = (lib.image_path.as_ref()).is_some_and(|p| {
                 shipped
@@ -242,6 +242,7 @@ fn native_libraries(
             }
         }
     }
+    closure::set_owners(&artifact.root, &mut out);
     Ok(out)
 }
 

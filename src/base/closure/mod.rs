@@ -121,8 +121,21 @@ impl Origin<'_> {
 }
 
 /// Resolves the full closure of a binary with `linkage`. Interpreter first, then libraries in
-/// load order.
+/// load order, each with its package.
 pub fn resolve(
+    root: &Path,
+    linkage: &Linkage,
+    origin: &Origin,
+) -> Result<Vec<Resolved>, ClosureError> {
+    let mut out = resolve_unowned(root, linkage, origin)?;
+    set_owners(root, &mut out);
+    Ok(out)
+}
+
+/// [`resolve`] without the packages: a caller that resolves many objects (an app's native
+/// modules) asks for the owners once, with [`set_owners`], since finding them reads every
+/// package's file list.
+pub fn resolve_unowned(
     root: &Path,
     linkage: &Linkage,
     origin: &Origin,
@@ -170,12 +183,11 @@ pub fn resolve(
             });
         }
     }
-    set_owners(root, &mut out);
     Ok(out)
 }
 
 /// Records each library's package: by the path it was found at, else by its real path.
-fn set_owners(root: &Path, libs: &mut [Resolved]) {
+pub fn set_owners(root: &Path, libs: &mut [Resolved]) {
     let real = |p: &str| walk(root, p, &mut |_, _| {}).ok();
     let paths: Vec<(String, Option<String>)> = libs
         .iter()

@@ -146,7 +146,7 @@ pub fn loadable(root: &Path, image: &str, host: &Path) -> Result<(), String> {
         image_path: image,
         root_path: root_path.as_deref(),
     };
-    closure::resolve(root, &linkage, &origin)
+    closure::resolve_unowned(root, &linkage, &origin)
         .map(|_| ())
         .map_err(|e| e.to_string())
 }
