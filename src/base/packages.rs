@@ -166,11 +166,41 @@ fn owned_in_lists(root: &Path, wanted: &[String]) -> BTreeMap<String, Vec<String
     let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let names: BTreeSet<&str> = wanted.iter().filter_map(|w| w.rsplit('/').next()).collect();
     let wanted: HashSet<String> = wanted.iter().flat_map(|w| [w.clone(), twin(w)]).collect();
-    let info = "/var/lib/dpkg/info";
-    let dir = dir_in_root(root, info).and_then(|d| fs::read_dir(d).ok());
-    let (Ok(ac), Some(dir)) = (AhoCorasick::new(&names), dir) else {
+    let Ok(ac) = AhoCorasick::new(&names) else {
         return out;
     };
+    for (stem, bytes) in lists(root).iter() {
+        for m in ac.find_iter(bytes) {
+            let start = memchr::memrchr(b'\n', &bytes[..m.start()]).map_or(0, |i| i + 1);
+            let end = memchr::memchr(b'\n', &bytes[m.end()..]).map_or(bytes.len(), |i| m.end() + i);
+            let line = String::from_utf8_lossy(&bytes[start..end]).into_owned();
+            if wanted.contains(&line) {
+                out.entry(stem.to_string()).or_default().push(line);
+            }
+        }
+    }
+    out
+}
+
+/// The `info/*.list` files of `root` (name without `.list`, contents), read once per process:
+/// a build asks for owners several times (the executable's closure, each layer's native
+/// modules, the time zone files), and each reading was 900 files on a Debian desktop.
+fn lists(root: &Path) -> std::sync::Arc<Vec<(String, Vec<u8>)>> {
+    type Lists = std::sync::Arc<Vec<(String, Vec<u8>)>>;
+    static READ: std::sync::Mutex<BTreeMap<std::path::PathBuf, Lists>> =
+        std::sync::Mutex::new(BTreeMap::new());
+    let mut read = READ.lock().unwrap_or_else(|e| e.into_inner());
+    read.entry(root.to_path_buf())
+        .or_insert_with(|| std::sync::Arc::new(read_lists(root)))
+        .clone()
+}
+
+fn read_lists(root: &Path) -> Vec<(String, Vec<u8>)> {
+    let info = "/var/lib/dpkg/info";
+    let Some(dir) = dir_in_root(root, info).and_then(|d| fs::read_dir(d).ok()) else {
+        return vec![];
+    };
+    let mut out = Vec::new();
     for entry in dir.filter_map(Result::ok) {
         let name = entry.file_name().to_string_lossy().into_owned();
         let Some(stem) = name.strip_suffix(".list") else {
@@ -186,16 +216,8 @@ fn owned_in_lists(root: &Path, wanted: &[String]) -> BTreeMap<String, Vec<String
         let read = fs::File::open(entry.path()).and_then(|f| {
             std::io::Read::read_to_end(&mut std::io::Read::take(f, DB_LIMIT), &mut bytes)
         });
-        if read.is_err() {
-            continue;
-        }
-        for m in ac.find_iter(&bytes) {
-            let start = memchr::memrchr(b'\n', &bytes[..m.start()]).map_or(0, |i| i + 1);
-            let end = memchr::memchr(b'\n', &bytes[m.end()..]).map_or(bytes.len(), |i| m.end() + i);
-            let line = String::from_utf8_lossy(&bytes[start..end]).into_owned();
-            if wanted.contains(&line) {
-                out.entry(stem.to_string()).or_default().push(line);
-            }
+        if read.is_ok() {
+            out.push((stem.to_string(), bytes));
         }
     }
     out

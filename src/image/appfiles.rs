@@ -4,6 +4,7 @@
 //! needs.
 
 use crate::base::closure::{self, ClosureError, Origin, Resolved};
+use crate::base::packages::Package;
 use crate::base::rootfs;
 use crate::base::ResolvedBase;
 use crate::build::{Artifact, FileLayer};
@@ -143,9 +144,11 @@ fn with_layers(
         }
         shipped.extend(layer.files.iter().map(|(p, _)| p.clone()));
         if base.image().is_none() {
-            let libs = native_libraries(artifact, layer, &shipped, &libraries)?;
+            let modules = natives(artifact, layer)?;
+            let libs = native_libraries(artifact, &modules, &shipped, &libraries)?;
             closure::add_to_tree(&artifact.root, &libs, &mut tree)?;
-            native_package_metadata(&artifact.root, &libraries, &libs, &mut tree)?;
+            let owners = module_owners(&artifact.root, &modules, &libraries);
+            native_package_metadata(&artifact.root, &libraries, &libs, &owners, &mut tree)?;
             libraries.extend(libs);
         }
         trees.push(tree);
@@ -217,12 +220,12 @@ fn natives(artifact: &Artifact, layer: &FileLayer) -> Result<Vec<Native>, FilesE
 /// far; a library among them is there already.
 fn native_libraries(
     artifact: &Artifact,
-    layer: &FileLayer,
+    modules: &[Native],
     shipped: &[String],
     have: &[Resolved],
 ) -> Result<Vec<Resolved>, FilesError> {
     let mut out: Vec<Resolved> = Vec::new();
-    for module in natives(artifact, layer)? {
+    for module in modules {
         // $ORIGIN is the module's directory in the project (sharp's libvips is in a package
         // beside it, `$ORIGIN/../../sharp-libvips-linux-x64/lib`), seen at its image path.
         let root_path = Origin::root_path_of(&artifact.root, &module.host);
@@ -246,24 +249,46 @@ fn native_libraries(
     Ok(out)
 }
 
-/// The package entries of the native modules' libraries `libs`, in their layer, beside the
-/// ones of `closure` in the layers below.
+/// The packages of the native modules that come from the root's own packages (CPython's
+/// lib-dynload modules belong to libpython3.X-minimal and -stdlib), but those `have` lists
+/// already: scanners see them as they see the libraries'.
+fn module_owners(root: &std::path::Path, modules: &[Native], have: &[Resolved]) -> Vec<Package> {
+    let in_root: Vec<String> = (modules.iter())
+        .filter_map(|m| Origin::root_path_of(root, &m.host))
+        .collect();
+    if in_root.is_empty() {
+        return vec![];
+    }
+    let db = crate::base::packages::Db::open(root, &in_root);
+    let listed = |p: &Package| have.iter().any(|l| l.package.as_ref() == Some(p));
+    let mut owners: Vec<Package> = Vec::new();
+    for pkg in in_root.iter().filter_map(|p| db.owner(p)) {
+        if !listed(pkg) && !owners.contains(pkg) {
+            owners.push(pkg.clone());
+        }
+    }
+    owners
+}
+
+/// The package entries of the native modules' libraries `libs` and of the modules' own
+/// `owners`, in their layer, beside the ones of `closure` in the layers below.
 fn native_package_metadata(
     root: &std::path::Path,
     closure: &[Resolved],
     libs: &[Resolved],
+    owners: &[Package],
     app: &mut Tree,
 ) -> Result<(), LayerError> {
     // apk keeps one database file: the app layer's copy, laid over, must list all.
-    let mut owners = libs.iter().filter_map(|l| l.package.as_ref());
-    let apk = owners.any(|p| p.manager == crate::base::packages::Manager::Apk);
+    let mut found = libs.iter().filter_map(|l| l.package.as_ref());
+    let apk = found.any(|p| p.manager == crate::base::packages::Manager::Apk);
     let listed: Vec<Resolved> = match apk {
         true => closure.iter().chain(libs).cloned().collect(),
         false => libs.to_vec(),
     };
     // os-release is in the runtime layer already when a closure library has an owner.
     let os_release = closure.iter().all(|l| l.package.is_none());
-    add_package_metadata(root, &listed, &[], app, os_release)
+    add_package_metadata(root, &listed, owners, app, os_release)
 }
 
 /// `NAME=<bundle>` for each of `names`, the bundle being what SSL_CERT_FILE names in `env`.
