@@ -251,8 +251,8 @@ pub fn layout(
     progress.stage("the app's files");
     let (app, args) = app_files(&interp, platform, &project, &python, work, &store, progress)?;
     check_native(root, &app, &interp)?;
-    let mut runtime = runtime;
-    notes.extend(optional::prune(&mut runtime, &[&dependencies, &app]));
+    let (mut runtime, mut dependencies, mut app) = (runtime, dependencies, app);
+    notes.extend(optional::place(&mut runtime, &mut dependencies, &mut app));
     let site = interp.image_site()?;
     let distributions = metadata::distributions(&dependencies.files, &app.files, &site);
     Ok(Layout {

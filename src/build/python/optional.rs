@@ -1,5 +1,6 @@
-//! Extension modules of the standard library that a program only reaches by naming them, left
-//! out when nothing the app or its dependencies ship names them.
+//! Extension modules of the standard library that a program only reaches by naming them: not
+//! in the interpreter's layer, but in the layer of the dependencies or the app that names
+//! them, and left out when none does.
 //!
 //! Why these five: together with their libraries they were a tenth of a flask image (4.8 MB:
 //! Berkeley DB for `_dbm`, Kerberos and Sun RPC for `nis`, ncurses and readline), and none is
@@ -25,41 +26,62 @@ const BY_NAME_ONLY: &[(&str, &[&str])] = &[
     ("readline", &["readline"]),
 ];
 
-/// Removes from `runtime` the optional extension modules that no file of `shipped` names, and
-/// returns a note listing them (none when all stay).
-pub fn prune(runtime: &mut Files, shipped: &[&Files]) -> Option<String> {
-    let named = names_in(shipped);
-    let dropped: BTreeSet<&str> = BY_NAME_ONLY
-        .iter()
-        .filter(|(_, names)| !names.iter().any(|n| named.contains(*n)))
-        .map(|(module, _)| *module)
-        .collect();
-    let is_dropped = |image: &str| {
+/// Takes the optional extension modules out of `runtime`, whose layer is then the same for
+/// every app on the interpreter, and puts each one back in the first layer above that names
+/// it: the dependencies' (which stays the same while the requirements do) or the app's.
+/// Their libraries follow them, since the closure of each layer's native modules is resolved
+/// in that layer. Returns a note listing the modules no layer names.
+pub fn place(runtime: &mut Files, dependencies: &mut Files, app: &mut Files) -> Option<String> {
+    let optional = |image: &str| {
         let module = super::stdlib::module_name(image);
-        image.ends_with(".so") && dropped.contains(module)
+        image.ends_with(".so") && BY_NAME_ONLY.iter().any(|(m, _)| *m == module)
     };
-    let before = runtime.files.len();
-    runtime.files.retain(|(i, _)| !is_dropped(i));
-    runtime.native.retain(|i| !is_dropped(i));
-    if runtime.files.len() == before {
-        return None;
+    let (taken, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut runtime.files)
+        .into_iter()
+        .partition(|(i, _)| optional(i));
+    runtime.files = kept;
+    runtime.native.retain(|i| !optional(i));
+    let mut left = BTreeSet::new();
+    let by_deps = names_in(dependencies);
+    let by_app = names_in(app);
+    for (image, host) in taken {
+        let module = super::stdlib::module_name(&image);
+        let keeping = |named: &BTreeSet<&str>| {
+            let names = BY_NAME_ONLY
+                .iter()
+                .find(|(m, _)| *m == module)
+                .map(|(_, n)| *n);
+            names.unwrap_or_default().iter().any(|n| named.contains(n))
+        };
+        let layer = match (keeping(&by_deps), keeping(&by_app)) {
+            (true, _) => &mut *dependencies,
+            (false, true) => &mut *app,
+            _ => {
+                left.insert(module.to_string());
+                continue;
+            }
+        };
+        layer.native.push(image.clone());
+        layer.files.push((image, host));
+        layer.files.sort();
     }
-    let list: Vec<&str> = dropped.into_iter().collect();
-    Some(format!(
-        "left out the standard library's {} (nothing in the app or its dependencies imports \
-         them; to keep one, import it in the app, e.g. `import readline`)",
-        list.join(", ")
-    ))
+    (!left.is_empty()).then(|| {
+        format!(
+            "left out the standard library's {} (nothing in the app or its dependencies \
+             imports them; to keep one, import it in the app, e.g. `import readline`)",
+            left.into_iter().collect::<Vec<_>>().join(", ")
+        )
+    })
 }
 
-/// The keeping names (of [`BY_NAME_ONLY`]) that some Python source among `layers` mentions.
-fn names_in(layers: &[&Files]) -> BTreeSet<&'static str> {
+/// The keeping names (of [`BY_NAME_ONLY`]) that some Python source of `layer` mentions.
+fn names_in(layer: &Files) -> BTreeSet<&'static str> {
     let mut found = BTreeSet::new();
     let all: BTreeSet<&'static str> = BY_NAME_ONLY
         .iter()
         .flat_map(|(_, n)| n.iter().copied())
         .collect();
-    for (image, host) in layers.iter().flat_map(|l| l.files.iter()) {
+    for (image, host) in &layer.files {
         if !image.ends_with(".py") || found.len() == all.len() {
             continue;
         }
