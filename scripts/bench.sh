@@ -501,6 +501,28 @@ tc = "none" if tc == "-" else "<= " + tc
 print(f"  {n:<15} {c:6.1f} MB compressed (target {tc}), {u:6.1f} MB uncompressed (target <= {tu})")' "$name" "$tc" "$tu" \
       || echo "  $name: binpack python failed"
   done
+  bench_python_imports "$d" "$py"
+}
+
+# The app's import time (interpreter start, `import app` of the flask case: flask, werkzeug,
+# jinja2, markupsafe) in its image against the project's own venv (pip's timestamp .pyc,
+# warmed by a first import), measured inside each, interleaved; medians of $runs.
+bench_python_imports() {
+  local d=$1 py=$2 i interp img=binpack-bench-flask:import
+  local probe='import time; t = time.perf_counter(); import app; print(round((time.perf_counter() - t) * 1e3, 1))'
+  command -v docker >/dev/null && docker info >/dev/null 2>&1 || { echo "  imports: no docker, skipped"; return; }
+  rm -rf "$d/iv" && "$py" -m venv "$d/iv" && "$d/iv/bin/pip" install -q -r "$(pycase flask)/requirements.txt"
+  "$binpack" -q python "$(pycase flask)/app.py" -t "$img" --load >/dev/null
+  (cd "$(pycase flask)" && "$d/iv/bin/python" -c "$probe" >/dev/null)
+  interp=$(docker inspect -f '{{index .Config.Entrypoint 0}}' "$img")
+  : >"$d/imp-venv.ms"; : >"$d/imp-image.ms"
+  for i in $(seq 1 "$runs"); do
+    (cd "$(pycase flask)" && "$d/iv/bin/python" -c "$probe") >>"$d/imp-venv.ms"
+    docker run --rm --entrypoint "$interp" -w /app "$img" -c "$probe" >>"$d/imp-image.ms"
+  done
+  docker rmi -f "$img" >/dev/null
+  printf '  flask: import app in the image %s ms, in the venv %s ms\n' "$(median <"$d/imp-image.ms")" "$(median <"$d/imp-venv.ms")"
+  ratio "import time: image / venv" "$(median <"$d/imp-image.ms")" "$(median <"$d/imp-venv.ms")" "<= 1.0"
 }
 
 # pip against uv, the same pinned requirements into a fresh venv each round, interleaved.

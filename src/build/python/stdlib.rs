@@ -8,8 +8,9 @@
 //! image: see bytecode.rs).
 //!
 //! The extension modules of `lib-dynload` are all shipped, since a program may import any of
-//! them by a name chosen at run time; one whose libraries the root lacks is left out with a
-//! note (it could never load).
+//! them by a name chosen at run time (but five only reached by naming them: optional.rs); one
+//! whose libraries the root lacks is left out with a note (it could never load). The sources
+//! of what compiles stay out: the bytecode ships in their place (bytecode.rs says why).
 
 use super::interp::Interp;
 use crate::base::closure::{self, Origin};
