@@ -141,3 +141,67 @@ fn a_flask_app_answers_from_docker() {
     );
     assert_eq!(s["digest"], again["digest"]);
 }
+
+/// `readline` (one of the five modules shipped only when named) goes in the image of an app
+/// that imports it, not in that of an app that imports a module by a name from argv, which
+/// binpack says it left out; both images share the interpreter's layer.
+#[test]
+#[ignore = "needs python3 and a Docker engine"]
+fn a_module_shipped_only_when_named_follows_the_app_that_names_it() {
+    need(&["python3"]);
+    need_docker();
+    let host_has = Command::new("python3")
+        .args(["-c", "import readline"])
+        .status();
+    if !host_has.is_ok_and(|s| s.success()) {
+        eprintln!("SKIP: the python3 on PATH has no readline module");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let named = dir.path().join("named");
+    let argv = dir.path().join("argv");
+    for d in [&named, &argv] {
+        std::fs::create_dir(d).unwrap();
+        std::fs::write(d.join("requirements.txt"), "").unwrap();
+    }
+    std::fs::write(
+        named.join("app.py"),
+        "import readline\nprint('readline', readline.__name__)\n",
+    )
+    .unwrap();
+    std::fs::write(
+        argv.join("app.py"),
+        "import importlib, sys\ntry:\n    importlib.import_module(sys.argv[1])\n    print('loaded')\nexcept ImportError as e:\n    print('missing', e.name)\n",
+    )
+    .unwrap();
+    let tags = ["binpack-test/py-named:it", "binpack-test/py-argv:it"];
+    let _cleanup = DockerCleanup(tags.iter().map(|t| t.to_string()).collect());
+    let mut layers = Vec::new();
+    for (d, tag) in [(&named, tags[0]), (&argv, tags[1])] {
+        let archive = d.join("image.tar");
+        let out = ok(binpack()
+            .arg("python")
+            .arg(d.join("app.py"))
+            .arg("-o")
+            .arg(&archive)
+            .args(["-t", tag, "--quiet"]));
+        let err = stderr(&out);
+        let listed = err
+            .split("left out the standard library's ")
+            .nth(1)
+            .and_then(|rest| rest.split(" (").next())
+            .unwrap_or_default();
+        assert_eq!(listed.contains("readline"), d == &argv, "{err}");
+        layers.push(ArchiveFiles::open(&archive).manifest()["layers"][0]["digest"].clone());
+        ok(Command::new("docker").arg("load").arg("-i").arg(&archive));
+    }
+    assert_eq!(layers[0], layers[1], "the interpreter's layer differs");
+    let run = |tag: &str, args: &[&str]| {
+        stdout(&ok(Command::new("docker")
+            .args(["run", "--rm", "--network", "none", tag])
+            .args(args)))
+    };
+    assert_eq!(run(tags[0], &[]).trim(), "readline readline");
+    assert_eq!(run(tags[1], &["readline"]).trim(), "missing readline");
+    assert_eq!(run(tags[1], &["sqlite3"]).trim(), "loaded");
+}
