@@ -139,6 +139,14 @@ impl Tree {
         self.nodes.get(path.trim_matches('/'))
     }
 
+    /// Puts `content` in place of the file at `path` (a stripped copy of the same library).
+    pub fn replace_file(&mut self, path: &str, content: Content, mode: u32) {
+        self.nodes.insert(
+            path.trim_matches('/').to_string(),
+            Node::File { content, mode },
+        );
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Node)> {
         self.nodes.iter().map(|(k, v)| (k.as_str(), v))
     }

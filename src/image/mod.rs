@@ -11,6 +11,7 @@ pub mod compress;
 pub mod layer;
 pub mod layers;
 pub mod runconfig;
+pub mod strip;
 
 use crate::image::layer::LayerStats;
 use crate::image::runconfig::RunConfig;

@@ -93,12 +93,23 @@ pub fn make_executable(node: &Path, out: &Path, blob: &Blob) -> Result<Stats, Se
 /// untouched (a stock runtime, as `strip` would leave it). `out` gets mode 0755.
 pub fn strip(node: &Path, out: &Path) -> Result<Stats, SeaError> {
     let input = Input::read(node)?;
-    let plan = Plan::new(&input, None)?;
-    let output_size = write(&input, &plan, out)?;
+    strip_input(&input, out)
+}
+
+/// [`strip`] for any ELF64 executable or shared library (a pyenv build's 23 MB
+/// libpython3.11.so keeps its symbols and debug info: 5.7 MB without them), no fuse needed.
+pub fn strip_object(path: &Path, out: &Path) -> Result<Stats, SeaError> {
+    let input = Input::read_any(path)?;
+    strip_input(&input, out)
+}
+
+fn strip_input(input: &Input, out: &Path) -> Result<Stats, SeaError> {
+    let plan = Plan::new(input, None)?;
+    let output_size = write(input, &plan, out)?;
     Ok(Stats {
         layout: input.layout,
         input_size: input.src.len,
-        dropped: plan.dropped(&input),
+        dropped: plan.dropped(input),
         output_size,
     })
 }
@@ -164,6 +175,15 @@ struct Input<'a> {
 
 impl<'a> Input<'a> {
     fn read(path: &'a Path) -> Result<Input<'a>, SeaError> {
+        Input::read_with(path, true)
+    }
+
+    /// An ELF file that need not be node: no fuse is looked for (stripping never touches it).
+    fn read_any(path: &'a Path) -> Result<Input<'a>, SeaError> {
+        Input::read_with(path, false)
+    }
+
+    fn read_with(path: &'a Path, fuse: bool) -> Result<Input<'a>, SeaError> {
         let src = Source::open(path)?;
         let ehdr = src.read_at(0, (src.len as usize).min(EHDR))?;
         let page = check_header(&src, &ehdr)?;
@@ -176,7 +196,10 @@ impl<'a> Input<'a> {
         let shstrndx = u16_at(&ehdr, E_SHSTRNDX) as usize;
         let (shdrs, shstrtab) = read_sections(&src, &ehdr)?;
         let (first_load, last_load) = check_segments(&src, &phdrs)?;
-        let (fuse_digit, layout) = find_fuse(&src)?;
+        let (fuse_digit, layout) = match fuse {
+            true => find_fuse(&src)?,
+            false => (u64::MAX, Layout::default()),
+        };
         Ok(Input {
             shnum: u16_at(&ehdr, E_SHNUM) as usize,
             src,

@@ -1,0 +1,102 @@
+//! The runtime layer's libraries ship without symbols and debug info, as Debian ships its own.
+//!
+//! Why: an interpreter built from source (pyenv, `make altinstall`) keeps them, and its
+//! libpython3.11.so was then a third of a flask image (23 MB; 5.7 MB stripped, as `strip
+//! --strip-unneeded` leaves it). Only the lowest layer (the runtime: the closure's libraries,
+//! an interpreter's extension modules) is stripped; the program itself, and what the app's
+//! layers bring, ship as built. The stripped copy is kept in binpack's cache, known by the
+//! source's stat identity, so that a rebuild neither strips nor hashes it again.
+
+use crate::image::layer::{Content, Node, Tree};
+use crate::sea::inject;
+use crate::support::cache::stamp::{settled, Stamp, Times};
+use crate::support::digest::Digest;
+use std::path::{Path, PathBuf};
+
+/// Replaces, in `tree`, each host ELF file but `keep` that has a symbol table or debug info
+/// with a stripped copy: kept in binpack's `cache` (when on) under the source's path and
+/// stat identity, else written under `dir`. A file that cannot be read or stripped ships as
+/// it is: stripping only saves space.
+pub fn strip_runtime(tree: &mut Tree, keep: &Path, dir: &Path, cache: Option<&Path>) {
+    let wanted: Vec<(String, PathBuf, u32)> = tree
+        .iter()
+        .filter_map(|(path, node)| match node {
+            Node::File {
+                content: Content::Host(host),
+                mode,
+            } if host != keep && elf_like(path, *mode) && has_symbols(host) => {
+                Some((path.to_string(), host.clone(), *mode))
+            }
+            _ => None,
+        })
+        .collect();
+    for (path, host, mode) in wanted {
+        let cached = cache.and_then(|c| cache_entry(c, &host));
+        let made = |out: &Path| out.is_file() || strip_to(&host, out);
+        let out = match cached {
+            Some(out) if made(&out) => Some(out),
+            _ => {
+                // Named by the source: another platform's tree with the same file shares it.
+                let name = Digest::of(host.as_os_str().as_encoded_bytes());
+                Some(dir.join(format!("stripped-{}", name.hex()))).filter(|o| made(o))
+            }
+        };
+        if let Some(out) = out {
+            tree.replace_file(&path, Content::Host(out), mode);
+        }
+    }
+}
+
+/// Where the stripped copy of `host` is kept in the cache: known by its path, its stat
+/// identity and this rule's version; none for a file changed in the last moments (its
+/// identity could still change without showing it).
+fn cache_entry(cache: &Path, host: &Path) -> Option<PathBuf> {
+    let (stamp, newest) = Stamp::of(host, Times::Both);
+    if !settled(newest, std::time::SystemTime::now()) {
+        return None;
+    }
+    let key = format!(
+        "binpack-strip-lib/1\n{}\n{}",
+        host.display(),
+        stamp.as_str()
+    );
+    let dir = cache.join("stripped-lib");
+    std::fs::create_dir_all(&dir).ok()?;
+    Some(dir.join(Digest::of(key.as_bytes()).hex()))
+}
+
+/// Strips `host` into `out` through a temporary name, so that `out` is whole or absent.
+fn strip_to(host: &Path, out: &Path) -> bool {
+    // Unique in the process too: two platforms' trees may strip the same file at once.
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = out.with_extension(format!("tmp{n}"));
+    let done = inject::strip_object(host, &tmp).is_ok() && std::fs::rename(&tmp, out).is_ok();
+    if !done {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    done
+}
+
+/// A shared object by its name, or an executable by its mode: the thousands of other files
+/// of a runtime (an interpreter's bytecode) are not opened.
+fn elf_like(path: &str, mode: u32) -> bool {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    name.contains(".so") || mode & 0o111 != 0
+}
+
+/// Whether `path` is an ELF file with a symbol table or DWARF sections.
+fn has_symbols(path: &Path) -> bool {
+    use goblin::elf::section_header::SHT_SYMTAB;
+    let Ok(file) = std::fs::File::open(path) else {
+        return false;
+    };
+    let Ok(len) = file.metadata().map(|m| m.len()) else {
+        return false;
+    };
+    let src = crate::elf::read::FileSource { file: &file, len };
+    let Ok(h) = crate::elf::read::Headers::read(&src) else {
+        return false;
+    };
+    h.section_headers.iter().any(|s| s.sh_type == SHT_SYMTAB) || h.section(b".debug_info").is_some()
+}
