@@ -512,7 +512,7 @@ bench_python_imports() {
   local probe='import time; t = time.perf_counter(); import app; print(round((time.perf_counter() - t) * 1e3, 1))'
   command -v docker >/dev/null && docker info >/dev/null 2>&1 || { echo "  imports: no docker, skipped"; return; }
   rm -rf "$d/iv" && "$py" -m venv "$d/iv" && "$d/iv/bin/pip" install -q -r "$(pycase flask)/requirements.txt"
-  "$binpack" -q python "$(pycase flask)/app.py" -t "$img" --load >/dev/null
+  "$binpack" -q python "$(pycase flask)/app.py" -t "$img" --load >/dev/null 2>&1
   (cd "$(pycase flask)" && "$d/iv/bin/python" -c "$probe" >/dev/null)
   interp=$(docker inspect -f '{{index .Config.Entrypoint 0}}' "$img")
   : >"$d/imp-venv.ms"; : >"$d/imp-image.ms"
