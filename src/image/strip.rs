@@ -1,10 +1,13 @@
-//! The runtime layer's libraries ship without symbols and debug info, as Debian ships its own.
+//! Shared libraries ship without symbols and debug info, as Debian ships its own.
 //!
 //! Why: an interpreter built from source (pyenv, `make altinstall`) keeps them, and its
 //! libpython3.11.so was then a third of a flask image (23 MB; 5.7 MB stripped, as `strip
-//! --strip-unneeded` leaves it). Only the lowest layer (the runtime: the closure's libraries,
-//! an interpreter's extension modules) is stripped; the program itself, and what the app's
-//! layers bring, ship as built. The stripped copy is kept in binpack's cache, known by the
+//! --strip-unneeded` leaves it); wheels keep them too (aiohttp's, multidict's, cryptography's
+//! extension modules: 24 MB, 15.6 MB stripped), and the multi-stage Dockerfiles binpack
+//! replaces strip them by hand. Only shared objects (`*.so*`) are stripped, in every layer;
+//! their dynamic symbols, which loading needs, stay. The program itself and executables ship
+//! as built: a crash report from them keeps its names. In the runtime layer executables are
+//! stripped too (an interpreter's own binary), but never the entrypoint's program. The stripped copy is kept in binpack's cache, known by the
 //! source's stat identity, so that a rebuild neither strips nor hashes it again.
 
 use crate::image::layer::{Content, Node, Tree};
@@ -13,18 +16,25 @@ use crate::support::cache::stamp::{settled, Stamp, Times};
 use crate::support::digest::Digest;
 use std::path::{Path, PathBuf};
 
+/// [`strip_runtime`] for the lowest tree, and the shared objects of the trees above.
+pub fn strip_trees(trees: &mut [Tree], keep: &Path, dir: &Path, cache: Option<&Path>) {
+    for (i, tree) in trees.iter_mut().enumerate() {
+        strip_runtime(tree, keep, dir, cache, i == 0);
+    }
+}
+
 /// Replaces, in `tree`, each host ELF file but `keep` that has a symbol table or debug info
 /// with a stripped copy: kept in binpack's `cache` (when on) under the source's path and
 /// stat identity, else written under `dir`. A file that cannot be read or stripped ships as
 /// it is: stripping only saves space.
-pub fn strip_runtime(tree: &mut Tree, keep: &Path, dir: &Path, cache: Option<&Path>) {
+fn strip_runtime(tree: &mut Tree, keep: &Path, dir: &Path, cache: Option<&Path>, runtime: bool) {
     let wanted: Vec<(String, PathBuf, u32)> = tree
         .iter()
         .filter_map(|(path, node)| match node {
             Node::File {
                 content: Content::Host(host),
                 mode,
-            } if host != keep && elf_like(path, *mode) && has_symbols(host) => {
+            } if host != keep && elf_like(path, *mode, runtime) && has_symbols(host) => {
                 Some((path.to_string(), host.clone(), *mode))
             }
             _ => None,
@@ -78,11 +88,11 @@ fn strip_to(host: &Path, out: &Path) -> bool {
     done
 }
 
-/// A shared object by its name, or an executable by its mode: the thousands of other files
-/// of a runtime (an interpreter's bytecode) are not opened.
-fn elf_like(path: &str, mode: u32) -> bool {
+/// A shared object by its name, or in the runtime layer an executable by its mode: the
+/// thousands of other files (an interpreter's bytecode) are not opened.
+fn elf_like(path: &str, mode: u32, runtime: bool) -> bool {
     let name = path.rsplit('/').next().unwrap_or(path);
-    name.contains(".so") || mode & 0o111 != 0
+    name.contains(".so") || (runtime && mode & 0o111 != 0)
 }
 
 /// Whether `path` is an ELF file with a symbol table or DWARF sections.

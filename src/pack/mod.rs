@@ -153,10 +153,12 @@ pub fn image_of(
     let zoneinfo = wants_zoneinfo(artifact, &plan.linkage, opts);
     let ca = opts.ca_bundle.as_ref();
     let mut files = appfiles::app_files(artifact, &base, &entrypoint, ca, zoneinfo)?;
-    if let Some(runtime) = files.trees.first_mut() {
-        let cache = opts.layer_cache.dir();
-        crate::image::strip::strip_runtime(runtime, &artifact.executable, staging.path(), cache);
-    }
+    crate::image::strip::strip_trees(
+        &mut files.trees,
+        &artifact.executable,
+        staging.path(),
+        opts.layer_cache.dir(),
+    );
     crate::image::addfiles::add_all(&mut files.trees, &opts.add)?;
     let exe_package = executable_package_into(&mut files, artifact, &base)?;
     let sbom = sbom_into(
