@@ -31,6 +31,12 @@ pub enum Kind {
     /// A dependency requires a package that is not installed (an optional one, reached only
     /// on some path: union's `spdy`): left a run-time require, as node would.
     MissingPackage,
+    /// An `import()` inside code made at run time (`new Function("m", "return import(m)")`,
+    /// prettier's bin): esbuild cannot see it, and it resolves against the executable's path.
+    HiddenImport,
+    /// A package.json read at run time (read-package-up, pkg-dir, find-up of package.json,
+    /// `createRequire(import.meta.url)('../package.json')`): a single executable has none.
+    PackageJsonRead,
 }
 
 impl Kind {
@@ -49,6 +55,8 @@ impl Kind {
                 "a file path built from the code's own location (__dirname, __filename or import.meta)"
             }
             Kind::MissingPackage => "a require() of a package that is not installed",
+            Kind::HiddenImport => "an import() inside code made at run time (new Function or eval)",
+            Kind::PackageJsonRead => "a package.json read at run time",
         }
     }
 
@@ -63,6 +71,7 @@ impl Kind {
                 | Kind::RequireResolve
                 | Kind::DirnameRead
                 | Kind::DirnamePath
+                | Kind::HiddenImport
         )
     }
 }
@@ -116,7 +125,7 @@ impl Construct {
 
 /// `p` with its `.` and `..` resolved by name: esbuild's `../../node_modules/x` from a
 /// workspace member.
-fn lexical(p: &Path) -> std::path::PathBuf {
+pub(super) fn lexical(p: &Path) -> std::path::PathBuf {
     use std::path::Component;
     let mut out = std::path::PathBuf::new();
     for c in p.components() {
@@ -249,6 +258,12 @@ fn line_kind(line: &str, in_deps: bool) -> Option<Kind> {
     if code.starts_with("//") || code.starts_with('*') {
         return None;
     }
+    if hidden_import(code) {
+        return Some(Kind::HiddenImport);
+    }
+    if reads_package_json(code) {
+        return Some(Kind::PackageJsonRead);
+    }
     if code.contains("new Worker(") && !code.contains("new Worker(`data:") {
         return Some(Kind::Worker);
     }
@@ -270,6 +285,51 @@ fn line_kind(line: &str, in_deps: bool) -> Option<Kind> {
         return Some(Kind::DirnameRead);
     }
     builds_own_path(code).then_some(Kind::DirnamePath)
+}
+
+/// `new Function(..., "return import(m)")` or `eval("import(...)")`: an import esbuild never
+/// sees, which resolves against the file that made it.
+fn hidden_import(code: &str) -> bool {
+    let made = code.contains("new Function(") || code.contains("eval(");
+    let quoted = [
+        "\"return import(",
+        "'return import(",
+        "\"import(",
+        "'import(",
+    ];
+    made && quoted.iter().any(|q| code.contains(q))
+}
+
+/// The package-up helpers' calls (read-package-up, read-pkg-up, pkg-dir, package-up), a
+/// find-up of `package.json`, or a package.json path from the code's own location.
+fn reads_package_json(code: &str) -> bool {
+    const CALLS: &[&str] = &[
+        "readPackageUp(",
+        "readPackageUpSync(",
+        "readPkgUp(",
+        "readPkgUpSync(",
+        "readPkgUp.sync(",
+        "packageDirectory(",
+        "packageDirectorySync(",
+        "pkgDir(",
+        "pkgDir.sync(",
+        "packageUp(",
+        "packageUpSync(",
+        "pkgUp(",
+        "pkgUp.sync(",
+    ];
+    let definition = code.contains("function ");
+    let call = !definition && CALLS.iter().any(|c| code.contains(c));
+    let named = [
+        "'package.json'",
+        "\"package.json\"",
+        "/package.json'",
+        "/package.json\"",
+    ];
+    let names_it = named.iter().any(|n| code.contains(n));
+    let found_up = names_it && (code.contains("findUp") || code.contains("find-up"));
+    let own = names_it && code.contains("createRequire(import.meta.url)(");
+    call || found_up || own
 }
 
 /// What names the code's own location.
@@ -370,6 +430,30 @@ mod tests {
         assert_eq!(line_kind(read, true), Some(Kind::DirnameRead));
         assert_eq!(line_kind(read, false), Some(Kind::DirnamePath));
         assert_eq!(line_kind("// new Worker(x)", false), None);
+    }
+
+    #[test]
+    fn hidden_imports_and_package_json_reads() {
+        let hidden = r#"var dynamicImport = new Function("module", "return import(module)");"#;
+        assert_eq!(line_kind(hidden, true), Some(Kind::HiddenImport));
+        let reads = [
+            "const foundPackage = readPackageUpSync({",
+            "const pkg = readPkgUp.sync({cwd: __dirname});",
+            "const root = await packageDirectory({cwd});",
+            "const file = findUp.sync('package.json', {cwd: here});",
+            "const { version } = createRequire(import.meta.url)('../package.json');",
+        ];
+        for code in reads {
+            assert_eq!(line_kind(code, true), Some(Kind::PackageJsonRead), "{code}");
+        }
+        let no = [
+            "export function readPackageUpSync(options) {",
+            "const pkg = require('../package.json');",
+            "const m = await import(name);",
+        ];
+        for code in no {
+            assert_eq!(line_kind(code, true), None, "{code}");
+        }
     }
 
     #[test]

@@ -4,9 +4,9 @@
 
 use super::checks::{self, Construct};
 use super::entry::{entry_in_mount, Entry};
-use super::layout::refuse_typescript;
+use super::layout::{refuse_typescript, trace_more};
 use super::runtime::{stripped_node, Runtime};
-use super::{path_str, trace, with_runtime, Ctx, Made, NodeError, NODE_PATH};
+use super::{path_str, reach, trace, with_runtime, Ctx, Made, NodeError, NODE_PATH};
 use crate::build::{Component, Ecosystem};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -131,7 +131,7 @@ pub(super) fn with_whole_packages(
         .collect();
     all.extend(checks::scan_sources(ctx.mount, &code));
     let mut files: BTreeSet<String> = traced.into_iter().collect();
-    let mut notes = vec![];
+    let mut notes = own_reach(ctx, &all, &mut files)?;
     for (dir, why) in trace::hiding_packages(&all) {
         let before = files.len();
         files.extend(trace::package_files(ctx.mount, &dir)?);
@@ -142,6 +142,37 @@ pub(super) fn with_whole_packages(
         ));
     }
     Ok((files.into_iter().collect(), notes))
+}
+
+/// The app's own module files its computed imports can reach, and what those import, added to
+/// `files`; a note for each such import.
+fn own_reach(
+    ctx: &Ctx,
+    found: &[Construct],
+    files: &mut BTreeSet<String>,
+) -> Result<Vec<String>, NodeError> {
+    let project = ctx
+        .entry
+        .project
+        .strip_prefix(ctx.mount)
+        .unwrap_or(Path::new(""));
+    let reach = reach::own_reach(ctx.mount, project, found)?;
+    let new: BTreeSet<&String> = (reach.iter())
+        .flat_map(|r| &r.files)
+        .filter(|f| !files.contains(*f))
+        .collect();
+    let hosts: Vec<PathBuf> = (new.iter())
+        .filter(|f| is_script(f))
+        .map(|f| ctx.mount.join(f))
+        .collect();
+    let entries: Vec<&Path> = hosts.iter().map(PathBuf::as_path).collect();
+    let more = match entries.is_empty() {
+        true => vec![],
+        false => trace_more(ctx, &entries)?,
+    };
+    files.extend(new.into_iter().cloned().collect::<Vec<_>>());
+    files.extend(more);
+    Ok(reach.iter().map(reach::Reach::note).collect())
 }
 
 fn is_script(file: &str) -> bool {

@@ -250,8 +250,22 @@ fn trace_files(
     let abs = entry.project.join(&entry.relative);
     let tools = (node.as_os_str(), nft.as_os_str());
     let at = (ctx.runner, ctx.mount, ctx.out_dir);
-    let traced = trace::trace(ctx.tools.run, at, tools, &abs, &seeds)?;
+    let traced = trace::trace(ctx.tools.run, at, tools, &[abs.as_path()], &seeds)?;
     Ok((traced, seeds))
+}
+
+/// The files `entries` (the app's own modules a computed import can reach) read at run time,
+/// relative to the mount root: a trace of its own, never cached (the cache keeps the entry's).
+pub(super) fn trace_more(ctx: &Ctx, entries: &[&Path]) -> Result<Vec<String>, NodeError> {
+    let nft = trace::tracer(ctx.tools, ctx.runner, &ctx.entry.project, ctx.progress)?;
+    ctx.progress.stage(&format!(
+        "tracing the {} module files a computed import can reach",
+        entries.len()
+    ));
+    let node = tracer_node(ctx)?;
+    let tools = (node.as_os_str(), nft.as_os_str());
+    let at = (ctx.runner, ctx.mount, ctx.out_dir);
+    Ok(trace::trace(ctx.tools.run, at, tools, entries, &[])?.files)
 }
 
 /// Keeps the trace, the bundle's diagnostics and the analyses in the cache (if any);

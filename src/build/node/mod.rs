@@ -16,6 +16,7 @@ mod entry;
 mod files;
 mod layout;
 pub mod pkg;
+mod reach;
 mod runtime;
 #[cfg(test)]
 mod tests;
@@ -97,6 +98,8 @@ pub enum NodeError {
     NoNodeModules { package: String, dir: PathBuf },
     #[error("{}: the bundle would hold this file, which lies outside the project and its workspace root {}; binpack packs only what lies inside (a dependency linked from elsewhere: install it into node_modules)", .path.display(), .root.display())]
     OutsideProject { path: PathBuf, root: PathBuf },
+    #[error("{}: the app reads this file at run time (found by the tracer), which lies outside the project and its workspace root {}; binpack packs only what lies inside: move it into the project, or install it into node_modules", .path.display(), .root.display())]
+    TracedOutside { path: PathBuf, root: PathBuf },
     #[error("esbuild could not bundle {} (its messages are above)", .0.display())]
     Bundle(PathBuf),
     #[error("node {version}: the downloaded package does not match the registry's integrity ({expected}); not caching it")]

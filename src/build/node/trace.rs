@@ -4,7 +4,7 @@
 //! A package whose code reaches files the tracer cannot follow (a module named at run time, a
 //! path built from its own location) is shipped whole.
 
-use super::checks::Construct;
+use super::checks::{lexical, Construct};
 use super::trace_cache::Analysis;
 use super::{run_script, run_tool, tool_err, NodeError, Tools};
 use crate::build::toolchain::{file_error, pinned, Exec, Runner};
@@ -17,13 +17,13 @@ use std::path::Path;
 
 const PACKAGE: &str = "@vercel/nft";
 
-/// Traces ENTRY under BASE: `node trace.js NFT BASE ENTRY [SEEDS]`. Prints JSON: the traced
+/// Traces ENTRIES under BASE: `node trace.js NFT BASE SEEDS ENTRY...`. Prints JSON: the traced
 /// files relative to BASE, every path the trace looked at (absolute; the script's own
 /// directory left out), and each file analysis made now with the paths it looked at.
-/// SEEDS (a JSON file) holds analyses still valid from earlier runs: nft parses those files
+/// SEEDS (a JSON file, or empty) holds analyses still valid from earlier runs: nft parses those files
 /// no more. Every fs function a look goes through is wrapped before nft loads (graceful-fs
 /// and glob keep the functions they find then); AsyncLocalStorage says which analysis is on.
-const SCRIPT: &str = r#"const [nft, base, entry, seeds] = process.argv.slice(2);
+const SCRIPT: &str = r#"const [nft, base, seeds, ...entries] = process.argv.slice(2);
 const fs = require("fs"), path = require("path");
 const { AsyncLocalStorage } = require("async_hooks");
 const own = new AsyncLocalStorage(), probed = new Set();
@@ -76,9 +76,9 @@ function exportTargets(files) {
   return out;
 }
 (async () => {
-  let r = await nodeFileTrace([entry], opts);
+  let r = await nodeFileTrace(entries, opts);
   const extra = exportTargets(r.fileList).filter((f) => !r.fileList.has(path.relative(base, f)));
-  if (extra.length) r = await nodeFileTrace([entry, ...extra], opts);
+  if (extra.length) r = await nodeFileTrace([...entries, ...extra], opts);
   const analyses = made.map(([id, a, set]) => ({ path: id, deps: [...a.deps], imports: [...a.imports],
     assets: [...a.assets], isESM: a.isESM, probed: [...set].sort() }));
   process.stdout.write(JSON.stringify({ files: [...r.fileList].sort(), probed: [...probed].sort(), analyses }));
@@ -174,13 +174,14 @@ pub struct Traced {
     pub analyses: Vec<Analysis>,
 }
 
-/// Traces `entry` (under `base`). `node` and `nft` are as `runner` sees them; the script
+/// Traces `entries` (under `base`). `node` and `nft` are as `runner` sees them; the script
 /// (and `seeds`, analyses nft need not make again) are written into `work` (mounted for it).
+/// A traced file outside `base` is refused by name: it has no place under /app.
 pub(super) fn trace(
     exec: &dyn Exec,
     (runner, base, work): (&Runner, &Path, &Path),
     (node, nft): (&OsStr, &OsStr),
-    entry: &Path,
+    entries: &[&Path],
     seeds: &[Analysis],
 ) -> Result<Traced, NodeError> {
     let script = work.join("binpack-trace.js");
@@ -189,20 +190,25 @@ pub(super) fn trace(
         runner.path(&script).into_os_string(),
         nft.to_os_string(),
         runner.path(base).into_os_string(),
-        runner.path(entry).into_os_string(),
+        OsString::new(),
     ];
     if !seeds.is_empty() {
         let file = work.join("binpack-seeds.json");
         let json = serde_json::to_vec(seeds).expect("analyses serialize");
         std::fs::write(&file, json).map_err(file_error("writing", &file))?;
-        args.push(runner.path(&file).into_os_string());
+        args[3] = runner.path(&file).into_os_string();
     }
-    let what = format!("tracing {} with {PACKAGE}", entry.display());
+    args.extend(entries.iter().map(|e| runner.path(e).into_os_string()));
+    let first = entries.first().map(|e| e.display().to_string());
+    let what = format!("tracing {} with {PACKAGE}", first.unwrap_or_default());
     let out = run_tool(exec, node, &args, base, &what)?;
-    let mut traced: Traced =
-        serde_json::from_str(&out).map_err(|e| tool_err(&what, e.to_string()))?;
-    // Only what lies under the project goes in: a path outside it has no place under /app.
-    traced.files.retain(|f| !f.starts_with(".."));
+    let traced: Traced = serde_json::from_str(&out).map_err(|e| tool_err(&what, e.to_string()))?;
+    if let Some(outside) = traced.files.iter().find(|f| f.starts_with("..")) {
+        return Err(NodeError::TracedOutside {
+            path: lexical(&base.join(outside)),
+            root: base.to_path_buf(),
+        });
+    }
     Ok(traced)
 }
 
