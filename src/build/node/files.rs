@@ -6,7 +6,7 @@ use super::checks::{self, Construct};
 use super::entry::{entry_in_mount, Entry};
 use super::layout::{refuse_typescript, trace_more};
 use super::runtime::{stripped_node, Runtime};
-use super::{path_str, reach, trace, with_runtime, Ctx, Made, NodeError, NODE_PATH};
+use super::{optional, path_str, reach, trace, with_runtime, Ctx, Made, NodeError, NODE_PATH};
 use crate::build::{Component, Ecosystem};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -35,7 +35,7 @@ pub(super) fn describe(
                 .map(|(rel, host)| (format!("{APP}/{rel}"), host))
                 .collect()
         }
-        Some(traced) => lay_out_files(artifact, traced, assets, entry, mount),
+        Some(traced) => lay_out_files(artifact, (traced, made.fetched), assets, entry, mount),
     }
 }
 
@@ -64,7 +64,7 @@ pub(super) fn dotenv_note(
 /// directory; the traced files (relative to the mount root) and the assets in the app layer.
 fn lay_out_files(
     artifact: &mut crate::build::Artifact,
-    traced: Vec<String>,
+    (traced, fetched): (Vec<String>, Vec<(String, PathBuf)>),
     assets: Vec<(String, PathBuf)>,
     entry: &Entry,
     mount: &Path,
@@ -76,6 +76,7 @@ fn lay_out_files(
     artifact.workdir = Some(app(&project).trim_end_matches('/').to_string());
     let files: Vec<(String, PathBuf)> = (traced.into_iter())
         .map(|rel| (app(&rel), mount.join(&rel)))
+        .chain(fetched.into_iter().map(|(rel, host)| (app(&rel), host)))
         .chain(
             (assets.into_iter())
                 .map(|(rel, host)| (app(&path_str(&Path::new(&project).join(rel))), host)),
@@ -99,8 +100,21 @@ pub(super) fn files(
     traced: Vec<String>,
 ) -> Result<Made, NodeError> {
     refuse_typescript(ctx.entry, &reason)?;
-    let (traced, notes) = with_whole_packages(ctx, traced, found)?;
-    let components = trace::components(ctx.mount, &traced);
+    let (traced, mut notes) = with_whole_packages(ctx, traced, found)?;
+    let mut files: BTreeSet<String> = traced.into_iter().collect();
+    let platforms = optional::platform_packages(ctx, &files)?;
+    files.extend(platforms.add);
+    for dir in &platforms.drop {
+        files.retain(|f| !f.starts_with(&format!("{dir}/")));
+    }
+    notes.extend(platforms.notes);
+    let manifests = package_jsons(ctx.mount, &files);
+    files.extend(manifests);
+    let traced: Vec<String> = files.into_iter().collect();
+    let mut components = trace::components(ctx.mount, &traced);
+    let fetched = platforms.fetched;
+    let manifests = fetched.iter().filter(|(rel, _)| is_manifest(rel));
+    components.extend(manifests.filter_map(|(_, host)| trace::component(host)));
     Ok(Made {
         executable: stripped_node(ctx)?,
         layout: "files",
@@ -108,7 +122,40 @@ pub(super) fn files(
         notes,
         components,
         traced: Some(traced),
+        fetched,
     })
+}
+
+/// A package's own package.json (`node_modules/x/package.json`, `node_modules/@s/x/package.json`).
+fn is_manifest(rel: &str) -> bool {
+    rel.strip_suffix("/package.json")
+        .is_some_and(|dir| trace::package_dir(&format!("{dir}/x")).as_deref() == Some(dir))
+}
+
+/// Every package.json on the way from each of `files` up to its package's root (the mount
+/// root for the app's own files): node reads them for `"type"`, `"exports"` and `"imports"`,
+/// and package-up helpers (read-package-up, pkg-dir) read them for the program.
+pub(super) fn package_jsons(mount: &Path, files: &BTreeSet<String>) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    for f in files {
+        let root = trace::package_dir(f).unwrap_or_default();
+        let mut dir = Path::new(f).parent();
+        while let Some(d) = dir {
+            if !seen.insert(d.to_path_buf()) {
+                break; // This directory and all above it are done.
+            }
+            let pj = d.join("package.json");
+            if mount.join(&pj).is_file() {
+                out.push(path_str(&pj));
+            }
+            if path_str(d) == root || d.file_name().is_some_and(|n| n == "node_modules") {
+                break;
+            }
+            dir = d.parent();
+        }
+    }
+    out
 }
 
 /// The traced files and every file of each package under node_modules in which the bundle's

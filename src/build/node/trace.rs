@@ -276,7 +276,7 @@ fn built_from(rel: &str) -> bool {
     (parts[0] == "build" && !addon) || SOURCES.contains(&ext)
 }
 
-fn package_dir(file: &str) -> Option<String> {
+pub(super) fn package_dir(file: &str) -> Option<String> {
     let parts: Vec<&str> = file.split('/').collect();
     let at = parts.iter().rposition(|p| *p == "node_modules")?;
     let take = match parts.get(at + 1) {
@@ -288,7 +288,7 @@ fn package_dir(file: &str) -> Option<String> {
     (parts.len() > take).then(|| parts[..take].join("/"))
 }
 
-fn component(package_json: &Path) -> Option<Component> {
+pub(super) fn component(package_json: &Path) -> Option<Component> {
     let text = std::fs::read_to_string(package_json).ok()?;
     let v: serde_json::Value = serde_json::from_str(&text).ok()?;
     let license = match &v["license"] {
