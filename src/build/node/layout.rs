@@ -66,11 +66,13 @@ pub(super) fn decide(ctx: &Ctx, layout: Layout) -> Result<Decision, NodeError> {
         return files_asked(ctx, cache.as_ref());
     }
     let bundle = bundle(ctx)?;
-    let (notes, blockers): (Vec<Construct>, Vec<Construct>) = bundle
+    let (notes, mut blockers): (Vec<Construct>, Vec<Construct>) = bundle
         .constructs
         .iter()
         .cloned()
         .partition(|c| noted(ctx, layout, c));
+    // The app's own code first: the line its author can change.
+    blockers.sort_by_key(|c| c.in_dependency(&ctx.entry.project));
     if let Some(first) = blockers.first() {
         if layout == Layout::Sea {
             return Err(NodeError::CannotBundle {

@@ -46,7 +46,17 @@ wrap(require(path.join(nft, "out/fs")).CachedFileSystem.prototype, ["stat", "rea
 const analyze = require(path.join(nft, "out/analyze")), made = [];
 const analyzeNow = analyze.default;
 let running = 0;
+// nft drops a file outside BASE without a word: each one is kept, to be refused by name.
+const outside = new Set(), wrapped = Symbol("binpack");
 analyze.default = function (id, ...rest) {
+  const job = rest[1];
+  if (job && typeof job.ignoreFn === "function" && !job[wrapped]) {
+    const ignore = job.ignoreFn; job[wrapped] = true;
+    job.ignoreFn = (p, ...more) => {
+      if (typeof p === "string" && p.startsWith(".." + path.sep) && !p.includes("*")) outside.add(path.resolve(base, p));
+      return ignore(p, ...more);
+    };
+  }
   const set = new Set([path.resolve(id)]);
   running++;
   return own.run(set, async () => {
@@ -81,7 +91,9 @@ function exportTargets(files) {
   if (extra.length) r = await nodeFileTrace([...entries, ...extra], opts);
   const analyses = made.map(([id, a, set]) => ({ path: id, deps: [...a.deps], imports: [...a.imports],
     assets: [...a.assets], isESM: a.isESM, probed: [...set].sort() }));
-  process.stdout.write(JSON.stringify({ files: [...r.fileList].sort(), probed: [...probed].sort(), analyses }));
+  const isFile = (f) => { try { return fs.statSync(f).isFile(); } catch { return false; } };
+  process.stdout.write(JSON.stringify({ files: [...r.fileList].sort(), probed: [...probed].sort(), analyses,
+    outside: [...outside].filter(isFile).sort() }));
 })().catch((e) => { console.error(String((e && e.stack) || e)); process.exit(1); });
 "#;
 
@@ -172,6 +184,24 @@ pub struct Traced {
     pub probed: Vec<String>,
     /// The file analyses made in this run.
     pub analyses: Vec<Analysis>,
+    /// Files the code reads outside the base, which nft leaves out (absolute).
+    #[serde(default)]
+    pub outside: Vec<String>,
+}
+
+/// Where a program reads the system's own files (`/etc/os-release`, `/proc/self/...`): the
+/// image has its own, so a read there is no file of the app's.
+const SYSTEM: &[&str] = &["/etc/", "/proc/", "/sys/", "/dev/", "/usr/", "/run/"];
+
+/// The first file the trace found outside `base`: code it follows, or a file the code reads
+/// that is the app's, not the system's.
+fn first_outside(base: &Path, traced: &Traced) -> Option<std::path::PathBuf> {
+    let listed = (traced.files.iter())
+        .filter(|f| f.starts_with(".."))
+        .map(|f| lexical(&base.join(f)));
+    let read = traced.outside.iter().map(std::path::PathBuf::from);
+    let app_s = |p: &std::path::PathBuf| !SYSTEM.iter().any(|s| p.starts_with(s));
+    listed.chain(read.filter(app_s)).next()
 }
 
 /// Traces `entries` (under `base`). `node` and `nft` are as `runner` sees them; the script
@@ -203,9 +233,9 @@ pub(super) fn trace(
     let what = format!("tracing {} with {PACKAGE}", first.unwrap_or_default());
     let out = run_tool(exec, node, &args, base, &what)?;
     let traced: Traced = serde_json::from_str(&out).map_err(|e| tool_err(&what, e.to_string()))?;
-    if let Some(outside) = traced.files.iter().find(|f| f.starts_with("..")) {
+    if let Some(path) = first_outside(base, &traced) {
         return Err(NodeError::TracedOutside {
-            path: lexical(&base.join(outside)),
+            path,
             root: base.to_path_buf(),
         });
     }
