@@ -193,14 +193,18 @@ pub struct Traced {
 /// image has its own, so a read there is no file of the app's.
 const SYSTEM: &[&str] = &["/etc/", "/proc/", "/sys/", "/dev/", "/usr/", "/run/"];
 
-/// The first file the trace found outside `base`: code it follows, or a file the code reads
-/// that is the app's, not the system's.
+/// The first file the trace found outside `base`: code it follows, or a file beside the
+/// project that the code reads (a file elsewhere is the machine's, as `/etc/os-release`).
 fn first_outside(base: &Path, traced: &Traced) -> Option<std::path::PathBuf> {
     let listed = (traced.files.iter())
         .filter(|f| f.starts_with(".."))
         .map(|f| lexical(&base.join(f)));
     let read = traced.outside.iter().map(std::path::PathBuf::from);
-    let app_s = |p: &std::path::PathBuf| !SYSTEM.iter().any(|s| p.starts_with(s));
+    // Beside the project (`../shared.json`), not anywhere on this machine (a snapshot a
+    // watcher keeps in /tmp, which the image makes itself).
+    let beside = base.parent().unwrap_or(base);
+    let app_s =
+        |p: &std::path::PathBuf| p.starts_with(beside) && !SYSTEM.iter().any(|s| p.starts_with(s));
     listed.chain(read.filter(app_s)).next()
 }
 
