@@ -131,7 +131,9 @@ fn for_parent(
             continue;
         }
         let all = trace::package_files(ctx.mount, dir)?;
-        let new = all.iter().filter(|f| !files.contains(*f)).count();
+        // Another parent (sharp and @img/sharp-linux-x64 both name libvips) may have added it.
+        let had = |f: &String| files.contains(f) || out.add.contains(f);
+        let new = all.iter().filter(|f| !had(f)).count();
         if new > 0 {
             out.notes.push(format!(
                 "{dir} is shipped whole ({new} more files): {parent} loads its native code from this optional dependency, {name}, by a name the tracer cannot follow"
