@@ -100,40 +100,59 @@ fn a_computed_import_of_the_app_s_own_files_is_noted_by_line() {
     assert!(notes.contains("own module files"), "{notes}");
 }
 
-/// lightningcss for linux/arm64 from an amd64 host: npm installed only the x64 addon
-/// package; the arm64 one is fetched at the lockfile's version, the x64 one left out (the
-/// back half refuses an x64 addon in an arm64 image), and the image runs under qemu.
+/// Addons for linux/arm64 from an amd64 host, where npm installed only the x64 packages: the
+/// arm64 ones are fetched at the lockfile's version (sharp's two, laid out beside each other
+/// so the addon finds libvips through its `$ORIGIN` run path), the x64 ones left out (the
+/// back half refuses an x64 addon in an arm64 image), and the images run under qemu.
 #[test]
 #[ignore = "needs node, npm, qemu-user-static (binfmt_misc), the npm registry and a Docker engine"]
-fn another_platform_s_addon_package_is_fetched_at_its_locked_version() {
+fn another_platform_s_addon_packages_are_fetched_at_their_locked_versions() {
     need(&["node", "npm"]);
     need_docker();
-    let tmp = tempfile::tempdir().unwrap();
-    let archive = tmp.path().join("lcss.tar");
-    let tag = "binpack-classes/lightningcss-arm64:it";
-    let name = format!("binpack-classes-lcss-{}", std::process::id());
-    let _cleanup = DockerCleanup(vec![name.clone(), tag.into()]);
-    let s = json_of(
-        binpack_node()
-            .arg(corpus("lightningcss"))
-            .args(["--platform", "linux/arm64", "--json", "--quiet", "-t", tag])
-            .arg("-o")
-            .arg(&archive),
-    );
-    let notes = s["notes"].to_string();
-    assert!(
-        notes.contains(
-            "node_modules/lightningcss-linux-arm64-gnu is fetched from npm for linux/arm64"
+    let cases = [
+        (
+            "lightningcss",
+            &["node_modules/lightningcss-linux-arm64-gnu"][..],
+            "lightningcss on arm64: .a{color:red;margin:0}",
         ),
-        "{notes}"
-    );
-    ok(Command::new("docker").arg("load").arg("-i").arg(&archive));
-    let out =
-        ok(Command::new("docker").args(["run", "--name", &name, "--platform", "linux/arm64", tag]));
-    assert_eq!(
-        stdout(&out).trim(),
-        "lightningcss on arm64: .a{color:red;margin:0}"
-    );
+        (
+            "sharp",
+            &[
+                "node_modules/@img/sharp-libvips-linux-arm64",
+                "node_modules/@img/sharp-linux-arm64",
+            ][..],
+            "sharp made png 4x3 vips 8.17.2",
+        ),
+    ];
+    let tmp = tempfile::tempdir().unwrap();
+    for (dir, fetched, prints) in cases {
+        let archive = tmp.path().join(format!("{dir}.tar"));
+        let tag = format!("binpack-classes/{dir}-arm64:it");
+        let name = format!("binpack-classes-{dir}-{}", std::process::id());
+        let _cleanup = DockerCleanup(vec![name.clone(), tag.clone()]);
+        let s = json_of(
+            binpack_node()
+                .arg(corpus(dir))
+                .args(["--platform", "linux/arm64", "--json", "--quiet", "-t", &tag])
+                .arg("-o")
+                .arg(&archive),
+        );
+        let notes = s["notes"].to_string();
+        for package in fetched {
+            let note = format!("{package} is fetched from npm for linux/arm64");
+            assert!(notes.contains(&note), "{dir}: {notes}");
+        }
+        ok(Command::new("docker").arg("load").arg("-i").arg(&archive));
+        let out = ok(Command::new("docker").args([
+            "run",
+            "--name",
+            &name,
+            "--platform",
+            "linux/arm64",
+            &tag,
+        ]));
+        assert_eq!(stdout(&out).trim(), prints, "{dir}");
+    }
 }
 
 /// A file the app reads beside the project (found by the tracer, never bundled) was left out
@@ -169,4 +188,34 @@ fn a_traced_file_outside_the_project_is_refused_by_name() {
         root.join("shared.json").display()
     );
     assert!(err.contains(&want), "{err}");
+}
+
+/// The same lightningcss project for linux/arm64 when its lockfile does not hold the arm64
+/// package (installed with an older npm, or edited): binpack cannot know which version to
+/// fetch and refuses naming the package, with exit 1 and nothing written.
+#[test]
+#[ignore = "needs node and npm"]
+fn an_addon_package_binpack_cannot_fetch_is_refused_by_name() {
+    need(&["node", "npm"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let app = tmp.path().join("lightningcss");
+    ok(Command::new("cp")
+        .arg("-r")
+        .arg(corpus("lightningcss"))
+        .arg(&app));
+    let lock = app.join("package-lock.json");
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&lock).unwrap()).unwrap();
+    let packages = v["packages"].as_object_mut().unwrap();
+    packages.remove("node_modules/lightningcss-linux-arm64-gnu");
+    std::fs::write(&lock, v.to_string()).unwrap();
+    let err = refused(
+        binpack_node()
+            .arg(&app)
+            .args(["--platform", "linux/arm64", "--quiet"]),
+        &tmp.path().join("out.tar"),
+    );
+    let want = "node_modules/lightningcss loads its native code from its optional dependency lightningcss-linux-arm64-gnu, the build for linux/arm64/v8, which npm did not install";
+    assert!(err.contains(want), "{err}");
+    assert!(err.contains("does not lock its version"), "{err}");
 }

@@ -261,6 +261,13 @@ const CASES: &[Case] = &[
         args: &[],
         check: Check::Prints(&["watcher saw the new file: true"]),
     },
+    Case {
+        dir: "rollup",
+        covers: "native parser in a platform optional dependency",
+        entry: ".",
+        args: &[],
+        check: Check::Prints(&["rollup: const answer = 42; console.log(answer);"]),
+    },
 ];
 
 /// The case that fetches from an HTTPS server on the host, whose certificate the test's CA signs.

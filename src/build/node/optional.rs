@@ -152,11 +152,11 @@ fn for_parent(
         let rel = beside.join(name.as_str());
         let fetched = fetch(ctx, parent, name)?;
         let n = fetched.len();
-        out.fetched.extend(
-            fetched
-                .into_iter()
-                .map(|(sub, host)| (path(&rel.join(sub)), host)),
-        );
+        for (sub, cached) in fetched {
+            let at = rel.join(sub);
+            out.fetched
+                .push((path(&at), laid_out(ctx.out_dir, &at, &cached)?));
+        }
         out.notes.push(format!(
             "{} is fetched from npm for {} ({n} files): {parent} loads its native code from it, and npm installed the host's",
             path(&rel),
@@ -164,6 +164,19 @@ fn for_parent(
         ));
     }
     Ok(())
+}
+
+/// A fetched file linked (else copied) to `at` under the build's own directory, so the
+/// fetched packages lie beside each other as in the image: an addon's `$ORIGIN/../..` run
+/// path (sharp's libvips) resolves there.
+fn laid_out(out_dir: &Path, at: &Path, cached: &Path) -> Result<PathBuf, NodeError> {
+    let to = out_dir.join("platform-packages").join(at);
+    let dir = to.parent().unwrap_or(out_dir);
+    std::fs::create_dir_all(dir).map_err(file_error("creating", dir))?;
+    if std::fs::hard_link(cached, &to).is_err() {
+        std::fs::copy(cached, &to).map_err(file_error("copying to", &to))?;
+    }
+    Ok(to)
 }
 
 fn path(p: &Path) -> String {
