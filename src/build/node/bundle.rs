@@ -228,6 +228,8 @@ impl Bundling {
             .unwrap_or_default();
         inside(&ctx.entry.project, ctx.mount, &inputs)?;
         constructs.extend(checks::scan_sources(&ctx.entry.project, &inputs));
+        let project = &ctx.entry.project;
+        constructs.extend(super::optional::addon_constructs(project, &inputs));
         Ok(Bundle {
             out: self.out,
             constructs,

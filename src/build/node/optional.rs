@@ -6,6 +6,7 @@
 //! host's is left out and the target's is fetched from npm at the version the lockfile holds,
 //! verified against its integrity (as binpack fetches node itself), or refused by name.
 
+use super::checks::{lexical, Construct, Kind};
 use super::runtime::{npm_pack, sha512_integrity};
 use super::{trace, Ctx, NodeError};
 use crate::build::toolchain::{cache_entry, file_error};
@@ -78,6 +79,42 @@ pub(super) fn npm_cpu(platform: &Platform) -> &str {
 pub(super) fn named_for(name: &str, cpu: &str) -> bool {
     let words: Vec<&str> = name.split(['-', '/', '@', '.']).collect();
     words.contains(&"linux") && words.contains(&cpu) && !name.contains("musl")
+}
+
+/// For each bundled package (`inputs`, relative to `project`) with an installed platform
+/// package among its optional dependencies, a native addon construct: a single executable
+/// cannot hold it, and the require that loads it is computed, so esbuild says nothing of it.
+pub(super) fn addon_constructs(project: &Path, inputs: &[String]) -> Vec<Construct> {
+    let parents: BTreeSet<String> = inputs
+        .iter()
+        .filter_map(|f| trace::package_dir(f))
+        .collect();
+    let mut out = Vec::new();
+    for parent in parents {
+        let abs = lexical(&project.join(&parent));
+        let manifest = abs.join("package.json");
+        let Some(optional) = read_json(&manifest).and_then(|m| {
+            m["optionalDependencies"]
+                .as_object()
+                .map(|o| o.keys().cloned().collect::<Vec<_>>())
+        }) else {
+            continue;
+        };
+        let rel = abs.strip_prefix("/").unwrap_or(&abs);
+        let platform_specific = |name: &String| {
+            let dir = installed_at(Path::new("/"), &path(rel), name)?;
+            let m = read_json(&Path::new("/").join(dir).join("package.json"))?;
+            Target::of(&m).platform_specific().then(|| name.clone())
+        };
+        if let Some(name) = optional.iter().find_map(platform_specific) {
+            out.push(Construct {
+                kind: Kind::NativeAddon,
+                location: format!("{parent}/package.json"),
+                code: format!("optionalDependencies: {name} (for each platform)"),
+            });
+        }
+    }
+    out
 }
 
 /// The platform packages of the packages `files` (relative to the mount root) belong to.
