@@ -37,6 +37,9 @@ pub enum Kind {
     /// A package.json read at run time (read-package-up, pkg-dir, find-up of package.json,
     /// `createRequire(import.meta.url)('../package.json')`): a single executable has none.
     PackageJsonRead,
+    /// A command run through a shell (`execSync("ldd --version")`, `shell: true`): the image
+    /// has no /bin/sh. Said in a note under either layout; the layout cannot help it.
+    ShellCommand,
 }
 
 impl Kind {
@@ -57,6 +60,7 @@ impl Kind {
             Kind::MissingPackage => "a require() of a package that is not installed",
             Kind::HiddenImport => "an import() inside code made at run time (new Function or eval)",
             Kind::PackageJsonRead => "a package.json read at run time",
+            Kind::ShellCommand => "a command run through a shell",
         }
     }
 
@@ -264,6 +268,9 @@ fn line_kind(line: &str, in_deps: bool) -> Option<Kind> {
     if reads_package_json(code) {
         return Some(Kind::PackageJsonRead);
     }
+    if runs_a_shell(code) {
+        return Some(Kind::ShellCommand);
+    }
     if code.contains("new Worker(") && !code.contains("new Worker(`data:") {
         return Some(Kind::Worker);
     }
@@ -298,6 +305,12 @@ fn hidden_import(code: &str) -> bool {
         "'import(",
     ];
     made && quoted.iter().any(|q| code.contains(q))
+}
+
+/// `execSync` of a command line (it always runs /bin/sh), or a spawn with `shell: true`.
+fn runs_a_shell(code: &str) -> bool {
+    let literal = ["execSync(\"", "execSync('", "execSync(`"];
+    literal.iter().any(|l| code.contains(l)) || code.contains("shell: true")
 }
 
 /// The package-up helpers' calls (read-package-up, read-pkg-up, pkg-dir, package-up), a
@@ -446,6 +459,8 @@ mod tests {
         for code in reads {
             assert_eq!(line_kind(code, true), Some(Kind::PackageJsonRead), "{code}");
         }
+        let shell = r#"stderr = execSync("ldd --version", {"#;
+        assert_eq!(line_kind(shell, true), Some(Kind::ShellCommand));
         let no = [
             "export function readPackageUpSync(options) {",
             "const pkg = require('../package.json');",

@@ -4,7 +4,7 @@
 
 use super::checks::{self, Construct};
 use super::entry::{entry_in_mount, Entry};
-use super::layout::{refuse_typescript, trace_more};
+use super::layout::{refuse_typescript, shell_note, trace_more};
 use super::runtime::{stripped_node, Runtime};
 use super::{optional, path_str, reach, trace, with_runtime, Ctx, Made, NodeError, NODE_PATH};
 use crate::build::{Component, Ecosystem};
@@ -179,6 +179,7 @@ pub(super) fn with_whole_packages(
     all.extend(checks::scan_sources(ctx.mount, &code));
     let mut files: BTreeSet<String> = traced.into_iter().collect();
     let mut notes = own_reach(ctx, &all, &mut files)?;
+    notes.extend(shell_notes(&all));
     for (dir, why) in trace::hiding_packages(&all) {
         let before = files.len();
         files.extend(trace::package_files(ctx.mount, &dir)?);
@@ -220,6 +221,16 @@ fn own_reach(
     files.extend(new.into_iter().cloned().collect::<Vec<_>>());
     files.extend(more);
     Ok(reach.iter().map(reach::Reach::note).collect())
+}
+
+/// A note for the first command run through a shell in each package (or in the app's code).
+fn shell_notes(found: &[Construct]) -> Vec<String> {
+    let mut seen = BTreeSet::new();
+    (found.iter())
+        .filter(|c| c.kind == checks::Kind::ShellCommand)
+        .filter(|c| seen.insert(trace::package_dir(c.file()).unwrap_or_default()))
+        .map(shell_note)
+        .collect()
 }
 
 fn is_script(file: &str) -> bool {

@@ -181,6 +181,9 @@ fn sea(ctx: &Ctx, bundle: &Bundle, reason: String, notes: Vec<String>) -> Result
 /// engine loader, pino's transports) and for the app's own paths beside its code when
 /// --asset puts files there; the rest is refused.
 fn noted(ctx: &Ctx, layout: Layout, c: &Construct) -> bool {
+    if c.kind == Kind::ShellCommand {
+        return true; // No layout has a shell: said, never a reason for files.
+    }
     let dep = c.in_dependency(&ctx.entry.project);
     layout == Layout::Sea
         && match c.kind {
@@ -198,10 +201,19 @@ fn sea_note(c: &Construct, project: &Path) -> String {
             "reads a file beside its code, which the executable does not have"
         }
         Kind::DirnamePath => "reads a file beside its code, there only if --asset put it there",
+        Kind::ShellCommand => return shell_note(c),
         _ => "is not bundled (computed module name)",
     };
     format!(
         "{}: `{}` {what}; it fails at run time if that code runs",
+        c.location, c.code
+    )
+}
+
+/// What any layout says of a command run through a shell: the image has none.
+pub(super) fn shell_note(c: &Construct) -> String {
+    format!(
+        "{}: `{}` runs a command through /bin/sh, which the image does not have; it fails at run time if that code runs (give --base with a shell, e.g. a Debian image, if it must)",
         c.location, c.code
     )
 }

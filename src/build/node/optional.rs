@@ -85,13 +85,16 @@ pub(super) fn named_for(name: &str, cpu: &str) -> bool {
 /// package among its optional dependencies, a native addon construct: a single executable
 /// cannot hold it, and the require that loads it is computed, so esbuild says nothing of it.
 pub(super) fn addon_constructs(project: &Path, inputs: &[String]) -> Vec<Construct> {
-    let parents: BTreeSet<String> = inputs
+    let mut parents: BTreeSet<String> = inputs
         .iter()
         .filter_map(|f| trace::package_dir(f))
         .collect();
+    // The project itself (a package's own bin packed from its directory: @biomejs/biome).
+    parents.insert(String::new());
     let mut out = Vec::new();
     for parent in parents {
         let abs = lexical(&project.join(&parent));
+        let shown = Path::new(&parent).join("package.json");
         let manifest = abs.join("package.json");
         let Some(optional) = read_json(&manifest).and_then(|m| {
             m["optionalDependencies"]
@@ -109,7 +112,7 @@ pub(super) fn addon_constructs(project: &Path, inputs: &[String]) -> Vec<Constru
         if let Some(name) = optional.iter().find_map(platform_specific) {
             out.push(Construct {
                 kind: Kind::NativeAddon,
-                location: format!("{parent}/package.json"),
+                location: path(&shown),
                 code: format!("optionalDependencies: {name} (for each platform)"),
             });
         }
@@ -123,7 +126,10 @@ pub(super) fn platform_packages(
     files: &BTreeSet<String>,
 ) -> Result<Platforms, NodeError> {
     let mut out = Platforms::default();
-    let parents: BTreeSet<String> = files.iter().filter_map(|f| trace::package_dir(f)).collect();
+    let mut parents: BTreeSet<String> =
+        files.iter().filter_map(|f| trace::package_dir(f)).collect();
+    // The app's own optional dependencies too (the mount root's package.json).
+    parents.insert(String::new());
     for parent in &parents {
         let Some(manifest) = read_json(&ctx.mount.join(parent).join("package.json")) else {
             continue;
