@@ -236,3 +236,43 @@ fn shell_notes(found: &[Construct]) -> Vec<String> {
 fn is_script(file: &str) -> bool {
     [".js", ".cjs", ".mjs"].iter().any(|e| file.ends_with(e))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn package_jsons_up_to_each_package_root() {
+        let d = tempfile::tempdir().unwrap();
+        let m = d.path();
+        for f in [
+            "package.json",
+            "src/package.json",
+            "node_modules/x/package.json",
+            "node_modules/x/dist/esm/package.json",
+            "node_modules/@s/y/package.json",
+        ] {
+            std::fs::create_dir_all(m.join(f).parent().unwrap()).unwrap();
+            std::fs::write(m.join(f), "{}").unwrap();
+        }
+        let files: BTreeSet<String> = [
+            "src/cli/main.js",
+            "node_modules/x/dist/esm/deep/i.js",
+            "node_modules/@s/y/lib/a.js",
+        ]
+        .map(String::from)
+        .into();
+        let mut found = package_jsons(m, &files);
+        found.sort();
+        assert_eq!(
+            found,
+            [
+                "node_modules/@s/y/package.json",
+                "node_modules/x/dist/esm/package.json",
+                "node_modules/x/package.json",
+                "package.json",
+                "src/package.json",
+            ]
+        );
+    }
+}
