@@ -197,9 +197,10 @@ fn a_traced_file_outside_the_project_is_refused_by_name() {
 
 /// The same lightningcss project for linux/arm64 when its lockfile does not hold the arm64
 /// package (installed with an older npm, or edited): binpack cannot know which version to
-/// fetch and refuses naming the package, with exit 1 and nothing written.
+/// fetch and refuses naming the package, with exit 1 and nothing written; and when it locks
+/// other bytes than the registry serves.
 #[test]
-#[ignore = "needs node and npm"]
+#[ignore = "needs node, npm and the npm registry"]
 fn an_addon_package_binpack_cannot_fetch_is_refused_by_name() {
     need(&["node", "npm"]);
     let tmp = tempfile::tempdir().unwrap();
@@ -211,8 +212,8 @@ fn an_addon_package_binpack_cannot_fetch_is_refused_by_name() {
     let lock = app.join("package-lock.json");
     let mut v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&lock).unwrap()).unwrap();
-    let packages = v["packages"].as_object_mut().unwrap();
-    packages.remove("node_modules/lightningcss-linux-arm64-gnu");
+    let key = "node_modules/lightningcss-linux-arm64-gnu";
+    v["packages"].as_object_mut().unwrap().remove(key);
     std::fs::write(&lock, v.to_string()).unwrap();
     let err = refused(
         binpack_node()
@@ -223,4 +224,17 @@ fn an_addon_package_binpack_cannot_fetch_is_refused_by_name() {
     let want = "node_modules/lightningcss loads its native code from its optional dependency lightningcss-linux-arm64-gnu, the build for linux/arm64/v8, which npm did not install";
     assert!(err.contains(want), "{err}");
     assert!(err.contains("does not lock its version"), "{err}");
+    // Locked with other bytes than the registry serves: fetched, checked, refused, not cached.
+    let other = "sha512-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA==";
+    v["packages"][key] = serde_json::json!({"version": "1.30.1", "integrity": other});
+    std::fs::write(&lock, v.to_string()).unwrap();
+    let err = refused(
+        binpack_node()
+            .arg(&app)
+            .args(["--platform", "linux/arm64", "--quiet"]),
+        &tmp.path().join("out.tar"),
+    );
+    assert!(err.contains(want), "{err}");
+    let mismatch = format!("does not match the lockfile's integrity ({other}); not caching it");
+    assert!(err.contains(&mismatch), "{err}");
 }

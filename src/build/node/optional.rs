@@ -259,28 +259,38 @@ fn locked(mount: &Path, parent: &str, name: &str) -> Option<(String, String)> {
 /// The target platform's package `name` from npm, at the locked version, checked against the
 /// lockfile's integrity and cached: its files (path inside the package, path on the host).
 fn fetch(ctx: &Ctx, parent: &str, name: &str) -> Result<Vec<(String, PathBuf)>, NodeError> {
+    let refuse = |why: String| NodeError::PlatformPackage {
+        parent: parent.into(),
+        name: name.into(),
+        platform: ctx.platform.to_string(),
+        why,
+    };
     let Some((version, integrity)) = locked(ctx.mount, parent, name) else {
-        return Err(NodeError::PlatformPackage {
-            parent: parent.into(),
-            name: name.into(),
-            platform: ctx.platform.to_string(),
-            why: "the project's package-lock.json does not lock its version".into(),
-        });
+        return Err(refuse(
+            "the project's package-lock.json does not lock its version".into(),
+        ));
     };
     ctx.progress.stage(&format!(
         "fetching {name}@{version} for {} with npm",
         ctx.platform
     ));
-    let slot = format!("{}@{version}", name.replace('/', "+"));
+    // Keyed by the integrity too: a lockfile naming other bytes never takes these.
+    let id = crate::support::digest::Digest::of(integrity.as_bytes()).to_string();
+    let short = id
+        .rsplit(':')
+        .next()
+        .unwrap_or(&id)
+        .get(..16)
+        .unwrap_or_default();
+    let slot = format!("{}@{version}-{short}", name.replace('/', "+"));
     let dir = crate::support::cache::dir().join("npm-platform").join(slot);
     let spec = format!("{name}@{version}");
     let dir = cache_entry(&dir, |tmp| -> Result<(), NodeError> {
         let tgz = npm_pack(ctx.tools.host, &spec, tmp)?;
         if sha512_integrity(&tgz)? != integrity {
-            return Err(NodeError::Integrity {
-                version: spec.clone(),
-                expected: integrity.clone(),
-            });
+            return Err(refuse(format!(
+                "the {spec} npm downloaded does not match the lockfile's integrity ({integrity}); not caching it"
+            )));
         }
         unpack(&tgz, &tmp.join("package"))?;
         std::fs::remove_file(&tgz)
@@ -288,12 +298,7 @@ fn fetch(ctx: &Ctx, parent: &str, name: &str) -> Result<Vec<(String, PathBuf)>, 
             .map_err(NodeError::from)
     })
     .map_err(|e| match e {
-        NodeError::Tool { detail, .. } => NodeError::PlatformPackage {
-            parent: parent.into(),
-            name: name.into(),
-            platform: ctx.platform.to_string(),
-            why: format!("fetching {spec} failed: {detail}"),
-        },
+        NodeError::Tool { detail, .. } => refuse(format!("fetching {spec} failed: {detail}")),
         e => e,
     })?;
     files_under(&dir.join("package"))
