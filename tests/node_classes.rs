@@ -65,6 +65,11 @@ fn sea_refuses_each_class_naming_the_construct_and_line() {
             "an import() inside code made at run time (new Function or eval) at bin/prettier.cjs:37 (`var dynamicImport = new Function(\"module\", \"return import(module)\");`)",
         ),
         (
+            "lightningcss",
+            ".",
+            "a native addon (.node) at node_modules/lightningcss/package.json (`optionalDependencies: lightningcss-linux-",
+        ),
+        (
             "rollup",
             ".",
             "a native addon (.node) at node_modules/rollup/package.json (`optionalDependencies: @rollup/rollup-linux-",
