@@ -243,3 +243,45 @@ fn an_addon_package_binpack_cannot_fetch_is_refused_by_name() {
     let mismatch = format!("does not match the lockfile's integrity ({other}); not caching it");
     assert!(err.contains(&mismatch), "{err}");
 }
+
+/// lightningcss installed with `--omit=optional` (no platform package at all): the host's is
+/// fetched at its locked version, and the image runs.
+#[test]
+#[ignore = "needs node, npm, the npm registry and a Docker engine"]
+fn an_omitted_platform_package_is_fetched_for_the_host_too() {
+    need(&["node", "npm"]);
+    need_docker();
+    let tmp = tempfile::tempdir().unwrap();
+    let app = tmp.path().join("lightningcss");
+    ok(Command::new("cp")
+        .arg("-r")
+        .arg(corpus("lightningcss"))
+        .arg(&app));
+    let host = format!("lightningcss-linux-{}-gnu", npm_cpu());
+    std::fs::remove_dir_all(app.join("node_modules").join(&host)).unwrap();
+    let archive = tmp.path().join("omit.tar");
+    let tag = "binpack-classes/lightningcss-omit:it";
+    let name = format!("binpack-classes-omit-{}", std::process::id());
+    let _cleanup = DockerCleanup(vec![name.clone(), tag.into()]);
+    let s = json_of(
+        binpack_node()
+            .arg(&app)
+            .args(["--json", "--quiet", "-t", tag, "-o"])
+            .arg(&archive),
+    );
+    let note = format!("node_modules/{host} is fetched from npm");
+    assert!(s["notes"].to_string().contains(&note), "{s}");
+    ok(Command::new("docker").arg("load").arg("-i").arg(&archive));
+    let out = ok(Command::new("docker").args(["run", "--name", &name, tag]));
+    let want = format!("lightningcss on {}: .a{{color:red;margin:0}}", npm_cpu());
+    assert_eq!(stdout(&out).trim(), want);
+}
+
+/// npm's name for this machine's CPU.
+fn npm_cpu() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "x64",
+        "aarch64" => "arm64",
+        other => panic!("no npm CPU name for {other}"),
+    }
+}

@@ -165,9 +165,12 @@ fn for_parent(
             installed.push((name.as_str(), dir, target.fits(cpu)));
         }
     }
-    if installed.is_empty() {
-        return Ok(()); // Not a package with platform builds.
+    // Not a package with platform builds (none installed, none named for this platform: an
+    // install with --omit=optional still names them).
+    if installed.is_empty() && !names.iter().any(|n| named_for(n, cpu)) {
+        return Ok(());
     }
+    let who = if parent.is_empty() { "the app" } else { parent };
     for (name, dir, fits) in &installed {
         if !fits {
             out.drop.push(dir.clone());
@@ -179,7 +182,7 @@ fn for_parent(
         let new = all.iter().filter(|f| !had(f)).count();
         if new > 0 {
             out.notes.push(format!(
-                "{dir} is shipped whole ({new} more files): {parent} loads its native code from this optional dependency, {name}, by a name the tracer cannot follow"
+                "{dir} is shipped whole ({new} more files): {who} loads its native code from this optional dependency, {name}, by a name the tracer cannot follow"
             ));
         }
         out.add.extend(all);
@@ -187,9 +190,12 @@ fn for_parent(
     if installed.iter().any(|(_, _, fits)| *fits) {
         return Ok(());
     }
-    // Beside the host's: the node_modules directory it is installed in.
-    let (name0, dir0, _) = &installed[0];
-    let beside = Path::new(dir0.strip_suffix(name0).unwrap_or(dir0));
+    // Beside the host's (the node_modules directory it is installed in), else in the
+    // node_modules directory holding the package that names it.
+    let beside = match installed.first() {
+        Some((name0, dir0, _)) => PathBuf::from(dir0.strip_suffix(name0).unwrap_or(dir0)),
+        None => modules_of(parent),
+    };
     let wanted = names.iter().filter(|n| named_for(n, cpu));
     for name in wanted {
         let rel = beside.join(name.as_str());
@@ -201,12 +207,21 @@ fn for_parent(
                 .push((path(&at), laid_out(ctx.out_dir, &at, &cached)?));
         }
         out.notes.push(format!(
-            "{} is fetched from npm for {} ({n} files): {parent} loads its native code from it, and npm installed the host's",
+            "{} is fetched from npm for {} ({n} files): {who} loads its native code from it, and npm did not install it",
             path(&rel),
             ctx.platform
         ));
     }
     Ok(())
+}
+
+/// The node_modules directory `parent` (a package directory, or "" for the app) is
+/// installed in, where node finds its dependencies when nothing nearer has them.
+fn modules_of(parent: &str) -> PathBuf {
+    match parent.rfind("node_modules/") {
+        Some(at) => PathBuf::from(&parent[..at + "node_modules/".len()]),
+        None => PathBuf::from("node_modules"),
+    }
 }
 
 /// A fetched file linked (else copied) to `at` under the build's own directory, so the
@@ -260,7 +275,7 @@ fn locked(mount: &Path, parent: &str, name: &str) -> Option<(String, String)> {
 /// lockfile's integrity and cached: its files (path inside the package, path on the host).
 fn fetch(ctx: &Ctx, parent: &str, name: &str) -> Result<Vec<(String, PathBuf)>, NodeError> {
     let refuse = |why: String| NodeError::PlatformPackage {
-        parent: parent.into(),
+        parent: if parent.is_empty() { "the app" } else { parent }.into(),
         name: name.into(),
         platform: ctx.platform.to_string(),
         why,
@@ -406,5 +421,14 @@ mod tests {
             Some("node_modules/a/node_modules/c")
         );
         assert_eq!(at("node_modules/lightningcss", "nope"), None);
+        assert_eq!(
+            modules_of("node_modules/@parcel/watcher"),
+            Path::new("node_modules")
+        );
+        assert_eq!(
+            modules_of("node_modules/a/node_modules/b"),
+            Path::new("node_modules/a/node_modules")
+        );
+        assert_eq!(modules_of(""), Path::new("node_modules"));
     }
 }
