@@ -223,6 +223,51 @@ const CASES: &[Case] = &[
         args: &[],
         check: Check::Prints(&["sharp made png 4x3 vips 8.17.2"]),
     },
+    Case {
+        dir: "plugin-argv",
+        covers: "plugins named on the command line (import())",
+        entry: ".",
+        args: &["plugins/constant.js", "plugins/pascal.js"],
+        check: Check::Prints(&[
+            "plugins/constant.js: HELLO_PLUGIN_ARGV",
+            "plugins/pascal.js: HelloPluginArgv",
+        ]),
+    },
+    Case {
+        dir: "read-package-up",
+        covers: "reads its own package.json (read-package-up)",
+        entry: ".",
+        args: &[],
+        check: Check::Prints(&["corpus-read-package-up 2.3.4: a CLI that reads its own"]),
+    },
+    Case {
+        dir: "prettier-cli",
+        covers: "package's bin, import() hidden in new Function",
+        entry: "node_modules/prettier",
+        args: &["package.json"],
+        check: Check::Prints(&[r#""name": "prettier","#, r#""bin": "./bin/prettier.cjs","#]),
+    },
+    Case {
+        dir: "lightningcss",
+        covers: "addon in a platform optional dependency",
+        entry: ".",
+        args: &[],
+        check: Check::Prints(&["lightningcss on x64: .a{color:red;margin:0}"]),
+    },
+    Case {
+        dir: "parcel-watcher",
+        covers: "addon in a platform optional dependency (@parcel)",
+        entry: ".",
+        args: &[],
+        check: Check::Prints(&["watcher saw the new file: true"]),
+    },
+    Case {
+        dir: "rollup",
+        covers: "native parser in a platform optional dependency",
+        entry: ".",
+        args: &[],
+        check: Check::Prints(&["rollup: const answer = 42; console.log(answer);"]),
+    },
 ];
 
 /// The case that fetches from an HTTPS server on the host, whose certificate the test's CA signs.

@@ -228,6 +228,12 @@ impl Bundling {
             .unwrap_or_default();
         inside(&ctx.entry.project, ctx.mount, &inputs)?;
         constructs.extend(checks::scan_sources(&ctx.entry.project, &inputs));
+        // The files esbuild's messages name too: a failed bundle writes no metafile
+        // (lightningcss's `require(`../pkg`)` cannot resolve).
+        let named = constructs.iter().map(|c| c.file().to_string());
+        let seen: Vec<String> = inputs.iter().cloned().chain(named).collect();
+        let project = &ctx.entry.project;
+        constructs.extend(super::optional::addon_constructs(project, &seen));
         Ok(Bundle {
             out: self.out,
             constructs,

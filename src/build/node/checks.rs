@@ -31,6 +31,15 @@ pub enum Kind {
     /// A dependency requires a package that is not installed (an optional one, reached only
     /// on some path: union's `spdy`): left a run-time require, as node would.
     MissingPackage,
+    /// An `import()` inside code made at run time (`new Function("m", "return import(m)")`,
+    /// prettier's bin): esbuild cannot see it, and it resolves against the executable's path.
+    HiddenImport,
+    /// A package.json read at run time (read-package-up, pkg-dir, find-up of package.json,
+    /// `createRequire(import.meta.url)('../package.json')`): a single executable has none.
+    PackageJsonRead,
+    /// A command run through a shell (`execSync("ldd --version")`, `shell: true`): the image
+    /// has no /bin/sh. Said in a note under either layout; the layout cannot help it.
+    ShellCommand,
 }
 
 impl Kind {
@@ -49,6 +58,9 @@ impl Kind {
                 "a file path built from the code's own location (__dirname, __filename or import.meta)"
             }
             Kind::MissingPackage => "a require() of a package that is not installed",
+            Kind::HiddenImport => "an import() inside code made at run time (new Function or eval)",
+            Kind::PackageJsonRead => "a package.json read at run time",
+            Kind::ShellCommand => "a command run through a shell",
         }
     }
 
@@ -63,6 +75,7 @@ impl Kind {
                 | Kind::RequireResolve
                 | Kind::DirnameRead
                 | Kind::DirnamePath
+                | Kind::HiddenImport
         )
     }
 }
@@ -116,7 +129,7 @@ impl Construct {
 
 /// `p` with its `.` and `..` resolved by name: esbuild's `../../node_modules/x` from a
 /// workspace member.
-fn lexical(p: &Path) -> std::path::PathBuf {
+pub(super) fn lexical(p: &Path) -> std::path::PathBuf {
     use std::path::Component;
     let mut out = std::path::PathBuf::new();
     for c in p.components() {
@@ -249,6 +262,15 @@ fn line_kind(line: &str, in_deps: bool) -> Option<Kind> {
     if code.starts_with("//") || code.starts_with('*') {
         return None;
     }
+    if hidden_import(code) {
+        return Some(Kind::HiddenImport);
+    }
+    if reads_package_json(code) {
+        return Some(Kind::PackageJsonRead);
+    }
+    if runs_a_shell(code) {
+        return Some(Kind::ShellCommand);
+    }
     if code.contains("new Worker(") && !code.contains("new Worker(`data:") {
         return Some(Kind::Worker);
     }
@@ -270,6 +292,57 @@ fn line_kind(line: &str, in_deps: bool) -> Option<Kind> {
         return Some(Kind::DirnameRead);
     }
     builds_own_path(code).then_some(Kind::DirnamePath)
+}
+
+/// `new Function(..., "return import(m)")` or `eval("import(...)")`: an import esbuild never
+/// sees, which resolves against the file that made it.
+fn hidden_import(code: &str) -> bool {
+    let made = code.contains("new Function(") || code.contains("eval(");
+    let quoted = [
+        "\"return import(",
+        "'return import(",
+        "\"import(",
+        "'import(",
+    ];
+    made && quoted.iter().any(|q| code.contains(q))
+}
+
+/// `execSync` of a command line (it always runs /bin/sh), or a spawn with `shell: true`.
+fn runs_a_shell(code: &str) -> bool {
+    let literal = ["execSync(\"", "execSync('", "execSync(`"];
+    literal.iter().any(|l| code.contains(l)) || code.contains("shell: true")
+}
+
+/// The package-up helpers' calls (read-package-up, read-pkg-up, pkg-dir, package-up), a
+/// find-up of `package.json`, or a package.json path from the code's own location.
+fn reads_package_json(code: &str) -> bool {
+    const CALLS: &[&str] = &[
+        "readPackageUp(",
+        "readPackageUpSync(",
+        "readPkgUp(",
+        "readPkgUpSync(",
+        "readPkgUp.sync(",
+        "packageDirectory(",
+        "packageDirectorySync(",
+        "pkgDir(",
+        "pkgDir.sync(",
+        "packageUp(",
+        "packageUpSync(",
+        "pkgUp(",
+        "pkgUp.sync(",
+    ];
+    let definition = code.contains("function ");
+    let call = !definition && CALLS.iter().any(|c| code.contains(c));
+    let named = [
+        "'package.json'",
+        "\"package.json\"",
+        "/package.json'",
+        "/package.json\"",
+    ];
+    let names_it = named.iter().any(|n| code.contains(n));
+    let found_up = names_it && (code.contains("findUp") || code.contains("find-up"));
+    let own = names_it && code.contains("createRequire(import.meta.url)(");
+    call || found_up || own
 }
 
 /// What names the code's own location.
@@ -370,6 +443,32 @@ mod tests {
         assert_eq!(line_kind(read, true), Some(Kind::DirnameRead));
         assert_eq!(line_kind(read, false), Some(Kind::DirnamePath));
         assert_eq!(line_kind("// new Worker(x)", false), None);
+    }
+
+    #[test]
+    fn hidden_imports_and_package_json_reads() {
+        let hidden = r#"var dynamicImport = new Function("module", "return import(module)");"#;
+        assert_eq!(line_kind(hidden, true), Some(Kind::HiddenImport));
+        let reads = [
+            "const foundPackage = readPackageUpSync({",
+            "const pkg = readPkgUp.sync({cwd: __dirname});",
+            "const root = await packageDirectory({cwd});",
+            "const file = findUp.sync('package.json', {cwd: here});",
+            "const { version } = createRequire(import.meta.url)('../package.json');",
+        ];
+        for code in reads {
+            assert_eq!(line_kind(code, true), Some(Kind::PackageJsonRead), "{code}");
+        }
+        let shell = r#"stderr = execSync("ldd --version", {"#;
+        assert_eq!(line_kind(shell, true), Some(Kind::ShellCommand));
+        let no = [
+            "export function readPackageUpSync(options) {",
+            "const pkg = require('../package.json');",
+            "const m = await import(name);",
+        ];
+        for code in no {
+            assert_eq!(line_kind(code, true), None, "{code}");
+        }
     }
 
     #[test]

@@ -66,11 +66,13 @@ pub(super) fn decide(ctx: &Ctx, layout: Layout) -> Result<Decision, NodeError> {
         return files_asked(ctx, cache.as_ref());
     }
     let bundle = bundle(ctx)?;
-    let (notes, blockers): (Vec<Construct>, Vec<Construct>) = bundle
+    let (notes, mut blockers): (Vec<Construct>, Vec<Construct>) = bundle
         .constructs
         .iter()
         .cloned()
         .partition(|c| noted(ctx, layout, c));
+    // The app's own code first: the line its author can change.
+    blockers.sort_by_key(|c| c.in_dependency(&ctx.entry.project));
     if let Some(first) = blockers.first() {
         if layout == Layout::Sea {
             return Err(NodeError::CannotBundle {
@@ -179,6 +181,9 @@ fn sea(ctx: &Ctx, bundle: &Bundle, reason: String, notes: Vec<String>) -> Result
 /// engine loader, pino's transports) and for the app's own paths beside its code when
 /// --asset puts files there; the rest is refused.
 fn noted(ctx: &Ctx, layout: Layout, c: &Construct) -> bool {
+    if c.kind == Kind::ShellCommand {
+        return true; // No layout has a shell: said, never a reason for files.
+    }
     let dep = c.in_dependency(&ctx.entry.project);
     layout == Layout::Sea
         && match c.kind {
@@ -196,10 +201,19 @@ fn sea_note(c: &Construct, project: &Path) -> String {
             "reads a file beside its code, which the executable does not have"
         }
         Kind::DirnamePath => "reads a file beside its code, there only if --asset put it there",
+        Kind::ShellCommand => return shell_note(c),
         _ => "is not bundled (computed module name)",
     };
     format!(
         "{}: `{}` {what}; it fails at run time if that code runs",
+        c.location, c.code
+    )
+}
+
+/// What any layout says of a command run through a shell: the image has none.
+pub(super) fn shell_note(c: &Construct) -> String {
+    format!(
+        "{}: `{}` runs a command through /bin/sh, which the image does not have; it fails at run time if that code runs (give --base with a shell, e.g. a Debian image, if it must)",
         c.location, c.code
     )
 }
@@ -250,8 +264,22 @@ fn trace_files(
     let abs = entry.project.join(&entry.relative);
     let tools = (node.as_os_str(), nft.as_os_str());
     let at = (ctx.runner, ctx.mount, ctx.out_dir);
-    let traced = trace::trace(ctx.tools.run, at, tools, &abs, &seeds)?;
+    let traced = trace::trace(ctx.tools.run, at, tools, &[abs.as_path()], &seeds)?;
     Ok((traced, seeds))
+}
+
+/// The files `entries` (the app's own modules a computed import can reach) read at run time,
+/// relative to the mount root: a trace of its own, never cached (the cache keeps the entry's).
+pub(super) fn trace_more(ctx: &Ctx, entries: &[&Path]) -> Result<Vec<String>, NodeError> {
+    let nft = trace::tracer(ctx.tools, ctx.runner, &ctx.entry.project, ctx.progress)?;
+    ctx.progress.stage(&format!(
+        "tracing the {} module files a computed import can reach",
+        entries.len()
+    ));
+    let node = tracer_node(ctx)?;
+    let tools = (node.as_os_str(), nft.as_os_str());
+    let at = (ctx.runner, ctx.mount, ctx.out_dir);
+    Ok(trace::trace(ctx.tools.run, at, tools, entries, &[])?.files)
 }
 
 /// Keeps the trace, the bundle's diagnostics and the analyses in the cache (if any);

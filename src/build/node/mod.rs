@@ -15,7 +15,9 @@ pub mod checks;
 mod entry;
 mod files;
 mod layout;
+mod optional;
 pub mod pkg;
+mod reach;
 mod runtime;
 #[cfg(test)]
 mod tests;
@@ -97,6 +99,15 @@ pub enum NodeError {
     NoNodeModules { package: String, dir: PathBuf },
     #[error("{}: the bundle would hold this file, which lies outside the project and its workspace root {}; binpack packs only what lies inside (a dependency linked from elsewhere: install it into node_modules)", .path.display(), .root.display())]
     OutsideProject { path: PathBuf, root: PathBuf },
+    #[error("{}: the app reads this file at run time (found by the tracer), which lies outside the project and its workspace root {}; binpack packs only what lies inside: move it into the project, or install it into node_modules", .path.display(), .root.display())]
+    TracedOutside { path: PathBuf, root: PathBuf },
+    #[error("{parent} loads its native code from its optional dependency {name}, the build for {platform}, which npm did not install (it installs the host's) and binpack cannot fetch: {why}; install it (npm install --os=linux --cpu=<cpu> {name}) or build for the host's platform")]
+    PlatformPackage {
+        parent: String,
+        name: String,
+        platform: String,
+        why: String,
+    },
     #[error("esbuild could not bundle {} (its messages are above)", .0.display())]
     Bundle(PathBuf),
     #[error("node {version}: the downloaded package does not match the registry's integrity ({expected}); not caching it")]
@@ -183,6 +194,7 @@ pub fn build(
         mount: &mount,
         runtime: &runtime,
         native: platform == host,
+        platform: &platform,
         assets: !assets.is_empty(),
         out_dir: out_dir.path(),
         progress,
@@ -243,6 +255,8 @@ struct Ctx<'a> {
     runtime: &'a Runtime,
     /// Whether the runtime runs here: another platform's node cannot run the tracer.
     native: bool,
+    /// The platform built for.
+    platform: &'a crate::support::platform::Platform,
     /// Whether `--asset` ships files beside the executable.
     assets: bool,
     out_dir: &'a Path,
@@ -260,6 +274,9 @@ struct Made {
     components: Vec<Component>,
     /// The files layout's traced files, relative to the mount root.
     traced: Option<Vec<String>>,
+    /// Files from elsewhere (another platform's package fetched from npm): (path relative to
+    /// the mount root, path on the host).
+    fetched: Vec<(String, PathBuf)>,
 }
 
 impl Made {
@@ -271,6 +288,7 @@ impl Made {
             notes: vec![],
             components: vec![],
             traced: None,
+            fetched: vec![],
         }
     }
 }

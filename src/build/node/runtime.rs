@@ -126,10 +126,7 @@ fn official_node(
         let pinned = format!("{package}@{exact}");
         let view = format!("npm view {pinned}");
         let integrity = npm(&os(&["view", &pinned, "dist.integrity"]), &view)?;
-        let mut args = os(&["pack", "--silent", &pinned, "--pack-destination"]);
-        args.push(tmp.as_os_str());
-        let file = npm(&args, &format!("npm pack {pinned}"))?;
-        let tgz = tmp.join(file.lines().last().unwrap_or_default());
+        let tgz = npm_pack(host, &pinned, tmp)?;
         let ours = sha512_integrity(&tgz)?;
         if ours != integrity {
             return Err(NodeError::Integrity {
@@ -146,6 +143,23 @@ fn official_node(
         version: format!("v{exact}"),
         origin: "official, from npm".into(),
     })
+}
+
+/// `npm pack SPEC` into `dir`: the tarball's path.
+pub(super) fn npm_pack(host: &dyn Exec, spec: &str, dir: &Path) -> Result<PathBuf, NodeError> {
+    let mut args: Vec<OsString> = ["pack", "--silent", spec, "--pack-destination"]
+        .map(OsString::from)
+        .to_vec();
+    args.push(dir.as_os_str().to_owned());
+    let npm = npm()?;
+    let file = run_tool(
+        host,
+        npm.as_os_str(),
+        &args,
+        Path::new(HERE),
+        &format!("npm pack {spec}"),
+    )?;
+    Ok(dir.join(file.lines().last().unwrap_or_default()))
 }
 
 /// npm run with these arguments, for this purpose: its stdout.
@@ -181,7 +195,7 @@ fn os<'a>(args: &[&'a str]) -> Vec<&'a OsStr> {
 }
 
 /// The npm integrity string (`sha512-<base64>`) of the file `tgz`.
-fn sha512_integrity(tgz: &Path) -> Result<String, NodeError> {
+pub(super) fn sha512_integrity(tgz: &Path) -> Result<String, NodeError> {
     use base64::Engine;
     let mut hasher = Sha512::new();
     std::fs::File::open(tgz)

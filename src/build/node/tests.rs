@@ -133,6 +133,7 @@ fn with_ctx<T>(project: &Path, fake: &Fake, opts: Opts, f: impl FnOnce(&Ctx) -> 
     };
     let out = tempfile::tempdir().unwrap();
     let host = Runner::Host;
+    let platform = crate::support::platform::Platform::host();
     let ctx = Ctx {
         tools: Tools {
             run: fake,
@@ -143,6 +144,7 @@ fn with_ctx<T>(project: &Path, fake: &Fake, opts: Opts, f: impl FnOnce(&Ctx) -> 
         mount: project,
         runtime: &runtime,
         native: true,
+        platform: &platform,
         assets: opts.assets,
         out_dir: out.path(),
         progress: &Silent,

@@ -4,7 +4,7 @@
 //! A package whose code reaches files the tracer cannot follow (a module named at run time, a
 //! path built from its own location) is shipped whole.
 
-use super::checks::Construct;
+use super::checks::{lexical, Construct};
 use super::trace_cache::Analysis;
 use super::{run_script, run_tool, tool_err, NodeError, Tools};
 use crate::build::toolchain::{file_error, pinned, Exec, Runner};
@@ -17,13 +17,13 @@ use std::path::Path;
 
 const PACKAGE: &str = "@vercel/nft";
 
-/// Traces ENTRY under BASE: `node trace.js NFT BASE ENTRY [SEEDS]`. Prints JSON: the traced
+/// Traces ENTRIES under BASE: `node trace.js NFT BASE SEEDS ENTRY...`. Prints JSON: the traced
 /// files relative to BASE, every path the trace looked at (absolute; the script's own
 /// directory left out), and each file analysis made now with the paths it looked at.
-/// SEEDS (a JSON file) holds analyses still valid from earlier runs: nft parses those files
+/// SEEDS (a JSON file, or empty) holds analyses still valid from earlier runs: nft parses those files
 /// no more. Every fs function a look goes through is wrapped before nft loads (graceful-fs
 /// and glob keep the functions they find then); AsyncLocalStorage says which analysis is on.
-const SCRIPT: &str = r#"const [nft, base, entry, seeds] = process.argv.slice(2);
+const SCRIPT: &str = r#"const [nft, base, seeds, ...entries] = process.argv.slice(2);
 const fs = require("fs"), path = require("path");
 const { AsyncLocalStorage } = require("async_hooks");
 const own = new AsyncLocalStorage(), probed = new Set();
@@ -46,7 +46,17 @@ wrap(require(path.join(nft, "out/fs")).CachedFileSystem.prototype, ["stat", "rea
 const analyze = require(path.join(nft, "out/analyze")), made = [];
 const analyzeNow = analyze.default;
 let running = 0;
+// nft drops a file outside BASE without a word: each one is kept, to be refused by name.
+const outside = new Set(), wrapped = Symbol("binpack");
 analyze.default = function (id, ...rest) {
+  const job = rest[1];
+  if (job && typeof job.ignoreFn === "function" && !job[wrapped]) {
+    const ignore = job.ignoreFn; job[wrapped] = true;
+    job.ignoreFn = (p, ...more) => {
+      if (typeof p === "string" && p.startsWith(".." + path.sep) && !p.includes("*")) outside.add(path.resolve(base, p));
+      return ignore(p, ...more);
+    };
+  }
   const set = new Set([path.resolve(id)]);
   running++;
   return own.run(set, async () => {
@@ -76,12 +86,14 @@ function exportTargets(files) {
   return out;
 }
 (async () => {
-  let r = await nodeFileTrace([entry], opts);
+  let r = await nodeFileTrace(entries, opts);
   const extra = exportTargets(r.fileList).filter((f) => !r.fileList.has(path.relative(base, f)));
-  if (extra.length) r = await nodeFileTrace([entry, ...extra], opts);
+  if (extra.length) r = await nodeFileTrace([...entries, ...extra], opts);
   const analyses = made.map(([id, a, set]) => ({ path: id, deps: [...a.deps], imports: [...a.imports],
     assets: [...a.assets], isESM: a.isESM, probed: [...set].sort() }));
-  process.stdout.write(JSON.stringify({ files: [...r.fileList].sort(), probed: [...probed].sort(), analyses }));
+  const isFile = (f) => { try { return fs.statSync(f).isFile(); } catch { return false; } };
+  process.stdout.write(JSON.stringify({ files: [...r.fileList].sort(), probed: [...probed].sort(), analyses,
+    outside: [...outside].filter(isFile).sort() }));
 })().catch((e) => { console.error(String((e && e.stack) || e)); process.exit(1); });
 "#;
 
@@ -172,15 +184,38 @@ pub struct Traced {
     pub probed: Vec<String>,
     /// The file analyses made in this run.
     pub analyses: Vec<Analysis>,
+    /// Files the code reads outside the base, which nft leaves out (absolute).
+    #[serde(default)]
+    pub outside: Vec<String>,
 }
 
-/// Traces `entry` (under `base`). `node` and `nft` are as `runner` sees them; the script
+/// Where a program reads the system's own files (`/etc/os-release`, `/proc/self/...`): the
+/// image has its own, so a read there is no file of the app's.
+const SYSTEM: &[&str] = &["/etc/", "/proc/", "/sys/", "/dev/", "/usr/", "/run/"];
+
+/// The first file the trace found outside `base`: code it follows, or a file beside the
+/// project that the code reads (a file elsewhere is the machine's, as `/etc/os-release`).
+fn first_outside(base: &Path, traced: &Traced) -> Option<std::path::PathBuf> {
+    let listed = (traced.files.iter())
+        .filter(|f| f.starts_with(".."))
+        .map(|f| lexical(&base.join(f)));
+    let read = traced.outside.iter().map(std::path::PathBuf::from);
+    // Beside the project (`../shared.json`), not anywhere on this machine (a snapshot a
+    // watcher keeps in /tmp, which the image makes itself).
+    let beside = base.parent().unwrap_or(base);
+    let app_s =
+        |p: &std::path::PathBuf| p.starts_with(beside) && !SYSTEM.iter().any(|s| p.starts_with(s));
+    listed.chain(read.filter(app_s)).next()
+}
+
+/// Traces `entries` (under `base`). `node` and `nft` are as `runner` sees them; the script
 /// (and `seeds`, analyses nft need not make again) are written into `work` (mounted for it).
+/// A traced file outside `base` is refused by name: it has no place under /app.
 pub(super) fn trace(
     exec: &dyn Exec,
     (runner, base, work): (&Runner, &Path, &Path),
     (node, nft): (&OsStr, &OsStr),
-    entry: &Path,
+    entries: &[&Path],
     seeds: &[Analysis],
 ) -> Result<Traced, NodeError> {
     let script = work.join("binpack-trace.js");
@@ -189,20 +224,25 @@ pub(super) fn trace(
         runner.path(&script).into_os_string(),
         nft.to_os_string(),
         runner.path(base).into_os_string(),
-        runner.path(entry).into_os_string(),
+        OsString::new(),
     ];
     if !seeds.is_empty() {
         let file = work.join("binpack-seeds.json");
         let json = serde_json::to_vec(seeds).expect("analyses serialize");
         std::fs::write(&file, json).map_err(file_error("writing", &file))?;
-        args.push(runner.path(&file).into_os_string());
+        args[3] = runner.path(&file).into_os_string();
     }
-    let what = format!("tracing {} with {PACKAGE}", entry.display());
+    args.extend(entries.iter().map(|e| runner.path(e).into_os_string()));
+    let first = entries.first().map(|e| e.display().to_string());
+    let what = format!("tracing {} with {PACKAGE}", first.unwrap_or_default());
     let out = run_tool(exec, node, &args, base, &what)?;
-    let mut traced: Traced =
-        serde_json::from_str(&out).map_err(|e| tool_err(&what, e.to_string()))?;
-    // Only what lies under the project goes in: a path outside it has no place under /app.
-    traced.files.retain(|f| !f.starts_with(".."));
+    let traced: Traced = serde_json::from_str(&out).map_err(|e| tool_err(&what, e.to_string()))?;
+    if let Some(path) = first_outside(base, &traced) {
+        return Err(NodeError::TracedOutside {
+            path,
+            root: base.to_path_buf(),
+        });
+    }
     Ok(traced)
 }
 
@@ -270,7 +310,7 @@ fn built_from(rel: &str) -> bool {
     (parts[0] == "build" && !addon) || SOURCES.contains(&ext)
 }
 
-fn package_dir(file: &str) -> Option<String> {
+pub(super) fn package_dir(file: &str) -> Option<String> {
     let parts: Vec<&str> = file.split('/').collect();
     let at = parts.iter().rposition(|p| *p == "node_modules")?;
     let take = match parts.get(at + 1) {
@@ -282,7 +322,7 @@ fn package_dir(file: &str) -> Option<String> {
     (parts.len() > take).then(|| parts[..take].join("/"))
 }
 
-fn component(package_json: &Path) -> Option<Component> {
+pub(super) fn component(package_json: &Path) -> Option<Component> {
     let text = std::fs::read_to_string(package_json).ok()?;
     let v: serde_json::Value = serde_json::from_str(&text).ok()?;
     let license = match &v["license"] {

@@ -1,0 +1,2 @@
+import { constantCase } from 'change-case';
+export default (s) => constantCase(s);

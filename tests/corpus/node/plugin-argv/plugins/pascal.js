@@ -1,0 +1,2 @@
+import { pascalCase } from 'change-case';
+export default (s) => pascalCase(s);
