@@ -318,6 +318,23 @@ install_python_arm64_root() {
   mv "$dest.new" "$dest"
 }
 
+# The arm64 wheels of the case tests/python_platforms.rs builds for linux/arm64 (flask's
+# markupsafe), beside the corpus's own wheels, so that test needs no index either.
+install_python_arm64_wheels() {
+  local root tools wheels req
+  root=$(cd "$(dirname "$0")/.." && pwd)
+  tools="$root/target/test-cache/python-tools"
+  wheels="$root/target/test-cache/python-wheels"
+  req="$root/tests/corpus/python/flask/requirements.txt"
+  if [ "$wheels/.flask-arm64.stamp" -nt "$req" ]; then return; fi
+  [ -x "$tools/bin/pip" ] || install_python_corpus
+  mkdir -p "$wheels"
+  log "pip download the flask case's arm64 wheels into target/test-cache/python-wheels"
+  "$tools/bin/pip" download -q --only-binary=:all: --platform manylinux_2_28_aarch64 \
+    --platform manylinux2014_aarch64 --python-version 3.11 -r "$req" -d "$wheels"
+  touch "$wheels/.flask-arm64.stamp"
+}
+
 # syft (what image scanners see) and spdx-tools (validates the SBOM), pinned, from PyPI into
 # a venv, linked into /usr/local/bin.
 SCAN_VENV=/opt/binpack-scan-venv
@@ -333,7 +350,7 @@ install_scanners() {
 }
 
 install_go
-if [ "$want" = python-arm64 ]; then install_python_arm64_root; fi
+if [ "$want" = python-arm64 ]; then install_python_arm64_root; install_python_arm64_wheels; fi
 if [ "$want" = all ]; then
   install_fuzz
   install_scanners
@@ -372,6 +389,7 @@ if [ "$want" = all ]; then
   install_python_corpus
   install_multiarch
   install_python_arm64_root
+  install_python_arm64_wheels
   install_cgo
 fi
 log "ready (go: $GO_BIN/go)"
