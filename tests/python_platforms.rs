@@ -68,6 +68,9 @@ fn flask_for_arm64_runs_under_qemu_and_joins_an_index() {
     assert_eq!(summary["platform"], "linux/arm64/v8", "{summary}");
     let config = ArchiveFiles::open(&archive).config();
     assert_eq!(config["architecture"], "arm64", "{config}");
+    // Scanners see the root's arm64 interpreter package.
+    let status = layer_file(&archive, "var/lib/dpkg/status.d/python3.11-minimal");
+    assert!(status.contains("Architecture: arm64"), "{status}");
     corpus::load(&archive, tag).unwrap();
     let answer = serve_arm64(tag, &name).unwrap();
     let expected = std::fs::read_to_string(corpus_dir("flask").join("expected.txt")).unwrap();
@@ -107,6 +110,25 @@ fn flask_for_arm64_runs_under_qemu_and_joins_an_index() {
         .iter()
         .any(|m| m["platform"]["architecture"] == "amd64"));
     assert_eq!(index.len(), 2, "{index:?}");
+}
+
+/// The text of `path` in any layer of the image in a binpack archive ("" when absent).
+fn layer_file(archive: &Path, path: &str) -> String {
+    use std::io::Read;
+    let files = ArchiveFiles::open(archive);
+    for layer in files.manifest()["layers"].as_array().unwrap() {
+        let blob = files.blob(&layer["digest"]);
+        let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(blob));
+        for e in tar.entries().unwrap() {
+            let mut e = e.unwrap();
+            if e.path().unwrap().to_string_lossy() == path {
+                let mut text = String::new();
+                e.read_to_string(&mut text).unwrap();
+                return text;
+            }
+        }
+    }
+    String::new()
 }
 
 /// The manifests of the image index in a multi-platform binpack archive (its index.json
