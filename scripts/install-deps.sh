@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what binpack's demo and tests need on Debian, only when missing.
 #   scripts/install-deps.sh go     Go 1.23 (bookworm-backports) only
+#   scripts/install-deps.sh python-arm64   an arm64 Python root (see install_python_arm64_root)
 #   scripts/install-deps.sh all    Go, docker.io, skopeo, umoci, gcc, node + npm, podman,
 #                                  docker-registry, htpasswd, musl-gcc, busybox, cargo-fuzz,
 #                                  syft and spdx-tools (PyPI, in a venv), a running Docker
@@ -276,6 +277,64 @@ install_multiarch() {
   fi
 }
 
+# An arm64 Debian root with Python 3.11 for binpack python --platform linux/arm64
+# (tests/python_platforms.rs): the packages of python3.11-minimal:arm64, libpython3.11-stdlib:arm64
+# and the libraries their interpreter and lib-dynload extensions link (plus libstdc++6, tzdata
+# and base-files' os-release), fetched with apt-get download (dpkg's arm64 architecture, added by
+# install_multiarch) and unpacked with dpkg-deb -x into target/test-cache/python-arm64-root,
+# with a dpkg status and file lists so the image's status.d entries name them. Nothing is
+# installed on the host and nothing arm64 runs. Redone while the list below changes.
+PY_ARM64_PACKAGES="python3.11-minimal libpython3.11-minimal libpython3.11-stdlib libc6
+  libgcc-s1 gcc-12-base libstdc++6 libexpat1 zlib1g libssl3 libbz2-1.0 libcrypt1 libdb5.3
+  libffi8 liblzma5 libncursesw6 libtinfo6 libnsl2 libtirpc3 libgssapi-krb5-2 libkrb5-3
+  libk5crypto3 libcom-err2 libkrb5support0 libkeyutils1 libreadline8 libsqlite3-0 libuuid1
+  base-files"
+PY_ALL_PACKAGES="media-types tzdata libtirpc-common readline-common"
+install_python_arm64_root() {
+  local root dest debs stamp want deb name pkgs=()
+  root=$(cd "$(dirname "$0")/.." && pwd)
+  dest="$root/target/test-cache/python-arm64-root"
+  stamp="$dest/.binpack-packages"
+  want=$(echo $PY_ARM64_PACKAGES $PY_ALL_PACKAGES)
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then return; fi
+  if ! dpkg --print-foreign-architectures | grep -qx arm64; then install_multiarch; fi
+  if [ "$apt_updated" -eq 0 ]; then as_root apt-get update -qq; apt_updated=1; fi
+  for name in $PY_ARM64_PACKAGES; do pkgs+=("$name:arm64"); done
+  for name in $PY_ALL_PACKAGES; do pkgs+=("$name"); done
+  debs=$(mktemp -d) && chmod 755 "$debs"
+  log "apt-get download ${#pkgs[@]} packages of an arm64 Python root; dpkg-deb -x into ${dest#"$root"/}"
+  (cd "$debs" && apt-get download -qq "${pkgs[@]}" >/dev/null)
+  rm -rf "$dest.new" && mkdir -p "$dest.new/var/lib/dpkg/info"
+  for deb in "$debs"/*.deb; do
+    dpkg-deb -x "$deb" "$dest.new"
+    name=$(dpkg-deb -f "$deb" Package)
+    [ "$(dpkg-deb -f "$deb" Architecture)" = all ] || name="$name:arm64"
+    { dpkg-deb -f "$deb"; echo; } | sed '1a Status: install ok installed' >>"$dest.new/var/lib/dpkg/status"
+    dpkg-deb -c "$deb" | awk '{print substr($6, 2)}' | sed 's|/$||; /^$/d' \
+      >"$dest.new/var/lib/dpkg/info/$name.list"
+  done
+  rm -rf "$debs" "$dest"
+  echo "$want" >"$dest.new/.binpack-packages"
+  mv "$dest.new" "$dest"
+}
+
+# The arm64 wheels of the case tests/python_platforms.rs builds for linux/arm64 (flask's
+# markupsafe), beside the corpus's own wheels, so that test needs no index either.
+install_python_arm64_wheels() {
+  local root tools wheels req
+  root=$(cd "$(dirname "$0")/.." && pwd)
+  tools="$root/target/test-cache/python-tools"
+  wheels="$root/target/test-cache/python-wheels"
+  req="$root/tests/corpus/python/flask/requirements.txt"
+  if [ "$wheels/.flask-arm64.stamp" -nt "$req" ]; then return; fi
+  [ -x "$tools/bin/pip" ] || install_python_corpus
+  mkdir -p "$wheels"
+  log "pip download the flask case's arm64 wheels into target/test-cache/python-wheels"
+  "$tools/bin/pip" download -q --only-binary=:all: --platform manylinux_2_28_aarch64 \
+    --platform manylinux2014_aarch64 --python-version 3.11 -r "$req" -d "$wheels"
+  touch "$wheels/.flask-arm64.stamp"
+}
+
 # syft (what image scanners see) and spdx-tools (validates the SBOM), pinned, from PyPI into
 # a venv, linked into /usr/local/bin.
 SCAN_VENV=/opt/binpack-scan-venv
@@ -291,6 +350,7 @@ install_scanners() {
 }
 
 install_go
+if [ "$want" = python-arm64 ]; then install_python_arm64_root; install_python_arm64_wheels; fi
 if [ "$want" = all ]; then
   install_fuzz
   install_scanners
@@ -328,6 +388,8 @@ if [ "$want" = all ]; then
   install_cargo_corpus
   install_python_corpus
   install_multiarch
+  install_python_arm64_root
+  install_python_arm64_wheels
   install_cgo
 fi
 log "ready (go: $GO_BIN/go)"

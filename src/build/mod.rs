@@ -69,6 +69,18 @@ pub struct BuildCx<'a> {
     /// The user named the platform; else it is the host's, and a builder may let its
     /// toolchain's default stand (cargo without `--target`).
     pub explicit_platform: bool,
+    /// `--root OS/ARCH=DIR`, for a builder that takes files from the root while it builds.
+    pub roots: &'a [(Platform, PathBuf)],
+}
+
+impl BuildCx<'_> {
+    /// The root `--root` names for `platform`.
+    pub fn root_of(&self, platform: &Platform) -> Option<&Path> {
+        self.roots
+            .iter()
+            .find(|(p, _)| p == platform)
+            .map(|(_, d)| d.as_path())
+    }
 }
 
 /// A builder's error: its own error type, kept whole for the message.
@@ -369,6 +381,7 @@ mod tests {
             progress: &crate::progress::Silent,
             cache: None,
             explicit_platform: true,
+            roots: &[],
         }
     }
 

@@ -48,6 +48,7 @@ pub fn run(builder: &dyn Builder, args: &BuildArgs, reporter: &Reporter) -> anyh
         progress: reporter,
         cache: options.layer_cache.dir(),
         explicit_platform: args.platform.is_some(),
+        roots: &args.roots,
     };
     let built = build::build_all(builder, &targets, &cx)?;
     let artifacts: Vec<_> = built.iter().map(|b| &b.artifact).collect();

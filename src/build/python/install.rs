@@ -128,24 +128,42 @@ pub fn key(
     Ok(format!("{:x}", h.finalize()))
 }
 
-/// uv's flags for `platform` when it is not the interpreter's own: wheels only, tagged for it.
+/// uv's flags for `platform` when it is not the host's (the interpreter is then another
+/// platform's, taken from its root): wheels only, tagged for it, since nothing can be compiled
+/// for it here.
 fn platform_args(interp: &Interp, platform: &Platform) -> Vec<String> {
-    let arch = match platform.arch.as_str() {
-        "amd64" => "x86_64",
-        "arm64" => "aarch64",
-        other => other,
-    };
-    if arch == interp.machine {
+    if super::platform::machine(platform) == std::env::consts::ARCH {
         return vec![];
     }
     vec![
         "--python-platform".into(),
-        format!("{arch}-manylinux_2_28"),
+        super::platform::python_platform(platform, &interp.root),
         "--python-version".into(),
         interp.version.clone(),
         "--only-binary".into(),
         ":all:".into(),
     ]
+}
+
+/// Runs an install for `platform`; a failure for another platform's says that only wheels
+/// can be installed for it.
+fn run_for(
+    cmd: Command,
+    what: &str,
+    interp: &Interp,
+    platform: &Platform,
+) -> Result<(), PythonError> {
+    let args = platform_args(interp, platform);
+    match run(cmd, what) {
+        Err(PythonError::Install { what, output, .. }) if !args.is_empty() => {
+            Err(PythonError::Install {
+                what,
+                hint: format!("binpack installs only wheels for {platform} (it builds nothing for another platform): a package above has no wheel tagged {} for Python {}; pin a version that has one, or build this platform's image on a {platform} machine", args[1], interp.minor()),
+                output,
+            })
+        }
+        other => other.map(|_| ()),
+    }
 }
 
 /// Installs what `requirements` lists (a requirements file, or pyproject.toml's
@@ -173,7 +191,7 @@ pub fn install(
         .file_name()
         .unwrap_or_default()
         .to_string_lossy();
-    run(cmd, &format!("uv pip install -r {name}")).map(|_| ())
+    run_for(cmd, &format!("uv pip install -r {name}"), interp, platform)
 }
 
 /// Installs the project in `dir` itself (built by its build backend), without its
@@ -195,7 +213,7 @@ pub fn install_project(
         .args(platform_args(interp, platform))
         .arg(dir)
         .env("UV_PYTHON_DOWNLOADS", "never");
-    run(cmd, "uv pip install (the project itself)").map(|_| ())
+    run_for(cmd, "uv pip install (the project itself)", interp, platform)
 }
 
 #[cfg(test)]

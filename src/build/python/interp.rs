@@ -54,6 +54,14 @@ pub struct Interp {
     pub ext_suffix: String,
     /// `x86_64`, `aarch64`.
     pub machine: String,
+    /// The interpreter binpack runs on the host for this one (it drives uv and compiles the
+    /// bytecode): itself, or for another platform's in a root (platform.rs), the host's of
+    /// the same version.
+    #[serde(skip)]
+    pub runner: PathBuf,
+    /// The root the paths above are in: `/` for the host's; the image has the root's layout.
+    #[serde(skip)]
+    pub root: PathBuf,
 }
 
 /// Where a prefix install's tree goes in the image (its build-time prefix, e.g. under
@@ -81,6 +89,9 @@ impl Interp {
                 python: python.to_path_buf(),
                 why: format!("unreadable answer to binpack's layout script: {e}"),
             })?;
+        let mut interp = interp;
+        interp.runner = interp.executable.clone();
+        interp.root = PathBuf::from("/");
         if interp.implementation != "cpython" {
             return Err(PythonError::NotCPython {
                 python: python.to_path_buf(),
@@ -101,6 +112,10 @@ impl Interp {
 
     /// The image's path for a host path under the interpreter's prefix.
     pub fn image_path(&self, host: &str) -> String {
+        if self.root != Path::new("/") && !self.root.as_os_str().is_empty() {
+            let rel = Path::new(host).strip_prefix(&self.root);
+            return rel.map_or(host.to_string(), |r| format!("/{}", r.display()));
+        }
         if self.prefix == "/usr" {
             return host.to_string();
         }
@@ -134,6 +149,16 @@ impl Interp {
         Ok(self.image_path(first))
     }
 
+    /// A file's size and modification time (a reinstall or an upgrade changes them).
+    fn stamp(file: &Path) -> String {
+        std::fs::metadata(file)
+            .map(|m| {
+                use std::os::unix::fs::MetadataExt;
+                format!("{}:{}.{}", m.size(), m.mtime(), m.mtime_nsec())
+            })
+            .unwrap_or_default()
+    }
+
     /// What the image's provenance says of it.
     pub fn describe(&self) -> String {
         format!("python {} ({})", self.version, self.build)
@@ -142,14 +167,18 @@ impl Interp {
     /// The bytes that name this interpreter in cache keys: its layout, and its executable's
     /// size and modification time (a reinstall or an upgrade changes them).
     pub fn identity(&self) -> String {
-        let stamp = std::fs::metadata(&self.executable)
-            .map(|m| {
-                use std::os::unix::fs::MetadataExt;
-                format!("{}:{}.{}", m.size(), m.mtime(), m.mtime_nsec())
-            })
-            .unwrap_or_default();
+        let stamp = Interp::stamp(&self.executable);
+        // Another platform's is packed with the host's runner, which compiles its bytecode.
+        let runner = match self.runner == self.executable {
+            true => String::new(),
+            false => format!(
+                "\n{}\n{}",
+                self.runner.display(),
+                Interp::stamp(&self.runner)
+            ),
+        };
         format!(
-            "{}\n{}\n{}\n{}\n{}",
+            "{}\n{}\n{}\n{}\n{}{runner}",
             self.executable.display(),
             self.build,
             self.prefix,
@@ -176,6 +205,8 @@ mod tests {
             site: vec![format!("{prefix}/lib/python3.11/site-packages")],
             ext_suffix: ".cpython-311-x86_64-linux-gnu.so".into(),
             machine: "x86_64".into(),
+            runner: exe.into(),
+            root: "/".into(),
         }
     }
 
@@ -200,6 +231,18 @@ mod tests {
         assert_eq!(
             p.image_path("/usr/lib/python3.11/os.py"),
             "/usr/lib/python3.11/os.py"
+        );
+    }
+
+    #[test]
+    fn a_roots_paths_lose_the_root() {
+        let mut p = interp("/usr", "/srv/arm64/usr/bin/python3.11");
+        p.root = "/srv/arm64".into();
+        p.site = vec!["/srv/arm64/usr/local/lib/python3.11/dist-packages".into()];
+        assert_eq!(p.image_executable(), "/usr/bin/python3.11");
+        assert_eq!(
+            p.image_site().unwrap(),
+            "/usr/local/lib/python3.11/dist-packages"
         );
     }
 }

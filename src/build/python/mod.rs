@@ -14,6 +14,7 @@ pub mod install;
 pub mod interp;
 pub mod metadata;
 pub mod optional;
+pub mod platform;
 pub mod stdlib;
 
 use crate::build::{BuildCx, BuildError, Builder, Built, Component, Ecosystem, FileLayer};
@@ -97,6 +98,8 @@ pub enum PythonError {
     },
     #[error(transparent)]
     File(#[from] crate::build::toolchain::FileError),
+    #[error(transparent)]
+    Platform(#[from] Box<platform::PlatformError>),
 }
 
 impl From<std::io::Error> for PythonError {
@@ -137,15 +140,16 @@ pub struct Layout {
 /// own bundle); pycurl and requests also read CURL_CA_BUNDLE.
 pub const CA_ENV: &[&str] = &["REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"];
 
-/// Builds `spec` for `platform` with the host's interpreter.
+/// Builds `spec` for `platform` with the host's interpreter, or another platform's from `root`.
 pub fn build(
     spec: &PythonBuild,
     platform: &Platform,
+    root: &Path,
     cache: Option<&Path>,
     progress: &dyn crate::support::progress::Progress,
 ) -> Result<Built, PythonError> {
     let work = Tracked::new(crate::build::toolchain::temp_dir()?);
-    let root = PathBuf::from("/");
+    let root = root.to_path_buf();
     let l = layout(spec, platform, &root, work.path(), cache, progress)?;
     let name = l.project.name.clone();
     let mut built = Built::new(l.interp.executable.clone(), name, work);
@@ -208,7 +212,8 @@ impl Builder for PythonBuilder {
     }
 
     fn build(&self, platform: &Platform, cx: &BuildCx) -> Result<Built, BuildError> {
-        build(&self.spec, platform, cx.cache, cx.progress).map_err(BuildError::new)
+        let root = cx.root_of(platform).unwrap_or(Path::new("/"));
+        build(&self.spec, platform, root, cx.cache, cx.progress).map_err(BuildError::new)
     }
 }
 
@@ -232,8 +237,8 @@ pub fn layout(
 ) -> Result<Layout, PythonError> {
     let project = entry::locate(&spec.path, spec.requirements.as_deref())?;
     let python = python(spec)?;
-    let interp = Interp::read(&python)?;
-    let python = interp.executable.clone();
+    let interp = platform::interp(Interp::read(&python)?, platform, root)?;
+    let python = interp.runner.clone();
     let store = cache.map_or_else(|| work.join("cache"), Path::to_path_buf);
     progress.stage(&format!("python {}: the standard library", interp.version));
     let (runtime, mut notes) = runtime_files(&interp, root, &store)?;
@@ -292,12 +297,7 @@ fn runtime_files(
         interp.identity()
     ));
     let dir = store.join("python/stdlib").join(key);
-    let pyc = compiled(
-        &interp.executable,
-        &sources,
-        &dir,
-        bytecode::Mode::Sourceless,
-    )?;
+    let pyc = compiled(&interp.runner, &sources, &dir, bytecode::Mode::Sourceless)?;
     let (extensions, notes) = extensions_cached(interp, root, &dir)?;
     let native = extensions.iter().map(|(i, _)| i.clone()).collect();
     // A source whose bytecode exists stays out (bytecode.rs says why); one that did not
@@ -392,7 +392,7 @@ fn dependency_files(
 ) -> Result<Files, PythonError> {
     let key = install::key(requirements, interp, platform)?;
     let dir = store.join("python/deps").join(key);
-    let python = &interp.executable;
+    let python = &interp.runner;
     let site = interp.image_site()?;
     if !dir.exists() {
         let uv = install::uv(python, store, progress)?;
