@@ -236,7 +236,11 @@ install_python_corpus() {
     dir=$(dirname "$req")
     if [ "$wheels/.${dir##*/}.stamp" -nt "$req" ]; then continue; fi
     log "pip download ${dir#"$root"/} into target/test-cache/python-wheels"
-    if [ "${req##*/}" = pyproject.toml ]; then
+    if [ -f "$dir/uv.lock" ]; then
+      # uv.lock's pins, as binpack installs them (uv export --frozen reads the lock as it is).
+      (cd "$dir" && "$tools/bin/uv" export -q --frozen --format requirements-txt --no-emit-project \
+        --no-dev --no-header --no-annotate) | "$tools/bin/pip" download -q -r /dev/stdin -d "$wheels"
+    elif [ "${req##*/}" = pyproject.toml ]; then
       # A console script's project: its pinned dependencies and its pinned build backend.
       sed -n 's/^\(dependencies\|requires\) = \[\(.*\)\]$/\2/p' "$req" | tr -d '",' \
         | xargs "$tools/bin/pip" download -q -d "$wheels"

@@ -137,6 +137,14 @@ const CASES: &[Case] = &[
         seed_mb: None,
     },
     Case {
+        dir: "uv-lock",
+        covers: "uv.lock's pins, older than pyproject's ranges allow",
+        entry: "app.py",
+        args: &[],
+        check: Check::Prints(&[]),
+        seed_mb: None,
+    },
+    Case {
         dir: "stdlib-dynamic",
         covers: "stdlib extensions imported by names from argv",
         entry: "app.py",

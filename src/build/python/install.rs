@@ -167,7 +167,8 @@ fn run_for(
 }
 
 /// Installs what `requirements` lists (a requirements file, or pyproject.toml's
-/// `[project] dependencies`) for `python` into `target`.
+/// `[project] dependencies`, at the versions its uv.lock pins when it has one) for `python`
+/// into `target`.
 pub fn install(
     uv: &Path,
     python: &Path,
@@ -177,6 +178,8 @@ pub fn install(
     target: &Path,
 ) -> Result<(), PythonError> {
     let dir = requirements.parent().unwrap_or(Path::new("."));
+    let locked = locked(uv, requirements, &target.with_file_name("uv-lock.txt"))?;
+    let requirements = locked.as_deref().unwrap_or(requirements);
     let mut cmd = Command::new(uv);
     cmd.current_dir(dir)
         .args(["pip", "install", "--no-progress", "--python"])
@@ -192,6 +195,31 @@ pub fn install(
         .unwrap_or_default()
         .to_string_lossy();
     run_for(cmd, &format!("uv pip install -r {name}"), interp, platform)
+}
+
+/// The requirements `uv.lock` pins, written to `out`, when `requirements` is a pyproject.toml
+/// with a uv.lock beside it: `uv export --frozen` reads the lockfile as it is (no resolution,
+/// no index), so the image gets exactly the locked versions, as `uv sync --frozen` would.
+fn locked(uv: &Path, requirements: &Path, out: &Path) -> Result<Option<PathBuf>, PythonError> {
+    let dir = requirements.parent().unwrap_or(Path::new("."));
+    let is_pyproject = requirements.file_name() == Some("pyproject.toml".as_ref());
+    if !is_pyproject || !dir.join("uv.lock").is_file() {
+        return Ok(None);
+    }
+    let mut cmd = Command::new(uv);
+    cmd.current_dir(dir)
+        .args(["export", "--frozen", "--format", "requirements-txt"])
+        .args([
+            "--no-emit-project",
+            "--no-dev",
+            "--no-header",
+            "--no-annotate",
+            "-o",
+        ])
+        .arg(out)
+        .env("UV_PYTHON_DOWNLOADS", "never");
+    run(cmd, "uv export --frozen (uv.lock's pins)")?;
+    Ok(Some(out.to_path_buf()))
 }
 
 /// Installs the project in `dir` itself (built by its build backend), without its
