@@ -272,6 +272,21 @@ const CASES: &[Case] = &[
         },
     },
     Case {
+        // The same program writing its PNG beside itself (`./code.png`): the image's working
+        // directory must be writable by the user it runs as (in `/` it was "permission denied").
+        name: "qrcode-png",
+        covers: "a program writing a file in its working directory",
+        package: "github.com/skip2/go-qrcode/qrcode",
+        add: &[],
+        args: &["-o", "code", "binpack"],
+        options: &[],
+        debs: &[],
+        check: Check::Prints {
+            docker: &[],
+            wanted: &[],
+        },
+    },
+    Case {
         // golang-github-xo-terminfo-dev 0.0~git20210125.ca9a967-2; the xterm entry is
         // ncurses-base's. Without it: "database directory not found", exit 1.
         name: "infocmp",

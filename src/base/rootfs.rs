@@ -7,6 +7,8 @@ use crate::image::layer::{Content, LayerError, Tree};
 pub const CA_PATH: &str = "/etc/ssl/certs/ca-certificates.crt";
 /// The unprivileged user images run as by default (the distroless convention).
 pub const NONROOT: u32 = 65532;
+/// Its home, made writable by it alone; the working directory of binpack's images.
+pub const NONROOT_HOME: &str = "/home/nonroot";
 /// The CA bundle binpack ships, pinned in `runtimes/` so images are the same on every machine
 /// and need no network (Debian's ca-certificates 20230311+deb12u1, Mozilla's roots).
 /// Where `--ca-certs` goes on an image base (its own /etc/ssl is left alone).
@@ -36,7 +38,7 @@ pub fn add_essentials(tree: &mut Tree, ca_bundle: Content) -> Result<(), LayerEr
     tree.file("/etc/passwd", Content::Bytes(PASSWD.into()), 0o644)?;
     tree.file("/etc/group", Content::Bytes(GROUP.into()), 0o644)?;
     tree.file("/etc/nsswitch.conf", Content::Bytes(NSSWITCH.into()), 0o644)?;
-    tree.dir_owned("/home/nonroot", 0o700, NONROOT)?;
+    tree.dir_owned(NONROOT_HOME, 0o700, NONROOT)?;
     tree.dir("/tmp", 0o1777)?;
     Ok(())
 }

@@ -137,12 +137,19 @@ pub fn run_config(
         (None, Some(c)) => c.user().clone().unwrap_or_default(),
         (None, None) => rootfs::NONROOT.to_string(),
     };
+    // On binpack's own root the nonroot user starts in its home, as in distroless: a program
+    // that writes beside itself (`./app.db`, a log) fails quietly in `/`, which only root
+    // may write.
+    let own_home = base.is_none() && user == rootfs::NONROOT.to_string();
     let workdir = artifact
         .workdir
         .clone()
         .or_else(|| base.and_then(|c| c.working_dir().clone()))
         .filter(|w| !w.is_empty())
-        .unwrap_or_else(|| "/".into());
+        .unwrap_or_else(|| match own_home {
+            true => rootfs::NONROOT_HOME.into(),
+            false => "/".into(),
+        });
     let mut labels: BTreeMap<String, String> = base
         .and_then(|c| c.labels().clone())
         .unwrap_or_default()
@@ -239,7 +246,16 @@ mod tests {
         assert_eq!(rc.entrypoint, ["/usr/local/bin/node", "/app/server.js"]);
         assert_eq!(rc.workdir, "/app");
         let own = run_config(&a, "/app/hello", &[], &RunOptions::default(), None).unwrap();
-        assert_eq!((own.user.as_str(), own.workdir.as_str()), ("65532", "/"));
+        assert_eq!(
+            (own.user.as_str(), own.workdir.as_str()),
+            ("65532", "/home/nonroot")
+        );
+        let root = RunOptions {
+            user: Some("0".into()),
+            ..RunOptions::default()
+        };
+        let as_root = run_config(&a, "/app/hello", &[], &root, None).unwrap();
+        assert_eq!(as_root.workdir, "/");
         assert_eq!(own.created, "1970-01-01T00:00:00Z");
     }
 }
