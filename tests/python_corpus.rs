@@ -459,14 +459,7 @@ fn python_refusals_are_named() {
             no_compiler(tmp.path(), &real),
         ),
     ];
-    for (name, r) in &results {
-        println!(
-            "{name:<32} {}",
-            r.as_ref()
-                .map_or_else(|e| format!("FAIL {e}"), |()| "refused as it should".into())
-        );
-    }
-    corpus::assert_all_passed(results.iter().map(|(n, r)| (*n, r)));
+    corpus::report_refusals(&results, "refused as it should");
 }
 
 /// The interpreter `python3` on PATH runs (through a pyenv shim, its real path).

@@ -211,14 +211,7 @@ fn python_platform_refusals_are_named() {
             (*what, refused(args, entry, &out_dir, wanted))
         })
         .collect();
-    for (what, r) in &results {
-        println!(
-            "{what:<48} {}",
-            r.as_ref()
-                .map_or_else(|e| format!("FAIL {e}"), |()| "refused".into())
-        );
-    }
-    corpus::assert_all_passed(results.iter().map(|(n, r)| (*n, r)));
+    corpus::report_refusals(&results, "refused");
 }
 
 fn refused(args: &[String], entry: &Path, out_dir: &Path, wanted: &[&str]) -> Result<(), String> {

@@ -69,6 +69,18 @@ pub fn report(rows: &[Row]) {
     assert_all_passed(rows.iter().map(|r| (r.case, &r.result)));
 }
 
+/// Prints each refusal case with `ok` or its failure, then fails naming the failed ones.
+pub fn report_refusals(results: &[(&str, Result<(), String>)], ok: &str) {
+    let width = results.iter().map(|(n, _)| n.len()).max().unwrap_or(0);
+    for (name, r) in results {
+        let shown = r
+            .as_ref()
+            .map_or_else(|e| format!("FAIL {e}"), |()| ok.into());
+        println!("{name:<width$} {shown}");
+    }
+    assert_all_passed(results.iter().map(|(n, r)| (*n, r)));
+}
+
 /// Fails naming every case whose result is an error.
 pub fn assert_all_passed<'a>(
     results: impl ExactSizeIterator<Item = (&'a str, &'a Result<(), String>)>,
