@@ -27,7 +27,7 @@ cargo test --all-targets --no-fail-fast -- --include-ignored --nocapture 2>&1
 fuzz_seconds=${FUZZ_SECONDS:-30}
 fuzz_scratch=$(mktemp -d)
 trap 'rm -rf "$fuzz_scratch"' EXIT
-for target in elf goinfo sea_inject reference challenge packages ld_so_conf registry_json; do
+for target in elf goinfo sea_inject reference challenge packages ld_so_conf registry_json config_toml; do
   mkdir "$fuzz_scratch/$target"
   echo "test.sh: fuzzing $target for ${fuzz_seconds}s"
   cargo +nightly fuzz run -a -s none "$target" "$fuzz_scratch/$target" "$PWD/fuzz/corpus/$target" \

@@ -8,13 +8,15 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     // An interrupted run removes its temporary files; outputs are only ever renamed into place.
-    let _ = ctrlc::set_handler(|| {
-        binpack::support::cleanup::remove_all();
+    binpack::support::cleanup::on_signals(|sig| {
+        use binpack::support::cleanup;
+        cleanup::stop_descendants();
+        cleanup::remove_all();
         // A container the build was starting as the signal came is registered just after the
         // first sweep: sweep once more before leaving.
         std::thread::sleep(std::time::Duration::from_millis(300));
-        binpack::support::cleanup::remove_all();
-        std::process::exit(130);
+        cleanup::remove_all();
+        std::process::exit(cleanup::exit_code(sig));
     });
     let argv = match cli::config::expand_args(std::env::args_os().collect()) {
         Ok(a) => a,
@@ -28,7 +30,7 @@ fn main() -> ExitCode {
     let args = cli::Cli::parse_from(argv); // usage errors exit 2
     match cli::run(args) {
         Ok(()) => ExitCode::SUCCESS,
-        // The signal handler is cleaning up and will exit with 130: let it finish.
+        // The signal handler is cleaning up and will exit with 128 + the signal: let it finish.
         Err(_) if binpack::support::cleanup::interrupted() => loop {
             std::thread::park();
         },

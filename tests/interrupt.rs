@@ -10,6 +10,16 @@ use std::time::{Duration, Instant};
 
 #[test]
 fn sigint_while_packing_leaves_the_old_output_and_no_temporaries() {
+    interrupted_by("-INT", 130);
+}
+
+/// SIGTERM (`kill PID`, a CI runner's timeout) ends the run as shells report it: 128 + 15.
+#[test]
+fn sigterm_exits_143_and_leaves_the_old_output_and_no_temporaries() {
+    interrupted_by("-TERM", 143);
+}
+
+fn interrupted_by(signal: &str, want: i32) {
     let dir = tempfile::tempdir().unwrap();
     // A real dynamic ELF padded with incompressible bytes, so packing takes seconds.
     let big = dir.path().join("big");
@@ -60,15 +70,15 @@ fn sigint_while_packing_leaves_the_old_output_and_no_temporaries() {
     assert!(staging_seen, "binpack never started staging");
     std::thread::sleep(Duration::from_millis(300));
     let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args([signal, &child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
     let code = child.wait().unwrap().code();
     assert_eq!(
         code,
-        Some(130),
-        "interrupted run must exit 130 (did it finish first?)"
+        Some(want),
+        "a run ended by {signal} must exit {want} (did it finish first?)"
     );
     assert_eq!(std::fs::read(&out).unwrap(), previous);
     assert_eq!(leftovers(dir.path()), Vec::<String>::new());

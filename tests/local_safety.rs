@@ -370,6 +370,48 @@ fn after_kill_9_the_next_run_removes_what_the_killed_one_left() {
     assert!(named(&tmp, "binpack-").is_empty(), "{:?}", named(&tmp, ""));
 }
 
+#[test]
+fn temporaries_a_killed_run_left_in_the_cache_are_removed() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().unwrap();
+    fixture(dir.path());
+    let (dead, live) = (dead_pid(), std::process::id());
+    let ns = std::fs::metadata("/proc/self/ns/pid").unwrap().ino();
+    let cache = dir.path().join("cache");
+    let blobs = cache.join("blobs/sha256");
+    let esbuild = cache.join("esbuild/0.25.0");
+    std::fs::create_dir_all(&blobs).unwrap();
+    std::fs::create_dir_all(&esbuild).unwrap();
+    std::fs::set_permissions(&cache, PermissionsExt::from_mode(0o700)).unwrap();
+    let named = |d: &Path, pid: u32| d.join(format!(".binpack-{pid}-{ns}-aB3xyz.tmp"));
+    let (dead_blob, dead_entry) = (named(&blobs, dead), named(&esbuild, dead));
+    let (live_blob, old_unnamed, new_unnamed) = (
+        named(&blobs, live),
+        blobs.join(".tmp-Zx81Qp"),
+        blobs.join(".tmp-Yq72Wr"),
+    );
+    std::fs::create_dir_all(dead_entry.join("package")).unwrap();
+    for f in [&dead_blob, &live_blob, &old_unnamed, &new_unnamed] {
+        std::fs::write(f, "half").unwrap();
+    }
+    age(&old_unnamed, 2);
+    packed(dir.path(), &["hello", "-q", "-o", "out.tar"]);
+    assert!(
+        !dead_blob.exists(),
+        "a killed run's blob temporary is removed"
+    );
+    assert!(
+        !dead_entry.exists(),
+        "a killed run's entry directory is removed"
+    );
+    assert!(
+        !old_unnamed.exists(),
+        "an hour-old download temporary is removed"
+    );
+    assert!(live_blob.exists(), "a live writer's temporary is kept");
+    assert!(new_unnamed.exists(), "a recent download temporary is kept");
+}
+
 /// `binpack go DIR ARGS` with a private cache, from `dir`.
 fn go(dir: &Path, args: &[&str]) -> Output {
     binpack()

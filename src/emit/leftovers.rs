@@ -32,7 +32,7 @@ pub fn sweep_beside(dest: &Path) {
     }
 }
 
-fn sweep_dir(dir: &Path, prefix: &str, suffix: &str) {
+pub(crate) fn sweep_dir(dir: &Path, prefix: &str, suffix: &str) {
     let Ok(entries) = fs::read_dir(dir) else {
         return;
     };

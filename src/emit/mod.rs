@@ -6,7 +6,7 @@
 mod archive;
 mod fs;
 mod layout;
-mod leftovers;
+pub(crate) mod leftovers;
 mod load;
 mod push;
 mod referrer;

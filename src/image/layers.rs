@@ -10,7 +10,7 @@ use crate::support::cache::{
     self,
     stamp::{self, Seal, Times},
 };
-use crate::support::digest::Digest;
+use crate::support::digest::{Digest, HashWriter};
 use crate::support::progress::Progress;
 use sha2::{Digest as _, Sha256};
 use std::io::Write;
@@ -116,7 +116,8 @@ pub fn write_layers_as(
             None => None,
         };
         let known = cache.dir.as_deref().zip(wanted.as_ref());
-        if let Some(stats) = known.and_then(|(dir, k)| lookup(dir, k, staging)) {
+        let hit = known.and_then(|(dir, k)| lookup(dir, k, (tree, mtime), staging));
+        if let Some(stats) = hit {
             progress.stage(&format!(
                 "the layer is known ({}): taken from the cache",
                 stats.digest.short()
@@ -241,10 +242,22 @@ fn record_path(dir: &Path, key: &Digest) -> PathBuf {
     dir.join("layers").join(format!("{}.json", key.hex()))
 }
 
-/// The layer recorded under `key`, its blob verified and linked into `staging`.
-fn lookup(dir: &Path, key: &Digest, staging: &Staging) -> Option<LayerStats> {
+/// The layer recorded under `key`, its blob verified and linked into `staging`. A hit cannot
+/// change the image: the record must name the key it answers (one copied from another key is
+/// a miss), the blob is read whole on every use (a blob damaged in place may keep its size
+/// and mtime) and must hash to the record's digest and unpack to its diff_id, and that
+/// diff_id must be the tree's own (the tar this build would write, hashed, not compressed).
+fn lookup(
+    dir: &Path,
+    key: &Digest,
+    (tree, mtime): (&Tree, u64),
+    staging: &Staging,
+) -> Option<LayerStats> {
     let text = std::fs::read(record_path(dir, key)).ok()?;
     let r: Record = serde_json::from_slice(&text).ok()?;
+    if r.key.as_deref() != Some(key.to_string().as_str()) {
+        return None;
+    }
     let stats = LayerStats {
         digest: Digest::parse(&r.digest).ok()?,
         diff_id: Digest::parse(&r.diff_id).ok()?,
@@ -253,37 +266,43 @@ fn lookup(dir: &Path, key: &Digest, staging: &Staging) -> Option<LayerStats> {
         media_type: r.media_type.clone(),
     };
     let blob = stats.digest.blob_in(dir);
-    // A blob whose stat identity is the one sealed after it was last verified is as it was
-    // then (a write moves its mtime); ctime is left out: linking a blob changes it.
-    let (digest, len, new) = stamp::digest(&blob, r.seal.as_ref(), Times::Mtime).ok()?;
-    if len != stats.size || digest != stats.digest {
+    let (digest, len) = Digest::of_reader(&mut std::fs::File::open(&blob).ok()?).ok()?;
+    let unpacked = unpacked_digest(&blob, &stats.media_type).ok();
+    if len != stats.size || digest != stats.digest || unpacked.as_ref() != Some(&stats.diff_id) {
         // Damaged: not used, and removed so that the layer compressed now takes its place.
         let _ = std::fs::remove_file(&blob);
         return None;
     }
-    if let Some(seal) = new {
-        let record = Record {
-            seal: Some(seal),
-            ..r
-        };
-        let _ = write_record(dir, key, &record);
+    let tar = layer::write_tar(tree, mtime, HashWriter::new(std::io::sink())).ok()?;
+    if tar.finish().1 != stats.diff_id {
+        return None;
     }
     staging.link_blob(&stats.digest, &blob).ok()?;
     Some(stats)
 }
 
+/// The sha256 of the blob uncompressed.
+fn unpacked_digest(blob: &Path, media_type: &str) -> std::io::Result<Digest> {
+    let file = std::io::BufReader::new(std::fs::File::open(blob)?);
+    let (digest, _) = if media_type == layer::ZSTD_MEDIA_TYPE {
+        Digest::of_reader(&mut zstd::stream::read::Decoder::with_buffer(file)?)?
+    } else {
+        Digest::of_reader(&mut flate2::bufread::MultiGzDecoder::new(file))?
+    };
+    Ok(digest)
+}
+
 #[derive(serde::Serialize, serde::Deserialize)]
 struct Record {
+    /// The key this record answers (a record without one, from before, is a miss).
+    #[serde(default)]
+    key: Option<String>,
     digest: String,
     diff_id: String,
     size: u64,
     uncompressed_size: u64,
     #[serde(default = "gzip_media_type")]
     media_type: String,
-    /// The blob's stat identity when its digest was last checked (`verified`, a bare
-    /// stamp, before the shared rule: such a record is verified once more).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    seal: Option<Seal>,
 }
 
 fn gzip_media_type() -> String {
@@ -310,12 +329,12 @@ fn remember(
         })?;
     }
     let record = Record {
+        key: Some(key.to_string()),
         digest: stats.digest.to_string(),
         diff_id: stats.diff_id.to_string(),
         size: stats.size,
         uncompressed_size: stats.uncompressed_size,
         media_type: stats.media_type.clone(),
-        seal: None,
     };
     write_record(dir, key, &record)
 }
@@ -403,10 +422,7 @@ mod tests {
         let k = key(&trees[0], 0).unwrap();
         let record: Record =
             serde_json::from_slice(&std::fs::read(record_path(d.path(), &k)).unwrap()).unwrap();
-        assert!(
-            record.seal.unwrap().settled,
-            "the verified stamp is recorded"
-        );
+        assert_eq!(record.key, Some(k.to_string()), "the record names its key");
         assert_eq!(build().digest, first.digest);
         let mut bytes = std::fs::read(&blob).unwrap();
         let at = bytes.len() / 2;

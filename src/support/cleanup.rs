@@ -130,3 +130,97 @@ pub fn private_prefix() -> String {
 pub fn beside_prefix() -> String {
     format!(".binpack-{}-", run_tag())
 }
+
+/// The signals that end a run: each is waited for by one thread (`sigwait`), which runs
+/// `handler` with the signal's number. Called first thing in `main`, before any other thread
+/// starts, so that every thread has them blocked; children get an empty mask from `Command`.
+pub fn on_signals(handler: fn(i32)) {
+    use nix::sys::signal::{SigSet, Signal};
+    let mut set = SigSet::empty();
+    for sig in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+        set.add(sig);
+    }
+    if set.thread_block().is_err() {
+        return;
+    }
+    std::thread::spawn(move || loop {
+        if let Ok(sig) = set.wait() {
+            handler(sig as i32);
+        }
+    });
+}
+
+/// The exit code for a run ended by `sig`: 128 + its number (130 for SIGINT, 143 for
+/// SIGTERM), as shells report it.
+pub fn exit_code(sig: i32) -> i32 {
+    128 + sig
+}
+
+/// Sends SIGTERM to every process this run started, and theirs (npm, esbuild, a compiler):
+/// a signal sent to binpack alone (`kill PID`, a CI runner's timeout) must not leave them
+/// running. Found by their parent pids in /proc.
+pub fn stop_descendants() {
+    let mut parents: Vec<(i32, i32)> = Vec::new();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+            continue;
+        };
+        // "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1).and_then(|p| p.parse().ok()));
+        if let Some(ppid) = ppid {
+            parents.push((pid, ppid));
+        }
+    }
+    let mut found = vec![std::process::id() as i32];
+    let mut i = 0;
+    while i < found.len() {
+        let of = found[i];
+        found.extend(parents.iter().filter(|(_, pp)| *pp == of).map(|(p, _)| *p));
+        i += 1;
+    }
+    for pid in found.into_iter().skip(1) {
+        let pid = nix::unistd::Pid::from_raw(pid);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+    }
+}
+
+/// How long a temporary without its writer's pid (`.tmp-XXXXXX`) is left alone in the cache:
+/// a live writer touches it far more often than this.
+const UNNAMED_STALE: std::time::Duration = std::time::Duration::from_secs(60 * 60);
+
+/// Removes the temporaries a killed run left in the cache `dir` (SIGKILL runs no handler):
+/// `.binpack-<pid>-<ns>-XXXXXX.tmp` whose writer is gone, and `.tmp-XXXXXX` of ours unchanged
+/// for an hour. Looks `depth` levels down (`blobs/sha256/`, `esbuild/<version>/`).
+pub fn sweep_cache(dir: &std::path::Path, depth: u32) {
+    use std::os::unix::fs::MetadataExt;
+    crate::emit::leftovers::sweep_dir(dir, ".binpack-", ".tmp");
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let (path, name) = (e.path(), e.file_name());
+        let Ok(meta) = path.symlink_metadata() else {
+            continue;
+        };
+        let name = name.to_string_lossy();
+        let unnamed = name.strip_prefix(".tmp-").is_some_and(|r| r.len() == 6);
+        let old = meta
+            .modified()
+            .ok()
+            .and_then(|m| m.elapsed().ok())
+            .is_some_and(|age| age >= UNNAMED_STALE);
+        if unnamed && old && Some(meta.uid()) == effective_uid() {
+            let _ = match meta.is_dir() {
+                true => std::fs::remove_dir_all(&path),
+                false => std::fs::remove_file(&path),
+            };
+        } else if meta.is_dir() && depth > 0 && !name.starts_with('.') {
+            sweep_cache(&path, depth - 1);
+        }
+    }
+}

@@ -7,6 +7,7 @@ pub mod bounded;
 pub mod cache;
 pub mod cache_dir;
 pub mod cleanup;
+pub mod config_toml;
 pub mod digest;
 pub mod engine;
 pub mod platform;

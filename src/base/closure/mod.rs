@@ -10,15 +10,13 @@ pub use ldconf::ld_so_conf_dirs;
 use ldconf::*;
 
 use crate::base::packages::{Db, Package};
-use crate::elf::inspect::{open_regular, Linkage, NotRegular};
+use crate::elf::inspect::Linkage;
 use crate::elf::read::{DynamicDeps, FileSource, Headers, ReadError};
-use crate::image::layer::{Content, LayerError, Tree};
+use crate::image::layer::{LayerError, Tree};
 use crate::support::printable::printable;
 use goblin::elf::header::{machine_to_str, EM_NONE};
 use std::collections::{HashSet, VecDeque};
-use std::fs;
 use std::io::Read;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 /// One library as the loader finds it.
@@ -380,7 +378,7 @@ pub fn add_to_tree(root: &Path, libs: &[Resolved], tree: &mut Tree) -> Result<()
         if let Some(image_path) = &lib.image_path {
             // Found through the executable's $ORIGIN: the file goes where the loader will look,
             // through the same directory symlinks the root has there (/lib -> usr/lib).
-            let host = host_path(root, &real);
+            let (content, mode) = file_content(root, &real)?;
             let (dir, file) = image_path.rsplit_once('/').unwrap_or(("", image_path));
             let mut dir_links = Vec::new();
             let real_dir = walk(root, dir, &mut |l, t| {
@@ -390,38 +388,16 @@ pub fn add_to_tree(root: &Path, libs: &[Resolved], tree: &mut Tree) -> Result<()
             for (link, target) in dir_links {
                 tree.symlink(&link, &target)?;
             }
-            tree.file(
-                &format!("{real_dir}/{file}"),
-                Content::Host(host.clone()),
-                normal_mode(&host)?,
-            )?;
+            tree.file(&format!("{real_dir}/{file}"), content, mode)?;
             continue;
         }
         for (link, target) in links {
             tree.symlink(&link, &target)?;
         }
-        let host = host_path(root, &real);
-        let mode = normal_mode(&host)?;
-        tree.file(&real, Content::Host(host), mode)?;
+        let (content, mode) = file_content(root, &real)?;
+        tree.file(&real, content, mode)?;
     }
     Ok(())
-}
-
-/// 0755 for executables, 0644 for the rest: host modes depend on umask (and may carry setuid
-/// bits), and must not reach the image. Checked again here, as the file is about to be copied:
-/// only a regular file may be (the root may have changed since it was resolved).
-fn normal_mode(host: &Path) -> Result<u32, ClosureError> {
-    let meta = fs::metadata(host).map_err(|source| ClosureError::Io {
-        path: host.to_path_buf(),
-        source,
-    })?;
-    if !meta.is_file() {
-        return Err(ClosureError::Io {
-            path: host.to_path_buf(),
-            source: std::io::Error::other("not a regular file"),
-        });
-    }
-    Ok(crate::image::layer::normal_mode(meta.permissions().mode()))
 }
 
 /// 64-bit targets also search `lib64` (and expand `$LIB` to it).
@@ -446,14 +422,11 @@ impl Machine {
     /// of this class and machine. The loader passes over anything else while searching.
     fn check(&self, root: &Path, path: &str) -> Result<String, Refusal> {
         let real = walk(root, path, &mut |_, _| {}).map_err(Refusal::of_walk)?;
-        let (mut file, _) = match open_regular(&host_path(root, &real)) {
-            Ok(f) => f,
-            Err(NotRegular::Io(e)) if is_missing(&e) => return Err(Refusal::Missing),
-            Err(NotRegular::Io(e)) => return Err(Refusal::Bad(e.to_string())),
-            Err(NotRegular::Kind(kind)) => {
-                return Err(Refusal::Bad(format!("{kind}, not a regular file")))
-            }
-        };
+        let (mut file, _) = open_in_root(root, &real).map_err(|e| match e {
+            RootError::Io { source, .. } if is_missing(&source) => Refusal::Missing,
+            RootError::Io { source, .. } => Refusal::Bad(source.to_string()),
+            e => Refusal::Failed(e.into()),
+        })?;
         let mut head = [0u8; 20];
         if file.read_exact(&mut head).is_err() || !head.starts_with(b"\x7fELF") {
             return Err(Refusal::Bad("not an ELF file".into()));

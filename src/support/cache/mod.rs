@@ -23,6 +23,12 @@ pub fn racy_limit_ns(at: std::time::SystemTime) -> i128 {
 /// private empty directory for this process instead (every lookup a miss, nothing planted).
 pub fn dir() -> PathBuf {
     static FALLBACK: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    static SWEPT: std::sync::Once = std::sync::Once::new();
+    if let Ok(dir) = crate::support::cache_dir::checked() {
+        // What a run killed with SIGKILL left, removed once per run before the cache is used.
+        SWEPT.call_once(|| crate::support::cleanup::sweep_cache(&dir, 3));
+        return dir;
+    }
     crate::support::cache_dir::checked().unwrap_or_else(|_| {
         FALLBACK
             .get_or_init(|| {
@@ -48,9 +54,11 @@ where
     }
     let parent = dest.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent)?;
+    // Named with this run's pid, so a later run can tell it from a live writer's.
     let tmp = crate::support::cleanup::Tracked::new(
         tempfile::Builder::new()
-            .prefix(".tmp-")
+            .prefix(&crate::support::cleanup::beside_prefix())
+            .suffix(".tmp")
             .tempdir_in(parent)?,
     );
     fill(tmp.path())?;
@@ -71,7 +79,8 @@ pub fn write_file(dest: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let parent = dest.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent)?;
     let mut tmp = tempfile::Builder::new()
-        .prefix(".tmp-")
+        .prefix(&crate::support::cleanup::beside_prefix())
+        .suffix(".tmp")
         .tempfile_in(parent)?;
     tmp.write_all(bytes)?;
     tmp.persist(dest).map_err(|e| e.error)?;

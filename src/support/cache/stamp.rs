@@ -77,10 +77,15 @@ fn ns(s: i64, n: i64) -> i128 {
 }
 
 /// Whether a stamp whose newest time is `newest` (ns), taken at `at`, tells the next change:
-/// the file was last changed more than [`RACY`] before.
+/// the file was last changed more than [`RACY`] before. A time in whole seconds is what a file
+/// system with one-second timestamps (ext3, HFS+, some network mounts) records: a write later
+/// in that second leaves it as it is, so such a stamp settles only once that second is over.
 pub fn settled(newest: i128, at: SystemTime) -> bool {
-    newest < racy_limit_ns(at)
+    let grain = if newest % SECOND == 0 { SECOND } else { 0 };
+    newest + grain < racy_limit_ns(at)
 }
+
+const SECOND: i128 = 1_000_000_000;
 
 /// A file's digest and length with the stamp it had when they were read.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -160,6 +165,19 @@ mod tests {
         let (changed, _, resealed) = digest(&f, Some(&settled), Times::Both).unwrap();
         assert_eq!(changed, Digest::of(b"two"));
         assert!(resealed.is_some());
+    }
+
+    /// On a file system with one-second timestamps, a file written at 12.9 s is stamped 12 s;
+    /// taken at 12.95 s, the stamp must not be trusted: a write at 12.99 s would keep it.
+    #[test]
+    fn a_whole_second_stamp_settles_after_its_second() {
+        let at = |ns: u64| std::time::UNIX_EPOCH + std::time::Duration::from_nanos(ns);
+        let whole = 12 * SECOND;
+        assert!(!settled(whole, at(12_950_000_000)));
+        assert!(!settled(whole, at(13_020_000_000)));
+        assert!(settled(whole, at(13_100_000_000)));
+        // Nanosecond stamps keep the RACY rule alone.
+        assert!(settled(whole + 1, at(12_100_000_000)));
     }
 
     #[test]
