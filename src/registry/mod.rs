@@ -202,6 +202,19 @@ pub fn is_loopback(registry: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
+/// Whether a 400's body is a TLS server's answer to plain HTTP: Go's servers (the registry
+/// itself, Caddy, Traefik) say "Client sent an HTTP request to an HTTPS server", nginx (a
+/// registry behind it) "The plain HTTP request was sent to HTTPS port".
+fn says_tls_only(body: &[u8]) -> bool {
+    const MARKERS: [&[u8]; 2] = [
+        b"HTTP request to an HTTPS server",
+        b"plain HTTP request was sent to HTTPS port",
+    ];
+    MARKERS
+        .iter()
+        .any(|m| memchr::memmem::find(body, m).is_some())
+}
+
 impl Client {
     pub fn new(reference: &Reference, opts: &RegistryOptions) -> Result<Client, RegistryError> {
         let registry = reference
@@ -307,8 +320,7 @@ impl Client {
         }
     }
 
-    /// A 400 that says the registry speaks only TLS ("Client sent an HTTP request to an
-    /// HTTPS server", as Go's servers answer): from then on this client uses https. Any other
+    /// A 400 that says the registry speaks only TLS ([`says_tls_only`]): from then on this client uses https. Any other
     /// answer is given back whole; `None` when the client moved to TLS.
     /// Blobs go up in parallel: a request sent over http just before another one's answer
     /// moved the client is moved too, not failed.
@@ -319,7 +331,7 @@ impl Client {
         let (parts, body) = resp.into_parts();
         let mut bytes = Vec::new();
         let _ = body.into_reader().take(4096).read_to_end(&mut bytes);
-        if memchr::memmem::find(&bytes, b"HTTP request to an HTTPS server").is_some() {
+        if says_tls_only(&bytes) {
             self.upgraded
                 .store(true, std::sync::atomic::Ordering::Relaxed);
             return None;
@@ -376,6 +388,16 @@ impl Client {
 mod tests {
     use super::token::token_url;
     use super::*;
+
+    #[test]
+    fn a_tls_server_answering_plain_http_is_recognised() {
+        let go = b"Client sent an HTTP request to an HTTPS server.\n";
+        let nginx = b"<html><head><title>400 The plain HTTP request was sent to HTTPS port</title>";
+        assert!(says_tls_only(go) && says_tls_only(nginx));
+        assert!(!says_tls_only(
+            b"{\"errors\":[{\"code\":\"MANIFEST_INVALID\"}]}"
+        ));
+    }
 
     #[test]
     fn only_real_loopback_is_loopback() {
