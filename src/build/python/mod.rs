@@ -495,8 +495,7 @@ fn app_files(
         Entry::Console { name, target } => {
             let uv = install::uv(python, store, progress)?;
             let installed = work.join("project");
-            let source = source_copy(&project.dir, &work.join("project-source"))?;
-            install::install_project(&uv, python, interp, platform, &source, &installed)?;
+            install::install_project(&uv, python, interp, platform, &project.dir, &installed)?;
             let mut files = site_files(&installed, &interp.image_site()?)?;
             let launcher = work.join("launcher").join(name);
             write(&launcher, entry::launcher(target)?.as_bytes())?;
@@ -515,22 +514,6 @@ fn app_files(
     files.sort();
     let native = native_of(&files);
     Ok((Files { files, native }, args))
-}
-
-/// The project's own files (as the app layer would take them: no venv, build/ or dist/)
-/// copied to `to`, and `to`: the build backend then writes its `build/` and `*.egg-info` there,
-/// not into the user's project.
-fn source_copy(dir: &Path, to: &Path) -> Result<PathBuf, PythonError> {
-    for (image, host) in entry::app_files(dir)? {
-        let rel = image.strip_prefix(entry::APP_DIR).unwrap_or(&image);
-        let dest = to.join(rel.trim_start_matches('/'));
-        let bytes = std::fs::read(&host).map_err(|source| PythonError::Read {
-            path: host.clone(),
-            source,
-        })?;
-        write(&dest, &bytes)?;
-    }
-    Ok(to.to_path_buf())
 }
 
 fn write(path: &Path, bytes: &[u8]) -> Result<(), PythonError> {
