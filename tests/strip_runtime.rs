@@ -69,12 +69,31 @@ fn a_library_with_debug_info_ships_stripped_and_still_loads() {
     let archive = d.join("image.tar");
     let tag = "binpack-test/strip:it";
     let _cleanup = DockerCleanup(vec![tag.into()]);
-    ok(binpack()
-        .arg("bin")
-        .arg(d.join("main"))
-        .arg("-o")
-        .arg(&archive)
-        .args(["-t", tag, "--quiet"]));
+    let cache = d.join("cache");
+    let pack = |out: &Path| {
+        let mut cmd = binpack();
+        cmd.env("BINPACK_CACHE", &cache)
+            .arg("bin")
+            .arg(d.join("main"));
+        ok(cmd.arg("-o").arg(out).args(["-t", tag, "--quiet"]))
+    };
+    // The stripped copy is made once and kept in the cache (once its source settled) ...
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    pack(&archive);
+    let first = ArchiveFiles::open(&archive).manifest();
+    // ... and one damaged in place, its size kept, is made again, not shipped.
+    let kept: Vec<_> = std::fs::read_dir(cache.join("stripped-lib"))
+        .unwrap()
+        .flatten()
+        .collect();
+    assert_eq!(kept.len(), 1, "one stripped copy in the cache");
+    let copy = kept[0].path().join("lib");
+    let mut bytes = std::fs::read(&copy).unwrap();
+    bytes[100] ^= 0xff;
+    std::fs::write(&copy, &bytes).unwrap();
+    pack(&d.join("again.tar"));
+    let again = ArchiveFiles::open(&d.join("again.tar")).manifest();
+    assert_eq!(again, first, "a damaged copy shipped");
     let layer = first_layer(&archive);
     let (path, lib) = layer
         .iter()

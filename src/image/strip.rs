@@ -7,8 +7,10 @@
 //! replaces strip them by hand. Only shared objects (`*.so*`) are stripped, in every layer;
 //! their dynamic symbols, which loading needs, stay. The program itself and executables ship
 //! as built: a crash report from them keeps its names. In the runtime layer executables are
-//! stripped too (an interpreter's own binary), but never the entrypoint's program. The stripped copy is kept in binpack's cache, known by the
-//! source's stat identity, so that a rebuild neither strips nor hashes it again.
+//! stripped too (an interpreter's own binary), but never the entrypoint's program. The
+//! stripped copy is kept in binpack's cache, known by the source's stat identity, so that a
+//! rebuild does not strip it again; it is used only while it hashes to the digest recorded
+//! when it was made.
 
 use crate::image::layer::{Content, Node, Tree};
 use crate::sea::inject;
@@ -16,10 +18,10 @@ use crate::support::cache::stamp::{settled, Stamp, Times};
 use crate::support::digest::Digest;
 use std::path::{Path, PathBuf};
 
-/// [`strip_runtime`] for the lowest tree, and the shared objects of the trees above.
+/// [`strip_tree`] for each tree: the lowest is the runtime's.
 pub fn strip_trees(trees: &mut [Tree], keep: &Path, dir: &Path, cache: Option<&Path>) {
     for (i, tree) in trees.iter_mut().enumerate() {
-        strip_runtime(tree, keep, dir, cache, i == 0);
+        strip_tree(tree, keep, dir, cache, i == 0);
     }
 }
 
@@ -27,7 +29,7 @@ pub fn strip_trees(trees: &mut [Tree], keep: &Path, dir: &Path, cache: Option<&P
 /// with a stripped copy: kept in binpack's `cache` (when on) under the source's path and
 /// stat identity, else written under `dir`. A file that cannot be read or stripped ships as
 /// it is: stripping only saves space.
-fn strip_runtime(tree: &mut Tree, keep: &Path, dir: &Path, cache: Option<&Path>, runtime: bool) {
+fn strip_tree(tree: &mut Tree, keep: &Path, dir: &Path, cache: Option<&Path>, runtime: bool) {
     let wanted: Vec<(String, PathBuf, u32)> = tree
         .iter()
         .filter_map(|(path, node)| match node {
@@ -41,38 +43,53 @@ fn strip_runtime(tree: &mut Tree, keep: &Path, dir: &Path, cache: Option<&Path>,
         })
         .collect();
     for (path, host, mode) in wanted {
-        let cached = cache.and_then(|c| cache_entry(c, &host));
-        let made = |out: &Path| out.is_file() || strip_to(&host, out);
-        let out = match cached {
-            Some(out) if made(&out) => Some(out),
-            _ => {
-                // Named by the source: another platform's tree with the same file shares it.
-                let name = Digest::of(host.as_os_str().as_encoded_bytes());
-                Some(dir.join(format!("stripped-{}", name.hex()))).filter(|o| made(o))
-            }
-        };
+        let out = cache.and_then(|c| cached_copy(c, &host)).or_else(|| {
+            // Named by the source: another platform's tree with the same file shares it.
+            let name = Digest::of(host.as_os_str().as_encoded_bytes());
+            let out = dir.join(format!("stripped-{}", name.hex()));
+            (out.is_file() || strip_to(&host, &out)).then_some(out)
+        });
         if let Some(out) = out {
             tree.replace_file(&path, Content::Host(out), mode);
         }
     }
 }
 
-/// Where the stripped copy of `host` is kept in the cache: known by its path, its stat
-/// identity and this rule's version; none for a file changed in the last moments (its
-/// identity could still change without showing it).
-fn cache_entry(cache: &Path, host: &Path) -> Option<PathBuf> {
+/// The stripped copy of `host` in the cache entry known by its path, its stat identity and
+/// this rule's version; none for a file changed in the last moments (its identity could still
+/// change without showing it). The entry is made whole or not at all, and used only while its
+/// copy hashes to the digest written beside it: a copy damaged in place is made again.
+fn cached_copy(cache: &Path, host: &Path) -> Option<PathBuf> {
     let (stamp, newest) = Stamp::of(host, Times::Both);
     if !settled(newest, std::time::SystemTime::now()) {
         return None;
     }
     let key = format!(
-        "binpack-strip-lib/1\n{}\n{}",
+        "binpack-strip-lib/2\n{}\n{}",
         host.display(),
         stamp.as_str()
     );
-    let dir = cache.join("stripped-lib");
-    std::fs::create_dir_all(&dir).ok()?;
-    Some(dir.join(Digest::of(key.as_bytes()).hex()))
+    let dest = cache
+        .join("stripped-lib")
+        .join(Digest::of(key.as_bytes()).hex());
+    let digest_of = |p: &Path| -> std::io::Result<String> {
+        let (d, _) = Digest::of_reader(&mut std::fs::File::open(p)?)?;
+        Ok(d.hex().to_string())
+    };
+    for _ in 0..2 {
+        let entry = crate::support::cache::entry(&dest, |tmp| -> std::io::Result<()> {
+            inject::strip_object(host, &tmp.join("lib")).map_err(std::io::Error::other)?;
+            std::fs::write(tmp.join("digest"), digest_of(&tmp.join("lib"))?)
+        })
+        .ok()?;
+        let lib = entry.join("lib");
+        let recorded = std::fs::read_to_string(entry.join("digest")).ok();
+        if recorded.is_some() && recorded == digest_of(&lib).ok() {
+            return Some(lib);
+        }
+        let _ = std::fs::remove_dir_all(&entry);
+    }
+    None
 }
 
 /// Strips `host` into `out` through a temporary name, so that `out` is whole or absent.
