@@ -587,3 +587,37 @@ fn listing(dir: &Path) -> Vec<String> {
     }
     paths
 }
+
+/// A console script's image does not depend on where its project is checked out, nor on its
+/// files' times: the install's records of the source directory (direct_url.json,
+/// uv_cache.json) stay out of the app layer.
+#[test]
+#[ignore = "needs python"]
+fn a_console_script_s_app_layer_does_not_depend_on_the_checkout() {
+    need(&["python3"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let elsewhere = tmp.path().join("checkout/click-cli");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    for f in ["pyproject.toml", "corpus_cli.py"] {
+        std::fs::copy(corpus_dir("click-cli").join(f), elsewhere.join(f)).unwrap();
+    }
+    let app_layer = |dir: &Path, out: &str| {
+        let archive = tmp.path().join(out);
+        ok(binpack_python()
+            .arg(dir)
+            .arg("-o")
+            .arg(&archive)
+            .arg("--quiet"));
+        let manifest = ArchiveFiles::open(&archive).manifest();
+        manifest["layers"].as_array().unwrap().last().unwrap()["digest"].clone()
+    };
+    let here = app_layer(&corpus_dir("click-cli"), "here.tar");
+    assert_eq!(here, app_layer(&elsewhere, "elsewhere.tar"));
+    let later = std::time::SystemTime::now() + std::time::Duration::from_secs(60);
+    let f = std::fs::File::options()
+        .append(true)
+        .open(elsewhere.join("corpus_cli.py"))
+        .unwrap();
+    f.set_modified(later).unwrap();
+    assert_eq!(here, app_layer(&elsewhere, "touched.tar"));
+}

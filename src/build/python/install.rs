@@ -241,7 +241,61 @@ pub fn install_project(
         .args(platform_args(interp, platform))
         .arg(dir)
         .env("UV_PYTHON_DOWNLOADS", "never");
-    run_for(cmd, "uv pip install (the project itself)", interp, platform)
+    run_for(cmd, "uv pip install (the project itself)", interp, platform)?;
+    forget_source_path(target)
+}
+
+/// What an install from a local directory records about that directory: PEP 610's
+/// `direct_url.json` (`file:///home/me/src/app`) and uv's `uv_cache.json` (the sources'
+/// modification time).
+const SOURCE_RECORDS: [&str; 2] = ["direct_url.json", "uv_cache.json"];
+
+/// Removes [`SOURCE_RECORDS`] and their lines in RECORD: the build machine's path would reach
+/// the image, and the same project checked out elsewhere, or touched, would give another
+/// digest.
+fn forget_source_path(target: &Path) -> Result<(), PythonError> {
+    for file in SOURCE_RECORDS {
+        forget_record(target, file)?;
+    }
+    Ok(())
+}
+
+/// Removes `file` from each `*.dist-info` of `target`, and its line from that RECORD.
+fn forget_record(target: &Path, file: &str) -> Result<(), PythonError> {
+    let read_err = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| PythonError::Read { path, source }
+    };
+    for e in std::fs::read_dir(target)
+        .map_err(read_err(target))?
+        .flatten()
+    {
+        let dist_info = e.path();
+        let url = dist_info.join(file);
+        let name = e.file_name().to_string_lossy().into_owned();
+        if !name.ends_with(".dist-info") || !url.is_file() {
+            continue;
+        }
+        let write_err = |source| PythonError::Write {
+            path: url.clone(),
+            source,
+        };
+        std::fs::remove_file(&url).map_err(write_err)?;
+        let record = dist_info.join("RECORD");
+        if let Ok(text) = std::fs::read_to_string(&record) {
+            let gone = format!("{name}/{file},");
+            let kept: String = text
+                .lines()
+                .filter(|l| !l.starts_with(&gone))
+                .map(|l| format!("{l}\n"))
+                .collect();
+            std::fs::write(&record, kept).map_err(|source| PythonError::Write {
+                path: record.clone(),
+                source,
+            })?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
