@@ -534,14 +534,7 @@ fn refused(
         .arg(&archive)
         .output()
         .map_err(|e| format!("running binpack: {e}"))?;
-    let err = stderr(&out);
-    if out.status.code() != Some(1) {
-        return Err(format!(
-            "exit {:?}, not 1: {}",
-            out.status.code(),
-            corpus::last_line(&err)
-        ));
-    }
+    let err = corpus::refusal_stderr(&out)?;
     if let Some(missing) = wanted
         .iter()
         .find(|any| !any.iter().any(|w| err.contains(w)))
@@ -552,14 +545,7 @@ fn refused(
             corpus::last_line(&err)
         ));
     }
-    let left: Vec<String> = std::fs::read_dir(&out_dir)
-        .map_err(|e| e.to_string())?
-        .filter_map(Result::ok)
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    if !left.is_empty() {
-        return Err(format!("left in the output directory: {}", left.join(", ")));
-    }
+    corpus::nothing_in(&out_dir)?;
     let after = listing(project);
     let new: Vec<&String> = after.iter().filter(|p| !before.contains(p)).collect();
     if !new.is_empty() {

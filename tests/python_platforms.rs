@@ -224,27 +224,12 @@ fn refused(args: &[String], entry: &Path, out_dir: &Path, wanted: &[&str]) -> Re
         .arg(out_dir.join("image.tar"))
         .output()
         .map_err(|e| format!("running binpack: {e}"))?;
-    let err = stderr(&out);
-    if out.status.code() != Some(1) {
-        return Err(format!(
-            "exit {:?}, not 1: {}",
-            out.status.code(),
-            corpus::last_line(&err)
-        ));
-    }
+    let err = corpus::refusal_stderr(&out)?;
     if let Some(w) = wanted.iter().find(|w| !err.contains(*w)) {
         return Err(format!(
             "its message lacks {w:?}: {}",
             corpus::last_line(&err)
         ));
     }
-    let left: Vec<_> = std::fs::read_dir(out_dir)
-        .map_err(|e| e.to_string())?
-        .filter_map(Result::ok)
-        .map(|e| e.file_name())
-        .collect();
-    match left.is_empty() {
-        true => Ok(()),
-        false => Err(format!("left in the output directory: {left:?}")),
-    }
+    corpus::nothing_in(out_dir)
 }

@@ -69,6 +69,28 @@ pub fn report(rows: &[Row]) {
     assert_all_passed(rows.iter().map(|r| (r.case, &r.result)));
 }
 
+/// The stderr of a refusal: exit 1, or an error naming the exit and binpack's last line.
+pub fn refusal_stderr(out: &std::process::Output) -> Result<String, String> {
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    match out.status.code() {
+        Some(1) => Ok(err),
+        code => Err(format!("exit {code:?}, not 1: {}", last_line(&err))),
+    }
+}
+
+/// Nothing in `dir` (a refused build's output directory), or an error naming what is.
+pub fn nothing_in(dir: &Path) -> Result<(), String> {
+    let left: Vec<_> = std::fs::read_dir(dir)
+        .map_err(|e| e.to_string())?
+        .filter_map(Result::ok)
+        .map(|e| e.file_name())
+        .collect();
+    match left.is_empty() {
+        true => Ok(()),
+        false => Err(format!("left in the output directory: {left:?}")),
+    }
+}
+
 /// Prints each refusal case with `ok` or its failure, then fails naming the failed ones.
 pub fn report_refusals(results: &[(&str, Result<(), String>)], ok: &str) {
     let width = results.iter().map(|(n, _)| n.len()).max().unwrap_or(0);
