@@ -11,7 +11,7 @@
 
 mod common;
 
-use common::corpus::{self, LIMITS};
+use common::corpus;
 use common::*;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -326,7 +326,7 @@ fn build_and_check(case: &Case, tmp: &Path, row: &mut Row) -> Result<(), String>
     corpus::load(&archive, &tag)?;
     let text = match case.check {
         Check::Prints(args) => corpus::run(&tag, &name, &[], args, None)?,
-        Check::Serves(paths) => serve(&tag, &name, paths)?,
+        Check::Serves(paths) => corpus::serves_on_free_port(&tag, &name, &[], paths)?,
     };
     corpus::expect(&text, &wanted)
 }
@@ -361,38 +361,6 @@ fn runtime_layer(archive: &Path) -> (String, usize) {
         .unwrap_or("-")
         .to_string();
     (first, layers.len())
-}
-
-/// Starts `tag` detached as `name` on the host network with `PORT` free, GETs each path (each
-/// must answer 200) and returns the answers.
-fn serve(tag: &str, name: &str, paths: &[&str]) -> Result<String, String> {
-    let port = free_port();
-    let out = Command::new("docker")
-        .args(["run", "-d", "--name", name, "--network", "host"])
-        .args(LIMITS)
-        .args(["-e", &format!("PORT={port}"), tag])
-        .output()
-        .map_err(|e| format!("docker run: {e}"))?;
-    if !out.status.success() {
-        return Err(format!("run: {}", corpus::last_line(&stderr(&out))));
-    }
-    let mut answers = String::new();
-    for path in paths {
-        let answer = http_get(port, path).unwrap_or_default();
-        if answer.split_whitespace().nth(1) != Some("200") {
-            let logs = Command::new("docker")
-                .args(["logs", name])
-                .output()
-                .map_err(|e| format!("docker logs: {e}"))?;
-            return Err(format!(
-                "GET {path} answered {:?}; the container says: {}",
-                answer.lines().next().unwrap_or("nothing"),
-                corpus::last_line(&format!("{}\n{}", stdout(&logs), stderr(&logs)))
-            ));
-        }
-        answers += &answer;
-    }
-    Ok(answers)
 }
 
 fn short(digest: &str) -> String {

@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::corpus::{self, LIMITS};
+use common::corpus;
 use common::*;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -72,7 +72,9 @@ fn flask_for_arm64_runs_under_qemu_and_joins_an_index() {
     let status = layer_file(&archive, "var/lib/dpkg/status.d/python3.11-minimal");
     assert!(status.contains("Architecture: arm64"), "{status}");
     corpus::load(&archive, tag).unwrap();
-    let answer = serve_arm64(tag, &name).unwrap();
+    // Under qemu flask takes seconds to listen: http_get waits up to a minute.
+    let platform = ["--platform", ARM64];
+    let answer = corpus::serves_on_free_port(tag, &name, &platform, &["/"]).unwrap();
     let expected = std::fs::read_to_string(corpus_dir("flask").join("expected.txt")).unwrap();
     let wanted: Vec<&str> = expected.lines().filter(|l| !l.is_empty()).collect();
     corpus::expect(&answer, &wanted).unwrap();
@@ -143,33 +145,6 @@ fn image_index(archive: &Path) -> Vec<serde_json::Value> {
     let index: serde_json::Value =
         serde_json::from_slice(files.blob(&outer["manifests"][0]["digest"])).unwrap();
     index["manifests"].as_array().cloned().unwrap_or_default()
-}
-
-/// Starts the arm64 image under qemu on the host network with a free PORT and GETs `/`
-/// (bounded by http_get's minute: flask under emulation takes seconds to listen).
-fn serve_arm64(tag: &str, name: &str) -> Result<String, String> {
-    let port = free_port();
-    let out = Command::new("docker")
-        .args(["run", "-d", "--platform", ARM64, "--name", name])
-        .args(["--network", "host"])
-        .args(LIMITS)
-        .args(["-e", &format!("PORT={port}"), tag])
-        .output()
-        .map_err(|e| format!("docker run: {e}"))?;
-    if !out.status.success() {
-        return Err(format!("run: {}", corpus::last_line(&stderr(&out))));
-    }
-    let answer = http_get(port, "/").unwrap_or_default();
-    if answer.split_whitespace().nth(1) == Some("200") {
-        return Ok(answer);
-    }
-    let logs = Command::new("docker").args(["logs", name]).output();
-    let logs = logs.map_or_else(|e| e.to_string(), |l| stderr(&l) + &stdout(&l));
-    Err(format!(
-        "GET / answered {:?}; the container says: {}",
-        answer.lines().next().unwrap_or("nothing"),
-        corpus::last_line(&logs)
-    ))
 }
 
 /// Each way `binpack python --platform linux/arm64` must refuse: exit 1, the cause named,

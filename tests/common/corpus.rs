@@ -3,7 +3,7 @@
 //! sees. Every step returns `Err(why)` instead of panicking, so every case runs and the test
 //! fails at the end naming each failure.
 
-use super::{http_get, stderr, stdout};
+use super::{free_port, http_get, stderr, stdout};
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -220,15 +220,51 @@ pub fn serves(
     if status == Some("200") && answer.contains(body) {
         return Ok(());
     }
-    let logs = Command::new("docker")
-        .args(["logs", name])
+    Err(not_served(name, path, &answer))
+}
+
+/// Starts `tag` detached as `name` on the host network with `docker_args` and `PORT` set to a
+/// free port, GETs each of `paths` (each must answer 200) and returns the answers.
+pub fn serves_on_free_port(
+    tag: &str,
+    name: &str,
+    docker_args: &[&str],
+    paths: &[&str],
+) -> Result<String, String> {
+    let port = free_port();
+    let out = Command::new("docker")
+        .args(["run", "-d", "--name", name, "--network", "host"])
+        .args(LIMITS)
+        .args(docker_args)
+        .args(["-e", &format!("PORT={port}"), tag])
         .output()
-        .map_err(|e| format!("docker logs: {e}"))?;
-    Err(format!(
+        .map_err(|e| format!("docker run: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("run: {}", last_line(&stderr(&out))));
+    }
+    let mut answers = String::new();
+    for path in paths {
+        let answer = http_get(port, path).unwrap_or_default();
+        if answer.split_whitespace().nth(1) != Some("200") {
+            return Err(not_served(name, path, &answer));
+        }
+        answers += &answer;
+    }
+    Ok(answers)
+}
+
+/// What a GET that did not answer 200 got, with the last line the container `name` logged.
+fn not_served(name: &str, path: &str, answer: &str) -> String {
+    let logs = Command::new("docker").args(["logs", name]).output();
+    let logs = logs.map_or_else(
+        |e| e.to_string(),
+        |l| format!("{}\n{}", stdout(&l), stderr(&l)),
+    );
+    format!(
         "GET {path} answered {:?}; the container says: {}",
         answer.lines().next().unwrap_or("nothing"),
-        last_line(&format!("{}\n{}", stdout(&logs), stderr(&logs)))
-    ))
+        last_line(&logs)
+    )
 }
 
 /// A port nothing on the host listens on, for a program whose port is fixed: `Err` names
