@@ -145,9 +145,14 @@ fn with_layers(
         shipped.extend(layer.files.iter().map(|(p, _)| p.clone()));
         if base.image().is_none() {
             let modules = natives(artifact, layer)?;
-            let libs = native_libraries(artifact, &modules, &shipped, &libraries)?;
+            let mut libs = native_libraries(artifact, &modules, &shipped, &libraries)?;
+            // The libraries' packages and the modules' own, from one reading of the database.
+            let in_root: Vec<String> = (modules.iter())
+                .filter_map(|m| Origin::root_path_of(&artifact.root, &m.host))
+                .collect();
+            let db = closure::set_owners_and(&artifact.root, &mut libs, &in_root);
             closure::add_to_tree(&artifact.root, &libs, &mut tree)?;
-            let owners = module_owners(&artifact.root, &modules, &libraries);
+            let owners = module_owners(&db, &in_root, &libraries);
             native_package_metadata(&artifact.root, &libraries, &libs, &owners, &mut tree)?;
             libraries.extend(libs);
         }
@@ -217,7 +222,7 @@ fn natives(artifact: &Artifact, layer: &FileLayer) -> Result<Vec<Native>, FilesE
 /// The libraries the layer's native modules need beyond `have` (the layers' below), resolved
 /// from the root as the loader would: an addon built against a system library
 /// (better-sqlite3 against libsqlite3) finds it. `shipped`: the image paths in the image so
-/// far; a library among them is there already.
+/// far; a library among them is there already. Their packages are the caller's to look up.
 fn native_libraries(
     artifact: &Artifact,
     modules: &[Native],
@@ -245,21 +250,17 @@ fn native_libraries(
             }
         }
     }
-    closure::set_owners(&artifact.root, &mut out);
     Ok(out)
 }
 
-/// The packages of the native modules that come from the root's own packages (CPython's
-/// lib-dynload modules belong to libpython3.X-minimal and -stdlib), but those `have` lists
-/// already: scanners see them as they see the libraries'.
-fn module_owners(root: &std::path::Path, modules: &[Native], have: &[Resolved]) -> Vec<Package> {
-    let in_root: Vec<String> = (modules.iter())
-        .filter_map(|m| Origin::root_path_of(root, &m.host))
-        .collect();
-    if in_root.is_empty() {
-        return vec![];
-    }
-    let db = crate::base::packages::Db::open(root, &in_root);
+/// The packages of the native modules at `in_root` (CPython's lib-dynload modules belong to
+/// libpython3.X-minimal and -stdlib), but those `have` lists already: scanners see them as
+/// they see the libraries'.
+fn module_owners(
+    db: &crate::base::packages::Db,
+    in_root: &[String],
+    have: &[Resolved],
+) -> Vec<Package> {
     let listed = |p: &Package| have.iter().any(|l| l.package.as_ref() == Some(p));
     let mut owners: Vec<Package> = Vec::new();
     for pkg in in_root.iter().filter_map(|p| db.owner(p)) {

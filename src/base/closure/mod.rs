@@ -186,6 +186,12 @@ pub fn resolve_unowned(
 
 /// Records each library's package: by the path it was found at, else by its real path.
 pub fn set_owners(root: &Path, libs: &mut [Resolved]) {
+    set_owners_and(root, libs, &[]);
+}
+
+/// [`set_owners`], the database read once for `more` paths too (an app's native modules);
+/// returned for their lookups.
+pub fn set_owners_and(root: &Path, libs: &mut [Resolved], more: &[String]) -> Db {
     let real = |p: &str| walk(root, p, &mut |_, _| {}).ok();
     let paths: Vec<(String, Option<String>)> = libs
         .iter()
@@ -194,6 +200,7 @@ pub fn set_owners(root: &Path, libs: &mut [Resolved]) {
     let wanted: Vec<String> = paths
         .iter()
         .flat_map(|(p, r)| std::iter::once(p.clone()).chain(r.clone()))
+        .chain(more.iter().cloned())
         .collect();
     let db = Db::open(root, &wanted);
     for (lib, (path, real)) in libs.iter_mut().zip(&paths) {
@@ -202,6 +209,7 @@ pub fn set_owners(root: &Path, libs: &mut [Resolved]) {
             .or_else(|| real.as_deref().and_then(|r| db.owner(r)))
             .cloned();
     }
+    db
 }
 
 fn dir_of(path: &str) -> String {
