@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds the toolchain images the tests use, from this machine's own Go and Node (no image can
-# be pulled here), and tags them like the real ones: golang:1.23-bookworm and
-# node:20-bookworm-slim. Each holds the toolchain, its shared libraries with an ld.so.cache,
-# busybox for sh/cp/chown, CA certificates and, for node, npm.
+# be pulled here), and tags them like the real ones: golang:1.23-bookworm,
+# node:20-bookworm-slim and python:3.11-slim-bookworm. Each holds the toolchain, its shared
+# libraries with an ld.so.cache, busybox for sh/cp/chown, CA certificates and, for node, npm;
+# for python, pip and the package database entries of what it holds (scanners read them).
 #   scripts/toolchain-images.sh docker podman    (the engines to import into; default docker)
 # An image that is already there is kept (--force rebuilds).
 set -euo pipefail
@@ -20,6 +21,7 @@ log() { printf 'toolchain-images: %s\n' "$*" >&2; }
 
 GO_IMAGE=golang:1.23-bookworm
 NODE_IMAGE=node:20-bookworm-slim
+PYTHON_IMAGE=python:3.11-slim-bookworm
 PATH_ENV='PATH=/usr/local/bin:/usr/lib/go-1.23/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin'
 
 work=$(mktemp -d /tmp/binpack-toolchain-images.XXXXXX)
@@ -84,6 +86,37 @@ build_node() {
   tar -C "$root" -cf "$work/node.tar" .
 }
 
+# Debian's python3.11 as the machine has it: the interpreter, its whole standard library with
+# lib-dynload and the libraries those load, pip (python3-pip, which binpack installs uv with),
+# time zones, and dpkg's status and file lists so that the image's packages are known.
+build_python() {
+  local root=$work/python arch lib
+  base_rootfs "$root"
+  # Debian's merged /usr, so that every library sits where the host's package put it.
+  mkdir -p "$root/usr/lib" "$root/usr/lib64"
+  ln -s usr/lib "$root/lib"
+  ln -s usr/lib64 "$root/lib64"
+  copy_in "$root" /usr/bin/python3.11 /usr/lib/python3.11 /usr/lib/python3/dist-packages \
+    /etc/python3.11 /usr/share/zoneinfo /var/lib/dpkg/status /etc/os-release /usr/lib/os-release
+  ln -s python3.11 "$root/usr/bin/python3"
+  mkdir -p "$root/var/lib/dpkg/info"
+  cp /var/lib/dpkg/info/*.list "$root/var/lib/dpkg/info/"
+  # The libraries of the interpreter and its extension modules (each link and the file it
+  # names), and, as Debian's base system has them, all of libc6 and libgcc_s (uv needs them).
+  arch=$(dpkg --print-architecture)
+  {
+    for elf in /usr/bin/python3.11 /usr/lib/python3.11/lib-dynload/*.so; do
+      ldd "$elf" | awk '/=> \// {print $3} /^\t\/[^ ]+ \(/ {print $1}'
+    done
+    dpkg -L "libc6:$arch" "libgcc-s1:$arch" | grep -E '^/(usr/)?lib.*/lib[^/]*\.so[.0-9]*$'
+  } | sort -u | while read -r lib; do
+    copy_in "$root" "$lib" "$(readlink -f "$lib")"
+  done
+  copy_in "$root" /etc/ld.so.conf /etc/ld.so.conf.d
+  ldconfig -r "$root"
+  tar -C "$root" -cf "$work/python.tar" .
+}
+
 have_image() { "$1" image inspect "$2" >/dev/null 2>&1; }
 
 import() {
@@ -105,4 +138,5 @@ import() {
 for engine in "${engines[@]}"; do
   import "$engine" "$work/go" "$GO_IMAGE"
   import "$engine" "$work/node" "$NODE_IMAGE"
+  import "$engine" "$work/python" "$PYTHON_IMAGE"
 done

@@ -22,10 +22,11 @@
 //! order of frozenset constants depends on string hashing), and the file names compiled into
 //! the code objects are their image paths, not the host's.
 
+use super::run::Py;
 use super::PythonError;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 /// PEP 552's invalidation modes that binpack uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -74,7 +75,7 @@ const PROCESSES: usize = 4;
 /// Compiles `sources` (host path, image path) with `python` into the tree `out` (mirroring the
 /// image's paths), and returns the `.pyc` files as (image path, host path).
 pub fn compile(
-    python: &Path,
+    python: &Py,
     sources: &[(String, PathBuf)],
     out: &Path,
     mode: Mode,
@@ -103,7 +104,7 @@ struct Child {
 }
 
 fn spawn(
-    python: &Path,
+    python: &Py,
     chunk: &[&(String, PathBuf)],
     out: &Path,
     mode: Mode,
@@ -112,7 +113,7 @@ fn spawn(
         .iter()
         .map(|(image, host)| format!("{}\t{image}\n", host.display()))
         .collect();
-    let mut process = Command::new(python)
+    let mut process = (python.python(None, &[("PYTHONHASHSEED", "0".into())]))
         .args(["-I", "-c", SCRIPT, mode.name()])
         .arg(out)
         .arg(if mode == Mode::Sourceless {
@@ -120,13 +121,12 @@ fn spawn(
         } else {
             "cache"
         })
-        .env("PYTHONHASHSEED", "0")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|source| PythonError::Run {
-            program: python.to_path_buf(),
+            program: python.python.clone(),
             source,
         })?;
     let mut stdin = process.stdin.take().expect("piped stdin");

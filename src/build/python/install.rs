@@ -9,6 +9,7 @@
 //! installs nothing.
 
 use super::interp::Interp;
+use super::run::Py;
 use super::PythonError;
 use crate::build::toolchain::{cache_entry, pinned};
 use crate::support::platform::Platform;
@@ -25,8 +26,9 @@ pub fn uv_version() -> String {
         .to_string()
 }
 
-/// The pinned uv, installed once into `cache` with `python -m pip`; else a `uv` on PATH.
-pub fn uv(python: &Path, cache: &Path, progress: &dyn Progress) -> Result<PathBuf, PythonError> {
+/// The pinned uv, installed once into `cache` with `python -m pip`; else a `uv` on PATH (on
+/// the host: a toolchain container has only what binpack installs).
+pub fn uv(python: &Py, cache: &Path, progress: &dyn Progress) -> Result<PathBuf, PythonError> {
     let version = uv_version();
     let dir = cache.join("python/uv").join(&version);
     let bin = dir.join("bin/uv");
@@ -37,17 +39,24 @@ pub fn uv(python: &Path, cache: &Path, progress: &dyn Progress) -> Result<PathBu
     let installed = cache_entry(&dir, |tmp| -> Result<(), PythonError> {
         let spec = format!("uv=={version}");
         let args = ["-m", "pip", "install", "--quiet", "--no-deps", "--target"];
-        let mut cmd = Command::new(python);
+        let mut cmd = python.python(None, &[]);
         cmd.args(args).arg(tmp).arg(&spec);
         run(cmd, &format!("python -m pip install {spec}")).map(|_| ())
     });
+    let no_uv = |e: PythonError| PythonError::NoUv {
+        python: python.python.clone(),
+        why: e.to_string(),
+    };
     match installed {
         Ok(_) => Ok(bin),
-        Err(e) => which::which("uv").map_err(|_| PythonError::NoUv {
-            python: python.to_path_buf(),
-            why: e.to_string(),
-        }),
+        Err(e) if python.in_container() => Err(no_uv(e)),
+        Err(e) => which::which("uv").map_err(|_| no_uv(e)),
     }
+}
+
+/// uv never downloads an interpreter: it installs for the one binpack packs.
+fn uv_env() -> [(&'static str, String); 1] {
+    [("UV_PYTHON_DOWNLOADS", "never".into())]
 }
 
 /// Runs `cmd`, its stdout onto binpack's stderr (so `--json` keeps stdout clean), and its
@@ -171,25 +180,24 @@ fn run_for(
 /// into `target`.
 pub fn install(
     uv: &Path,
-    python: &Path,
+    python: &Py,
     interp: &Interp,
     platform: &Platform,
     requirements: &Path,
     target: &Path,
 ) -> Result<(), PythonError> {
     let dir = requirements.parent().unwrap_or(Path::new("."));
-    let locked = locked(uv, requirements, &target.with_file_name("uv-lock.txt"))?;
+    let out = target.with_file_name("uv-lock.txt");
+    let locked = locked(uv, python, requirements, &out)?;
     let requirements = locked.as_deref().unwrap_or(requirements);
-    let mut cmd = Command::new(uv);
-    cmd.current_dir(dir)
-        .args(["pip", "install", "--no-progress", "--python"])
-        .arg(python)
+    let mut cmd = python.command(uv, Some(dir), &uv_env());
+    cmd.args(["pip", "install", "--no-progress", "--python"])
+        .arg(&python.python)
         .arg("--target")
         .arg(target)
         .args(platform_args(interp, platform))
         .arg("-r")
-        .arg(requirements)
-        .env("UV_PYTHON_DOWNLOADS", "never");
+        .arg(requirements);
     let name = requirements
         .file_name()
         .unwrap_or_default()
@@ -200,15 +208,19 @@ pub fn install(
 /// The requirements `uv.lock` pins, written to `out`, when `requirements` is a pyproject.toml
 /// with a uv.lock beside it: `uv export --frozen` reads the lockfile as it is (no resolution,
 /// no index), so the image gets exactly the locked versions, as `uv sync --frozen` would.
-fn locked(uv: &Path, requirements: &Path, out: &Path) -> Result<Option<PathBuf>, PythonError> {
+fn locked(
+    uv: &Path,
+    python: &Py,
+    requirements: &Path,
+    out: &Path,
+) -> Result<Option<PathBuf>, PythonError> {
     let dir = requirements.parent().unwrap_or(Path::new("."));
     let is_pyproject = requirements.file_name() == Some("pyproject.toml".as_ref());
     if !is_pyproject || !dir.join("uv.lock").is_file() {
         return Ok(None);
     }
-    let mut cmd = Command::new(uv);
-    cmd.current_dir(dir)
-        .args(["export", "--frozen", "--format", "requirements-txt"])
+    let mut cmd = python.command(uv, Some(dir), &uv_env());
+    cmd.args(["export", "--frozen", "--format", "requirements-txt"])
         .args([
             "--no-emit-project",
             "--no-dev",
@@ -216,8 +228,7 @@ fn locked(uv: &Path, requirements: &Path, out: &Path) -> Result<Option<PathBuf>,
             "--no-annotate",
             "-o",
         ])
-        .arg(out)
-        .env("UV_PYTHON_DOWNLOADS", "never");
+        .arg(out);
     run(cmd, "uv export --frozen (uv.lock's pins)")?;
     Ok(Some(out.to_path_buf()))
 }
@@ -226,21 +237,19 @@ fn locked(uv: &Path, requirements: &Path, out: &Path) -> Result<Option<PathBuf>,
 /// dependencies, into `target`.
 pub fn install_project(
     uv: &Path,
-    python: &Path,
+    python: &Py,
     interp: &Interp,
     platform: &Platform,
     dir: &Path,
     target: &Path,
 ) -> Result<(), PythonError> {
-    let mut cmd = Command::new(uv);
-    cmd.current_dir(dir)
-        .args(["pip", "install", "--no-progress", "--no-deps", "--python"])
-        .arg(python)
+    let mut cmd = python.command(uv, Some(dir), &uv_env());
+    cmd.args(["pip", "install", "--no-progress", "--no-deps", "--python"])
+        .arg(&python.python)
         .arg("--target")
         .arg(target)
         .args(platform_args(interp, platform))
-        .arg(dir)
-        .env("UV_PYTHON_DOWNLOADS", "never");
+        .arg(dir);
     run_for(cmd, "uv pip install (the project itself)", interp, platform)?;
     forget_source_path(target)
 }

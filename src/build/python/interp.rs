@@ -4,10 +4,10 @@
 //! /usr/local/lib/python3.11/dist-packages) and a prefix install (pyenv, python-build-standalone:
 //! `libpython3.X.so` beside it) differ in every path.
 
+use super::run::Py;
 use super::PythonError;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 /// What binpack reads of the interpreter. A virtual environment's `python` reports its base
 /// interpreter: the venv itself (pip, setuptools, another interpreter's packages) never ships.
@@ -54,11 +54,11 @@ pub struct Interp {
     pub ext_suffix: String,
     /// `x86_64`, `aarch64`.
     pub machine: String,
-    /// The interpreter binpack runs on the host for this one (it drives uv and compiles the
-    /// bytecode): itself, or for another platform's in a root (platform.rs), the host's of
-    /// the same version.
+    /// The interpreter binpack runs for this one (it drives uv and compiles the bytecode):
+    /// itself, on the host or in the toolchain container; or for another platform's in a root
+    /// (platform.rs), the host's of the same version.
     #[serde(skip)]
-    pub runner: PathBuf,
+    pub runner: Py,
     /// The root the paths above are in: `/` for the host's; the image has the root's layout.
     #[serde(skip)]
     pub root: PathBuf,
@@ -69,9 +69,11 @@ pub struct Interp {
 pub const IMAGE_PREFIX: &str = "/opt/python";
 
 impl Interp {
-    /// Runs `python` once and reads its layout.
-    pub fn read(python: &Path) -> Result<Interp, PythonError> {
-        let out = Command::new(python)
+    /// Runs `py` once and reads its layout: in a container, the paths are the image's.
+    pub fn read(py: &Py) -> Result<Interp, PythonError> {
+        let python = &py.python;
+        let out = py
+            .python(None, &[])
             .args(["-I", "-c", SCRIPT])
             .output()
             .map_err(|source| PythonError::Run {
@@ -90,7 +92,10 @@ impl Interp {
                 why: format!("unreadable answer to binpack's layout script: {e}"),
             })?;
         let mut interp = interp;
-        interp.runner = interp.executable.clone();
+        interp.runner = Py {
+            python: interp.executable.clone(),
+            ..py.clone()
+        };
         interp.root = PathBuf::from("/");
         if interp.implementation != "cpython" {
             return Err(PythonError::NotCPython {
@@ -168,13 +173,18 @@ impl Interp {
     /// size and modification time (a reinstall or an upgrade changes them).
     pub fn identity(&self) -> String {
         let stamp = Interp::stamp(&self.executable);
-        // Another platform's is packed with the host's runner, which compiles its bytecode.
-        let runner = match self.runner == self.executable {
-            true => String::new(),
-            false => format!(
+        // Another platform's is packed with the host's runner, which compiles its bytecode;
+        // a toolchain container's is known by its image.
+        let runner = match (
+            self.runner.in_container(),
+            self.runner.python == self.executable,
+        ) {
+            (true, _) => format!("\n{}", self.runner.describe()),
+            (false, true) => String::new(),
+            (false, false) => format!(
                 "\n{}\n{}",
-                self.runner.display(),
-                Interp::stamp(&self.runner)
+                self.runner.python.display(),
+                Interp::stamp(&self.runner.python)
             ),
         };
         format!(
@@ -205,7 +215,7 @@ mod tests {
             site: vec![format!("{prefix}/lib/python3.11/site-packages")],
             ext_suffix: ".cpython-311-x86_64-linux-gnu.so".into(),
             machine: "x86_64".into(),
-            runner: exe.into(),
+            runner: Py::host(exe.into()),
             root: "/".into(),
         }
     }

@@ -15,6 +15,7 @@ pub mod interp;
 pub mod metadata;
 pub mod optional;
 pub mod platform;
+pub mod run;
 pub mod stdlib;
 
 use crate::build::{BuildCx, BuildError, Builder, Built, Component, Ecosystem, FileLayer};
@@ -22,6 +23,7 @@ use crate::support::cleanup::Tracked;
 use crate::support::platform::Platform;
 use entry::{Entry, Project};
 use interp::Interp;
+use run::Py;
 use std::path::{Path, PathBuf};
 
 /// What to build.
@@ -100,6 +102,10 @@ pub enum PythonError {
     File(#[from] crate::build::toolchain::FileError),
     #[error(transparent)]
     Platform(#[from] Box<platform::PlatformError>),
+    #[error(transparent)]
+    Toolchain(#[from] crate::build::toolchain::ToolchainError),
+    #[error("a python toolchain container builds for its own platform, {}; for {platform}, build on the host with --root {platform}=DIR (the README's Python section says how to make one)", crate::support::platform::Platform::host())]
+    ContainerPlatform { platform: Platform },
 }
 
 impl From<std::io::Error> for PythonError {
@@ -140,17 +146,18 @@ pub struct Layout {
 /// own bundle); pycurl and requests also read CURL_CA_BUNDLE.
 pub const CA_ENV: &[&str] = &["REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"];
 
-/// Builds `spec` for `platform` with the host's interpreter, or another platform's from `root`.
+/// Builds `spec` for `platform` with `py` (the host's interpreter, or the toolchain image's),
+/// or another platform's from `root`.
 pub fn build(
     spec: &PythonBuild,
     platform: &Platform,
-    root: &Path,
+    (py, root): (&Py, &Path),
     cache: Option<&Path>,
     progress: &dyn crate::support::progress::Progress,
 ) -> Result<Built, PythonError> {
     let work = Tracked::new(crate::build::toolchain::temp_dir()?);
     let root = root.to_path_buf();
-    let l = layout(spec, platform, &root, work.path(), cache, progress)?;
+    let l = layout(spec, platform, (py, &root), work.path(), cache, progress)?;
     let name = l.project.name.clone();
     let mut built = Built::new(l.interp.executable.clone(), name, work);
     let a = &mut built.artifact;
@@ -179,7 +186,13 @@ pub fn build(
     p.runtime = Some(l.interp.describe());
     p.platform = Some(platform.clone());
     p.vcs = crate::build::git::describe(&l.project.dir);
-    p.built_on = Some(crate::build::BuiltOn::Host);
+    p.built_on = Some(match &py.place {
+        run::Place::Host => crate::build::BuiltOn::Host,
+        run::Place::Container(m) => crate::build::BuiltOn::Container {
+            engine: m.container.engine.to_string(),
+            image: m.container.image.clone(),
+        },
+    });
     p.components = l
         .distributions
         .into_iter()
@@ -211,9 +224,19 @@ impl Builder for PythonBuilder {
         &["linux/amd64", "linux/arm64"]
     }
 
+    fn tool(&self) -> Option<crate::build::Tool> {
+        Some(crate::build::Tool {
+            program: "python3",
+            install: "Python 3 (apt-get install python3 python3-pip)",
+            off_path: &[],
+        })
+    }
+
     fn build(&self, platform: &Platform, cx: &BuildCx) -> Result<Built, BuildError> {
-        let root = cx.root_of(platform).unwrap_or(Path::new("/"));
-        build(&self.spec, platform, root, cx.cache, cx.progress).map_err(BuildError::new)
+        let built = run::select(&self.spec, platform, cx).and_then(|(py, root)| {
+            build(&self.spec, platform, (&py, &root), cx.cache, cx.progress)
+        });
+        built.map_err(BuildError::new)
     }
 }
 
@@ -230,16 +253,20 @@ pub fn python(spec: &PythonBuild) -> Result<PathBuf, PythonError> {
 pub fn layout(
     spec: &PythonBuild,
     platform: &Platform,
-    root: &Path,
+    (py, root): (&Py, &Path),
     work: &Path,
     cache: Option<&Path>,
     progress: &dyn crate::support::progress::Progress,
 ) -> Result<Layout, PythonError> {
     let project = entry::locate(&spec.path, spec.requirements.as_deref())?;
-    let python = python(spec)?;
-    let interp = platform::interp(Interp::read(&python)?, platform, root)?;
-    let python = interp.runner.clone();
     let store = cache.map_or_else(|| work.join("cache"), Path::to_path_buf);
+    let read = Interp::read(py)?;
+    let mut interp = match py.in_container() {
+        true => run::in_root(read, root, platform)?,
+        false => platform::interp(read, platform, root)?,
+    };
+    interp.runner = interp.runner.for_project(&project, work, &store);
+    let python = interp.runner.clone();
     progress.stage(&format!("python {}: the standard library", interp.version));
     let (runtime, mut notes) = runtime_files(&interp, root, &store)?;
     let dependencies = match &project.requirements {
@@ -356,7 +383,7 @@ fn zoneinfo(interp: &Interp, root: &Path) -> Option<(String, PathBuf)> {
 
 /// The `.pyc` of `sources`, compiled into the cache entry `dir` once; its list is kept there.
 fn compiled(
-    python: &Path,
+    python: &Py,
     sources: &[(String, PathBuf)],
     dir: &Path,
     mode: bytecode::Mode,
@@ -482,7 +509,7 @@ fn app_files(
     interp: &Interp,
     platform: &Platform,
     project: &Project,
-    python: &Path,
+    python: &Py,
     work: &Path,
     store: &Path,
     progress: &dyn crate::support::progress::Progress,
@@ -495,7 +522,10 @@ fn app_files(
         Entry::Console { name, target } => {
             let uv = install::uv(python, store, progress)?;
             let installed = work.join("project");
-            install::install_project(&uv, python, interp, platform, &project.dir, &installed)?;
+            // Built from a copy: a build backend writes build/ and *.egg-info beside the
+            // sources, which are the user's (and read-only in a toolchain container).
+            let source = copy_project(&project.dir, &work.join("source"))?;
+            install::install_project(&uv, python, interp, platform, &source, &installed)?;
             let mut files = site_files(&installed, &interp.image_site()?)?;
             let launcher = work.join("launcher").join(name);
             write(&launcher, entry::launcher(target)?.as_bytes())?;
@@ -514,6 +544,23 @@ fn app_files(
     files.sort();
     let native = native_of(&files);
     Ok((Files { files, native }, args))
+}
+
+/// The project's files (what the app layer of a script would take: no VCS directory, no
+/// virtual environment, no bytecode) copied into `dest`.
+fn copy_project(dir: &Path, dest: &Path) -> Result<PathBuf, PythonError> {
+    for (image, host) in entry::app_files(dir)? {
+        let rel = image
+            .trim_start_matches(entry::APP_DIR)
+            .trim_start_matches('/');
+        let to = dest.join(rel);
+        let bytes = std::fs::read(&host).map_err(|source| PythonError::Read {
+            path: host.clone(),
+            source,
+        })?;
+        write(&to, &bytes)?;
+    }
+    Ok(dest.to_path_buf())
 }
 
 fn write(path: &Path, bytes: &[u8]) -> Result<(), PythonError> {

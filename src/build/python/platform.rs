@@ -12,7 +12,6 @@
 use super::interp::Interp;
 use crate::support::platform::Platform;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PlatformError {
@@ -168,11 +167,11 @@ fn sysconfig(
             real.display()
         )));
     }
-    let out = Command::new(&host.runner)
+    let out = (host.runner.python(None, &[]))
         .args(["-I", "-c", SCRIPT])
         .arg(&real)
         .output()
-        .map_err(|e| failed(format!("running {}: {e}", host.runner.display())))?;
+        .map_err(|e| failed(format!("running {}: {e}", host.runner.python.display())))?;
     if !out.status.success() {
         return Err(failed(String::from_utf8_lossy(&out.stderr).trim().into()));
     }

@@ -75,6 +75,16 @@ pub enum Runner {
     },
 }
 
+/// A container that sees each host directory of `mounts` at its own path (read-only unless
+/// marked writable), so that a command's arguments are the host's paths as they are: for a
+/// builder whose files are spread over the project, binpack's cache and a temporary directory
+/// (python). It runs as the caller, so what it writes is theirs.
+#[derive(Clone, Debug)]
+pub struct Mirrored {
+    pub container: Container,
+    pub mounts: Vec<(PathBuf, bool)>,
+}
+
 /// Proxy settings every toolchain needs to reach its registries: always passed in.
 const PROXY_ENV: &[&str] = &[
     "HTTPS_PROXY",
@@ -203,6 +213,53 @@ impl Runner {
     }
 }
 
+impl Mirrored {
+    /// `program args` run in the container from `cwd` (None: the image's) with `env` added: `-i` so that a
+    /// program can read what the caller pipes in; the caller's uid and gid (a rootless engine
+    /// maps root to the caller already), with a HOME that user can write.
+    pub fn command(
+        &self,
+        program: &OsStr,
+        args: &[OsString],
+        cwd: Option<&Path>,
+        env: &[(&str, String)],
+    ) -> Command {
+        let container = &self.container;
+        let mut c = Command::new(container.engine.to_string());
+        let name = container_name(container.engine);
+        c.args(["run", "--rm", "-i", "--pull", "never", "--name", &name]);
+        if let Some(n) = &container.network {
+            c.arg(format!("--network={n}"));
+        }
+        if !container.rootless {
+            let (uid, gid) = (rustix::process::getuid(), rustix::process::getgid());
+            c.arg("--user")
+                .arg(format!("{}:{}", uid.as_raw(), gid.as_raw()));
+        }
+        for (dir, writable) in &self.mounts {
+            c.arg("--mount")
+                .arg(bind(dir, &dir.to_string_lossy(), !writable));
+        }
+        if let Some(cwd) = cwd {
+            c.arg("--workdir").arg(cwd);
+        }
+        let home = [("HOME", "/tmp".to_string())];
+        for (k, v) in home.iter().chain(env) {
+            c.arg("--env").arg(format!("{k}={v}"));
+        }
+        for k in PROXY_ENV {
+            if let Some(v) = std::env::var_os(k) {
+                let mut kv = OsString::from(format!("{k}="));
+                kv.push(v);
+                c.arg("--env").arg(kv);
+            }
+        }
+        c.arg(&container.image).arg(program).args(args);
+        c.stdin(Stdio::null());
+        c
+    }
+}
+
 /// A unique name for a container of this run, registered so that a signal removes it.
 pub(super) fn container_name(engine: Engine) -> String {
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -224,19 +281,22 @@ pub fn volume(what: &str) -> String {
 }
 
 fn bind(host: &Path, target: &str, readonly: bool) -> OsString {
-    // --mount takes comma-separated fields (CSV): a path with a comma or a quote is quoted,
+    // --mount takes comma-separated fields (CSV): a field with a comma or a quote is quoted,
     // its quotes doubled.
-    let text = host.to_string_lossy();
-    let source = if text.contains([',', '"']) {
-        OsString::from(format!("\"source={}\"", text.replace('"', "\"\"")))
-    } else {
-        let mut s = OsString::from("source=");
-        s.push(host.as_os_str());
-        s
+    let field = |key: &str, value: &OsStr| {
+        let text = value.to_string_lossy();
+        if text.contains([',', '"']) {
+            OsString::from(format!("\"{key}={}\"", text.replace('"', "\"\"")))
+        } else {
+            let mut s = OsString::from(format!("{key}="));
+            s.push(value);
+            s
+        }
     };
     let mut s = OsString::from("type=bind,");
-    s.push(source);
-    s.push(format!(",target={target}"));
+    s.push(field("source", host.as_os_str()));
+    s.push(",");
+    s.push(field("target", OsStr::new(target)));
     if readonly {
         s.push(",readonly");
     }

@@ -1,5 +1,6 @@
 //! A toolchain image's shared libraries exported into the cache: the root a dynamic
-//! program built in a container gets its closure from.
+//! program built in a container gets its closure from. Or its whole filesystem, for a builder
+//! that takes more than libraries from it (python: the interpreter and its standard library).
 
 use super::*;
 use exec::container_name;
@@ -8,16 +9,34 @@ impl Container {
     /// The image's shared libraries and loader configuration, extracted once per image ID into
     /// the cache (whole or not at all).
     pub(super) fn library_root(&self, progress: &dyn Progress) -> Result<PathBuf, ToolchainError> {
+        self.export_root("", "the libraries", wanted, progress)
+    }
+
+    /// The image's whole filesystem (but /dev, /proc, /sys and device files), extracted once
+    /// per image ID into the cache.
+    pub fn filesystem_root(&self, progress: &dyn Progress) -> Result<PathBuf, ToolchainError> {
+        self.export_root("-fs", "the filesystem", whole, progress)
+    }
+
+    /// The entries of the image's filesystem that `filter` keeps, in the cache entry
+    /// `roots/<engine>-<id><suffix>`.
+    fn export_root(
+        &self,
+        suffix: &str,
+        what: &str,
+        filter: fn(&Path, bool) -> bool,
+        progress: &dyn Progress,
+    ) -> Result<PathBuf, ToolchainError> {
         let key = self.id.trim_start_matches("sha256:");
         let dest = cache::dir().join("roots").join(format!(
-            "{}-{}",
+            "{}-{}{suffix}",
             self.engine,
             &key[..key.len().min(32)]
         ));
         if dest.exists() {
             return Ok(dest);
         }
-        progress.stage(&format!("extracting the libraries of {}", self.image));
+        progress.stage(&format!("extracting {what} of {}", self.image));
         let run = |args: &[&str]| {
             engine_output(self.engine, args).map_err(|detail| ToolchainError::Run {
                 what: format!("{} {}", self.engine, args[0]),
@@ -42,7 +61,7 @@ impl Container {
                 .spawn()
                 .map_err(failed)?;
             let stdout = child.stdout.take().expect("piped");
-            let extracted = extract_libraries(stdout, tmp);
+            let extracted = extract(stdout, tmp, filter);
             let out = child.wait_with_output().map_err(failed)?;
             // A failed extraction breaks export's pipe: report the cause, not the symptom.
             extracted.map_err(|source| ToolchainError::Extract {
@@ -103,16 +122,28 @@ pub fn wanted(path: &Path, is_dir: bool) -> bool {
     in_lib_dir && (name.contains(".so") || name.starts_with("ld-"))
 }
 
-/// Extracts the wanted entries of an image's filesystem tar into `dest`.
-fn extract_libraries(reader: impl io::Read, dest: &Path) -> io::Result<()> {
+/// Whether an entry of an image's filesystem belongs in a copy of all of it: not the kernel's
+/// filesystems, whose mount points an export lists.
+fn whole(path: &Path, _is_dir: bool) -> bool {
+    let p = path.to_string_lossy();
+    let p = p.trim_start_matches("./");
+    !["dev", "proc", "sys"]
+        .iter()
+        .any(|k| p == *k || p.strip_prefix(k).is_some_and(|r| r.starts_with('/')))
+}
+
+/// Extracts the entries of an image's filesystem tar that `filter` keeps into `dest`.
+fn extract(reader: impl io::Read, dest: &Path, filter: fn(&Path, bool) -> bool) -> io::Result<()> {
     let mut archive = tar::Archive::new(reader);
     archive.set_preserve_permissions(true);
     for entry in archive.entries()? {
         let mut entry = entry?;
         let kind = entry.header().entry_type();
         let path = entry.path()?.into_owned();
+        let device = kind.is_block_special() || kind.is_character_special() || kind.is_fifo();
         if path.components().any(|c| matches!(c, Component::ParentDir))
-            || !wanted(&path, kind.is_dir())
+            || device
+            || !filter(&path, kind.is_dir())
         {
             continue;
         }
@@ -146,6 +177,16 @@ mod tests {
             ("etc/passwd", false, false),
         ] {
             assert_eq!(wanted(Path::new(path), dir), want, "{path}");
+        }
+        for (path, want) in [
+            ("usr/bin/python3.11", true),
+            ("./etc/passwd", true),
+            ("dev/null", false),
+            ("proc", false),
+            ("sys/kernel", false),
+            ("devices", true),
+        ] {
+            assert_eq!(whole(Path::new(path), false), want, "{path}");
         }
     }
 
@@ -183,7 +224,7 @@ mod tests {
         add("usr/bin/node", tar::EntryType::Regular, None, b"node");
         let bytes = tar.into_inner().unwrap();
         let d = tempfile::tempdir().unwrap();
-        extract_libraries(&bytes[..], d.path()).unwrap();
+        extract(&bytes[..], d.path(), wanted).unwrap();
         assert_eq!(
             std::fs::read(d.path().join("lib/x/libz.so.1")).unwrap(),
             b"z"

@@ -6,7 +6,7 @@ mod exec;
 mod export;
 mod files;
 
-pub use exec::{volume, Commands, Exec, Runner, Show};
+pub use exec::{volume, Commands, Exec, Mirrored, Runner, Show};
 pub use export::wanted;
 pub use files::{cache_entry, file_error, temp_dir, FileError};
 
@@ -118,6 +118,13 @@ pub struct Container {
     network: Option<String>,
     /// The engine maps container root to the caller (rootless): no chown needed.
     rootless: bool,
+}
+
+impl Container {
+    /// What names the image exactly (its ID), for cache keys.
+    pub fn describe(&self) -> String {
+        format!("{} {} {}", self.engine, self.image, self.id)
+    }
 }
 
 /// The pinned toolchain data: esbuild's version, node's npm packages, the toolchain images.
@@ -397,7 +404,7 @@ fn pinned_unavailable(engine: Engine, image: &str, detail: String) -> ToolchainE
         };
     };
     let local = engine_output(engine, &["image", "inspect", "--format", "{{.Id}}", tagged]).is_ok();
-    let how = format!("--toolchain-image {tagged}, or toolchain-image = \"{tagged}\" under [go] or [node] in binpack.toml");
+    let how = format!("--toolchain-image {tagged}, or toolchain-image = \"{tagged}\" under [go], [node] or [python] in binpack.toml");
     let hint = if local {
         format!(
             "{engine} has {tagged} with another digest (a local build?): to build with it, {how}"

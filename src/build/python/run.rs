@@ -1,0 +1,206 @@
+//! Where the build's Python programs run: the interpreter (and uv, which it installs) on the
+//! host, or in a toolchain container (`--toolchain docker|podman`) that sees the project,
+//! binpack's cache and the build's temporary directory at their host paths, so that every
+//! command is written the same way for both.
+
+use super::entry::Project;
+use super::interp::Interp;
+use super::{PythonBuild, PythonError};
+use crate::build::toolchain::{Mirrored, Toolchain};
+use crate::build::BuildCx;
+use crate::support::platform::Platform;
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// Where the commands run.
+#[derive(Clone, Debug, Default)]
+pub enum Place {
+    #[default]
+    Host,
+    Container(Mirrored),
+}
+
+/// The interpreter that runs the build's Python programs, and where.
+#[derive(Clone, Debug, Default)]
+pub struct Py {
+    /// A host path, or one in the container's image (`python3`, looked up on its PATH).
+    pub python: PathBuf,
+    pub place: Place,
+    /// Variables every command gets (the container's uv cache).
+    pub env: Vec<(&'static str, String)>,
+}
+
+impl Py {
+    pub fn host(python: PathBuf) -> Py {
+        Py {
+            python,
+            ..Py::default()
+        }
+    }
+
+    /// The interpreter, run from `cwd` (None: anywhere) with `env` added; the caller adds
+    /// its arguments.
+    pub fn python(&self, cwd: Option<&Path>, env: &[(&str, String)]) -> Command {
+        self.command(&self.python, cwd, env)
+    }
+
+    /// `program` (a host path the container sees too: uv in binpack's cache), the same way.
+    pub fn command(&self, program: &Path, cwd: Option<&Path>, env: &[(&str, String)]) -> Command {
+        let env: Vec<(&str, String)> = (self.env.iter().cloned())
+            .chain(env.iter().cloned())
+            .collect();
+        let env = env.as_slice();
+        match &self.place {
+            Place::Host => {
+                let mut c = Command::new(program);
+                if let Some(d) = cwd {
+                    c.current_dir(d);
+                }
+                c.envs(env.iter().map(|(k, v)| (k, v))).stdin(Stdio::null());
+                c
+            }
+            Place::Container(m) => m.command(OsStr::new(program), &[], cwd, env),
+        }
+    }
+
+    /// The same interpreter, its container also seeing `dirs` (writable or not).
+    pub fn seeing(&self, dirs: &[(&Path, bool)]) -> Py {
+        let mut py = self.clone();
+        if let Place::Container(m) = &mut py.place {
+            for (dir, writable) in dirs {
+                let covered = m
+                    .mounts
+                    .iter()
+                    .any(|(d, w)| dir.starts_with(d) && (*w || !writable));
+                if !covered {
+                    m.mounts.push((dir.to_path_buf(), *writable));
+                }
+            }
+        }
+        py
+    }
+
+    pub fn in_container(&self) -> bool {
+        matches!(self.place, Place::Container(_))
+    }
+
+    /// What names where it runs, for cache keys and messages: empty on the host.
+    pub fn describe(&self) -> String {
+        match &self.place {
+            Place::Host => String::new(),
+            Place::Container(m) => m.container.describe(),
+        }
+    }
+}
+
+/// The interpreter for `spec` and the root its files come from, as the toolchain says: the
+/// host's (`--python`, else the python3 on PATH) with `--root`'s root or `/`; or the toolchain
+/// image's (`--python` names one in the image, else its python3), whose filesystem, exported
+/// once into binpack's cache, is the root: the interpreter, its standard library and the
+/// libraries they load are the image's, as a multi-stage Dockerfile's `COPY --from` would take.
+pub fn select(
+    spec: &PythonBuild,
+    platform: &Platform,
+    cx: &BuildCx,
+) -> Result<(Py, PathBuf), PythonError> {
+    let c = match cx.toolchain {
+        Toolchain::Host => {
+            let root = cx.root_of(platform).unwrap_or(Path::new("/"));
+            return Ok((Py::host(super::python(spec)?), root.to_path_buf()));
+        }
+        Toolchain::Container(c) => c,
+    };
+    if platform.arch != Platform::host().arch || cx.root_of(platform).is_some() {
+        return Err(PythonError::ContainerPlatform {
+            platform: platform.clone(),
+        });
+    }
+    let root = c.filesystem_root(cx.progress)?;
+    let python = spec.python.clone().unwrap_or_else(|| "python3".into());
+    let place = Place::Container(Mirrored {
+        container: c.clone(),
+        mounts: vec![(root.clone(), false)],
+    });
+    let env = vec![];
+    Ok((Py { python, place, env }, root))
+}
+
+/// The layout a toolchain image's interpreter reported (its own paths), as paths into `root`,
+/// the image's filesystem exported on the host.
+pub fn in_root(
+    mut interp: Interp,
+    root: &Path,
+    platform: &Platform,
+) -> Result<Interp, PythonError> {
+    if interp.machine != super::platform::machine(platform) {
+        return Err(PythonError::ContainerPlatform {
+            platform: platform.clone(),
+        });
+    }
+    let join = |p: &str| root.join(p.trim_start_matches('/'));
+    let joined = |p: &str| join(p).to_string_lossy().into_owned();
+    interp.executable = join(&interp.executable.to_string_lossy());
+    interp.stdlib = joined(&interp.stdlib);
+    interp.dynload = interp.dynload.iter().map(|d| joined(d)).collect();
+    interp.site = interp.site.iter().map(|d| joined(d)).collect();
+    if let Place::Container(m) = &interp.runner.place {
+        let c = &m.container;
+        interp.build = format!("{}, in {} {}", interp.build, c.engine, c.image);
+    }
+    interp.root = root.to_path_buf();
+    Ok(interp)
+}
+
+impl Py {
+    /// The same, its container seeing what a build of `project` reads and writes: the
+    /// project and its requirements (read-only), the build's temporary directory `work` and
+    /// binpack's cache `store` (writable; uv's cache is there too).
+    pub fn for_project(&self, project: &Project, work: &Path, store: &Path) -> Py {
+        if !self.in_container() {
+            return self.clone();
+        }
+        let requirements = project.requirements.as_deref().and_then(Path::parent);
+        let mut dirs = vec![(project.dir.as_path(), false)];
+        dirs.extend(requirements.map(|r| (r, false)));
+        dirs.extend([(work, true), (store, true)]);
+        let passed = passed_env();
+        let paths = passed.iter().map(|(_, v)| Path::new(v));
+        dirs.extend(
+            paths
+                .filter(|p| p.is_absolute() && p.exists())
+                .map(|p| (p, false)),
+        );
+        let mut py = self.seeing(&dirs);
+        let uv_cache = store.join("python/uv-cache");
+        py.env
+            .push(("UV_CACHE_DIR", uv_cache.to_string_lossy().into_owned()));
+        py.env.extend(passed);
+        py
+    }
+}
+
+/// What the caller set for the installers that the container needs too: where packages come
+/// from (an index or a mirror, a local wheel directory, offline) and the CA bundle that a
+/// TLS-inspecting proxy needs; a path among them is mounted too.
+const PASS_ENV: &[&str] = &[
+    "UV_INDEX_URL",
+    "UV_DEFAULT_INDEX",
+    "UV_INDEX",
+    "UV_EXTRA_INDEX_URL",
+    "UV_FIND_LINKS",
+    "UV_OFFLINE",
+    "UV_NATIVE_TLS",
+    "PIP_INDEX_URL",
+    "PIP_EXTRA_INDEX_URL",
+    "PIP_FIND_LINKS",
+    "PIP_CERT",
+    "SSL_CERT_FILE",
+];
+
+fn passed_env() -> Vec<(&'static str, String)> {
+    PASS_ENV
+        .iter()
+        .filter_map(|k| Some((*k, std::env::var(k).ok().filter(|v| !v.is_empty())?)))
+        .collect()
+}
