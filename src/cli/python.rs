@@ -3,6 +3,7 @@
 use super::report::Reporter;
 use super::runner::{self, BuildArgs};
 use binpack::build::python::{PythonBuild, PythonBuilder};
+use binpack::build::toolchain::Kind;
 use std::path::PathBuf;
 
 /// Pack a Python app: the interpreter with its standard library and the shared libraries it
@@ -17,13 +18,17 @@ use std::path::PathBuf;
 /// binpack's cache with the interpreter's pip) into a private directory: your virtual
 /// environment is never shipped. The interpreter is the python3 on PATH or --python; its
 /// layout is read from it (Debian's /usr/bin/python3.11, pyenv, python-build-standalone).
+/// Without python3 on PATH, or with --toolchain docker|podman, the build runs in a toolchain
+/// image (python:3.11-slim-bookworm, pinned; --toolchain-image names another) and packs that
+/// image's interpreter, standard library and libraries.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The main script (app.py), or a directory with a pyproject.toml
     #[arg(default_value = ".", value_name = "PATH")]
     path: PathBuf,
 
-    /// The interpreter [default: the python3 on PATH]
+    /// The interpreter on this machine [default: the python3 on PATH; in a toolchain container,
+    /// the image's python3]
     #[arg(long, value_name = "PATH")]
     python: Option<PathBuf>,
 
@@ -37,6 +42,13 @@ pub struct Args {
 }
 
 pub fn run(args: Args, reporter: &Reporter) -> anyhow::Result<()> {
+    let request = args.common.toolchain_request();
+    let container = request.kind != Kind::Auto && request.kind != Kind::Host
+        || request.image.is_some()
+        || request.network.is_some();
+    if let (Some(python), true) = (&args.python, container) {
+        anyhow::bail!("--python {} names an interpreter on this machine, but the build runs in a toolchain container, which uses its image's python3: drop --python, or choose the image with --toolchain-image", python.display());
+    }
     let builder = PythonBuilder {
         spec: PythonBuild {
             path: args.path,

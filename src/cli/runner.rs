@@ -36,6 +36,13 @@ pub struct BuildArgs {
     pub pack: PackArgs,
 }
 
+impl BuildArgs {
+    /// Where the user asked the build to run.
+    pub fn toolchain_request(&self) -> binpack::build::toolchain::Request {
+        self.toolchain.request()
+    }
+}
+
 /// Builds with `builder` for every platform asked for and packs the result.
 pub fn run(builder: &dyn Builder, args: &BuildArgs, reporter: &Reporter) -> anyhow::Result<()> {
     let options = args.pack.options()?;

@@ -1,4 +1,4 @@
-//! The toolchain flags shared by the commands that build (`go`, `node`).
+//! The toolchain flags shared by the commands that build (`go`, `node`, `python`).
 
 use binpack::build::toolchain::{Kind, Request};
 

@@ -225,6 +225,10 @@ impl Builder for PythonBuilder {
     }
 
     fn tool(&self) -> Option<crate::build::Tool> {
+        // `--python` is a host interpreter: the build is the host's.
+        if self.spec.python.is_some() {
+            return None;
+        }
         Some(crate::build::Tool {
             program: "python3",
             install: "Python 3 (apt-get install python3 python3-pip)",

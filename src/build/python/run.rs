@@ -96,7 +96,7 @@ impl Py {
 
 /// The interpreter for `spec` and the root its files come from, as the toolchain says: the
 /// host's (`--python`, else the python3 on PATH) with `--root`'s root or `/`; or the toolchain
-/// image's (`--python` names one in the image, else its python3), whose filesystem, exported
+/// image's python3, whose filesystem, exported
 /// once into binpack's cache, is the root: the interpreter, its standard library and the
 /// libraries they load are the image's, as a multi-stage Dockerfile's `COPY --from` would take.
 pub fn select(
@@ -117,7 +117,7 @@ pub fn select(
         });
     }
     let root = c.filesystem_root(cx.progress)?;
-    let python = spec.python.clone().unwrap_or_else(|| "python3".into());
+    let python = PathBuf::from("python3");
     let place = Place::Container(Mirrored {
         container: c.clone(),
         mounts: vec![(root.clone(), false)],
