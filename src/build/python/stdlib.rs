@@ -55,11 +55,24 @@ fn keep(name: &str, dir: bool, depth: usize) -> bool {
 }
 
 /// The standard library's files: (image path, host path), sorted. A symlink is shipped as
-/// the file it names (Debian's sitecustomize.py points into /etc); a dangling one is not.
+/// the file it names (Debian's sitecustomize.py points into /etc); a dangling one is not. In
+/// another root (a platform's, a toolchain image's) a link is followed inside that root:
+/// `/etc/python3.11/sitecustomize.py` is the root's file, never this machine's.
 pub fn files(interp: &Interp) -> Result<Vec<(String, PathBuf)>, std::io::Error> {
     let mut out = Vec::new();
     let top = Path::new(&interp.stdlib);
-    walk(top, &interp.image_path(&interp.stdlib), 0, &mut out, &keep)?;
+    let image = interp.image_path(&interp.stdlib);
+    let root = interp.root.as_path();
+    let in_root = |link: &Path| {
+        let inside = link.strip_prefix(root).ok()?;
+        let (_, host) =
+            crate::base::root::open_in_root(root, &format!("/{}", inside.display())).ok()?;
+        host.is_file().then_some(host)
+    };
+    match root == Path::new("/") {
+        true => walk(top, &image, 0, &mut out, &keep)?,
+        false => walk_with(top, &image, 0, &mut out, &keep, &in_root)?,
+    }
     out.sort();
     Ok(out)
 }
@@ -73,6 +86,19 @@ pub fn walk(
     out: &mut Vec<(String, PathBuf)>,
     keep: &dyn Fn(&str, bool, usize) -> bool,
 ) -> Result<(), std::io::Error> {
+    let on_host = |link: &Path| std::fs::canonicalize(link).ok().filter(|r| r.is_file());
+    walk_with(dir, image, depth, out, keep, &on_host)
+}
+
+/// [`walk`], a symlink to a file shipped as what `resolve` makes of it (None: left out).
+fn walk_with(
+    dir: &Path,
+    image: &str,
+    depth: usize,
+    out: &mut Vec<(String, PathBuf)>,
+    keep: &dyn Fn(&str, bool, usize) -> bool,
+    resolve: &dyn Fn(&Path) -> Option<PathBuf>,
+) -> Result<(), std::io::Error> {
     let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
     entries.sort_by_key(|e| e.file_name());
     for e in entries {
@@ -82,14 +108,14 @@ pub fn walk(
         let image_path = format!("{image}/{name}");
         if kind.is_dir() {
             if keep(&name, true, depth) {
-                walk(&path, &image_path, depth + 1, out, keep)?;
+                walk_with(&path, &image_path, depth + 1, out, keep, resolve)?;
             }
         } else if keep(&name, false, depth) {
             // A symlink counts as the file it names, when that is a file.
             let real = match kind.is_symlink() {
-                true => match std::fs::canonicalize(&path) {
-                    Ok(r) if r.is_file() => r,
-                    _ => continue,
+                true => match resolve(&path) {
+                    Some(r) => r,
+                    None => continue,
                 },
                 false => path,
             };
@@ -168,6 +194,45 @@ mod tests {
         assert!(keep("os.py", false, 0));
         // A package's own `config` directory is no static libpython.
         assert!(keep("config-x", true, 1));
+    }
+
+    #[test]
+    fn a_roots_absolute_link_is_followed_inside_the_root() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path();
+        let lib = root.join("usr/lib/python3.11");
+        std::fs::create_dir_all(&lib).unwrap();
+        std::fs::create_dir_all(root.join("etc/python3.11")).unwrap();
+        let site = root.join("etc/python3.11/sitecustomize.py");
+        std::fs::write(&site, "# the root's\n").unwrap();
+        std::os::unix::fs::symlink(
+            "/etc/python3.11/sitecustomize.py",
+            lib.join("sitecustomize.py"),
+        )
+        .unwrap();
+        // One that only the host could satisfy is left out.
+        std::os::unix::fs::symlink("/etc/hostname", lib.join("hostname.py")).unwrap();
+        let interp = Interp {
+            version: "3.11.2".into(),
+            build: String::new(),
+            implementation: "cpython".into(),
+            cache_tag: "cpython-311".into(),
+            executable: root.join("usr/bin/python3.11"),
+            prefix: "/usr".into(),
+            stdlib: lib.to_string_lossy().into_owned(),
+            dynload: vec![],
+            site: vec![],
+            ext_suffix: String::new(),
+            machine: "aarch64".into(),
+            runner: Default::default(),
+            root: root.to_path_buf(),
+        };
+        let found = files(&interp).unwrap();
+        let real = std::fs::canonicalize(&site).unwrap();
+        assert_eq!(
+            found,
+            vec![("/usr/lib/python3.11/sitecustomize.py".to_string(), real)]
+        );
     }
 
     #[test]
