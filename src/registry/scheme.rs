@@ -1,0 +1,132 @@
+//! Which scheme a registry on this machine speaks, found once per client by racing a TLS and
+//! a plain-HTTP `GET /v2/` (docker tries HTTPS first and falls back to plain HTTP for the
+//! loopback). Neither alone will do: a TLS-only server may just close on a plain request,
+//! and a plain server may wait forever on a ClientHello that holds no newline. One port
+//! speaks one protocol, so the first probe that gets an answer decides, and the other is left
+//! to end on its own timeouts.
+
+use super::*;
+use std::sync::mpsc;
+
+/// What a registry on this machine speaks.
+#[derive(Debug, PartialEq)]
+pub(super) enum Scheme {
+    Http,
+    Https,
+}
+
+/// Why no scheme was chosen.
+#[derive(Debug)]
+pub(super) enum Unchosen {
+    /// It speaks TLS with a certificate that is not trusted: the problem, as rustls names it.
+    Untrusted(String),
+    /// Neither probe got an answer: why, and whether another try may fare better.
+    Failed { why: String, transient: bool },
+}
+
+/// Why one probe got no answer in its scheme.
+struct Miss {
+    why: String,
+    transient: bool,
+}
+
+/// What one probe found.
+enum Found {
+    Scheme(Scheme),
+    Untrusted(String),
+    Nothing(Miss),
+}
+
+/// Races `GET /v2/` over TLS and over plain HTTP to `authority` (through `agent`, which must
+/// not use a proxy), each bounded by `t` and by `left`: the first answer decides (a TLS
+/// certificate problem too); both failing is [`Unchosen::Failed`] with both causes.
+pub(super) fn race(
+    agent: &ureq::Agent,
+    authority: &str,
+    t: &Timeouts,
+    left: Duration,
+) -> Result<Scheme, Unchosen> {
+    let (tx, rx) = mpsc::channel();
+    for https in [false, true] {
+        let (agent, tx, t) = (agent.clone(), tx.clone(), t.clone());
+        let url = format!("{}://{authority}/v2/", if https { "https" } else { "http" });
+        // A probe that cannot start is a miss like any other: the channel says so.
+        let _ = std::thread::Builder::new()
+            .name("registry-probe".into())
+            .spawn(move || {
+                let _ = tx.send((https, probe(&agent, &url, https, &t, left)));
+            });
+    }
+    drop(tx);
+    // The probes end by their own deadlines; this bound only guards against a lost thread.
+    let end = Instant::now() + left + Duration::from_secs(1);
+    let mut misses: [Option<Miss>; 2] = [None, None];
+    while let Ok((https, found)) = rx.recv_timeout(end.saturating_duration_since(Instant::now())) {
+        match found {
+            Found::Scheme(s) => return Ok(s),
+            Found::Untrusted(why) => return Err(Unchosen::Untrusted(why)),
+            Found::Nothing(miss) => misses[usize::from(https)] = Some(miss),
+        }
+    }
+    let [plain, tls] = misses.map(|m| {
+        m.unwrap_or(Miss {
+            why: format!("no answer in {}", secs(left)),
+            transient: true,
+        })
+    });
+    let why = if plain.why == tls.why {
+        plain.why
+    } else {
+        format!("plain HTTP: {}; TLS: {}", plain.why, tls.why)
+    };
+    Err(Unchosen::Failed {
+        why,
+        transient: plain.transient || tls.transient,
+    })
+}
+
+/// One `GET /v2/`, redirects not followed, all of it (the body too) within `left`.
+fn probe(agent: &ureq::Agent, url: &str, https: bool, t: &Timeouts, left: Duration) -> Found {
+    let result = agent
+        .get(url)
+        .config()
+        .max_redirects(0)
+        .timeout_global(Some(left))
+        .timeout_connect(Some(t.connect.min(left)))
+        .timeout_recv_response(Some(t.base.min(left)))
+        .build()
+        .call();
+    match result {
+        Ok(_) if https => Found::Scheme(Scheme::Https),
+        Ok(mut resp) => match says_tls_only(&head_of_400(&mut resp)) {
+            true => Found::Nothing(Miss {
+                why: "it answered plain HTTP that it speaks only TLS".into(),
+                transient: false,
+            }),
+            false => Found::Scheme(Scheme::Http),
+        },
+        Err(e) if https && certificate_problem(&e) => Found::Untrusted(e.to_string()),
+        Err(e) => Found::Nothing(Miss {
+            why: e.to_string(),
+            transient: transient(&e),
+        }),
+    }
+}
+
+/// A TLS handshake refused over the server's certificate (unknown issuer, a name it is not
+/// for, expired): rustls's errors for these all name the certificate, and ureq carries them
+/// as text inside an I/O error.
+fn certificate_problem(e: &ureq::Error) -> bool {
+    e.to_string().contains("certificate")
+}
+
+/// The start of a 400's body (where a TLS server says it speaks only that); nothing for any
+/// other answer.
+fn head_of_400(resp: &mut http::Response<ureq::Body>) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    if resp.status().as_u16() == 400 {
+        let body = resp.body_mut().as_reader();
+        let _ = body.take(4096).read_to_end(&mut bytes);
+    }
+    bytes
+}
