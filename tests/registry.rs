@@ -436,23 +436,28 @@ fn faulty_proxy(upstream: u16, failures: usize, limit: usize) -> (u16, Arc<Atomi
                 }
                 continue; // dropped (odd) or answered 500 (even), then closed
             }
-            let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else {
-                continue;
-            };
-            let (mut c2, mut s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
-            std::thread::spawn(move || {
-                let _ = std::io::copy(&mut c2, &mut s2);
-                let _ = s2.shutdown(std::net::Shutdown::Write);
-            });
-            std::thread::spawn(move || {
-                let mut client = client;
-                let mut server = server;
-                let _ = std::io::copy(&mut server, &mut client);
-                let _ = client.shutdown(std::net::Shutdown::Write);
-            });
+            forward(client, upstream);
         }
     });
     (port, seen)
+}
+
+/// Copies `client`'s connection to and from 127.0.0.1:`upstream`, each way on its own thread.
+fn forward(client: TcpStream, upstream: u16) {
+    let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else {
+        return;
+    };
+    let (mut c2, mut s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+    std::thread::spawn(move || {
+        let _ = std::io::copy(&mut c2, &mut s2);
+        let _ = s2.shutdown(std::net::Shutdown::Write);
+    });
+    std::thread::spawn(move || {
+        let mut client = client;
+        let mut server = server;
+        let _ = std::io::copy(&mut server, &mut client);
+        let _ = client.shutdown(std::net::Shutdown::Write);
+    });
 }
 
 /// An HTTP proxy to the registry that refuses every manifest PUT with a 500 and forwards the
@@ -703,6 +708,114 @@ fn a_tls_registry_on_this_machine_takes_registry_ca() {
     }
     let _ = registry.kill();
     let _ = registry.wait();
+}
+
+/// A TLS-only registry on this machine that resets a plain HTTP request instead of answering
+/// it (socat in front of the registry, OpenSSL's TLS): binpack finds that it speaks TLS
+/// (issue 22, item 6). Its certificate untrusted, the push is refused at once, naming the
+/// certificate problem and `--registry-ca`; trusted (the flag, or SSL_CERT_FILE as for
+/// docker and skopeo), the push is made over TLS.
+#[test]
+#[ignore = "needs docker-registry, openssl, socat and skopeo"]
+fn a_tls_only_registry_that_resets_plain_http_is_spoken_to_over_tls() {
+    need(&["docker-registry", "openssl", "socat", "skopeo"]);
+    let reg = Registry::behind_tls();
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = tls_certs(dir.path());
+    let front = common::registry::TlsFront::start(reg.port, &cert, &key);
+    let exe = fixture_exe(dir.path());
+    let cache = dir.path().join("cache");
+    let push = |tag: &str| {
+        let mut c = binpack_in(&cache);
+        c.env_remove("SSL_CERT_FILE").arg("bin").arg(&exe);
+        c.args([
+            "--push",
+            &format!("127.0.0.1:{}/tls-only/app:{tag}", front.port),
+        ]);
+        c
+    };
+
+    let out = push("1").output().unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!("127.0.0.1:{}", front.port))
+            && err.contains("certificate")
+            && err.contains("--registry-ca"),
+        "{err}"
+    );
+    assert!(!err.contains("attempts"), "refused after retries: {err}");
+    assert_eq!(
+        skopeo_tag(&reg.reference("tls-only/app:1"), None),
+        Tag::Missing
+    );
+
+    ok(push("1").arg("--registry-ca").arg(&ca));
+    ok(push("2").env("SSL_CERT_FILE", &ca));
+    for tag in ["1", "2"] {
+        skopeo_digest(&reg.reference(&format!("tls-only/app:{tag}")), None);
+    }
+}
+
+/// A plain registry on this machine that reads a TLS ClientHello and never answers it (Go's
+/// server does so when the hello holds no newline; the front here holds every one): binpack
+/// takes plain HTTP from the plain probe's answer without waiting for the TLS one, so the
+/// push's own requests come while a ClientHello is still held unanswered.
+#[test]
+#[ignore = "needs docker-registry and skopeo"]
+fn a_plain_registry_silent_on_a_client_hello_is_not_waited_for() {
+    need(&["docker-registry", "skopeo"]);
+    let reg = Registry::start(None);
+    let (port, held_then) = hello_holding_front(reg.port, 200);
+    let dir = tempfile::tempdir().unwrap();
+    let exe = fixture_exe(dir.path());
+    let reference = format!("127.0.0.1:{port}/plain/app:1");
+    ok(binpack_in(&dir.path().join("cache"))
+        .arg("bin")
+        .arg(&exe)
+        .args(["--push", &reference]));
+    skopeo_digest(&reg.reference("plain/app:1"), None);
+    let held_then = held_then.lock().unwrap();
+    assert!(
+        held_then.iter().any(|&held| held > 0),
+        "every request of the push waited for the ClientHellos to end: {held_then:?}"
+    );
+}
+
+/// A front on 127.0.0.1 for the plain registry on `upstream` that holds each TLS ClientHello
+/// unanswered until the client hangs up, and forwards everything else. For each forwarded
+/// connection that is not binpack's plain `GET /v2/` probe: how many ClientHellos were held
+/// as it came. Bounded: at most `limit` connections.
+fn hello_holding_front(upstream: u16, limit: usize) -> (u16, Arc<std::sync::Mutex<Vec<usize>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let held = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().take(limit) {
+            let Ok(mut client) = conn else { continue };
+            let _ = client.set_read_timeout(Some(Duration::from_secs(60)));
+            let mut first = [0u8; 16];
+            let n = client.peek(&mut first).unwrap_or(0);
+            if first[..n].starts_with(&[0x16]) {
+                let held = held.clone();
+                held.fetch_add(1, Ordering::SeqCst);
+                std::thread::spawn(move || {
+                    let mut sink = Vec::new();
+                    let _ = client.read_to_end(&mut sink);
+                    held.fetch_sub(1, Ordering::SeqCst);
+                });
+                continue;
+            }
+            if !first[..n].starts_with(b"GET /v2/ ") {
+                log.lock().unwrap().push(held.load(Ordering::SeqCst));
+            }
+            let _ = client.set_read_timeout(None);
+            forward(client, upstream);
+        }
+    });
+    (port, seen)
 }
 
 /// A static fixture ELF, executable, in `dir`.
