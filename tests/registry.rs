@@ -766,7 +766,7 @@ fn a_tls_only_registry_that_resets_plain_http_is_spoken_to_over_tls() {
 fn a_plain_registry_silent_on_a_client_hello_is_not_waited_for() {
     need(&["docker-registry", "skopeo"]);
     let reg = Registry::start(None);
-    let (port, held_then) = hello_holding_front(reg.port, 200);
+    let (port, hellos, held_then) = hello_holding_front(reg.port, 200);
     let dir = tempfile::tempdir().unwrap();
     let exe = fixture_exe(dir.path());
     let reference = format!("127.0.0.1:{port}/plain/app:1");
@@ -775,6 +775,7 @@ fn a_plain_registry_silent_on_a_client_hello_is_not_waited_for() {
         .arg(&exe)
         .args(["--push", &reference]));
     skopeo_digest(&reg.reference("plain/app:1"), None);
+    assert!(hellos.load(Ordering::SeqCst) > 0, "no TLS probe was made");
     let held_then = held_then.lock().unwrap();
     assert!(
         held_then.iter().any(|&held| held > 0),
@@ -783,13 +784,14 @@ fn a_plain_registry_silent_on_a_client_hello_is_not_waited_for() {
 }
 
 /// A front on 127.0.0.1 for the plain registry on `upstream` that holds each TLS ClientHello
-/// unanswered until the client hangs up, and forwards everything else. For each forwarded
-/// connection that is not binpack's plain `GET /v2/` probe: how many ClientHellos were held
-/// as it came. Bounded: at most `limit` connections.
-fn hello_holding_front(upstream: u16, limit: usize) -> (u16, Arc<std::sync::Mutex<Vec<usize>>>) {
+/// unanswered until the client hangs up, and forwards everything else. Gives its port, how
+/// many ClientHellos came, and for each forwarded connection that is not binpack's plain
+/// `GET /v2/` probe, how many were held as it came. Bounded: at most `limit` connections.
+fn hello_holding_front(upstream: u16, limit: usize) -> (u16, Arc<AtomicUsize>, HeldThen) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
-    let held = Arc::new(AtomicUsize::new(0));
+    let (held, hellos) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let counted = hellos.clone();
     let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
     let log = seen.clone();
     std::thread::spawn(move || {
@@ -801,6 +803,7 @@ fn hello_holding_front(upstream: u16, limit: usize) -> (u16, Arc<std::sync::Mute
             if first[..n].starts_with(&[0x16]) {
                 let held = held.clone();
                 held.fetch_add(1, Ordering::SeqCst);
+                counted.fetch_add(1, Ordering::SeqCst);
                 std::thread::spawn(move || {
                     let mut sink = Vec::new();
                     let _ = client.read_to_end(&mut sink);
@@ -815,8 +818,11 @@ fn hello_holding_front(upstream: u16, limit: usize) -> (u16, Arc<std::sync::Mute
             forward(client, upstream);
         }
     });
-    (port, seen)
+    (port, hellos, seen)
 }
+
+/// For each request of a push, how many ClientHellos were held as it came.
+type HeldThen = Arc<std::sync::Mutex<Vec<usize>>>;
 
 /// A static fixture ELF, executable, in `dir`.
 fn fixture_exe(dir: &Path) -> PathBuf {
