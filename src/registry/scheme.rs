@@ -98,13 +98,16 @@ fn probe(agent: &ureq::Agent, url: &str, https: bool, t: &Timeouts, left: Durati
         .call();
     match result {
         Ok(_) if https => Found::Scheme(Scheme::Https),
-        Ok(mut resp) => match says_tls_only(&head_of_400(&mut resp)) {
-            true => Found::Nothing(Miss {
-                why: "it answered plain HTTP that it speaks only TLS".into(),
-                transient: false,
-            }),
-            false => Found::Scheme(Scheme::Http),
-        },
+        Ok(mut resp) => {
+            if says_tls_only(&head_of_400(&mut resp)) {
+                Found::Nothing(Miss {
+                    why: "it answered plain HTTP that it speaks only TLS".into(),
+                    transient: false,
+                })
+            } else {
+                Found::Scheme(Scheme::Http)
+            }
+        }
         Err(e) if https && certificate_problem(&e) => Found::Untrusted(e.to_string()),
         Err(e) => Found::Nothing(Miss {
             why: e.to_string(),
@@ -129,4 +132,99 @@ fn head_of_400(resp: &mut http::Response<ureq::Body>) -> Vec<u8> {
         let _ = body.take(4096).read_to_end(&mut bytes);
     }
     bytes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::net::{TcpListener, TcpStream};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    /// A server on 127.0.0.1 answering each plain request with `answer` and holding each
+    /// TLS ClientHello unanswered until the client hangs up; the ClientHellos held now.
+    fn server(answer: String) -> (String, Arc<AtomicUsize>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let authority = listener.local_addr().unwrap().to_string();
+        let held = Arc::new(AtomicUsize::new(0));
+        let holding = held.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming().take(4) {
+                let Ok(mut s) = conn else { continue };
+                let (held, answer) = (holding.clone(), answer.clone());
+                std::thread::spawn(move || serve(&mut s, &answer, &held));
+            }
+        });
+        (authority, held)
+    }
+
+    fn serve(s: &mut TcpStream, answer: &str, held: &AtomicUsize) {
+        let mut first = [0u8; 1];
+        let _ = s.set_read_timeout(Some(Duration::from_secs(30)));
+        if s.peek(&mut first).is_ok() && first[0] == 0x16 {
+            held.fetch_add(1, Ordering::SeqCst);
+            let _ = s.read_to_end(&mut Vec::new());
+            held.fetch_sub(1, Ordering::SeqCst);
+            return;
+        }
+        let _ = s.read(&mut [0u8; 4096]);
+        let _ = s.write_all(answer.as_bytes());
+    }
+
+    fn agent() -> ureq::Agent {
+        ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into()
+    }
+
+    const LEFT: Duration = Duration::from_secs(30);
+
+    #[test]
+    fn a_plain_answer_decides_while_the_client_hello_is_still_unanswered() {
+        let (authority, held) =
+            server("HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n".into());
+        let chosen = race(&agent(), &authority, &Timeouts::default(), LEFT);
+        assert_eq!(chosen.unwrap(), Scheme::Http);
+        assert_eq!(
+            held.load(Ordering::SeqCst),
+            1,
+            "the TLS probe was waited for"
+        );
+    }
+
+    #[test]
+    fn a_tls_only_answer_to_plain_http_is_no_answer() {
+        let body = "Client sent an HTTP request to an HTTPS server.\n";
+        let answer = "HTTP/1.1 400 Bad Request\r\nContent-Length: 48\r\n\r\n";
+        let (authority, _) = server(format!("{answer}{body}"));
+        let short = Timeouts {
+            connect: Duration::from_millis(300),
+            ..Timeouts::default()
+        };
+        match race(&agent(), &authority, &short, LEFT) {
+            Err(Unchosen::Failed { why, .. }) => {
+                assert!(
+                    why.contains("speaks only TLS") && why.contains("TLS: "),
+                    "{why}"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn nothing_listening_is_one_transient_cause() {
+        let authority = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        match race(&agent(), &authority.to_string(), &Timeouts::default(), LEFT) {
+            Err(Unchosen::Failed { why, transient }) => {
+                assert!(transient && !why.contains("plain HTTP:"), "{why}")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 }
