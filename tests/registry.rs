@@ -760,69 +760,83 @@ fn a_tls_only_registry_that_resets_plain_http_is_spoken_to_over_tls() {
 /// A plain registry on this machine that reads a TLS ClientHello and never answers it (Go's
 /// server does so when the hello holds no newline; the front here holds every one): binpack
 /// takes plain HTTP from the plain probe's answer without waiting for the TLS one, so the
-/// push's own requests come while a ClientHello is still held unanswered.
+/// push's first request comes before the TLS probe gives up (at its 10 s connect timeout).
 #[test]
 #[ignore = "needs docker-registry and skopeo"]
 fn a_plain_registry_silent_on_a_client_hello_is_not_waited_for() {
     need(&["docker-registry", "skopeo"]);
     let reg = Registry::start(None);
-    let (port, hellos, held_then) = hello_holding_front(reg.port, 200);
+    let front = hello_holding_front(reg.port, 200);
     let dir = tempfile::tempdir().unwrap();
     let exe = fixture_exe(dir.path());
-    let reference = format!("127.0.0.1:{port}/plain/app:1");
+    let reference = format!("127.0.0.1:{}/plain/app:1", front.port);
     ok(binpack_in(&dir.path().join("cache"))
         .arg("bin")
         .arg(&exe)
         .args(["--push", &reference]));
     skopeo_digest(&reg.reference("plain/app:1"), None);
-    assert!(hellos.load(Ordering::SeqCst) > 0, "no TLS probe was made");
-    let held_then = held_then.lock().unwrap();
     assert!(
-        held_then.iter().any(|&held| held > 0),
-        "every request of the push waited for the ClientHellos to end: {held_then:?}"
+        front.hellos.load(Ordering::SeqCst) > 0,
+        "no TLS probe was made"
+    );
+    let given_up = front.given_up_at_first_request.lock().unwrap();
+    assert_eq!(
+        *given_up,
+        Some(0),
+        "the push's first request came after a TLS probe gave up"
     );
 }
 
-/// A front on 127.0.0.1 for the plain registry on `upstream` that holds each TLS ClientHello
-/// unanswered until the client hangs up, and forwards everything else. Gives its port, how
-/// many ClientHellos came, and for each forwarded connection that is not binpack's plain
-/// `GET /v2/` probe, how many were held as it came. Bounded: at most `limit` connections.
-fn hello_holding_front(upstream: u16, limit: usize) -> (u16, Arc<AtomicUsize>, HeldThen) {
+/// A front on 127.0.0.1 for a plain registry ([`hello_holding_front`]).
+struct HelloHolder {
+    port: u16,
+    /// The ClientHellos that came.
+    hellos: Arc<AtomicUsize>,
+    /// How many clients had hung up on their held ClientHello when the first request that is
+    /// not binpack's plain `GET /v2/` probe came.
+    given_up_at_first_request: Arc<std::sync::Mutex<Option<usize>>>,
+}
+
+/// A front for the plain registry on `upstream` that holds each TLS ClientHello unanswered
+/// until the client hangs up, and forwards everything else. Bounded: at most `limit`
+/// connections.
+fn hello_holding_front(upstream: u16, limit: usize) -> HelloHolder {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let (held, hellos) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
-    let counted = hellos.clone();
-    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let log = seen.clone();
+    let front = HelloHolder {
+        port: listener.local_addr().unwrap().port(),
+        hellos: Arc::new(AtomicUsize::new(0)),
+        given_up_at_first_request: Default::default(),
+    };
+    let (hellos, first) = (
+        front.hellos.clone(),
+        front.given_up_at_first_request.clone(),
+    );
+    let given_up = Arc::new(AtomicUsize::new(0));
     std::thread::spawn(move || {
         for conn in listener.incoming().take(limit) {
             let Ok(mut client) = conn else { continue };
             let _ = client.set_read_timeout(Some(Duration::from_secs(60)));
-            let mut first = [0u8; 16];
-            let n = client.peek(&mut first).unwrap_or(0);
-            if first[..n].starts_with(&[0x16]) {
-                let held = held.clone();
-                held.fetch_add(1, Ordering::SeqCst);
-                counted.fetch_add(1, Ordering::SeqCst);
+            let mut start = [0u8; 16];
+            let n = client.peek(&mut start).unwrap_or(0);
+            if start[..n].starts_with(&[0x16]) {
+                hellos.fetch_add(1, Ordering::SeqCst);
+                let given_up = given_up.clone();
                 std::thread::spawn(move || {
-                    let mut sink = Vec::new();
-                    let _ = client.read_to_end(&mut sink);
-                    held.fetch_sub(1, Ordering::SeqCst);
+                    let _ = client.read_to_end(&mut Vec::new());
+                    given_up.fetch_add(1, Ordering::SeqCst);
                 });
                 continue;
             }
-            if !first[..n].starts_with(b"GET /v2/ ") {
-                log.lock().unwrap().push(held.load(Ordering::SeqCst));
+            if !start[..n].starts_with(b"GET /v2/ ") {
+                let mut first = first.lock().unwrap();
+                first.get_or_insert(given_up.load(Ordering::SeqCst));
             }
             let _ = client.set_read_timeout(None);
             forward(client, upstream);
         }
     });
-    (port, hellos, seen)
+    front
 }
-
-/// For each request of a push, how many ClientHellos were held as it came.
-type HeldThen = Arc<std::sync::Mutex<Vec<usize>>>;
 
 /// A static fixture ELF, executable, in `dir`.
 fn fixture_exe(dir: &Path) -> PathBuf {
