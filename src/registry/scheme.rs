@@ -38,14 +38,16 @@ enum Found {
 }
 
 /// Races `GET /v2/` over TLS and over plain HTTP to `authority` (through `agent`, which must
-/// not use a proxy), each bounded by `t` and by `left`: the first answer decides (a TLS
-/// certificate problem too); both failing is [`Unchosen::Failed`] with both causes.
+/// not use a proxy), each bounded by `t` and by `left` of the request that asks (a small
+/// request's deadline at most, whatever that request carries): the first answer decides (a
+/// TLS certificate problem too); both failing is [`Unchosen::Failed`] with both causes.
 pub(super) fn race(
     agent: &ureq::Agent,
     authority: &str,
     t: &Timeouts,
     left: Duration,
 ) -> Result<Scheme, Unchosen> {
+    let left = left.min(t.deadline(0));
     let (tx, rx) = mpsc::channel();
     for https in [false, true] {
         let (agent, tx, t) = (agent.clone(), tx.clone(), t.clone());
