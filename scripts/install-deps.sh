@@ -374,6 +374,8 @@ if [ "$want" = all ]; then
   command -v pigz >/dev/null || pkgs+=(pigz)
   # A private CA for the registry TLS test.
   command -v openssl >/dev/null || pkgs+=(openssl)
+  # A TLS-only registry that resets plain HTTP (tests/registry.rs).
+  command -v socat >/dev/null || pkgs+=(socat)
   # Node 20+ is what binpack node is tested with; Debian's own nodejs is older (18).
   command -v node >/dev/null || pkgs+=(nodejs)
   command -v npm >/dev/null || pkgs+=(npm)

@@ -436,23 +436,28 @@ fn faulty_proxy(upstream: u16, failures: usize, limit: usize) -> (u16, Arc<Atomi
                 }
                 continue; // dropped (odd) or answered 500 (even), then closed
             }
-            let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else {
-                continue;
-            };
-            let (mut c2, mut s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
-            std::thread::spawn(move || {
-                let _ = std::io::copy(&mut c2, &mut s2);
-                let _ = s2.shutdown(std::net::Shutdown::Write);
-            });
-            std::thread::spawn(move || {
-                let mut client = client;
-                let mut server = server;
-                let _ = std::io::copy(&mut server, &mut client);
-                let _ = client.shutdown(std::net::Shutdown::Write);
-            });
+            forward(client, upstream);
         }
     });
     (port, seen)
+}
+
+/// Copies `client`'s connection to and from 127.0.0.1:`upstream`, each way on its own thread.
+fn forward(client: TcpStream, upstream: u16) {
+    let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else {
+        return;
+    };
+    let (mut c2, mut s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+    std::thread::spawn(move || {
+        let _ = std::io::copy(&mut c2, &mut s2);
+        let _ = s2.shutdown(std::net::Shutdown::Write);
+    });
+    std::thread::spawn(move || {
+        let mut client = client;
+        let mut server = server;
+        let _ = std::io::copy(&mut server, &mut client);
+        let _ = client.shutdown(std::net::Shutdown::Write);
+    });
 }
 
 /// An HTTP proxy to the registry that refuses every manifest PUT with a 500 and forwards the
@@ -703,6 +708,134 @@ fn a_tls_registry_on_this_machine_takes_registry_ca() {
     }
     let _ = registry.kill();
     let _ = registry.wait();
+}
+
+/// A TLS-only registry on this machine that resets a plain HTTP request instead of answering
+/// it (socat in front of the registry, OpenSSL's TLS): binpack finds that it speaks TLS
+/// (issue 22, item 6). Its certificate untrusted, the push is refused at once, naming the
+/// certificate problem and `--registry-ca`; trusted (the flag, or SSL_CERT_FILE as for
+/// docker and skopeo), the push is made over TLS.
+#[test]
+#[ignore = "needs docker-registry, openssl, socat and skopeo"]
+fn a_tls_only_registry_that_resets_plain_http_is_spoken_to_over_tls() {
+    need(&["docker-registry", "openssl", "socat", "skopeo"]);
+    let reg = Registry::behind_tls();
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = tls_certs(dir.path());
+    let front = common::registry::TlsFront::start(reg.port, &cert, &key);
+    let exe = fixture_exe(dir.path());
+    let cache = dir.path().join("cache");
+    let push = |tag: &str| {
+        let mut c = binpack_in(&cache);
+        c.env_remove("SSL_CERT_FILE").arg("bin").arg(&exe);
+        c.args([
+            "--push",
+            &format!("127.0.0.1:{}/tls-only/app:{tag}", front.port),
+        ]);
+        c
+    };
+
+    let out = push("1").output().unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!("127.0.0.1:{}", front.port))
+            && err.contains("certificate")
+            && err.contains("--registry-ca"),
+        "{err}"
+    );
+    assert!(!err.contains("attempts"), "refused after retries: {err}");
+    assert_eq!(
+        skopeo_tag(&reg.reference("tls-only/app:1"), None),
+        Tag::Missing
+    );
+
+    ok(push("1").arg("--registry-ca").arg(&ca));
+    ok(push("2").env("SSL_CERT_FILE", &ca));
+    for tag in ["1", "2"] {
+        skopeo_digest(&reg.reference(&format!("tls-only/app:{tag}")), None);
+    }
+}
+
+/// A plain registry on this machine that reads a TLS ClientHello and never answers it (Go's
+/// server does so when the hello holds no newline; the front here holds every one): binpack
+/// takes plain HTTP from the plain probe's answer without waiting for the TLS one, so the
+/// push's first request comes before the TLS probe gives up (at its 10 s connect timeout).
+#[test]
+#[ignore = "needs docker-registry and skopeo"]
+fn a_plain_registry_silent_on_a_client_hello_is_not_waited_for() {
+    need(&["docker-registry", "skopeo"]);
+    let reg = Registry::start(None);
+    let front = hello_holding_front(reg.port, 200);
+    let dir = tempfile::tempdir().unwrap();
+    let exe = fixture_exe(dir.path());
+    let reference = format!("127.0.0.1:{}/plain/app:1", front.port);
+    ok(binpack_in(&dir.path().join("cache"))
+        .arg("bin")
+        .arg(&exe)
+        .args(["--push", &reference]));
+    skopeo_digest(&reg.reference("plain/app:1"), None);
+    assert!(
+        front.hellos.load(Ordering::SeqCst) > 0,
+        "no TLS probe was made"
+    );
+    let given_up = front.given_up_at_first_request.lock().unwrap();
+    assert_eq!(
+        *given_up,
+        Some(0),
+        "the push's first request came after a TLS probe gave up"
+    );
+}
+
+/// A front on 127.0.0.1 for a plain registry ([`hello_holding_front`]).
+struct HelloHolder {
+    port: u16,
+    /// The ClientHellos that came.
+    hellos: Arc<AtomicUsize>,
+    /// How many clients had hung up on their held ClientHello when the first request that is
+    /// not binpack's plain `GET /v2/` probe came.
+    given_up_at_first_request: Arc<std::sync::Mutex<Option<usize>>>,
+}
+
+/// A front for the plain registry on `upstream` that holds each TLS ClientHello unanswered
+/// until the client hangs up, and forwards everything else. Bounded: at most `limit`
+/// connections.
+fn hello_holding_front(upstream: u16, limit: usize) -> HelloHolder {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let front = HelloHolder {
+        port: listener.local_addr().unwrap().port(),
+        hellos: Arc::new(AtomicUsize::new(0)),
+        given_up_at_first_request: Default::default(),
+    };
+    let (hellos, first) = (
+        front.hellos.clone(),
+        front.given_up_at_first_request.clone(),
+    );
+    let given_up = Arc::new(AtomicUsize::new(0));
+    std::thread::spawn(move || {
+        for conn in listener.incoming().take(limit) {
+            let Ok(mut client) = conn else { continue };
+            let _ = client.set_read_timeout(Some(Duration::from_secs(60)));
+            let mut start = [0u8; 16];
+            let n = client.peek(&mut start).unwrap_or(0);
+            if start[..n].starts_with(&[0x16]) {
+                hellos.fetch_add(1, Ordering::SeqCst);
+                let given_up = given_up.clone();
+                std::thread::spawn(move || {
+                    let _ = client.read_to_end(&mut Vec::new());
+                    given_up.fetch_add(1, Ordering::SeqCst);
+                });
+                continue;
+            }
+            if !start[..n].starts_with(b"GET /v2/ ") {
+                let mut first = first.lock().unwrap();
+                first.get_or_insert(given_up.load(Ordering::SeqCst));
+            }
+            let _ = client.set_read_timeout(None);
+            forward(client, upstream);
+        }
+    });
+    front
 }
 
 /// A static fixture ELF, executable, in `dir`.

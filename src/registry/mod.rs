@@ -8,6 +8,7 @@ pub mod push;
 pub mod records;
 pub mod reference;
 pub mod referrers;
+mod scheme;
 mod send;
 mod tls;
 mod token;
@@ -120,6 +121,8 @@ pub enum RegistryError {
     },
     #[error("{registry}: {what}: refusing to send credentials over plain HTTP: it is not this machine; serve it over TLS (and give --registry-ca FILE for a private CA)")]
     PlainCredentials { registry: String, what: String },
+    #[error("{registry} speaks TLS with a certificate binpack does not trust ({why}); a registry with a private CA needs --registry-ca FILE (or SSL_CERT_FILE)")]
+    Untrusted { registry: String, why: String },
     #[error("--registry-ca {}: {why}", path.display())]
     Trust { path: PathBuf, why: String },
     #[error("{registry}: {what}: unexpected answer {status}: {body}")]
@@ -155,11 +158,13 @@ pub struct Client {
     /// `host[:port]` as the user wrote it (docker.io for Docker Hub).
     pub registry: String,
     base: String,
-    /// Spoken to over plain HTTP for now, and switched to TLS when it answers that it is an
-    /// HTTPS server: a registry on this machine with no --registry-ca and not listed with
-    /// --insecure-registry.
+    /// A registry on this machine with no --registry-ca and not listed with
+    /// --insecure-registry: whether it speaks TLS or plain HTTP is found by its first request
+    /// ([`scheme::race`]); `base` is http until then.
     upgradable: bool,
-    /// It did: every URL of `base` is now https.
+    /// Whether that was found (held while it is being found: parallel uploads wait for it).
+    chosen: Mutex<bool>,
+    /// It speaks TLS: every URL of `base` is now https.
     upgraded: std::sync::atomic::AtomicBool,
     pub repository: String,
     /// Read when the registry first asks for them: running a credential helper for nothing
@@ -222,8 +227,8 @@ impl Client {
             .clone()
             .unwrap_or_else(|| "docker.io".to_string());
         let repository = reference.repository_path();
-        // --registry-ca implies TLS; the loopback is tried in plain HTTP first and moves to
-        // TLS when the registry says it speaks only that (Go's HTTPS servers answer so).
+        // --registry-ca implies TLS; for the loopback, TLS and plain HTTP are raced by the
+        // first request (`choose`).
         let listed = opts.insecure.contains(&registry);
         let loopback_plain = is_loopback(&registry) && opts.ca_files.is_empty();
         let scheme = if listed || loopback_plain {
@@ -255,6 +260,7 @@ impl Client {
             direct: config(None),
             base: format!("{scheme}://{}", endpoint(&registry)),
             upgradable: loopback_plain && !listed,
+            chosen: Mutex::new(false),
             upgraded: Default::default(),
             credentials: OnceLock::new(),
             registry,
@@ -307,7 +313,7 @@ impl Client {
         self.rebase(&self.base)
     }
 
-    /// `url` with https once the registry turned out to speak only TLS.
+    /// `url` with https once the registry on this machine turned out to speak TLS.
     fn rebase(&self, url: &str) -> String {
         use std::sync::atomic::Ordering;
         match url.strip_prefix("http://") {
@@ -320,24 +326,37 @@ impl Client {
         }
     }
 
-    /// A 400 that says the registry speaks only TLS ([`says_tls_only`]): from then on this client uses https. Any other
-    /// answer is given back whole; `None` when the client moved to TLS.
-    /// Blobs go up in parallel: a request sent over http just before another one's answer
-    /// moved the client is moved too, not failed.
-    fn upgrade(&self, resp: http::Response<ureq::Body>) -> Option<http::Response<ureq::Body>> {
-        if !self.upgradable || resp.status().as_u16() != 400 {
-            return Some(resp);
+    /// Finds, once, whether a registry on this machine speaks TLS or plain HTTP
+    /// ([`scheme::race`]), within `left` of the request that asks. `None` once known (or
+    /// when there is nothing to find); a failure worth another attempt is a [`Step::Retry`],
+    /// and the next attempt races again.
+    fn choose(&self, what: &str, left: Duration) -> Result<Option<Step>, RegistryError> {
+        if !self.upgradable {
+            return Ok(None);
         }
-        let (parts, body) = resp.into_parts();
-        let mut bytes = Vec::new();
-        let _ = body.into_reader().take(4096).read_to_end(&mut bytes);
-        if says_tls_only(&bytes) {
-            self.upgraded
-                .store(true, std::sync::atomic::Ordering::Relaxed);
-            return None;
+        let mut chosen = self.chosen.lock().unwrap_or_else(|e| e.into_inner());
+        if *chosen {
+            return Ok(None);
         }
-        let body = ureq::Body::builder().reader(std::io::Cursor::new(bytes));
-        Some(http::Response::from_parts(parts, body))
+        let authority = endpoint(&self.registry);
+        match scheme::race(&self.direct, authority, &self.timeouts, left) {
+            Ok(scheme::Scheme::Https) => self
+                .upgraded
+                .store(true, std::sync::atomic::Ordering::Relaxed),
+            Ok(scheme::Scheme::Http) => {}
+            Err(scheme::Unchosen::Untrusted(why)) => {
+                return Err(RegistryError::Untrusted {
+                    registry: self.registry.clone(),
+                    why,
+                })
+            }
+            Err(scheme::Unchosen::Failed { why, transient }) if transient => {
+                return Ok(Some(Step::Retry(why, None)))
+            }
+            Err(scheme::Unchosen::Failed { why, .. }) => return Err(self.protocol(what, why)),
+        }
+        *chosen = true;
+        Ok(None)
     }
 
     /// A Location header made absolute.

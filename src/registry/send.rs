@@ -77,8 +77,6 @@ pub(super) enum Step {
     Challenged(String),
     /// Worth another attempt: why, and how long the registry asked to wait.
     Retry(String, Option<Duration>),
-    /// The registry speaks only TLS: the same request again over https.
-    Upgraded,
 }
 
 /// 0.2 s, 0.4 s, 0.8 s ... capped at 5 s before attempt `n` (counted from 1).
@@ -130,7 +128,7 @@ impl Client {
         let start = Instant::now();
         let mut budget = self.timeouts.deadline(body.len()?);
         let (mut last, mut asked) = (String::new(), None);
-        let (mut authenticated, mut moved) = (false, false);
+        let mut authenticated = false;
         let mut attempt = 0;
         while attempt < self.attempts {
             if attempt > 0 {
@@ -142,7 +140,11 @@ impl Client {
                 break;
             };
             attempt += 1;
-            match self.attempt(method, &self.rebase(url), headers, body, what, left)? {
+            let step = match self.choose(what, left)? {
+                Some(failed) => failed,
+                None => self.attempt(method, &self.rebase(url), headers, body, what, left)?,
+            };
+            match step {
                 Step::Answer(r) => return Ok(self.paced(r)),
                 Step::Challenged(c) if !authenticated => {
                     authenticated = true;
@@ -150,13 +152,6 @@ impl Client {
                     attempt -= 1; // the challenge is not a failed attempt
                 }
                 Step::Challenged(_) => return Err(self.auth_error(what, 401)),
-                // The same request again, over TLS; a server that says so again (over TLS)
-                // uses up attempts like any failure.
-                Step::Upgraded if !moved => {
-                    moved = true;
-                    attempt -= 1;
-                }
-                Step::Upgraded => last = "HTTP 400 (an HTTP request to an HTTPS server)".into(),
                 Step::Retry(why, after) => {
                     last = why;
                     asked = self.honour(after, what)?;
@@ -253,9 +248,6 @@ impl Client {
         if status == 403 {
             return Err(self.auth_error(what, status));
         }
-        let Some(resp) = self.upgrade(resp) else {
-            return Ok(Step::Upgraded);
-        };
         if status >= 500 || status == 429 {
             let after = matches!(status, 429 | 503)
                 .then(|| retry_after(&resp))

@@ -2,6 +2,7 @@
 
 use super::{free_port, ok};
 use std::net::TcpStream;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -14,10 +15,21 @@ pub struct Registry {
 
 impl Registry {
     pub fn start(htpasswd: Option<(&str, &str)>) -> Registry {
+        Registry::start_with(htpasswd, "")
+    }
+
+    /// One that answers with relative Locations (`http.relativeurls`), as a registry behind
+    /// a TLS terminator is configured: it cannot know the scheme its clients speak.
+    pub fn behind_tls() -> Registry {
+        Registry::start_with(None, "  relativeurls: true\n")
+    }
+
+    /// `http` is more of the config's `http:` section.
+    fn start_with(htpasswd: Option<(&str, &str)>, http: &str) -> Registry {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let mut config = format!(
-            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n{http}",
             dir.path().join("data").display()
         );
         if let Some((user, password)) = htpasswd {
@@ -33,26 +45,14 @@ impl Registry {
         }
         let cfg = dir.path().join("config.yml");
         std::fs::write(&cfg, config).unwrap();
-        let mut child = Command::new("docker-registry")
+        let child = Command::new("docker-registry")
             .arg("serve")
             .arg(&cfg)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let mut listening = false;
-        for _ in 0..100 {
-            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                listening = true;
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        if !listening {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("docker-registry did not listen on 127.0.0.1:{port} within 5 s");
-        }
+        let child = listening(child, port, "docker-registry");
         Registry {
             child,
             port,
@@ -72,6 +72,56 @@ impl Registry {
 }
 
 impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `child` once it listens on 127.0.0.1:`port`; killed, and the test failed, after 5 s.
+fn listening(mut child: Child, port: u16, what: &str) -> Child {
+    for _ in 0..100 {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return child;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("{what} did not listen on 127.0.0.1:{port} within 5 s");
+}
+
+/// socat serving TLS (OpenSSL's) on 127.0.0.1 with `cert` and `key`, in front of a plain
+/// server on `upstream`: a TLS-only server that resets a plain HTTP request instead of
+/// answering it, as OpenSSL-based terminators do. Stopped when dropped.
+pub struct TlsFront {
+    child: Child,
+    pub port: u16,
+}
+
+impl TlsFront {
+    pub fn start(upstream: u16, cert: &Path, key: &Path) -> TlsFront {
+        let port = free_port();
+        let listen = format!(
+            "OPENSSL-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork,verify=0,cert={},key={}",
+            cert.display(),
+            key.display()
+        );
+        let child = Command::new("socat")
+            .arg(listen)
+            .arg(format!("TCP:127.0.0.1:{upstream}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        TlsFront {
+            child: listening(child, port, "socat"),
+            port,
+        }
+    }
+}
+
+impl Drop for TlsFront {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
