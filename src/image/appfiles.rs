@@ -114,6 +114,10 @@ pub fn app_files(
         0o755,
     )?;
     let (trees, libraries) = with_layers(artifact, base, tree)?;
+    let conf_only = closure::conf_only_dirs(&artifact.root, &libraries);
+    if !conf_only.is_empty() {
+        env.push(format!("LD_LIBRARY_PATH={}", conf_only.join(":")));
+    }
     Ok(AppFiles {
         trees,
         env,

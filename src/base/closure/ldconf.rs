@@ -46,6 +46,43 @@ pub fn ld_so_conf_dirs(root: &Path) -> Vec<String> {
     dirs
 }
 
+/// The directories of `libs` that the loader finds only through the root's ld.so.conf, not
+/// among its own defaults (`/usr/local/lib`, where a python image's libpython is). The image
+/// has no ld.so.cache (the root's lists every library of the build's machine, which would
+/// change the digest with each one installed there), and without one glibc's loader searches
+/// only its defaults: these go in the image's `LD_LIBRARY_PATH`.
+pub fn conf_only_dirs(root: &Path, libs: &[Resolved]) -> Vec<String> {
+    let conf = ld_so_conf_dirs(root);
+    let mut dirs: Vec<String> = Vec::new();
+    for lib in libs.iter().filter(|l| l.image_path.is_none()) {
+        let Some((dir, _)) = lib.path.rsplit_once('/') else {
+            continue;
+        };
+        let listed = conf.iter().any(|c| c.trim_end_matches('/') == dir);
+        if listed && !is_default_dir(dir) && !dirs.iter().any(|d| d == dir) {
+            dirs.push(dir.to_string());
+        }
+    }
+    dirs
+}
+
+/// glibc's built-in directories (Debian's, with the multiarch ones), searched with no cache.
+fn is_default_dir(dir: &str) -> bool {
+    let legacy = [
+        "/lib",
+        "/usr/lib",
+        "/lib64",
+        "/usr/lib64",
+        "/lib32",
+        "/usr/lib32",
+    ];
+    let multiarch = ["/lib/", "/usr/lib/"].iter().any(|p| {
+        dir.strip_prefix(p)
+            .is_some_and(|t| !t.contains('/') && t.contains("-linux-gnu"))
+    });
+    legacy.contains(&dir) || multiarch
+}
+
 /// ld.so.conf: one directory per line, `include GLOB` lines, `#` comments. Each file is read
 /// once and each pattern expanded once (`seen`): includes that name each other would
 /// otherwise be read a number of times exponential in their count.

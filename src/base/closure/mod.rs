@@ -6,8 +6,8 @@ mod ldconf;
 
 use crate::base::root::*;
 pub use crate::base::root::{dir_in_root, open_in_root, read_file_in_root};
-pub use ldconf::ld_so_conf_dirs;
 use ldconf::*;
+pub use ldconf::{conf_only_dirs, ld_so_conf_dirs};
 
 use crate::base::packages::{Db, Package};
 use crate::elf::inspect::Linkage;

@@ -139,3 +139,34 @@ fn search_order_follows_glibc() {
         "RPATHs are ignored when RUNPATH is present"
     );
 }
+
+#[test]
+fn a_library_found_only_through_ld_so_conf_names_its_directory() {
+    let t = tempfile::tempdir().unwrap();
+    let r = t.path();
+    fs::create_dir_all(r.join("etc/ld.so.conf.d")).unwrap();
+    fs::write(
+        r.join("etc/ld.so.conf"),
+        "include /etc/ld.so.conf.d/*.conf\n",
+    )
+    .unwrap();
+    let conf = "/usr/local/lib\n/usr/lib/x86_64-linux-gnu\n";
+    fs::write(r.join("etc/ld.so.conf.d/libc.conf"), conf).unwrap();
+    let lib = |path: &str, image_path: Option<&str>| Resolved {
+        name: path.rsplit('/').next().unwrap().into(),
+        path: path.into(),
+        image_path: image_path.map(String::from),
+        needed_by: "/usr/local/bin/python3.11".into(),
+        package: None,
+    };
+    let libs = [
+        lib("/usr/local/lib/libpython3.11.so.1.0", None),
+        lib("/usr/lib/x86_64-linux-gnu/libc.so.6", None),
+        lib("/usr/local/lib/libz.so.1", None),
+        // Through $ORIGIN: the loader finds it without help.
+        lib("/opt/app/lib/libfoo.so", Some("/app/lib/libfoo.so")),
+        // In a directory no ld.so.conf lists (an RPATH's): not the loader's default search.
+        lib("/opt/vendor/libbar.so", None),
+    ];
+    assert_eq!(conf_only_dirs(r, &libs), vec!["/usr/local/lib".to_string()]);
+}
