@@ -2,7 +2,7 @@
 //! program can import, and nothing that only serves development: never its own
 //! site-packages (another project's packages), the test suites (`test/`, 119 MB on a pyenv
 //! install; `*/test`, `*/tests`), `config-*` (the 25 MB static libpython), idlelib, tkinter and
-//! turtledemo (no display in a container, no libtk), ensurepip (pip's wheels), lib2to3,
+//! turtledemo and turtle (no display in a container, no libtk), ensurepip (pip's wheels), lib2to3,
 //! pydoc_data (the interactive help()'s texts), the extension modules of CPython's own tests
 //! (`_testcapi`, `xxlimited`), or the host's `__pycache__` (timestamp bytecode, stale in the
 //! image: see bytecode.rs).
@@ -31,6 +31,10 @@ const TOP_LEVEL_OUT: &[&str] = &[
     "pydoc_data",
 ];
 
+/// Modules of the top level never shipped: turtle imports tkinter first thing, which never
+/// ships, so it could not be imported anyway.
+const TOP_LEVEL_FILES_OUT: &[&str] = &["turtle.py"];
+
 /// Extension modules never shipped: CPython's own test suite's, and tkinter's (`_tkinter`:
 /// the tkinter package stays out, and it pulls Tcl/Tk and X11 into the closure).
 const TEST_EXTENSIONS: &[&str] = &[
@@ -51,7 +55,8 @@ fn keep(name: &str, dir: bool, depth: usize) -> bool {
         let top = depth == 0 && (TOP_LEVEL_OUT.contains(&name) || name.starts_with("config-"));
         return !top && !ANYWHERE_OUT.contains(&name);
     }
-    !(name.ends_with(".pyc") || name.ends_with(".pyo") || name.ends_with(".exe"))
+    let top = depth == 0 && TOP_LEVEL_FILES_OUT.contains(&name);
+    !(top || name.ends_with(".pyc") || name.ends_with(".pyo") || name.ends_with(".exe"))
 }
 
 /// The standard library's files: (image path, host path), sorted. A symlink is shipped as
@@ -192,6 +197,8 @@ mod tests {
         assert!(!keep("os.cpython-311.pyc", false, 1));
         assert!(keep("json", true, 0));
         assert!(keep("os.py", false, 0));
+        assert!(!keep("turtle.py", false, 0));
+        assert!(keep("turtle.py", false, 1), "a package's own turtle module stays");
         // A package's own `config` directory is no static libpython.
         assert!(keep("config-x", true, 1));
     }
