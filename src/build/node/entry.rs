@@ -68,7 +68,14 @@ impl Entry {
         // installed it: that app is the project, and the package names the image.
         let (project, name) = match installed_in(&entry) {
             Some(app) => (app, package.and_then(package_name)),
-            None => (package.unwrap_or(dir).to_path_buf(), None),
+            None => {
+                let project = package.unwrap_or(dir).to_path_buf();
+                // The package's own entry, as `binpack node DIR` would pick it, is named as
+                // DIR is: `binpack node server.js` and `binpack node .` make one image.
+                let own = Entry::from_package_json(project.clone()).ok();
+                let name = own.filter(|o| project.join(&o.relative) == entry);
+                (project, name.map(|o| o.name))
+            }
         };
         Ok(Entry {
             relative: entry.strip_prefix(&project).unwrap_or(&entry).to_path_buf(),
@@ -274,6 +281,10 @@ mod tests {
             );
             assert_eq!(e.project, p);
         }
+        // The package's own entry named by its file is the package's image, as `.` is;
+        // another script of the package is its own.
+        assert_eq!(Entry::resolve(&p.join("server.mjs")).unwrap().name, "web");
+        assert_eq!(Entry::resolve(&p.join("src/cli.js")).unwrap().name, "cli");
         std::fs::write(p.join("package.json"), r#"{"main":"gone.js"}"#).unwrap();
         assert!(Entry::resolve(&p)
             .unwrap_err()

@@ -198,7 +198,10 @@ mod tests {
         assert!(keep("json", true, 0));
         assert!(keep("os.py", false, 0));
         assert!(!keep("turtle.py", false, 0));
-        assert!(keep("turtle.py", false, 1), "a package's own turtle module stays");
+        assert!(
+            keep("turtle.py", false, 1),
+            "a package's own turtle module stays"
+        );
         // A package's own `config` directory is no static libpython.
         assert!(keep("config-x", true, 1));
     }
