@@ -3,7 +3,8 @@
 # be pulled here), and tags them like the real ones: golang:1.23-bookworm,
 # node:20-bookworm-slim and python:3.11-slim-bookworm. Each holds the toolchain, its shared
 # libraries with an ld.so.cache, busybox for sh/cp/chown, CA certificates and, for node, npm;
-# for python, pip and the package database entries of what it holds (scanners read them).
+# for python, pip and the machine's package database (status and file lists, which scanners
+# and binpack's closure read).
 #   scripts/toolchain-images.sh docker podman    (the engines to import into; default docker)
 # An image that is already there is kept (--force rebuilds).
 set -euo pipefail

@@ -43,9 +43,12 @@ pub struct Args {
 
 pub fn run(args: Args, reporter: &Reporter) -> anyhow::Result<()> {
     let request = args.common.toolchain_request();
-    let container = request.kind != Kind::Auto && request.kind != Kind::Host
-        || request.image.is_some()
-        || request.network.is_some();
+    // Under --toolchain host, an image or a network is refused as for any command.
+    let container = match request.kind {
+        Kind::Host => false,
+        Kind::Auto => request.image.is_some() || request.network.is_some(),
+        Kind::Docker | Kind::Podman => true,
+    };
     if let (Some(python), true) = (&args.python, container) {
         anyhow::bail!("--python {} names an interpreter on this machine, but the build runs in a toolchain container, which uses its image's python3: drop --python, or choose the image with --toolchain-image", python.display());
     }

@@ -126,7 +126,7 @@ fn spawn(
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|source| PythonError::Run {
-            program: python.python.clone(),
+            program: python.shown(),
             source,
         })?;
     let mut stdin = process.stdin.take().expect("piped stdin");

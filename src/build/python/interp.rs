@@ -71,7 +71,7 @@ pub const IMAGE_PREFIX: &str = "/opt/python";
 impl Interp {
     /// Runs `py` once and reads its layout: in a container, the paths are the image's.
     pub fn read(py: &Py) -> Result<Interp, PythonError> {
-        let python = &py.python;
+        let python = &py.shown();
         let out = py
             .python(None, &[])
             .args(["-I", "-c", SCRIPT])

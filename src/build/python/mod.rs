@@ -16,6 +16,7 @@ pub mod metadata;
 pub mod optional;
 pub mod platform;
 pub mod run;
+pub mod source;
 pub mod stdlib;
 
 use crate::build::{BuildCx, BuildError, Builder, Built, Component, Ecosystem, FileLayer};
@@ -106,6 +107,8 @@ pub enum PythonError {
     Toolchain(#[from] crate::build::toolchain::ToolchainError),
     #[error("a python toolchain container builds for its own platform, {}; for {platform}, build on the host with --root {platform}=DIR (the README's Python section says how to make one)", crate::support::platform::Platform::host())]
     ContainerPlatform { platform: Platform },
+    #[error("--root {platform}=DIR with a python toolchain container: the container's image is the build's root; drop --root, or build on the host from that root (--toolchain host)")]
+    ContainerRoot { platform: Platform },
 }
 
 impl From<std::io::Error> for PythonError {
@@ -269,14 +272,22 @@ pub fn layout(
         true => run::in_root(read, root, platform)?,
         false => platform::interp(read, platform, root)?,
     };
+    let store = interp.runner.store_in(&store)?;
     interp.runner = interp.runner.for_project(&project, work, &store);
+    let copy = copied(&project, work)?;
+    if let Some(c) = &copy {
+        interp.runner.env.extend(source::build_env(c));
+    }
     let python = interp.runner.clone();
     progress.stage(&format!("python {}: the standard library", interp.version));
     let (runtime, mut notes) = runtime_files(&interp, root, &store)?;
     let dependencies = match &project.requirements {
         Some(r) => {
             progress.stage(&format!("installing the dependencies of {}", r.display()));
-            dependency_files(&interp, platform, r, &store, progress)?
+            let from = copy
+                .as_deref()
+                .map_or(r.clone(), |c| in_copy(&project, c, r));
+            dependency_files(&interp, platform, (r, &from), &store, progress)?
         }
         None => {
             notes.push(format!("no requirements.txt or pyproject.toml in {} or above: the app gets the standard library only", project.dir.display()));
@@ -285,7 +296,15 @@ pub fn layout(
     };
     check_native(root, &dependencies, &interp)?;
     progress.stage("the app's files");
-    let (app, args) = app_files(&interp, platform, &project, &python, work, &store, progress)?;
+    let (app, args) = app_files(
+        &interp,
+        platform,
+        (&project, copy.as_deref()),
+        &python,
+        work,
+        &store,
+        progress,
+    )?;
     check_native(root, &app, &interp)?;
     let (mut runtime, mut dependencies, mut app) = (runtime, dependencies, app);
     notes.extend(optional::place(&mut runtime, &mut dependencies, &mut app));
@@ -301,6 +320,24 @@ pub fn layout(
         notes,
         distributions,
     })
+}
+
+/// The project copied into `work` (source.rs says why) when a build backend will run in it:
+/// for a console script's project, or dependencies listed in a pyproject.toml.
+fn copied(project: &Project, work: &Path) -> Result<Option<PathBuf>, PythonError> {
+    let pyproject = (project.requirements.as_deref())
+        .is_some_and(|r| r.file_name() == Some("pyproject.toml".as_ref()));
+    let console = matches!(project.entry, Entry::Console { .. });
+    match pyproject || console {
+        true => source::copy(&project.dir, &work.join("source")).map(Some),
+        false => Ok(None),
+    }
+}
+
+/// `file` of the project, in its copy `copy` (itself when it lies outside the project).
+fn in_copy(project: &Project, copy: &Path, file: &Path) -> PathBuf {
+    file.strip_prefix(&project.dir)
+        .map_or(file.to_path_buf(), |rel| copy.join(rel))
 }
 
 /// A cache entry's name for `text`.
@@ -417,7 +454,7 @@ fn compiled(
 fn dependency_files(
     interp: &Interp,
     platform: &Platform,
-    requirements: &Path,
+    (requirements, from): (&Path, &Path),
     store: &Path,
     progress: &dyn crate::support::progress::Progress,
 ) -> Result<Files, PythonError> {
@@ -429,7 +466,7 @@ fn dependency_files(
         let uv = install::uv(python, store, progress)?;
         crate::build::toolchain::cache_entry(&dir, |tmp| -> Result<(), PythonError> {
             let target = tmp.join("site");
-            install::install(&uv, python, interp, platform, requirements, &target)?;
+            install::install(&uv, python, interp, platform, from, &target)?;
             let sources = site_files(&target, &site)?;
             bytecode::compile(
                 python,
@@ -512,7 +549,7 @@ fn check_native(root: &Path, layer: &Files, interp: &Interp) -> Result<(), Pytho
 fn app_files(
     interp: &Interp,
     platform: &Platform,
-    project: &Project,
+    (project, copy): (&Project, Option<&Path>),
     python: &Py,
     work: &Path,
     store: &Path,
@@ -526,10 +563,8 @@ fn app_files(
         Entry::Console { name, target } => {
             let uv = install::uv(python, store, progress)?;
             let installed = work.join("project");
-            // Built from a copy: a build backend writes build/ and *.egg-info beside the
-            // sources, which are the user's (and read-only in a toolchain container).
-            let source = copy_project(&project.dir, &work.join("source"))?;
-            install::install_project(&uv, python, interp, platform, &source, &installed)?;
+            let source = copy.unwrap_or(&project.dir);
+            install::install_project(&uv, python, interp, platform, source, &installed)?;
             let mut files = site_files(&installed, &interp.image_site()?)?;
             let launcher = work.join("launcher").join(name);
             write(&launcher, entry::launcher(target)?.as_bytes())?;
@@ -548,23 +583,6 @@ fn app_files(
     files.sort();
     let native = native_of(&files);
     Ok((Files { files, native }, args))
-}
-
-/// The project's files (what the app layer of a script would take: no VCS directory, no
-/// virtual environment, no bytecode) copied into `dest`.
-fn copy_project(dir: &Path, dest: &Path) -> Result<PathBuf, PythonError> {
-    for (image, host) in entry::app_files(dir)? {
-        let rel = image
-            .trim_start_matches(entry::APP_DIR)
-            .trim_start_matches('/');
-        let to = dest.join(rel);
-        let bytes = std::fs::read(&host).map_err(|source| PythonError::Read {
-            path: host.clone(),
-            source,
-        })?;
-        write(&to, &bytes)?;
-    }
-    Ok(dest.to_path_buf())
 }
 
 fn write(path: &Path, bytes: &[u8]) -> Result<(), PythonError> {

@@ -85,6 +85,20 @@ impl Py {
         matches!(self.place, Place::Container(_))
     }
 
+    /// What a message names as the program run: the interpreter, or in a container the
+    /// engine running it there.
+    pub fn shown(&self) -> PathBuf {
+        match &self.place {
+            Place::Host => self.python.clone(),
+            Place::Container(m) => PathBuf::from(format!(
+                "{} run {} {}",
+                m.container.engine,
+                m.container.image,
+                self.python.display()
+            )),
+        }
+    }
+
     /// What names where it runs, for cache keys and messages: empty on the host.
     pub fn describe(&self) -> String {
         match &self.place {
@@ -111,7 +125,12 @@ pub fn select(
         }
         Toolchain::Container(c) => c,
     };
-    if platform.arch != Platform::host().arch || cx.root_of(platform).is_some() {
+    if cx.root_of(platform).is_some() {
+        return Err(PythonError::ContainerRoot {
+            platform: platform.clone(),
+        });
+    }
+    if platform.arch != Platform::host().arch {
         return Err(PythonError::ContainerPlatform {
             platform: platform.clone(),
         });
@@ -153,9 +172,27 @@ pub fn in_root(
 }
 
 impl Py {
+    /// Where this interpreter's builds keep what they remember, in binpack's cache `store`: a
+    /// container's has its own part, per image, and sees only that (the sdists it builds run
+    /// their own code: they must not reach what the host runs or other images are made of).
+    pub fn store_in(&self, store: &Path) -> Result<PathBuf, PythonError> {
+        if !self.in_container() {
+            return Ok(store.to_path_buf());
+        }
+        let own = store
+            .join("python/containers")
+            .join(&super::digest(&self.describe())[..32]);
+        std::fs::create_dir_all(&own).map_err(|source| PythonError::Write {
+            path: own.clone(),
+            source,
+        })?;
+        Ok(own)
+    }
+
     /// The same, its container seeing what a build of `project` reads and writes: the
     /// project and its requirements (read-only), the build's temporary directory `work` and
-    /// binpack's cache `store` (writable; uv's cache is there too).
+    /// the container's own part of binpack's cache `store` (writable; uv's cache is there
+    /// too).
     pub fn for_project(&self, project: &Project, work: &Path, store: &Path) -> Py {
         if !self.in_container() {
             return self.clone();
@@ -165,9 +202,11 @@ impl Py {
         dirs.extend(requirements.map(|r| (r, false)));
         dirs.extend([(work, true), (store, true)]);
         let passed = passed_env();
-        let paths = passed.iter().map(|(_, v)| Path::new(v));
+        // uv's lists are comma-separated, pip's space-separated.
+        let paths = passed.iter().flat_map(|(_, v)| v.split([',', ' ']));
         dirs.extend(
             paths
+                .map(Path::new)
                 .filter(|p| p.is_absolute() && p.exists())
                 .map(|p| (p, false)),
         );
@@ -203,4 +242,42 @@ fn passed_env() -> Vec<(&'static str, String)> {
         .iter()
         .filter_map(|k| Some((*k, std::env::var(k).ok().filter(|v| !v.is_empty())?)))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::build::toolchain::Container;
+
+    #[test]
+    fn a_container_sees_each_directory_once_and_writes_only_where_asked() {
+        let c = Container::for_tests();
+        let py = Py {
+            python: "python3".into(),
+            place: Place::Container(Mirrored {
+                container: c,
+                mounts: vec![("/cache/roots/x".into(), false)],
+            }),
+            env: vec![],
+        };
+        let seen = py.seeing(&[
+            (Path::new("/cache/roots/x/usr"), false),
+            (Path::new("/cache/roots/x/tmp"), true),
+            (Path::new("/home/u/app"), false),
+            (Path::new("/home/u/app"), false),
+        ]);
+        let Place::Container(m) = &seen.place else {
+            panic!("a container")
+        };
+        let want: Vec<(PathBuf, bool)> = vec![
+            ("/cache/roots/x".into(), false),
+            ("/cache/roots/x/tmp".into(), true),
+            ("/home/u/app".into(), false),
+        ];
+        assert_eq!(m.mounts, want);
+        assert!(Py::host("python3".into())
+            .seeing(&[(Path::new("/x"), true)])
+            .env
+            .is_empty());
+    }
 }

@@ -135,7 +135,8 @@ fn whole(path: &Path, _is_dir: bool) -> bool {
 /// Extracts the entries of an image's filesystem tar that `filter` keeps into `dest`.
 fn extract(reader: impl io::Read, dest: &Path, filter: fn(&Path, bool) -> bool) -> io::Result<()> {
     let mut archive = tar::Archive::new(reader);
-    archive.set_preserve_permissions(true);
+    // Permission bits only: no set-uid program of an image lands in the cache.
+    archive.set_preserve_permissions(false);
     for entry in archive.entries()? {
         let mut entry = entry?;
         let kind = entry.header().entry_type();
@@ -148,6 +149,9 @@ fn extract(reader: impl io::Read, dest: &Path, filter: fn(&Path, bool) -> bool) 
             continue;
         }
         match entry.unpack_in(dest) {
+            // A directory the image keeps read-only (/root 0550) must still take its entries,
+            // and be removable with the cache entry.
+            Ok(_) if kind.is_dir() => owner_writable(&dest.join(&path))?,
             Ok(_) => {}
             // A hard link to a file that was left out: the file it names is not a library.
             Err(_) if kind.is_hard_link() => {}
@@ -155,6 +159,12 @@ fn extract(reader: impl io::Read, dest: &Path, filter: fn(&Path, bool) -> bool) 
         }
     }
     Ok(())
+}
+
+fn owner_writable(dir: &Path) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::symlink_metadata(dir)?.permissions().mode();
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode | 0o700))
 }
 
 #[cfg(test)]
@@ -188,6 +198,37 @@ mod tests {
         ] {
             assert_eq!(whole(Path::new(path), false), want, "{path}");
         }
+    }
+
+    #[test]
+    fn a_whole_filesystem_drops_set_uid_and_keeps_read_only_directories_writable() {
+        use std::os::unix::fs::PermissionsExt;
+        let mut tar = tar::Builder::new(Vec::new());
+        let mut add = |path: &str, kind: tar::EntryType, mode: u32, data: &[u8]| {
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(kind);
+            h.set_mode(mode);
+            h.set_size(data.len() as u64);
+            h.set_path(path).unwrap();
+            h.set_cksum();
+            tar.append(&h, data).unwrap();
+        };
+        add("usr/bin/", tar::EntryType::Directory, 0o755, b"");
+        add("usr/bin/su", tar::EntryType::Regular, 0o4755, b"su");
+        add("root/", tar::EntryType::Directory, 0o550, b"");
+        add("root/.profile", tar::EntryType::Regular, 0o644, b"p");
+        let bytes = tar.into_inner().unwrap();
+        let d = tempfile::tempdir().unwrap();
+        extract(&bytes[..], d.path(), whole).unwrap();
+        let mode = |p: &str| {
+            std::fs::metadata(d.path().join(p))
+                .unwrap()
+                .permissions()
+                .mode()
+        };
+        assert_eq!(mode("usr/bin/su") & 0o7777, 0o755);
+        assert_eq!(mode("root") & 0o777, 0o750);
+        assert_eq!(std::fs::read(d.path().join("root/.profile")).unwrap(), b"p");
     }
 
     #[test]

@@ -121,6 +121,18 @@ pub struct Container {
 }
 
 impl Container {
+    /// A docker container of a made-up image, for other modules' unit tests.
+    #[cfg(test)]
+    pub fn for_tests() -> Container {
+        Container {
+            engine: Engine::Docker,
+            image: "python:3".into(),
+            id: "sha256:00".into(),
+            network: None,
+            rootless: false,
+        }
+    }
+
     /// What names the image exactly (its ID), for cache keys.
     pub fn describe(&self) -> String {
         format!("{} {} {}", self.engine, self.image, self.id)
