@@ -157,6 +157,7 @@ pub fn in_root(
             platform: platform.clone(),
         });
     }
+    inside(&interp, root)?;
     let join = |p: &str| root.join(p.trim_start_matches('/'));
     let joined = |p: &str| join(p).to_string_lossy().into_owned();
     interp.executable = join(&interp.executable.to_string_lossy());
@@ -169,6 +170,43 @@ pub fn in_root(
     }
     interp.root = root.to_path_buf();
     Ok(interp)
+}
+
+/// Refuses a layout whose paths would leave the image's filesystem: `..` in what the image's
+/// python3 printed, or an executable or stdlib that resolves outside the export (an image is
+/// trusted as a toolchain, not to read this machine's files into an image).
+fn inside(interp: &Interp, root: &Path) -> Result<(), PythonError> {
+    let refuse = |what: &str, path: &Path| PythonError::NotPython {
+        python: interp.runner.shown(),
+        why: format!(
+            "its {what} {} lies outside its image's filesystem",
+            path.display()
+        ),
+    };
+    let named = [
+        ("executable", interp.executable.clone()),
+        ("standard library", PathBuf::from(&interp.stdlib)),
+    ];
+    let others =
+        (interp.dynload.iter().chain(&interp.site)).map(|d| ("directory", PathBuf::from(d)));
+    let real_root = std::fs::canonicalize(root).map_err(|source| PythonError::Read {
+        path: root.to_path_buf(),
+        source,
+    })?;
+    for (what, path) in named.into_iter().chain(others) {
+        let dotdot = path
+            .components()
+            .any(|c| c == std::path::Component::ParentDir);
+        let joined = root.join(path.strip_prefix("/").unwrap_or(&path));
+        let escapes = match std::fs::canonicalize(&joined) {
+            Ok(real) => !real.starts_with(&real_root),
+            Err(_) => false, // missing: the build names it where it reads it
+        };
+        if dotdot || escapes {
+            return Err(refuse(what, &path));
+        }
+    }
+    Ok(())
 }
 
 impl Py {
@@ -248,6 +286,38 @@ fn passed_env() -> Vec<(&'static str, String)> {
 mod tests {
     use super::*;
     use crate::build::toolchain::Container;
+
+    #[test]
+    fn an_image_s_layout_that_leaves_its_filesystem_is_refused() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path();
+        std::fs::create_dir_all(root.join("usr/bin")).unwrap();
+        std::fs::create_dir_all(root.join("usr/lib/python3.11")).unwrap();
+        std::fs::write(root.join("usr/bin/python3.11"), "elf").unwrap();
+        let layout = |exe: &str| Interp {
+            version: "3.11.2".into(),
+            build: String::new(),
+            implementation: "cpython".into(),
+            cache_tag: "cpython-311".into(),
+            executable: exe.into(),
+            prefix: "/usr".into(),
+            stdlib: "/usr/lib/python3.11".into(),
+            dynload: vec![],
+            site: vec![],
+            ext_suffix: String::new(),
+            machine: "x86_64".into(),
+            runner: Py::host("python3".into()),
+            root: "/".into(),
+        };
+        assert!(inside(&layout("/usr/bin/python3.11"), root).is_ok());
+        let err = inside(&layout("/usr/../../../etc/passwd"), root).unwrap_err();
+        assert!(
+            err.to_string().contains("outside its image's filesystem"),
+            "{err}"
+        );
+        std::os::unix::fs::symlink("/etc/hostname", root.join("usr/bin/python3")).unwrap();
+        assert!(inside(&layout("/usr/bin/python3"), root).is_err());
+    }
 
     #[test]
     fn a_container_sees_each_directory_once_and_writes_only_where_asked() {
