@@ -91,7 +91,12 @@ fn missing_compiler(output: &str) -> Option<String> {
             .split('\'')
             .nth(1)
             .or_else(|| line.split(':').next().map(str::trim));
-        if let Some(cc) = named.filter(|n| compilers.contains(&n.rsplit('/').next().unwrap_or(n))) {
+        // `g++`, `/usr/bin/gcc`, or Debian's `x86_64-linux-gnu-g++` that sysconfig names.
+        let is_compiler = |n: &str| {
+            let base = n.rsplit('/').next().unwrap_or(n);
+            (compilers.iter()).any(|c| base == *c || base.ends_with(&format!("-linux-gnu-{c}")))
+        };
+        if let Some(cc) = named.filter(|n| is_compiler(n)) {
             return Some(cc.to_string());
         }
     }
@@ -168,6 +173,17 @@ fn run_for(
             Err(PythonError::Install {
                 what,
                 hint: format!("binpack installs only wheels for {platform} (it builds nothing for another platform): a package above has no wheel tagged {} for Python {}; pin a version that has one, or build this platform's image on a {platform} machine", args[1], interp.minor()),
+                output,
+            })
+        }
+        Err(PythonError::Install { what, output, .. })
+            if interp.runner.image().is_some() && missing_compiler(&output).is_some() =>
+        {
+            let image = interp.runner.image().unwrap_or_default();
+            let cc = missing_compiler(&output).unwrap_or_default();
+            Err(PythonError::Install {
+                what,
+                hint: format!("a source distribution needs the compiler {cc}, which the toolchain image {image} does not have: name an image that has it (--toolchain-image python:3.11-bookworm, the full one), or pin a version with a wheel for this platform"),
                 output,
             })
         }
@@ -320,6 +336,12 @@ mod tests {
             build_hint(gpp)
         );
         assert!(build_hint(gpp).contains("apt-get install g++"));
+        let triplet = "error: [Errno 2] No such file or directory: 'x86_64-linux-gnu-g++'\n";
+        assert!(
+            build_hint(triplet).contains("the compiler x86_64-linux-gnu-g++"),
+            "{}",
+            build_hint(triplet)
+        );
         let gcc = "gcc: not found";
         assert!(
             build_hint(gcc).contains("apt-get install gcc"),

@@ -99,6 +99,14 @@ impl Py {
         }
     }
 
+    /// The toolchain image it runs in, if any.
+    pub fn image(&self) -> Option<String> {
+        match &self.place {
+            Place::Host => None,
+            Place::Container(m) => Some(m.container.image.clone()),
+        }
+    }
+
     /// What names where it runs, for cache keys and messages: empty on the host.
     pub fn describe(&self) -> String {
         match &self.place {
