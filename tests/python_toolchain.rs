@@ -4,8 +4,8 @@
 //! answers from docker. That toolchain image holds the same Debian interpreter as the host,
 //! so the image's three layers must be the host build's, byte for byte: the interpreter,
 //! stdlib and libraries come from the toolchain image's filesystem exactly as they would from
-//! the host's. A console script's project is built without writing into it. `--python` with a
-//! toolchain container is refused by name.
+//! the host's. A console script's project is built without writing into it. An sdist the slim
+//! image has no compiler for, and `--python` with a toolchain container, are refused by name.
 
 mod common;
 
@@ -139,6 +139,29 @@ fn a_console_script_builds_in_the_toolchain_image_without_writing_to_the_project
         .output();
     let expected = std::fs::read_to_string(corpus_dir("click-cli").join("expected.txt")).unwrap();
     assert_eq!(printed.unwrap().trim(), expected.trim());
+}
+
+#[test]
+#[ignore = "needs docker and its local python toolchain image"]
+fn an_sdist_the_slim_image_cannot_compile_is_refused_naming_the_compiler_and_the_image() {
+    need_image();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("mmh3.tar");
+    let run = binpack_python()
+        .env("PATH", docker_only_path(tmp.path()))
+        .arg(corpus_dir("mmh3-sdist").join("app.py"))
+        .args(["--toolchain-image", IMAGE, "--network", "host", "-o"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let err = stderr(&run);
+    assert_eq!(run.status.code(), Some(1), "{err}");
+    let hint = err.lines().last().unwrap_or_default();
+    assert!(
+        hint.contains("needs the compiler") && hint.contains(IMAGE),
+        "{hint}"
+    );
+    assert!(!out.exists() && leftovers(tmp.path()).is_empty());
 }
 
 #[test]
