@@ -274,9 +274,9 @@ pub fn layout(
     };
     let store = interp.runner.store_in(&store)?;
     interp.runner = interp.runner.for_project(&project, work, &store);
-    let copy = copied(&project, work)?;
-    if let Some(c) = &copy {
-        interp.runner.env.extend(source::build_env(c));
+    let copy = source::Copy::new(&project.dir, work);
+    if runs_backend(&project) {
+        interp.runner.env.extend(source::build_env(copy.path()));
     }
     let python = interp.runner.clone();
     progress.stage(&format!("python {}: the standard library", interp.version));
@@ -284,9 +284,12 @@ pub fn layout(
     let dependencies = match &project.requirements {
         Some(r) => {
             progress.stage(&format!("installing the dependencies of {}", r.display()));
-            let from = copy
-                .as_deref()
-                .map_or(r.clone(), |c| in_copy(&project, c, r));
+            // A pyproject's dependencies may be computed by its build backend.
+            let pyproject = r.file_name() == Some("pyproject.toml".as_ref());
+            let from = || match pyproject {
+                true => copy.of(r),
+                false => Ok(r.clone()),
+            };
             dependency_files(&interp, platform, (r, &from), &store, progress)?
         }
         None => {
@@ -299,7 +302,7 @@ pub fn layout(
     let (app, args) = app_files(
         &interp,
         platform,
-        (&project, copy.as_deref()),
+        (&project, &copy),
         &python,
         work,
         &store,
@@ -322,22 +325,12 @@ pub fn layout(
     })
 }
 
-/// The project copied into `work` (source.rs says why) when a build backend will run in it:
-/// for a console script's project, or dependencies listed in a pyproject.toml.
-fn copied(project: &Project, work: &Path) -> Result<Option<PathBuf>, PythonError> {
+/// Whether a build backend may run in the project's copy (source.rs says why): for a console
+/// script's project, or dependencies listed in a pyproject.toml.
+fn runs_backend(project: &Project) -> bool {
     let pyproject = (project.requirements.as_deref())
         .is_some_and(|r| r.file_name() == Some("pyproject.toml".as_ref()));
-    let console = matches!(project.entry, Entry::Console { .. });
-    match pyproject || console {
-        true => source::copy(&project.dir, &work.join("source")).map(Some),
-        false => Ok(None),
-    }
-}
-
-/// `file` of the project, in its copy `copy` (itself when it lies outside the project).
-fn in_copy(project: &Project, copy: &Path, file: &Path) -> PathBuf {
-    file.strip_prefix(&project.dir)
-        .map_or(file.to_path_buf(), |rel| copy.join(rel))
+    pyproject || matches!(project.entry, Entry::Console { .. })
 }
 
 /// A cache entry's name for `text`.
@@ -454,7 +447,7 @@ fn compiled(
 fn dependency_files(
     interp: &Interp,
     platform: &Platform,
-    (requirements, from): (&Path, &Path),
+    (requirements, from): (&Path, &dyn Fn() -> Result<PathBuf, PythonError>),
     store: &Path,
     progress: &dyn crate::support::progress::Progress,
 ) -> Result<Files, PythonError> {
@@ -466,7 +459,7 @@ fn dependency_files(
         let uv = install::uv(python, store, progress)?;
         crate::build::toolchain::cache_entry(&dir, |tmp| -> Result<(), PythonError> {
             let target = tmp.join("site");
-            install::install(&uv, python, interp, platform, from, &target)?;
+            install::install(&uv, python, interp, platform, &from()?, &target)?;
             let sources = site_files(&target, &site)?;
             bytecode::compile(
                 python,
@@ -549,7 +542,7 @@ fn check_native(root: &Path, layer: &Files, interp: &Interp) -> Result<(), Pytho
 fn app_files(
     interp: &Interp,
     platform: &Platform,
-    (project, copy): (&Project, Option<&Path>),
+    (project, copy): (&Project, &source::Copy),
     python: &Py,
     work: &Path,
     store: &Path,
@@ -563,8 +556,8 @@ fn app_files(
         Entry::Console { name, target } => {
             let uv = install::uv(python, store, progress)?;
             let installed = work.join("project");
-            let source = copy.unwrap_or(&project.dir);
-            install::install_project(&uv, python, interp, platform, source, &installed)?;
+            let source = copy.of(&project.dir)?;
+            install::install_project(&uv, python, interp, platform, &source, &installed)?;
             let mut files = site_files(&installed, &interp.image_site()?)?;
             let launcher = work.join("launcher").join(name);
             write(&launcher, entry::launcher(target)?.as_bytes())?;

@@ -16,6 +16,45 @@ const MAPPED: &str = "/src";
 /// them).
 const LINKED: &[&str] = &[".git", ".hg"];
 
+/// The copy of a project in a build's temporary directory, made when first needed: an
+/// unchanged project whose dependencies are cached needs none.
+pub struct Copy<'a> {
+    dir: &'a Path,
+    dest: PathBuf,
+}
+
+impl<'a> Copy<'a> {
+    pub fn new(dir: &'a Path, work: &Path) -> Copy<'a> {
+        Copy {
+            dir,
+            dest: work.join("source"),
+        }
+    }
+
+    /// Where the copy is (or will be).
+    pub fn path(&self) -> &Path {
+        &self.dest
+    }
+
+    /// `file` of the project in the copy, which is made now if it is not yet; itself when it
+    /// lies outside the project.
+    pub fn of(&self, file: &Path) -> Result<PathBuf, PythonError> {
+        let Ok(rel) = file.strip_prefix(self.dir) else {
+            return Ok(file.to_path_buf());
+        };
+        if !self.dest.exists() {
+            // Whole or not at all: a failed copy is not taken for a made one.
+            let tmp = self.dest.with_file_name("source.partial");
+            copy(self.dir, &tmp)?;
+            std::fs::rename(&tmp, &self.dest).map_err(|source| PythonError::Write {
+                path: self.dest.clone(),
+                source,
+            })?;
+        }
+        Ok(self.dest.join(rel))
+    }
+}
+
 /// Copies the project `dir` into `dest` (which must not exist).
 pub fn copy(dir: &Path, dest: &Path) -> Result<PathBuf, PythonError> {
     copy_dir(dir, dest, 0)?;
