@@ -22,6 +22,13 @@ fn corpus(dir: &str) -> PathBuf {
     d
 }
 
+/// A copy of the case `dir` in `tmp`, for a test that changes it.
+fn copied(tmp: &Path, dir: &str) -> PathBuf {
+    let app = tmp.join(dir);
+    ok(Command::new("cp").arg("-r").arg(corpus(dir)).arg(&app));
+    app
+}
+
 /// binpack node with the cache the node tests share (esbuild, runtimes, the tracer).
 fn binpack_node() -> Command {
     let mut c = binpack();
@@ -209,11 +216,7 @@ fn a_traced_file_outside_the_project_is_refused_by_name() {
 fn an_addon_package_binpack_cannot_fetch_is_refused_by_name() {
     need(&["node", "npm"]);
     let tmp = tempfile::tempdir().unwrap();
-    let app = tmp.path().join("lightningcss");
-    ok(Command::new("cp")
-        .arg("-r")
-        .arg(corpus("lightningcss"))
-        .arg(&app));
+    let app = copied(tmp.path(), "lightningcss");
     let lock = app.join("package-lock.json");
     let mut v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&lock).unwrap()).unwrap();
@@ -252,11 +255,7 @@ fn an_omitted_platform_package_is_fetched_for_the_host_too() {
     need(&["node", "npm"]);
     need_docker();
     let tmp = tempfile::tempdir().unwrap();
-    let app = tmp.path().join("lightningcss");
-    ok(Command::new("cp")
-        .arg("-r")
-        .arg(corpus("lightningcss"))
-        .arg(&app));
+    let app = copied(tmp.path(), "lightningcss");
     let host = format!("lightningcss-linux-{}-gnu", npm_cpu());
     std::fs::remove_dir_all(app.join("node_modules").join(&host)).unwrap();
     let archive = tmp.path().join("omit.tar");

@@ -11,7 +11,9 @@
 
 mod common;
 
-use common::corpus;
+use common::corpus::{
+    self, binpack_python, python_case as corpus_dir, python_wheels as wheelhouse,
+};
 use common::*;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -176,26 +178,6 @@ const CASES: &[Case] = &[
 /// the root has it, the image must run; where it does not, the build must refuse naming it.
 const RTMIDI: &str = "rtmidi-alsa";
 const ALSA: &str = "libasound.so.2";
-
-fn corpus_dir(case: &str) -> PathBuf {
-    repo().join("tests/corpus/python").join(case)
-}
-
-/// The cases' pinned files, downloaded by scripts/install-deps.sh.
-fn wheelhouse() -> PathBuf {
-    repo().join("target/test-cache/python-wheels")
-}
-
-/// `binpack python` with binpack's cache shared by the test runs, and the installer pointed at
-/// the prefetched wheels (pip and uv still check every hash in the requirements).
-fn binpack_python() -> Command {
-    let mut c = binpack();
-    c.env("BINPACK_CACHE", repo().join("target/test-cache/binpack"))
-        .env("PIP_FIND_LINKS", wheelhouse())
-        .env("UV_FIND_LINKS", wheelhouse())
-        .arg("python");
-    c
-}
 
 /// `binpack python` of a case into `archive`, tagged `tag`.
 fn build_cmd(case: &Case, tag: &str, archive: &Path) -> Command {

@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::corpus;
+use common::corpus::{self, binpack_python, python_case as corpus_dir};
 use common::*;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -23,23 +23,6 @@ fn arm64_root() -> PathBuf {
         root.display()
     );
     root
-}
-
-fn corpus_dir(case: &str) -> PathBuf {
-    repo().join("tests/corpus/python").join(case)
-}
-
-/// `binpack python` with the corpus's shared cache and prefetched wheels (what the index
-/// lacks, the arm64 wheels, comes from the index; every hash in the requirements is checked).
-fn binpack_python() -> Command {
-    let mut c = binpack();
-    c.env("BINPACK_CACHE", repo().join("target/test-cache/binpack"))
-        .env(
-            "UV_FIND_LINKS",
-            repo().join("target/test-cache/python-wheels"),
-        )
-        .arg("python");
-    c
 }
 
 fn root_arg(root: &Path) -> String {

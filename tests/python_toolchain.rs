@@ -9,28 +9,13 @@
 
 mod common;
 
-use common::corpus;
+use common::corpus::{self, binpack_python, python_case as corpus_dir};
 use common::*;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The local toolchain image (scripts/toolchain-images.sh).
 const IMAGE: &str = "python:3.11-slim-bookworm";
-
-fn corpus_dir(case: &str) -> PathBuf {
-    repo().join("tests/corpus/python").join(case)
-}
-
-/// `binpack python` with the corpus's shared cache and prefetched wheels.
-fn binpack_python() -> Command {
-    let wheels = repo().join("target/test-cache/python-wheels");
-    let mut c = binpack();
-    c.env("BINPACK_CACHE", repo().join("target/test-cache/binpack"))
-        .env("UV_FIND_LINKS", &wheels)
-        .env("PIP_FIND_LINKS", &wheels)
-        .arg("python");
-    c
-}
 
 /// A PATH with docker and nothing else: no python3, no uv, no pip.
 fn docker_only_path(tmp: &Path) -> PathBuf {

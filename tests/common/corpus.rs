@@ -1,12 +1,34 @@
-//! What the Go and crates corpora (tests/go_corpus.rs, tests/cargo_corpus.rs) share: a row
-//! per case, the table they print, and the docker steps that check an image on what a user
-//! sees. Every step returns `Err(why)` instead of panicking, so every case runs and the test
+//! What the corpora (tests/go_corpus.rs, tests/cargo_corpus.rs, the python ones) share: a row
+//! per case, the table they print, the python cases and how binpack builds them, and the
+//! docker steps that check an image on what a user sees. Every step returns `Err(why)` instead of panicking, so every case runs and the test
 //! fails at the end naming each failure.
 
-use super::{free_port, http_get, stderr, stdout};
+use super::{binpack, free_port, http_get, repo, stderr, stdout};
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+
+/// The python corpus's case `case` (tests/corpus/python).
+pub fn python_case(case: &str) -> PathBuf {
+    repo().join("tests/corpus/python").join(case)
+}
+
+/// The python cases' pinned files, downloaded by scripts/install-deps.sh.
+pub fn python_wheels() -> PathBuf {
+    repo().join("target/test-cache/python-wheels")
+}
+
+/// `binpack python` with binpack's cache shared by the test runs, and the installers pointed
+/// at the prefetched wheels (pip and uv still check every hash in the requirements; what is
+/// not there, another platform's wheels, comes from the index).
+pub fn binpack_python() -> Command {
+    let mut c = binpack();
+    c.env("BINPACK_CACHE", repo().join("target/test-cache/binpack"))
+        .env("PIP_FIND_LINKS", python_wheels())
+        .env("UV_FIND_LINKS", python_wheels())
+        .arg("python");
+    c
+}
 
 /// Bounds on a case's container.
 pub const LIMITS: &[&str] = &["--pids-limit", "200", "--memory", "1g"];

@@ -167,28 +167,21 @@ fn run_for(
     interp: &Interp,
     platform: &Platform,
 ) -> Result<(), PythonError> {
+    let (what, output, hint) = match run(cmd, what) {
+        Ok(_) => return Ok(()),
+        Err(PythonError::Install { what, output, hint }) => (what, output, hint),
+        Err(e) => return Err(e),
+    };
     let args = platform_args(interp, platform);
-    match run(cmd, what) {
-        Err(PythonError::Install { what, output, .. }) if !args.is_empty() => {
-            Err(PythonError::Install {
-                what,
-                hint: format!("binpack installs only wheels for {platform} (it builds nothing for another platform): a package above has no wheel tagged {} for Python {}; pin a version that has one, or build this platform's image on a {platform} machine", args[1], interp.minor()),
-                output,
-            })
-        }
-        Err(PythonError::Install { what, output, .. })
-            if interp.runner.image().is_some() && missing_compiler(&output).is_some() =>
-        {
-            let image = interp.runner.image().unwrap_or_default();
-            let cc = missing_compiler(&output).unwrap_or_default();
-            Err(PythonError::Install {
-                what,
-                hint: format!("a source distribution needs the compiler {cc}, which the toolchain image {image} does not have: name an image that has it (--toolchain-image python:3.11-bookworm, the full one), or pin a version with a wheel for this platform"),
-                output,
-            })
-        }
-        other => other.map(|_| ()),
-    }
+    let compiler = || Some((interp.runner.image()?, missing_compiler(&output)?));
+    let hint = if !args.is_empty() {
+        format!("binpack installs only wheels for {platform} (it builds nothing for another platform): a package above has no wheel tagged {} for Python {}; pin a version that has one, or build this platform's image on a {platform} machine", args[1], interp.minor())
+    } else if let Some((image, cc)) = compiler() {
+        format!("a source distribution needs the compiler {cc}, which the toolchain image {image} does not have: name an image that has it (--toolchain-image python:3.11-bookworm, the full one), or pin a version with a wheel for this platform")
+    } else {
+        hint
+    };
+    Err(PythonError::Install { what, output, hint })
 }
 
 /// Installs what `requirements` lists (a requirements file, or pyproject.toml's

@@ -199,10 +199,9 @@ impl Interp {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn interp(prefix: &str, exe: &str) -> Interp {
+impl Interp {
+    /// A CPython 3.11 installed under `prefix`, on the host, for the python modules' tests.
+    pub fn example(prefix: &str, exe: &str) -> Interp {
         Interp {
             version: "3.11.7".into(),
             build: "3.11.7".into(),
@@ -219,10 +218,15 @@ mod tests {
             root: "/".into(),
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
 
     #[test]
     fn a_prefix_install_moves_to_opt_python() {
-        let p = interp(
+        let p = Interp::example(
             "/root/.pyenv/versions/3.11.7",
             "/root/.pyenv/versions/3.11.7/bin/python3.11",
         );
@@ -236,7 +240,7 @@ mod tests {
 
     #[test]
     fn debian_stays_in_usr() {
-        let p = interp("/usr", "/usr/bin/python3.11");
+        let p = Interp::example("/usr", "/usr/bin/python3.11");
         assert_eq!(p.image_executable(), "/usr/bin/python3.11");
         assert_eq!(
             p.image_path("/usr/lib/python3.11/os.py"),
@@ -246,7 +250,7 @@ mod tests {
 
     #[test]
     fn a_roots_paths_lose_the_root() {
-        let mut p = interp("/usr", "/srv/arm64/usr/bin/python3.11");
+        let mut p = Interp::example("/usr", "/srv/arm64/usr/bin/python3.11");
         p.root = "/srv/arm64".into();
         p.site = vec!["/srv/arm64/usr/local/lib/python3.11/dist-packages".into()];
         assert_eq!(p.image_executable(), "/usr/bin/python3.11");

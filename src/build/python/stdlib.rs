@@ -222,20 +222,11 @@ mod tests {
         .unwrap();
         // One that only the host could satisfy is left out.
         std::os::unix::fs::symlink("/etc/hostname", lib.join("hostname.py")).unwrap();
+        let exe = root.join("usr/bin/python3.11");
         let interp = Interp {
-            version: "3.11.2".into(),
-            build: String::new(),
-            implementation: "cpython".into(),
-            cache_tag: "cpython-311".into(),
-            executable: root.join("usr/bin/python3.11"),
-            prefix: "/usr".into(),
             stdlib: lib.to_string_lossy().into_owned(),
-            dynload: vec![],
-            site: vec![],
-            ext_suffix: String::new(),
-            machine: "aarch64".into(),
-            runner: Default::default(),
             root: root.to_path_buf(),
+            ..Interp::example("/usr", &exe.to_string_lossy())
         };
         let found = files(&interp).unwrap();
         let real = std::fs::canonicalize(&site).unwrap();

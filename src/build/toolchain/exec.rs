@@ -127,12 +127,7 @@ impl Runner {
                 volume,
                 owner,
             } => {
-                let mut c = Command::new(container.engine.to_string());
-                let name = container_name(container.engine);
-                c.args(["run", "--rm", "--pull", "never", "--name", &name]);
-                if let Some(n) = &container.network {
-                    c.arg(format!("--network={n}"));
-                }
+                let mut c = run_command(container, false);
                 c.arg("--mount")
                     .arg(bind(src, SRC, true))
                     .arg("--mount")
@@ -148,16 +143,7 @@ impl Runner {
                     ("GIT_CONFIG_KEY_0", "safe.directory".into()),
                     ("GIT_CONFIG_VALUE_0", "*".into()),
                 ];
-                for (k, v) in fixed.iter().chain(env) {
-                    c.arg("--env").arg(format!("{k}={v}"));
-                }
-                for k in PROXY_ENV.iter().chain(pass_env) {
-                    if let Some(v) = std::env::var_os(k) {
-                        let mut kv = OsString::from(format!("{k}="));
-                        kv.push(v);
-                        c.arg("--env").arg(kv);
-                    }
-                }
+                env_args(&mut c, fixed.iter().chain(env), pass_env);
                 c.arg(&container.image);
                 // A root container would leave root-owned files: give /out back to the caller
                 // whatever the program's status, and keep that status.
@@ -225,12 +211,7 @@ impl Mirrored {
         env: &[(&str, String)],
     ) -> Command {
         let container = &self.container;
-        let mut c = Command::new(container.engine.to_string());
-        let name = container_name(container.engine);
-        c.args(["run", "--rm", "-i", "--pull", "never", "--name", &name]);
-        if let Some(n) = &container.network {
-            c.arg(format!("--network={n}"));
-        }
+        let mut c = run_command(container, true);
         if !container.rootless {
             let (uid, gid) = (rustix::process::getuid(), rustix::process::getgid());
             c.arg("--user")
@@ -244,19 +225,41 @@ impl Mirrored {
             c.arg("--workdir").arg(cwd);
         }
         let home = [("HOME", "/tmp".to_string())];
-        for (k, v) in home.iter().chain(env) {
-            c.arg("--env").arg(format!("{k}={v}"));
-        }
-        for k in PROXY_ENV {
-            if let Some(v) = std::env::var_os(k) {
-                let mut kv = OsString::from(format!("{k}="));
-                kv.push(v);
-                c.arg("--env").arg(kv);
-            }
-        }
+        env_args(&mut c, home.iter().chain(env), &[]);
         c.arg(&container.image).arg(program).args(args);
         c.stdin(Stdio::null());
         c
+    }
+}
+
+/// `<engine> run --rm [-i] --pull never --name <unique> [--network=N]`: how every toolchain
+/// container's command starts.
+fn run_command(container: &Container, interactive: bool) -> Command {
+    let mut c = Command::new(container.engine.to_string());
+    let name = container_name(container.engine);
+    c.args(["run", "--rm"]);
+    if interactive {
+        c.arg("-i");
+    }
+    c.args(["--pull", "never", "--name", &name]);
+    if let Some(n) = &container.network {
+        c.arg(format!("--network={n}"));
+    }
+    c
+}
+
+/// `--env K=V` for each of `env`, then for each variable of `pass` and the proxy settings that
+/// the caller has set.
+fn env_args<'e>(c: &mut Command, env: impl Iterator<Item = &'e (&'e str, String)>, pass: &[&str]) {
+    for (k, v) in env {
+        c.arg("--env").arg(format!("{k}={v}"));
+    }
+    for k in PROXY_ENV.iter().chain(pass) {
+        if let Some(v) = std::env::var_os(k) {
+            let mut kv = OsString::from(format!("{k}="));
+            kv.push(v);
+            c.arg("--env").arg(kv);
+        }
     }
 }
 
